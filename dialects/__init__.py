@@ -1,0 +1,1 @@
+"""IR dialects: nt (tensor ops) and the shared dtype tables."""

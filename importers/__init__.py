@@ -1,0 +1,1 @@
+"""Importers from framework formats into the nt dialect."""

@@ -1,0 +1,1 @@
+"""Lowering from nt to the nisa instruction dialect."""

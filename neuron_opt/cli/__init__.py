@@ -1,0 +1,1 @@
+"""Command-line tools: neuron-opt (the pass driver) and neuron-cc (the model compiler)."""

@@ -1,0 +1,1 @@
+"""Execution: the nt reference interpreter and the NeuronCore-v2 simulator."""
