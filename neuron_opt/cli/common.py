@@ -1,0 +1,61 @@
+"""What every command-line tool shares: one-line errors with exit 1, and atomic outputs."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+
+from neuron_opt.diagnostics import CompileError
+
+
+def run_main(tool: str, body: Callable[[], int | None]) -> None:
+    """Run `body`; any CompileError (or bad file) becomes one line on stderr and exit 1."""
+    try:
+        code = body()
+    except CompileError as e:
+        print(str(e) if e.where else f"{tool}: error: {e.message}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print(f"{tool}: error: interrupted", file=sys.stderr)
+        sys.exit(1)
+    except BrokenPipeError:
+        sys.exit(1)
+    sys.exit(code or 0)
+
+
+def read_text(path: str) -> str:
+    """Read an input file ('-' is stdin) or raise `PATH: error: ...`."""
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise CompileError(e.strerror or str(e), path) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise CompileError(f"not a UTF-8 text file (byte {e.start})", path) from None
+
+
+@contextmanager
+def atomic_output(path: str | os.PathLike, mode: str = "w"):
+    """Open a temp file beside `path`; rename it over `path` only if the block succeeds, so a
+    failure or a kill never leaves a partial file."""
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise CompileError("cannot write: the directory does not exist", str(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise

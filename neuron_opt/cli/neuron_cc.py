@@ -1,0 +1,45 @@
+"""neuron-cc: the model compiler. Each subcommand lives in its own module cc_<name>.py with
+`add_arguments(parser)` and `run(args) -> int`; they are imported only when used."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from neuron_opt.cli.common import run_main
+
+SUBCOMMANDS = {
+    "compile": "import an ONNX model and run the cast pipeline; writes OUT.mlir and OUT.npz",
+    "eval": "run the reference interpreter for an option and for fp32, and compare",
+    "run": "compile to nisa and run on the NeuronCore-v2 simulator",
+    "sweep": "every auto-cast option side by side: accuracy, latency, a plot, a recommendation",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's usage dump -> one line, exit 1
+        print(f"neuron-cc: error: {message}", file=sys.stderr)
+        sys.exit(1)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = _Parser(prog="neuron-cc", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    argv = sys.argv[1:] if argv is None else argv
+    chosen = argv[0] if argv and argv[0] in SUBCOMMANDS else None
+    modules = {}
+    for name, help_text in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if chosen in (None, name):
+            try:
+                modules[name] = importlib.import_module(f"neuron_opt.cli.cc_{name}")
+            except ModuleNotFoundError as e:
+                if e.name != f"neuron_opt.cli.cc_{name}":
+                    raise
+                continue  # that subcommand is not built yet: argparse reports it as unknown
+            modules[name].add_arguments(p)
+    args = parser.parse_args(argv)
+    if args.command not in modules:
+        parser.error(f"'{args.command}' is not available in this build")
+    run_main("neuron-cc", lambda: modules[args.command].run(args))
