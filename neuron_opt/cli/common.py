@@ -59,3 +59,30 @@ def atomic_output(path: str | os.PathLike, mode: str = "w"):
         except FileNotFoundError:
             pass
         raise
+
+
+def make_context():
+    """A context with builtin, func and every registered dialect (loaded lazily)."""
+    from xdsl.context import Context
+    from xdsl.dialects.builtin import Builtin
+    from xdsl.dialects.func import Func
+
+    from neuron_opt.universe import DIALECTS
+
+    ctx = Context()
+    ctx.load_dialect(Builtin)
+    ctx.load_dialect(Func)
+    for name, factory in DIALECTS.items():
+        ctx.register_dialect(name, factory)
+    return ctx
+
+
+def load_module(path: str, verify: bool = True):
+    """Parse (and verify) an IR file; `-` reads stdin. Errors are located CompileErrors."""
+    from neuron_opt.dialects.parse import parse_module, verify_module
+
+    text = read_text(path)
+    module = parse_module(make_context(), text, "<stdin>" if path == "-" else path)
+    if verify:
+        verify_module(module)
+    return module
