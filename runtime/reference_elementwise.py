@@ -1,0 +1,211 @@
+"""Elementwise semantics of the reference interpreter: rounding, IEEE max/min, integer
+division, the unary function table and nt.cast.
+
+Every float op upcasts its inputs to float32 (exact for every nt float type), computes in
+float32 and rounds the result once, RNE, to the result element type (`finish`). Integer ops
+compute in their own dtype.
+"""
+
+from __future__ import annotations
+
+import ml_dtypes
+import numpy as np
+import scipy.special
+from xdsl.dialects.builtin import Float32Type
+from xdsl.ir import Attribute
+
+from neuron_opt.dialects.types import is_bool, is_float, numpy_dtype, round_to
+
+F32 = np.float32
+
+
+def is_float_array(x: np.ndarray) -> bool:
+    """Float data, numpy's own or ml_dtypes' (whose dtype kind is 'V')."""
+    if x.dtype.kind == "f":
+        return True
+    if x.dtype.kind == "V":
+        try:
+            ml_dtypes.finfo(x.dtype)
+        except (ValueError, TypeError):
+            return False
+        return True
+    return False
+
+
+def up(x) -> np.ndarray:
+    """Float data upcast to float32 (exact); no copy when it already is float32."""
+    return np.asarray(x).astype(F32, copy=False)
+
+
+def finish(x, elt: Attribute, saturate: bool = False) -> np.ndarray:
+    """Round a float32 (or integer) result once to `elt`, RNE."""
+    x = np.asarray(x)
+    if isinstance(elt, Float32Type) and x.dtype == F32:
+        return x
+    return round_to(x, elt, saturate)
+
+
+# ---------------------------------------------------------------------------------------------
+# IEEE 754-2019 maximum/minimum: -0 < +0 and NaN propagates. np.maximum's choice between
+# equal zeros differs between float16 and float32, so select with comparisons and signbit.
+
+
+def ieee_max(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if a.dtype.kind != "f":
+        return np.maximum(a, b)
+    r = np.where(a > b, a, b)  # b when b is NaN
+    r = np.where((a == b) & np.signbit(b), a, r)  # equal zeros: +0 wins
+    return np.where(np.isnan(a), a, r)
+
+
+def ieee_min(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if a.dtype.kind != "f":
+        return np.minimum(a, b)
+    r = np.where(a < b, a, b)
+    r = np.where((a == b) & np.signbit(a), a, r)  # equal zeros: -0 wins
+    return np.where(np.isnan(a), a, r)
+
+
+# ---------------------------------------------------------------------------------------------
+# Integer division (ONNX/C): quotient truncates toward zero.
+
+
+def int_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    q = np.floor_divide(a, b)
+    # floor_divide rounds down; step back toward zero where the exact quotient was negative
+    # and inexact.
+    fix = (np.remainder(a, b) != 0) & ((a < 0) != (b < 0))
+    return np.where(fix, q + 1, q).astype(np.result_type(a, b))
+
+
+# ---------------------------------------------------------------------------------------------
+# Binary ops: (float32 function, integer function or None)
+
+
+def _div_f(a, b):
+    return a / b
+
+
+BINARY = {
+    "add": (np.add, np.add),
+    "sub": (np.subtract, np.subtract),
+    "mul": (np.multiply, np.multiply),
+    "div": (_div_f, int_div),
+    "max": (ieee_max, ieee_max),
+    "min": (ieee_min, ieee_min),
+    "pow": (np.power, None),
+}
+
+
+def binary(kind: str, a: np.ndarray, b: np.ndarray, elt: Attribute) -> np.ndarray:
+    f_float, f_int = BINARY[kind]
+    if is_float(elt):
+        return finish(f_float(up(a), up(b)), elt)
+    return finish(f_int(a, b), elt)
+
+
+def mod(a: np.ndarray, b: np.ndarray, fmod: bool, elt: Attribute) -> np.ndarray:
+    """With `fmod`, C fmod (sign of the dividend); else sign of the divisor (integers)."""
+    if is_float(elt):
+        return finish(np.fmod(up(a), up(b)), elt)
+    return finish(np.fmod(a, b) if fmod else np.remainder(a, b), elt)
+
+
+CMP = {
+    "eq": np.equal,
+    "ne": np.not_equal,
+    "lt": np.less,
+    "le": np.less_equal,
+    "gt": np.greater,
+    "ge": np.greater_equal,
+}
+
+
+def compare(predicate: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if is_float_array(a):
+        a, b = up(a), up(b)
+    return CMP[predicate](a, b)
+
+
+# ---------------------------------------------------------------------------------------------
+# Unary functions on float32 data.
+
+_SQRT_HALF = F32(np.sqrt(0.5))
+_TANH_C = F32(np.sqrt(2.0 / np.pi))
+_TANH_K = F32(0.044715)
+
+
+def _relu(x):
+    return ieee_max(x, np.zeros((), F32))
+
+
+def _gelu_none(x):
+    return F32(0.5) * x * (F32(1) + scipy.special.erf(x * _SQRT_HALF))
+
+
+def _gelu_tanh(x):
+    return F32(0.5) * x * (F32(1) + np.tanh(_TANH_C * (x + _TANH_K * x * x * x)))
+
+
+UNARY_FLOAT = {
+    "neg": np.negative,
+    "abs": np.abs,
+    "relu": _relu,
+    "exp": np.exp,
+    "log": np.log,
+    "sqrt": np.sqrt,
+    "rsqrt": lambda x: F32(1) / np.sqrt(x),
+    "reciprocal": lambda x: F32(1) / x,
+    "tanh": np.tanh,
+    "sigmoid": scipy.special.expit,  # stable for large |x|, unlike 1 / (1 + exp(-x))
+    "erf": scipy.special.erf,
+    "silu": lambda x: x * scipy.special.expit(x),
+    "gelu_none": _gelu_none,
+    "gelu_tanh": _gelu_tanh,
+}
+
+UNARY_INT = {"neg": np.negative, "abs": np.abs}
+
+
+def unary(kind: str, x: np.ndarray, elt: Attribute) -> np.ndarray:
+    if is_float(elt):
+        return finish(UNARY_FLOAT[kind](up(x)), elt)
+    return finish(UNARY_INT[kind](x), elt)
+
+
+def clip(x: np.ndarray, lo: float | None, hi: float | None, elt: Attribute) -> np.ndarray:
+    """min(max(x, lo), hi) with IEEE max/min; a bound is first rounded to the element type."""
+    if is_float(elt):
+        r = up(x)
+        if lo is not None:
+            r = ieee_max(r, up(round_to(np.float64(lo), elt)))
+        if hi is not None:
+            r = ieee_min(r, up(round_to(np.float64(hi), elt)))
+        return finish(r, elt)
+    info = np.iinfo(x.dtype)
+    r = x
+    if lo is not None:
+        r = np.maximum(r, x.dtype.type(min(max(np.ceil(lo), info.min), info.max)))
+    if hi is not None:
+        r = np.minimum(r, x.dtype.type(max(min(np.floor(hi), info.max), info.min)))
+    return r
+
+
+# ---------------------------------------------------------------------------------------------
+# nt.cast
+
+
+def cast(x: np.ndarray, elt: Attribute, saturate: bool) -> np.ndarray:
+    """RNE between float types (fp8 saturates only with `saturate`); int -> float rounds once;
+    float -> int truncates toward zero; anything -> i1 is `!= 0`."""
+    if is_bool(elt):
+        return np.asarray(x != 0) if x.dtype != np.bool_ else x
+    if is_float(elt):
+        if is_float_array(x):
+            return finish(up(x), elt, saturate)
+        # Integers go through float64 (exact below 2^53), which round_to rounds once.
+        return round_to(x.astype(np.float64), elt, saturate)
+    dt = numpy_dtype(elt)
+    if is_float_array(x):
+        return np.trunc(up(x)).astype(dt)
+    return x.astype(dt)
