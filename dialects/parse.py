@@ -54,8 +54,8 @@ def parse_module(ctx: Context, text: str, filename: str, line_offset: int = 0) -
     """Parse IR text into a module; raises CompileError with the location on any problem."""
     if not text.strip():
         raise CompileError("empty input: expected a module", f"{filename}:1:1")
-    parser = LocatingParser(ctx, text, filename, line_offset)
     try:
+        parser = LocatingParser(ctx, text, filename, line_offset)
         module = parser.parse_module()
     except ParseError as e:
         raise parse_error(e, line_offset) from None

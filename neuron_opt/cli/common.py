@@ -29,16 +29,18 @@ def run_main(tool: str, body: Callable[[], int | None]) -> None:
 
 def read_text(path: str) -> str:
     """Read an input file ('-' is stdin) or raise `PATH: error: ...`."""
-    if path == "-":
-        return sys.stdin.read()
     try:
-        data = Path(path).read_bytes()
+        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
     except OSError as e:
         raise CompileError(e.strerror or str(e), path) from None
+    path = "<stdin>" if path == "-" else path
     try:
-        return data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise CompileError(f"not a UTF-8 text file (byte {e.start})", path) from None
+        raise CompileError(f"not a text file: invalid UTF-8 at byte {e.start}", path) from None
+    if "\0" in text:
+        raise CompileError(f"not a text file: NUL byte at offset {text.index(chr(0))}", path)
+    return text
 
 
 @contextmanager

@@ -1,0 +1,191 @@
+"""neuron-opt: the pass driver on IR text, with mlir-opt conventions."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gc
+import io
+import sys
+import typing
+
+from neuron_opt import __version__
+from neuron_opt.cli.common import atomic_output, make_context, read_text, run_main
+from neuron_opt.diagnostics import CompileError
+
+EPILOG = """\
+examples:
+  neuron-opt model.mlir                                   parse, verify, print (no pass)
+  neuron-opt model.mlir --auto-cast=matmult --auto-cast-type=bf16
+  neuron-opt model.mlir -p 'auto-cast{mode=all type=fp16},canonicalize-casts,preserve-io'
+
+--auto-cast / --auto-cast-type run auto-cast{mode=M type=T},canonicalize-casts,preserve-io; an
+omitted one takes its default (matmult, bf16: the defaults of neuronx-cc's mixed-precision
+guide; neuronx-cc 2.27 and later default to none). --auto-cast=none runs no pass at all.
+
+--verify-diagnostics keeps xDSL's meaning: an error is printed to stdout and the exit code is
+0, so a test can FileCheck the message (it is not MLIR's expected-error checking).
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        raise CompileError(message, "neuron-opt")
+
+
+def _arg_parser() -> argparse.ArgumentParser:
+    from neuron_opt.passes.pipeline import MODES
+
+    p = _Parser(
+        prog="neuron-opt",
+        description="The neuron-opt pass driver: parse nt/nisa IR, run passes, print IR.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("input", nargs="?", default="-", help="input IR file (default: stdin)")
+    p.add_argument("-p", "--passes", help="pass pipeline, e.g. 'auto-cast{mode=all},canonicalize-casts'")
+    p.add_argument("-o", "--output-file", help="write the output here (default: stdout)")
+    p.add_argument("--auto-cast", choices=MODES + ("matmul",), help="neuronx-cc --auto-cast")
+    p.add_argument(
+        "--auto-cast-type", choices=("bf16", "fp16", "tf32", "fp8_e4m3"), help="neuronx-cc --auto-cast-type"
+    )
+    p.add_argument("--cast-io", action="store_true", help="expose low-precision I/O: preserve-io{enabled=false}")
+    p.add_argument("--cast-report", action="store_true", help="print what auto-cast did, to stderr")
+    p.add_argument("--split-input-file", action="store_true", help="handle each '// -----' chunk apart")
+    p.add_argument("--verify-diagnostics", action="store_true", help="print errors to stdout, exit 0")
+    p.add_argument("--print-op-generic", action="store_true", help="print the generic op form")
+    p.add_argument("--list-passes", action="store_true", help="list the registered passes and exit")
+    p.add_argument("-v", "--version", action="version", version=f"neuron-opt {__version__}")
+    return p
+
+
+def _pipeline(args) -> list:
+    from xdsl.passes import PassPipeline
+    from xdsl.utils.arg_spec import parse_pipeline
+    from xdsl.utils.exceptions import ArgSpecParseError
+
+    from neuron_opt.passes.auto_cast import AutoCastPass
+    from neuron_opt.passes.pipeline import DEFAULT_MODE, DEFAULT_TYPE, cast_pipeline
+    from neuron_opt.universe import PASSES
+
+    shorthand = args.auto_cast or args.auto_cast_type or args.cast_io
+    if args.passes is not None and shorthand:
+        raise CompileError("-p cannot be combined with --auto-cast, --auto-cast-type or --cast-io", "neuron-opt")
+    if args.passes is not None:
+        try:
+            specs = list(parse_pipeline(args.passes))
+        except ArgSpecParseError as e:
+            detail = str(e).strip().splitlines()[-1].strip()
+            raise CompileError(f"malformed pass pipeline '{args.passes}': {detail}", "neuron-opt") from None
+        for spec in specs:
+            _check_pass_spec(spec, PASSES)
+        try:
+            passes = list(PassPipeline.parse_spec(PASSES, args.passes).passes)
+        except Exception as e:  # xDSL reports bad option values as plain exceptions
+            raise CompileError(f"bad pass pipeline '{args.passes}': {e}", "neuron-opt") from None
+    elif shorthand:
+        mode = "matmult" if args.auto_cast == "matmul" else (args.auto_cast or DEFAULT_MODE)
+        passes = cast_pipeline(mode, args.auto_cast_type or DEFAULT_TYPE, not args.cast_io)
+    else:
+        passes = []
+    if args.cast_report:
+        passes = [dataclasses.replace(p, report=True) if isinstance(p, AutoCastPass) else p for p in passes]
+    return passes
+
+
+def _check_pass_spec(spec, registry) -> None:
+    """Name the pass, the option and the allowed values (xDSL's own messages do not)."""
+    if spec.name not in registry:
+        raise CompileError(
+            f"unknown pass '{spec.name}' (available: {', '.join(sorted(registry))})", "neuron-opt"
+        )
+    cls = registry[spec.name]()
+    hints = typing.get_type_hints(cls)
+    fields = [f.name for f in dataclasses.fields(cls)]
+    for key, values in spec.normalize_parameter_names().parameters.items():
+        if key not in fields:
+            raise CompileError(
+                f"unknown option '{key}' for pass {spec.name} (options: {', '.join(fields)})",
+                "neuron-opt",
+            )
+        hint = hints[key]
+        allowed = typing.get_args(hint) if typing.get_origin(hint) is typing.Literal else ()
+        if allowed and (len(values) != 1 or values[0] not in allowed):
+            found = " ".join(str(v) for v in values) or "nothing"
+            raise CompileError(
+                f"option {key} of pass {spec.name} must be one of {', '.join(allowed)}; found '{found}'",
+                "neuron-opt",
+            )
+
+
+def _chunks(text: str, split: bool) -> list[tuple[str, int]]:
+    """(chunk, line offset) pairs; '// -----' separates chunks under --split-input-file."""
+    if not split:
+        return [(text, 0)]
+    out, line, cur, start = [], 0, [], 0
+    for ln in text.splitlines(keepends=True):
+        if ln.strip() == "// -----":
+            out.append(("".join(cur), start))
+            cur, start = [], line + 1
+        else:
+            cur.append(ln)
+        line += 1
+    out.append(("".join(cur), start))
+    return [(c, o) for c, o in out if c.strip() or len(out) == 1]
+
+
+def _process(ctx, chunk: str, offset: int, filename: str, passes, generic: bool) -> str:
+    from xdsl.printer import Printer
+
+    from neuron_opt.dialects.parse import parse_module, verify_module
+
+    gc.disable()  # the cyclic GC costs half the time on large modules (xdsl-notes.md §6)
+    try:
+        module = parse_module(ctx, chunk, filename, offset)
+        verify_module(module)
+        for p in passes:
+            try:
+                p.apply(ctx, module)
+            except CompileError:
+                raise
+            except Exception as e:  # a pass bug must not surface as a traceback
+                raise CompileError(f"pass {p.name} failed: {type(e).__name__}: {e}", filename) from None
+            verify_module(module)
+        out = io.StringIO()
+        Printer(stream=out, print_generic_format=generic).print_op(module)
+        out.write("\n")
+        return out.getvalue()
+    finally:
+        gc.enable()
+
+
+def _main(argv: list[str] | None) -> int:
+    args = _arg_parser().parse_args(argv)
+    if args.list_passes:
+        from neuron_opt.universe import PASSES
+
+        print("\n".join(sorted(PASSES)))
+        return 0
+    passes = _pipeline(args)
+    text = read_text(args.input)
+    filename = "<stdin>" if args.input == "-" else args.input
+    ctx = make_context()
+    results = []
+    for chunk, offset in _chunks(text, args.split_input_file):
+        try:
+            results.append(_process(ctx, chunk, offset, filename, passes, args.print_op_generic))
+        except CompileError as e:
+            if not args.verify_diagnostics:
+                raise
+            results.append(str(e) + "\n")
+    output = "// -----\n".join(results)
+    if args.output_file:
+        with atomic_output(args.output_file) as f:
+            f.write(output)
+    else:
+        sys.stdout.write(output)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_main("neuron-opt", lambda: _main(argv))

@@ -1,0 +1,155 @@
+"""canonicalize-casts: remove and merge casts without changing one output bit (NaN payloads
+aside), by the rules in cast_rules.py and nothing else.
+
+One worklist over the casts of each function, then CSE and dead-cast removal; those two can
+enable a weight fold (a weight left with one use), so the three repeat until nothing changes,
+which is almost always after one round. The signature is never touched.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import ClassVar
+
+from xdsl.context import Context
+from xdsl.dialects import builtin, func
+from xdsl.ir import Block, Operation, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.rewriter import InsertPoint, Rewriter
+
+from neuron_opt.dialects import nt
+from neuron_opt.dialects.types import is_float
+from neuron_opt.passes import cast_rules as R
+
+
+@dataclass(frozen=True)
+class CanonicalizeCastsPass(ModulePass):
+    name: ClassVar[str] = "canonicalize-casts"
+
+    def apply(self, ctx: Context, op: builtin.ModuleOp) -> None:
+        for f in op.walk():
+            if isinstance(f, func.FuncOp) and f.body.blocks:
+                _BlockCanonicalizer(f.body.block).run()
+
+
+class _BlockCanonicalizer:
+    def __init__(self, block: Block):
+        self.block = block
+        self.orphans: list[Operation] = []  # non-cast ops our folds may leave dead
+
+    def run(self) -> None:
+        changed = True
+        while changed:
+            work = deque(op for op in self.block.ops if isinstance(op, nt.CastOp))
+            changed = self._fold(work)
+            changed |= self._cse()
+            changed |= self._remove_dead()
+
+    # -- R1-R4, R6 ---------------------------------------------------------------------------
+
+    def _fold(self, work: deque) -> bool:
+        changed = False
+        while work:
+            c = work.popleft()
+            if c.parent is None or not R.float_cast(c):
+                continue
+            new = self._simplify(c)
+            if new is None:
+                continue
+            changed = True
+            users = [u.operation for u in c.result.uses]
+            c.result.replace_all_uses_with(new)
+            Rewriter.erase_op(c)
+            work.extend(u for u in users if isinstance(u, nt.CastOp))
+            if isinstance(new.owner, nt.CastOp):
+                work.append(new.owner)
+        return changed
+
+    def _simplify(self, c: nt.CastOp) -> SSAValue | None:
+        """The value that replaces c's result, or None when no rule applies."""
+        if R.is_identity(c):
+            return c.input
+        src = c.input.owner
+        if isinstance(src, nt.ConstantOp):
+            self.orphans.append(src)
+            return self._insert(R.fold_constant(c, src), c).result
+        if isinstance(src, nt.WeightOp) and R.weight_folds(c, src):
+            return Rewriter.replace_value_with_new_type(src.result, c.result.type)
+        if (inner := R.chain_source(c)) is not None:
+            return self._cast(inner.input, c)
+        return self._move_across(c)
+
+    def _move_across(self, c: nt.CastOp) -> SSAValue | None:
+        """R6: cast(m(cast(x))) -> m(cast(x)) when the two casts fold into one."""
+        m = c.input.owner
+        if not (isinstance(m, nt.NtOp) and m.has_trait(nt.MoveClass)) or isinstance(
+            m, (nt.CastOp, nt.ConstantOp, nt.WeightOp)
+        ):
+            return None
+        if len(m.results) != 1 or m.result.uses.get_length() != 1:
+            return None
+        floats = [i for i, v in enumerate(m.operands) if is_float(v.type.element_type)]
+        if len(floats) != 1:
+            return None
+        inner = m.operands[floats[0]].owner
+        if not (isinstance(inner, nt.CastOp) and R.chain_folds(inner, c)):
+            return None
+        elt = c.result.type.element_type
+        if not R.attrs_exact_in(m, elt):
+            return None
+        x = self._cast(inner.input, c)
+        moved = m.clone()
+        moved.operands[floats[0]] = x
+        Rewriter.replace_value_with_new_type(moved.result, R.retyped(m.result.type, elt))
+        self._insert(moved, c)
+        self.orphans.append(m)  # dead once c is replaced
+        return moved.result
+
+    def _cast(self, x: SSAValue, like: nt.CastOp) -> SSAValue:
+        """cast(x) to like's type with like's saturate flag (x itself when that is R1)."""
+        new = nt.CastOp.make(x, result_type=like.result.type, saturate=R.effective_saturate(like))
+        if R.is_identity(new):
+            return x
+        return self._insert(new, like).result
+
+    def _insert(self, new: Operation, at: Operation) -> Operation:
+        new.location = at.location
+        if at.results and new.results:
+            new.results[0].name_hint = at.results[0].name_hint
+        Rewriter.insert_op(new, InsertPoint.before(at))
+        return new
+
+    # -- R5 and dead casts -------------------------------------------------------------------
+
+    def _cse(self) -> bool:
+        seen: dict[tuple, nt.CastOp] = {}
+        changed = False
+        for c in [op for op in self.block.ops if isinstance(op, nt.CastOp)]:
+            key = (c.input, c.result.type, R.effective_saturate(c))
+            if (first := seen.get(key)) is None:
+                seen[key] = c
+                continue
+            c.result.replace_all_uses_with(first.result)
+            Rewriter.erase_op(c)
+            changed = True
+        return changed
+
+    def _remove_dead(self) -> bool:
+        changed = False
+        op = self.block.last_op
+        while op is not None:
+            prev = op.prev_op
+            if isinstance(op, nt.CastOp) and not op.result.uses:
+                src = op.input.owner
+                Rewriter.erase_op(op)
+                changed = True
+                if isinstance(src, (nt.ConstantOp, nt.WeightOp)):
+                    self.orphans.append(src)
+            op = prev
+        for src in self.orphans:
+            if src.parent is not None and not src.result.uses:
+                Rewriter.erase_op(src)
+                changed = True
+        self.orphans.clear()
+        return changed
