@@ -423,6 +423,13 @@ class NtOp(IRDLOperation):
             printer.print_attribute(res)
 
 
+def _broadcasts_to(shape, target) -> bool:
+    try:
+        return shapes.broadcast(shape, target) == tuple(target)
+    except shapes.ShapeError:
+        return False
+
+
 def _same_elements(types: list[TensorType], what: str = "operands") -> Attribute:
     elts = {t.element_type for t in types}
     if len(elts) > 1:
@@ -518,7 +525,7 @@ class LinearOp(_Contraction):
         if props.get("trans_b"):
             w = (w[1], w[0])
         out = shapes.matmul(x, w)
-        if len(types) > 2 and shapes.broadcast(types[2].get_shape(), out) != out:
+        if len(types) > 2 and not _broadcasts_to(types[2].get_shape(), out):
             raise shapes.ShapeError(
                 f"bias {'x'.join(map(str, types[2].get_shape()))} does not broadcast to "
                 f"{'x'.join(map(str, out))}"
@@ -845,7 +852,7 @@ class _Norm(NtOp):
         a = shapes.normalize_axis(props["axis"], len(x.get_shape()))
         norm_shape = tuple(x.get_shape()[a:])
         for name, t in zip(("scale", "bias"), types[1:]):
-            if shapes.broadcast(t.get_shape(), norm_shape) != norm_shape:
+            if not _broadcasts_to(t.get_shape(), norm_shape):
                 raise VerifyException(
                     f"{name}: expected a shape that broadcasts to {'x'.join(map(str, norm_shape))}, "
                     f"found {'x'.join(map(str, t.get_shape()))}"
@@ -954,7 +961,7 @@ class BroadcastOp(_Unary):
         src, dst = types[0], self.result.type
         if dst.element_type != src.element_type:
             raise VerifyException("broadcast must keep the element type")
-        if shapes.broadcast(src.get_shape(), dst.get_shape()) != tuple(dst.get_shape()):
+        if not _broadcasts_to(src.get_shape(), dst.get_shape()):
             raise VerifyException(
                 f"{_shape_str(src)} does not broadcast to {_shape_str(dst)}"
             )
