@@ -293,7 +293,8 @@ class Reference:
             results = self._interp.call_op(self.func, tuple(args))
         out = {}
         for name, t, value in zip(self.output_names, self.func.function_type.outputs.data, results):
-            out[name] = np.ascontiguousarray(value, dtype=numpy_dtype(t.element_type))
+            # (not ascontiguousarray: it turns rank-0 results into shape (1,))
+            out[name] = np.asarray(value, dtype=numpy_dtype(t.element_type), order="C")
         return out
 
 
