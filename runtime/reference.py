@@ -293,8 +293,9 @@ class Reference:
             results = self._interp.call_op(self.func, tuple(args))
         out = {}
         for name, t, value in zip(self.output_names, self.func.function_type.outputs.data, results):
-            # (not ascontiguousarray: it turns rank-0 results into shape (1,))
-            out[name] = np.asarray(value, dtype=numpy_dtype(t.element_type), order="C")
+            # A fresh array: results may be views of inputs, broadcasts or cached weights.
+            # (Not ascontiguousarray: it turns rank-0 results into shape (1,).)
+            out[name] = np.array(value, dtype=numpy_dtype(t.element_type), order="C", copy=True)
         return out
 
 
