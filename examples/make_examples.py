@@ -1,0 +1,184 @@
+"""Build the example models with onnx.helper and seeded random weights, each with a seeded
+inputs .npz (keys = the model's input names), and import mlp.onnx to mlp.mlir + mlp.npz.
+
+    python examples/make_examples.py          # the small models (committed)
+    python examples/make_examples.py --wide   # also wide_mlp.onnx (~48 MB: made on demand)
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+HERE = Path(__file__).resolve().parent
+OPSET = 20  # Gelu is an ONNX op from opset 20
+
+
+class Builder:
+    """A graph under construction: initializers from a seeded generator, nodes by name."""
+
+    def __init__(self, name: str, seed: int):
+        self.name = name
+        self.rng = np.random.default_rng(seed)
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: list[onnx.TensorProto] = []
+        self._n = 0
+
+    def weight(self, name: str, shape, scale: float | None = None) -> str:
+        fan_in = shape[0] if len(shape) < 4 else int(np.prod(shape[1:]))
+        s = scale if scale is not None else 1.0 / np.sqrt(fan_in)
+        return self.const(name, (self.rng.standard_normal(shape) * s).astype(np.float32))
+
+    def const(self, name: str, array: np.ndarray) -> str:
+        self.inits.append(numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    def node(self, op_type: str, inputs, n_out: int = 1, **attrs):
+        self._n += 1
+        outs = [f"{op_type.lower()}_{self._n}" + (f"_{k}" if n_out > 1 else "") for k in range(n_out)]
+        self.nodes.append(helper.make_node(op_type, list(inputs), outs, name=f"{op_type}_{self._n}", **attrs))
+        return outs[0] if n_out == 1 else outs
+
+    def linear(self, x: str, name: str, k: int, n: int) -> str:
+        y = self.node("MatMul", [x, self.weight(f"{name}.weight", (k, n))])
+        return self.node("Add", [y, self.const(f"{name}.bias", np.zeros(n, np.float32) + 0.01)])
+
+    def layer_norm(self, x: str, name: str, d: int) -> str:
+        scale = self.const(f"{name}.scale", (1 + 0.1 * self.rng.standard_normal(d)).astype(np.float32))
+        bias = self.const(f"{name}.bias", (0.1 * self.rng.standard_normal(d)).astype(np.float32))
+        return self.node("LayerNormalization", [x, scale, bias], axis=-1, epsilon=1e-5)
+
+    def model(self, inputs, outputs) -> onnx.ModelProto:
+        graph = helper.make_graph(self.nodes, self.name, inputs, outputs, self.inits)
+        m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="neuron-opt examples")
+        m.ir_version = 9
+        onnx.checker.check_model(m)
+        return m
+
+
+def tensor(name, elem, shape):
+    return helper.make_tensor_value_info(name, elem, list(shape))
+
+
+def mlp():
+    b = Builder("mlp", seed=1)
+    h = b.linear("x", "fc1", 64, 128)
+    h = b.node("Gelu", [b.layer_norm(h, "ln1", 128)])
+    y = b.linear(h, "fc2", 128, 10)
+    b.nodes[-1].output[0] = "logits"
+    model = b.model([tensor("x", TensorProto.FLOAT, (8, 64))], [tensor("logits", TensorProto.FLOAT, (8, 10))])
+    return model, {"x": np.random.default_rng(101).standard_normal((8, 64)).astype(np.float32)}
+
+
+def transformer():
+    """Pre-norm block: causal attention with a -inf mask, then a GELU MLP; the head split uses
+    a TorchScript-style Shape/Gather/Concat chain the importer folds."""
+    S, D, H = 16, 64, 4
+    dh = D // H
+    b = Builder("transformer", seed=2)
+    x = "x"
+    h = b.layer_norm(x, "ln1", D)
+    batch = b.node("Gather", [b.node("Shape", [h]), b.const("zero", np.array(0, np.int64))], axis=0)
+    heads_shape = b.node("Concat", [b.node("Unsqueeze", [batch, b.const("axes0", np.array([0], np.int64))]),
+                                    b.const("heads_tail", np.array([S, H, dh], np.int64))], axis=0)
+
+    def heads(t, perm):
+        return b.node("Transpose", [b.node("Reshape", [t, heads_shape])], perm=perm)
+
+    q = heads(b.linear(h, "attn.q", D, D), [0, 2, 1, 3])
+    k = heads(b.linear(h, "attn.k", D, D), [0, 2, 3, 1])
+    v = heads(b.linear(h, "attn.v", D, D), [0, 2, 1, 3])
+    scores = b.node("Div", [b.node("MatMul", [q, k]), b.const("sqrt_dh", np.array(np.sqrt(dh), np.float32))])
+    mask = np.triu(np.full((S, S), -np.inf, np.float32), k=1)
+    probs = b.node("Softmax", [b.node("Add", [scores, b.const("causal_mask", mask)])], axis=-1)
+    ctx = b.node("Transpose", [b.node("MatMul", [probs, v])], perm=[0, 2, 1, 3])
+    ctx = b.node("Reshape", [ctx, b.const("model_shape", np.array([1, S, D], np.int64))])
+    x = b.node("Add", [x, b.linear(ctx, "attn.out", D, D)])
+    h = b.node("Gelu", [b.linear(b.layer_norm(x, "ln2", D), "mlp.fc1", D, 4 * D)])
+    y = b.node("Add", [x, b.linear(h, "mlp.fc2", 4 * D, D)])
+    b.nodes[-1].output[0] = "y"
+    model = b.model([tensor("x", TensorProto.FLOAT, (1, S, D))], [tensor("y", TensorProto.FLOAT, (1, S, D))])
+    return model, {"x": np.random.default_rng(102).standard_normal((1, S, D)).astype(np.float32)}
+
+
+def cnn():
+    b = Builder("cnn", seed=3)
+    h = b.node("Conv", ["image", b.weight("conv1.weight", (8, 3, 3, 3)), b.const("conv1.bias", np.zeros(8, np.float32))],
+               kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    bn = [b.const(f"bn1.{n}", v) for n, v in (
+        ("scale", (1 + 0.1 * b.rng.standard_normal(8)).astype(np.float32)),
+        ("bias", (0.1 * b.rng.standard_normal(8)).astype(np.float32)),
+        ("mean", (0.1 * b.rng.standard_normal(8)).astype(np.float32)),
+        ("var", (1 + 0.1 * b.rng.random(8)).astype(np.float32)))]
+    h = b.node("Relu", [b.node("BatchNormalization", [h, *bn], epsilon=1e-5)])
+    h = b.node("MaxPool", [h], kernel_shape=[2, 2], strides=[2, 2])
+    h = b.node("Conv", [h, b.weight("conv2.weight", (16, 8, 3, 3))], kernel_shape=[3, 3], strides=[2, 2],
+               pads=[1, 1, 1, 1])
+    h = b.node("Relu", [h])
+    h = b.node("AveragePool", [h], kernel_shape=[2, 2], strides=[2, 2])
+    h = b.node("Flatten", [b.node("GlobalAveragePool", [h])], axis=1)
+    b.node("Gemm", [h, b.weight("fc.weight", (10, 16), scale=0.25), b.const("fc.bias", np.zeros(10, np.float32))],
+           transB=1)
+    b.nodes[-1].output[0] = "logits"
+    model = b.model([tensor("image", TensorProto.FLOAT, (2, 3, 32, 32))],
+                    [tensor("logits", TensorProto.FLOAT, (2, 10))])
+    return model, {"image": np.random.default_rng(103).standard_normal((2, 3, 32, 32)).astype(np.float32)}
+
+
+def fp16_io():
+    """fp16 in and out: a Cast widens the input, the body is fp32, a Cast narrows the result."""
+    b = Builder("fp16_io", seed=4)
+    h = b.node("Cast", ["x16"], to=TensorProto.FLOAT)
+    h = b.node("Relu", [b.linear(h, "fc1", 32, 64)])
+    h = b.node("Softmax", [b.linear(h, "fc2", 64, 16)], axis=-1)
+    b.node("Cast", [h], to=TensorProto.FLOAT16)
+    b.nodes[-1].output[0] = "probs16"
+    model = b.model([tensor("x16", TensorProto.FLOAT16, (4, 32))], [tensor("probs16", TensorProto.FLOAT16, (4, 16))])
+    return model, {"x16": np.random.default_rng(104).standard_normal((4, 32)).astype(np.float16)}
+
+
+def wide_mlp():
+    """Matmul-bound: 256 x 2048 activations through three 2048 x 2048 layers."""
+    b = Builder("wide_mlp", seed=5)
+    h = b.node("Gelu", [b.linear("x", "fc1", 2048, 2048)])
+    h = b.node("Relu", [b.linear(h, "fc2", 2048, 2048)])
+    b.linear(h, "fc3", 2048, 2048)
+    b.nodes[-1].output[0] = "y"
+    model = b.model([tensor("x", TensorProto.FLOAT, (256, 2048))], [tensor("y", TensorProto.FLOAT, (256, 2048))])
+    return model, {"x": np.random.default_rng(105).standard_normal((256, 2048)).astype(np.float32)}
+
+
+SMALL = {"mlp": mlp, "transformer": transformer, "cnn": cnn, "fp16_io": fp16_io}
+
+
+def write(name: str, make, out_dir: Path) -> Path:
+    model, inputs = make()
+    path = out_dir / f"{name}.onnx"
+    onnx.save(model, path)
+    np.savez(out_dir / f"{name}_inputs.npz", **inputs)
+    return path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--wide", action="store_true", help="also write wide_mlp.onnx (~48 MB)")
+    ap.add_argument("--out", type=Path, default=HERE, help="output directory (default: examples/)")
+    args = ap.parse_args()
+    for name, make in SMALL.items():
+        print("wrote", write(name, make, args.out))
+    if args.wide:
+        print("wrote", write("wide_mlp", wide_mlp, args.out))
+    from neuron_opt.importers.onnx import import_onnx, save_compiled
+
+    module, weights = import_onnx(args.out / "mlp.onnx")
+    save_compiled(module, weights, args.out / "mlp.mlir")
+    print("wrote", args.out / "mlp.mlir", "and", args.out / "mlp.npz")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,336 @@
+"""ONNX -> nt: `import_onnx` builds `func.func @main` from an ONNX model, and `save_compiled`
+writes the IR and its weights (.npz) atomically.
+
+Every problem with the model is one CompileError located at `MODEL: node NAME (OpType)`:
+unsupported ops, dtypes or attribute values (`Unsupported`), dynamic shapes, missing
+initializers, models onnx.checker rejects, and files that are not ONNX at all.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, ModuleOp, StringAttr
+from xdsl.dialects.func import FuncOp, ReturnOp
+from xdsl.ir import Block, Region
+from xdsl.printer import Printer
+
+from neuron_opt.diagnostics import CompileError
+from neuron_opt.dialects.nt import NAME_ATTR, WEIGHTS_ATTR
+from neuron_opt.dialects.types import type_name
+from neuron_opt.importers.onnx_fold import NOT_FOLDABLE, Env, fold
+from neuron_opt.importers.onnx_node import NodeCtx, Unsupported
+from neuron_opt.importers.onnx_ops import lookup, supported_ops
+from neuron_opt.importers.onnx_types import (
+    SUPPORTED_NAMES,
+    nt_element,
+    onnx_type_name,
+    tensor_type,
+)
+
+__all__ = [
+    "import_onnx",
+    "save_compiled",
+    "load_model",
+    "static_inputs",
+    "supported_ops",
+    "Unsupported",
+]
+
+_DEFAULT_DOMAINS = ("", "ai.onnx")
+
+
+def load_model(model_or_path) -> tuple[onnx.ModelProto, str]:
+    """The model and the label its errors use (the path as given, else `model.onnx`)."""
+    if isinstance(model_or_path, onnx.ModelProto):
+        return model_or_path, "model.onnx"
+    path = os.fspath(model_or_path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise CompileError(e.strerror or str(e), path) from None
+    try:
+        model = onnx.load_model_from_string(data)
+    except Exception as e:  # protobuf's DecodeError and friends
+        raise CompileError(f"not an ONNX model ({type(e).__name__})", path) from None
+    if not model.ir_version or not model.HasField("graph"):
+        raise CompileError("not an ONNX model (no IR version or graph)", path)
+    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
+        try:
+            onnx.load_external_data_for_model(model, str(Path(path).parent))
+        except OSError as e:
+            raise CompileError(f"cannot read external weights: {e}", path) from None
+    return model, path
+
+
+def _where(label: str, node: onnx.NodeProto) -> str:
+    name = node.name or (node.output[0] if node.output else "?")
+    return f"{label}: node {name} ({node.op_type})"
+
+
+def model_opset(model: onnx.ModelProto, label: str) -> int:
+    for imp in model.opset_import:
+        if imp.domain in _DEFAULT_DOMAINS:
+            latest = onnx.defs.onnx_opset_version()
+            if imp.version > latest:
+                raise Unsupported(
+                    f"opset {imp.version} is newer than this onnx supports ({latest})", label
+                )
+            return int(imp.version)
+    raise CompileError("the model imports no default-domain ONNX opset", label)
+
+
+def _since_version(node: onnx.NodeProto, opset: int, where: str) -> int:
+    if node.domain not in _DEFAULT_DOMAINS:
+        raise Unsupported(f"op {node.domain}.{node.op_type} is not supported (custom domain)", where)
+    try:
+        return onnx.defs.get_schema(node.op_type, opset, "").since_version
+    except onnx.defs.SchemaError:
+        raise Unsupported(f"{node.op_type} is not an ONNX op at opset {opset}", where) from None
+
+
+def _prescan(model: onnx.ModelProto, opset: int, label: str) -> None:
+    """Unknown ops and undefined inputs, located at their node (onnx.checker would report
+    these less precisely)."""
+    g = model.graph
+    defined = {t.name for t in g.initializer} | {i.name for i in g.input}
+    defined |= {t.values.name for t in g.sparse_initializer}
+    for node in g.node:
+        where = _where(label, node)
+        _since_version(node, opset, where)
+        for name in node.input:
+            if name and name not in defined:
+                raise CompileError(
+                    f"input '{name}' is not a graph input, an initializer or an earlier node's "
+                    "output (a missing initializer?)",
+                    where,
+                )
+        defined.update(n for n in node.output if n)
+
+
+def _check(model: onnx.ModelProto, label: str) -> None:
+    try:
+        onnx.checker.check_model(model)
+    except onnx.checker.ValidationError as e:
+        text = str(e)
+        first = text.strip().splitlines()[0] if text.strip() else "invalid model"
+        m = re.search(r"Name: (\S*) OpType: (\S+)", text)
+        where = f"{label}: node {m.group(1) or '?'} ({m.group(2)})" if m else label
+        raise CompileError(f"invalid model: {first}", where) from None
+    except ValueError as e:  # e.g. a proto over 2 GB, which the checker cannot take in memory
+        if "2GB" not in str(e) and "2 GB" not in str(e):
+            raise CompileError(f"invalid model: {e}", label) from None
+
+
+def _input_type(inp: onnx.ValueInfoProto, where: str):
+    t = inp.type
+    if t.WhichOneof("value") != "tensor_type":
+        raise Unsupported(f"input '{inp.name}' is not a tensor ({t.WhichOneof('value')})", where)
+    code = t.tensor_type.elem_type
+    elt = nt_element(code)
+    if elt is None:
+        raise Unsupported(
+            f"input '{inp.name}' has element type {onnx_type_name(code)}, which nt lacks "
+            f"(it has {SUPPORTED_NAMES})",
+            where,
+        )
+    if not t.tensor_type.HasField("shape"):
+        raise Unsupported(f"input '{inp.name}' has no shape (nt needs static shapes)", where)
+    dims = []
+    for i, d in enumerate(t.tensor_type.shape.dim):
+        if d.HasField("dim_value") and d.dim_value >= 0:
+            dims.append(d.dim_value)
+        else:
+            sym = f" ('{d.dim_param}')" if d.dim_param else ""
+            raise Unsupported(
+                f"input '{inp.name}' has a dynamic dim {i}{sym}: nt needs static shapes "
+                "(export with fixed sizes)",
+                where,
+            )
+    return tensor_type(elt, dims)
+
+
+def static_inputs(model: onnx.ModelProto) -> set[str]:
+    """Names the importer needs as constants (shapes, axes, pads, bounds, ...): graph inputs
+    among them must be bound (e.g. from test data) for the model to import."""
+    opset = model_opset(model, "model.onnx")
+    names: set[str] = set()
+    for node in model.graph.node:
+        try:
+            since = onnx.defs.get_schema(node.op_type, opset, "").since_version
+        except onnx.defs.SchemaError:
+            continue
+        entry = lookup(node.op_type, since)
+        if entry is not None:
+            names.update(node.input[i] for i in entry[1] if i < len(node.input) and node.input[i])
+    return names
+
+
+def import_onnx(
+    model_or_path,
+    weights_name: str | None = None,
+    *,
+    bind: dict[str, np.ndarray] | None = None,
+) -> tuple[ModuleOp, dict[str, np.ndarray]]:
+    """Import an ONNX model (a ModelProto or a path) into a module holding `func.func @main`.
+
+    Returns the module and the weights to save in the .npz its `nt.weights` attribute names
+    (`weights_name`, by default the model's stem + .npz). Graph inputs named in `bind` become
+    constants instead of arguments.
+    """
+    model, label = load_model(model_or_path)
+    opset = model_opset(model, label)
+    _prescan(model, opset, label)
+    _check(model, label)
+    g = model.graph
+    bind = bind or {}
+
+    first_use: dict[str, onnx.NodeProto] = {}
+    for node in g.node:
+        for name in node.input:
+            first_use.setdefault(name, node)
+
+    def where_of(name: str) -> str:
+        node = first_use.get(name)
+        return _where(label, node) if node is not None else f"{label}: input {name}"
+
+    if g.sparse_initializer:
+        raise Unsupported("sparse initializers", where_of(g.sparse_initializer[0].values.name))
+    inits = {t.name: t for t in g.initializer}
+    arg_names, arg_types = [], []
+    for inp in g.input:
+        if inp.name in inits or inp.name in bind:
+            continue  # IR < 4 also lists initializers as inputs: they stay constants
+        arg_names.append(inp.name)
+        arg_types.append(_input_type(inp, where_of(inp.name)))
+
+    block = Block(arg_types=arg_types)
+    env = Env(block)
+    env.used = {n for node in g.node for n in node.input if n} | {o.name for o in g.output}
+    for name, arg in zip(arg_names, block.args):
+        env.set_value(name, arg)
+    for name, t in inits.items():
+        env.set_array(name, numpy_helper.to_array(t))
+    for name, arr in bind.items():
+        env.set_array(name, np.asarray(arr))
+
+    for node in g.node:
+        _import_node(node, env, opset, _where(label, node))
+
+    results, res_names = [], []
+    for out in g.output:
+        producer = next((n for n in g.node if out.name in n.output), None)
+        where = _where(label, producer) if producer is not None else f"{label}: output {out.name}"
+        v = env.ssa(out.name, lambda msg, w=where: (_ for _ in ()).throw(Unsupported(msg, w)))
+        _check_declared(out, v.type, where)
+        results.append(v)
+        res_names.append(out.name)
+    block.add_op(ReturnOp(*results))
+
+    def names_attr(names):
+        return ArrayAttr([DictionaryAttr({NAME_ATTR: StringAttr(n)}) for n in names])
+
+    func = FuncOp(
+        "main",
+        (arg_types, [v.type for v in results]),
+        Region(block),
+        arg_attrs=names_attr(arg_names),
+        res_attrs=names_attr(res_names),
+    )
+    module = ModuleOp([func])
+    if env.weights:
+        default = Path(label).stem + ".npz" if label != "model.onnx" else "model.npz"
+        module.attributes[WEIGHTS_ATTR] = StringAttr(weights_name or default)
+    return module, env.weights
+
+
+def _import_node(node: onnx.NodeProto, env: Env, opset: int, where: str) -> None:
+    since = _since_version(node, opset, where)
+    entry = lookup(node.op_type, since)
+    present = [n for n in node.input if n]
+    if node.op_type not in NOT_FOLDABLE and all(env.known(n) is not None for n in present):
+        try:
+            outs = fold(node, opset, [env.known(n) if n else None for n in node.input])
+        except Exception as e:  # the reference rejects it: the handler (if any) decides
+            if entry is None:
+                raise Unsupported(
+                    f"{node.op_type} on constants could not be evaluated at import: {e}", where
+                ) from None
+        else:
+            for name, arr in zip(node.output, outs):
+                if name:
+                    env.set_array(name, arr)
+            return
+    if entry is None:
+        raise Unsupported(f"{node.op_type} is not supported by the nt importer", where)
+    handler, _static = entry
+    outs = handler(NodeCtx(node, where, env, opset, since))
+    for k, name in enumerate(node.output):
+        if not name:
+            continue
+        r = outs[k] if k < len(outs) else None
+        if r is None:
+            if name in env.used:
+                raise Unsupported(f"output {k} ('{name}') of {node.op_type} is not supported", where)
+            continue
+        if isinstance(r, np.ndarray):
+            env.set_array(name, r)
+        else:
+            env.set_value(name, r)
+
+
+def _check_declared(out: onnx.ValueInfoProto, t, where: str) -> None:
+    """The model's declared output type, where it gives one, must be what was built."""
+    tt = out.type.tensor_type if out.type.WhichOneof("value") == "tensor_type" else None
+    if tt is None:
+        return
+    if tt.elem_type:
+        elt = nt_element(tt.elem_type)
+        if elt is None:
+            raise Unsupported(
+                f"output '{out.name}' has element type {onnx_type_name(tt.elem_type)}, which nt "
+                f"lacks (it has {SUPPORTED_NAMES})",
+                where,
+            )
+        if elt != t.element_type:
+            raise CompileError(
+                f"output '{out.name}' is declared {onnx_type_name(tt.elem_type)} but computes "
+                f"{type_name(t.element_type)}",
+                where,
+            )
+    if tt.HasField("shape"):
+        dims = tt.shape.dim
+        got = t.get_shape()
+        if len(dims) != len(got) or any(
+            d.HasField("dim_value") and d.dim_value != g for d, g in zip(dims, got)
+        ):
+            declared = [d.dim_value if d.HasField("dim_value") else d.dim_param or "?" for d in dims]
+            raise CompileError(
+                f"output '{out.name}' is declared with shape {declared} but computes {list(got)}",
+                where,
+            )
+
+
+def save_compiled(module: ModuleOp, weights: dict[str, np.ndarray], out_mlir_path) -> None:
+    """Write OUT.mlir and OUT.npz (the weights) atomically; the module's `nt.weights` is set to
+    the .npz's name, which loaders resolve relative to the IR file."""
+    from neuron_opt.cli.common import atomic_output
+
+    out = Path(out_mlir_path)
+    npz = out.with_suffix(".npz")
+    module.attributes[WEIGHTS_ATTR] = StringAttr(npz.name)
+    with atomic_output(npz, "wb") as f:
+        np.savez(f, **weights)
+    with atomic_output(out) as f:
+        Printer(stream=f).print_op(module)
+        f.write("\n")
+    # The temp files behind atomic_output are created 0600: give the outputs the umask's mode.
+    umask = os.umask(0)
+    os.umask(umask)
+    for p in (npz, out):
+        os.chmod(p, 0o666 & ~umask)
