@@ -117,9 +117,24 @@ def _format_element(v, elt: Attribute) -> str:
         return f"0x{bits:0{2 * width}X}"
     if math.isinf(f):
         return "inf" if f > 0 else "-inf"
-    s = repr(f)  # shortest text that round-trips the (exact) float64 value
-    if "." not in s:  # MLIR float literals need a dot: 1e-05 -> 1.0e-05
-        s = s.replace("e", ".0e") if "e" in s else s + ".0"
+    return _shortest(f, elt)
+
+
+def _shortest(f: float, elt: Attribute) -> str:
+    """The shortest decimal that rounds (RNE) back to the same value of type `elt`."""
+    want = np.asarray(f, dtype=numpy_dtype(elt)).reshape(1)
+    # Whole numbers below 1e16 keep all their integer digits (65504.0, not 6.55e+04).
+    first = int(math.log10(abs(f))) + 1 if 1.0 <= abs(f) < 1e16 else 1
+    for digits in range(first, 18):
+        s = f"{f:.{digits}g}"
+        if round_to(np.array([float(s)]), elt)[0] == want[0]:
+            break
+    if "e" in s and "." not in s.split("e")[0]:  # MLIR float literals need a dot
+        s = s.replace("e", ".0e")
+    elif "e" not in s and "." not in s:
+        s += ".0"
+    if f == 0.0 and math.copysign(1.0, f) < 0:
+        s = "-0.0"
     return s
 
 

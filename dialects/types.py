@@ -133,7 +133,8 @@ def round_to(x: np.ndarray, elt: Attribute, saturate: bool = False) -> np.ndarra
     if x.dtype == np.float64 and not isinstance(elt, Float32Type):
         x = _round_f64_via_f32(x)
     else:
-        x = x.astype(np.float32)
+        with np.errstate(over="ignore"):
+            x = x.astype(np.float32)
     if isinstance(elt, FloatTF32Type):
         return round_tf32(x)
     if saturate and isinstance(elt, Float8E4M3Type):
