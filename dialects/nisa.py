@@ -40,7 +40,7 @@ from xdsl.dialects.builtin import (
     UnitAttr,
     f64,
 )
-from xdsl.ir import Attribute, Dialect, ParametrizedAttribute, Region, TypeAttribute
+from xdsl.ir import Attribute, Dialect, Operation, ParametrizedAttribute, Region, TypeAttribute
 from xdsl.irdl import (
     IRDLOperation,
     irdl_attr_definition,
@@ -189,7 +189,9 @@ class KernelOp(IRDLOperation):
         printer.print_region(self.body, print_entry_block_args=False, print_empty_block=False)
 
     def verify_(self) -> None:
-        check_kernel(self)
+        # Declarations and streams here; each instruction checks itself (located at its line)
+        # against this placement, which the walk builds once per kernel.
+        _remember_placement(self, Placement(self))
 
 
 class _StreamOp(IRDLOperation):
@@ -220,6 +222,13 @@ class _StreamOp(IRDLOperation):
     def instructions(self) -> list[InstrOp]:
         return list(self.body.block.ops)
 
+    def _verify_children(self) -> None:
+        for i, op in enumerate(self.body.block.ops):
+            if not isinstance(op, InstrOp):
+                raise VerifyException(
+                    f"{stream_label(self)} instruction {i}: {op.name} is not a nisa instruction"
+                )
+
 
 @irdl_op_definition
 class EngineOp(_StreamOp):
@@ -228,6 +237,7 @@ class EngineOp(_StreamOp):
     name = "nisa.engine"
 
     def verify_(self) -> None:
+        self._verify_children()
         if self.sym_name.data not in ENGINES:
             raise VerifyException(
                 f"unknown engine @{self.sym_name.data}: expected one of {', '.join(ENGINES)}"
@@ -240,6 +250,9 @@ class DmaQueueOp(_StreamOp):
     16 DMA engines round-robin in declaration order (queue i -> DMA engine i mod 16)."""
 
     name = "nisa.dma_queue"
+
+    def verify_(self) -> None:
+        self._verify_children()
 
 
 class _DeclOp(IRDLOperation):
@@ -550,6 +563,21 @@ class InstrOp(IRDLOperation):
             printer.print_attr_dict(self.attributes)
 
     def verify_(self) -> None:
+        self._verify_properties()
+        stream = self.parent_op()
+        kernel = stream.parent_op() if stream is not None else None
+        if not isinstance(stream, _StreamOp) or not isinstance(kernel, KernelOp):
+            return
+        pl = _placement_of(kernel)
+        engine = stream.sym_name.data if isinstance(stream, EngineOp) else "dma"
+        try:
+            _check_instruction(pl, engine, self)
+        except VerifyException as e:
+            raise VerifyException(
+                f"{stream_label(stream)} instruction {pl.index_of(self)} ({self.name}): {e}"
+            ) from None
+
+    def _verify_properties(self) -> None:
         for name in self.REQUIRED:
             if name not in self.properties:
                 raise VerifyException(f"{self.name} needs '{name}'")
@@ -949,6 +977,23 @@ class Placement:
                 continue
             raise VerifyException(f"{op.name} may not appear directly in a nisa.kernel")
 
+        seen: set[tuple[type, str]] = set()
+        for stream in self.streams:
+            key = (type(stream), stream.sym_name.data)
+            if key in seen:
+                raise VerifyException(f"{stream_label(stream)} has two streams")
+            seen.add(key)
+        self._index: dict[int, int] | None = None
+        self.kernel = kernel
+
+    def index_of(self, instr: Operation) -> int:
+        if self._index is None:
+            self._index = {}
+            for stream in self.streams:
+                for i, op in enumerate(stream.body.block.ops):
+                    self._index[id(op)] = i
+        return self._index.get(id(instr), -1)
+
     @staticmethod
     def memory_of(decl) -> str:
         return {HbmOp: "HBM", SbufOp: "SBUF", PsumOp: "PSUM"}[type(decl)]
@@ -960,33 +1005,40 @@ def stream_label(stream: _StreamOp) -> str:
     return f"dma queue {stream.sym_name.data}"
 
 
-def check_kernel(kernel: KernelOp) -> None:
+_PLACEMENT: list = [None, None]  # the kernel last verified and its placement
+
+
+def _remember_placement(kernel: KernelOp, pl: Placement) -> None:
+    _PLACEMENT[0], _PLACEMENT[1] = kernel, pl
+
+
+def _placement_of(kernel: KernelOp) -> Placement:
+    if _PLACEMENT[0] is not kernel:
+        _remember_placement(kernel, Placement(kernel))
+    return _PLACEMENT[1]
+
+
+def check_kernel(kernel: KernelOp) -> Placement:
     """Every placement rule of docs/nisa.md; errors name the engine, the instruction index and
-    the operand."""
+    the operand. Returns the placement (the simulator decodes with it)."""
     pl = Placement(kernel)
-    seen_engines: set[str] = set()
-    seen_queues: set[str] = set()
     for stream in pl.streams:
-        name = stream.sym_name.data
         if isinstance(stream, EngineOp):
-            if name in seen_engines:
-                raise VerifyException(f"engine @{name} has two streams")
-            seen_engines.add(name)
-            engine = name
+            stream.verify_()
+            engine = stream.sym_name.data
         else:
-            if name in seen_queues:
-                raise VerifyException(f"dma queue @{name} is declared twice")
-            seen_queues.add(name)
             engine = "dma"
         for index, instr in enumerate(stream.body.block.ops):
             try:
                 if not isinstance(instr, InstrOp):
                     raise VerifyException(f"{instr.name} is not a nisa instruction")
+                instr._verify_properties()
                 _check_instruction(pl, engine, instr)
             except VerifyException as e:
                 raise VerifyException(
                     f"{stream_label(stream)} instruction {index} ({instr.name}): {e}"
                 ) from None
+    return pl
 
 
 def _check_instruction(pl: Placement, engine: str, instr: InstrOp) -> None:

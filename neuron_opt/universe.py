@@ -20,8 +20,15 @@ def _nt() -> Dialect:
     return NT
 
 
+def _nisa() -> Dialect:
+    from neuron_opt.dialects.nisa import NISA
+
+    return NISA
+
+
 DIALECTS: dict[str, Callable[[], Dialect]] = {
     "nt": _nt,
+    "nisa": _nisa,
 }
 
 
