@@ -46,24 +46,42 @@ def finish(x, elt: Attribute, saturate: bool = False) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
-# IEEE 754-2019 maximum/minimum: -0 < +0 and NaN propagates. np.maximum's choice between
-# equal zeros differs between float16 and float32, so select with comparisons and signbit.
+# IEEE 754-2019 maximum/minimum: -0 < +0 and NaN propagates. np.maximum/np.minimum propagate
+# NaN but pick either zero for a ±0 pair (differently for float16 and float32), so the sign bit
+# of their result is fixed up with the operands' sign bits. A non-zero result already has the
+# right sign under these rules; only a NaN's sign may change (payloads are not IEEE-specified).
+
+
+def _bits(x: np.ndarray) -> np.ndarray:
+    return x.view(f"u{x.dtype.itemsize}")
+
+
+def _sign_mask(x: np.ndarray):
+    return np.array(1 << (8 * x.dtype.itemsize - 1), dtype=f"u{x.dtype.itemsize}")
 
 
 def ieee_max(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a, b = np.asarray(a), np.asarray(b)
     if a.dtype.kind != "f":
         return np.maximum(a, b)
-    r = np.where(a > b, a, b)  # b when b is NaN
-    r = np.where((a == b) & np.signbit(b), a, r)  # equal zeros: +0 wins
-    return np.where(np.isnan(a), a, r)
+    r = np.asarray(np.maximum(a, b))
+    keep = np.bitwise_and(_bits(a), _bits(b))  # the sign survives only if both operands' did
+    keep |= ~_sign_mask(r)
+    rb = _bits(r)
+    rb &= keep
+    return r
 
 
 def ieee_min(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a, b = np.asarray(a), np.asarray(b)
     if a.dtype.kind != "f":
         return np.minimum(a, b)
-    r = np.where(a < b, a, b)
-    r = np.where((a == b) & np.signbit(a), a, r)  # equal zeros: -0 wins
-    return np.where(np.isnan(a), a, r)
+    r = np.asarray(np.minimum(a, b))
+    sign = np.bitwise_or(_bits(a), _bits(b))  # the sign is set if either operand's was
+    sign &= _sign_mask(r)
+    rb = _bits(r)
+    rb |= sign
+    return r
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,7 +154,11 @@ _TANH_K = F32(0.044715)
 
 
 def _relu(x):
-    return ieee_max(x, np.zeros((), F32))
+    # IEEE max(x, +0): np.maximum propagates NaN, and adding +0 turns a -0 result into +0
+    # while leaving every other value unchanged.
+    r = np.maximum(x, F32(0))
+    r += F32(0)
+    return r
 
 
 def _gelu_none(x):

@@ -41,10 +41,14 @@ def _pad_spatial(x: np.ndarray, pads: Sequence[int], extra: Sequence[int], value
     """Pad the spatial dims of N x C x spatial: `pads` (begins, ends) plus `extra` at the ends
     (ceil_mode windows that run past the end pad)."""
     n = len(extra)
-    widths = [(0, 0), (0, 0)] + [(pads[i], pads[n + i] + extra[i]) for i in range(n)]
-    if not any(b or e for b, e in widths):
+    ends = [pads[n + i] + extra[i] for i in range(n)]
+    if not any(pads[:n]) and not any(ends):
         return x
-    return np.pad(x, widths, mode="constant", constant_values=value)
+    # Fill and copy in: several times faster than np.pad on small tensors.
+    shape = x.shape[:2] + tuple(d + pads[i] + ends[i] for i, d in enumerate(x.shape[2:]))
+    out = np.full(shape, value, dtype=x.dtype)
+    out[(slice(None), slice(None)) + tuple(slice(pads[i], pads[i] + d) for i, d in enumerate(x.shape[2:]))] = x
+    return out
 
 
 def _extra_end(spatial, pads, kernel, strides, dilations, out) -> list[int]:

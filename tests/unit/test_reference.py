@@ -305,6 +305,23 @@ def test_ieee_max_min_zero_signs_and_nan(elt):
     assert mx[7] == 2 and mn[7] == -3
 
 
+@pytest.mark.parametrize("elt", ["f32", "f16", "bf16"])
+def test_ieee_max_min_every_special_pair(elt):
+    # Every pair of specials, both orders, against the definition written with comparisons.
+    v = np.array([-np.inf, -2, -0.0, 0.0, 1e-7, 3, np.inf, np.nan], np.float32)
+    a, b = np.repeat(v, 8), np.tile(v, 8)
+    t = T((64,), elt)
+    for op, better, neg_zero_wins in (("max", np.greater, False), ("min", np.less, True)):
+        r = run1(f"nt.{op} %a0, %a1 : {t}", [t, t], t, a, b).astype(np.float32)
+        ra, rb = (x.astype(NP_OF[elt]).astype(np.float32) for x in (a, b))
+        ref = np.where(better(ra, rb), ra, rb)
+        ref = np.where((ra == rb) & (np.signbit(ra) == neg_zero_wins), ra, ref)
+        nan = np.isnan(ra) | np.isnan(rb)
+        np.testing.assert_array_equal(np.isnan(r), nan)
+        np.testing.assert_array_equal(r[~nan], ref[~nan])
+        np.testing.assert_array_equal(np.signbit(r[~nan]), np.signbit(ref[~nan]))
+
+
 @pytest.mark.parametrize("elt", ["f32", "f16"])
 def test_relu_clip_reduce_max_ieee(elt):
     x = np.array([-0.0, 0.0, -1.0, np.nan, 5.0], np.float32)
