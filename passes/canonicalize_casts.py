@@ -33,6 +33,15 @@ class CanonicalizeCastsPass(ModulePass):
                 _BlockCanonicalizer(f.body.block).run()
 
 
+def _movable(op) -> bool:
+    return (
+        isinstance(op, nt.NtOp)
+        and op.has_trait(nt.MoveClass)
+        and not isinstance(op, (nt.CastOp, nt.ConstantOp, nt.WeightOp))
+        and len(op.results) == 1
+    )
+
+
 class _BlockCanonicalizer:
     def __init__(self, block: Block):
         self.block = block
@@ -77,38 +86,42 @@ class _BlockCanonicalizer:
         if isinstance(src, nt.WeightOp) and R.weight_folds(c, src):
             return Rewriter.replace_value_with_new_type(src.result, c.result.type)
         if (inner := R.chain_source(c)) is not None:
-            return self._cast(inner.input, c)
+            return self._cast(inner.input, c.result.type, c)
         return self._move_across(c)
 
     def _move_across(self, c: nt.CastOp) -> SSAValue | None:
-        """R6: cast(m(cast(x))) -> m(cast(x)) when the two casts fold into one."""
-        m = c.input.owner
-        if not (isinstance(m, nt.NtOp) and m.has_trait(nt.MoveClass)) or isinstance(
-            m, (nt.CastOp, nt.ConstantOp, nt.WeightOp)
-        ):
-            return None
-        if len(m.results) != 1 or m.result.uses.get_length() != 1:
-            return None
-        floats = [i for i, v in enumerate(m.operands) if is_float(v.type.element_type)]
-        if len(floats) != 1:
-            return None
-        inner = m.operands[floats[0]].owner
-        if not (isinstance(inner, nt.CastOp) and R.chain_folds(inner, c)):
-            return None
+        """R6: cast(m1(...mk(cast(x)))) -> m1(...mk(cast(x))) in the outer cast's type, when the
+        two casts fold into one; each m is a single-use MOVE op with one float operand."""
         elt = c.result.type.element_type
-        if not R.attrs_exact_in(m, elt):
+        chain: list[tuple[nt.NtOp, int]] = []
+        v = c.input
+        while True:
+            m = v.owner
+            if not _movable(m) or m.result.uses.get_length() != 1 or not R.attrs_exact_in(m, elt):
+                return None
+            floats = [i for i, o in enumerate(m.operands) if is_float(o.type.element_type)]
+            if len(floats) != 1:
+                return None
+            chain.append((m, floats[0]))
+            v = m.operands[floats[0]]
+            if isinstance(v.owner, nt.CastOp):
+                break
+        inner = v.owner
+        if not R.chain_folds(inner, c):
             return None
-        x = self._cast(inner.input, c)
-        moved = m.clone()
-        moved.operands[floats[0]] = x
-        Rewriter.replace_value_with_new_type(moved.result, R.retyped(m.result.type, elt))
-        self._insert(moved, c)
-        self.orphans.append(m)  # dead once c is replaced
-        return moved.result
+        x = self._cast(inner.input, R.retyped(inner.result.type, elt), c)
+        for m, k in reversed(chain):
+            moved = m.clone()
+            moved.operands[k] = x
+            Rewriter.replace_value_with_new_type(moved.result, R.retyped(m.result.type, elt))
+            self._insert(moved, c)
+            self.orphans.append(m)  # dead once c is replaced
+            x = moved.result
+        return x
 
-    def _cast(self, x: SSAValue, like: nt.CastOp) -> SSAValue:
-        """cast(x) to like's type with like's saturate flag (x itself when that is R1)."""
-        new = nt.CastOp.make(x, result_type=like.result.type, saturate=R.effective_saturate(like))
+    def _cast(self, x: SSAValue, t, like: nt.CastOp) -> SSAValue:
+        """cast(x) to type t with like's saturate flag (x itself when that is R1)."""
+        new = nt.CastOp.make(x, result_type=t, saturate=R.effective_saturate(like))
         if R.is_identity(new):
             return x
         return self._insert(new, like).result
@@ -147,7 +160,7 @@ class _BlockCanonicalizer:
                 if isinstance(src, (nt.ConstantOp, nt.WeightOp)):
                     self.orphans.append(src)
             op = prev
-        for src in self.orphans:
+        for src in reversed(self.orphans):  # users were appended after what they use
             if src.parent is not None and not src.result.uses:
                 Rewriter.erase_op(src)
                 changed = True
