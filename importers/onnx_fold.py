@@ -33,7 +33,7 @@ INLINE_MAX_ELEMENTS = 16
 # Ops never folded: their outputs are not a function of their inputs.
 NOT_FOLDABLE = {
     "RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial",
-    "Bernoulli", "If", "Loop", "Scan",
+    "Bernoulli",
 }  # fmt: skip
 
 

@@ -178,9 +178,16 @@ def _pow(c: NodeCtx):
 def _mod(c: NodeCtx):
     fmod = int(c.attr("fmod", 0))
     a, b = c.value(0), c.value(1)
-    if is_float(a.type.element_type) and not fmod:
-        c.invalid("Mod of floats needs fmod=1")
-    return [c.emit(nt.ModOp, a, b, fmod=bool(fmod))]
+    if fmod or not is_float(a.type.element_type):
+        return [c.emit(nt.ModOp, a, b, fmod=bool(fmod))]
+    # Float Mod with fmod=0 takes the divisor's sign (numpy's mod): nt.mod is C fmod for
+    # floats, so move a nonzero remainder whose sign differs from b's by one b.
+    r = c.emit(nt.ModOp, a, b, fmod=True)
+    zero = c.scalar_like(0.0, r)
+    differs = c.emit(nt.XorOp, c.emit(nt.CmpOp, r, zero, predicate="lt"),
+                     c.emit(nt.CmpOp, b, zero, predicate="lt"))  # fmt: skip
+    fix = c.emit(nt.AndOp, differs, c.emit(nt.CmpOp, r, zero, predicate="ne"))
+    return [c.emit(nt.WhereOp, fix, c.emit(nt.AddOp, r, b), r)]
 
 
 @op("Gelu", since=20)
@@ -372,13 +379,33 @@ for _name, _cls in [("Softmax", nt.SoftmaxOp), ("LogSoftmax", nt.LogSoftmaxOp)]:
 
 @op("LayerNormalization", since=17)
 def _layer_norm(c: NodeCtx):
-    _unused_extra_outputs(c, 1, "the saved mean or inverse std dev")
     x = c.value(0)
     elt = x.type.element_type
-    axis = _axis(c, c.attr("axis", -1), x.type.get_num_dims())
+    rank = x.type.get_num_dims()
+    axis = _axis(c, c.attr("axis", -1), rank)
+    eps = c.float_attr("epsilon", 1e-5)
     scale = _as_type(c, 1, elt)
     bias = _as_type(c, 2, elt) if c.has(2) else None
-    return [c.emit(nt.LayerNormOp, x, scale, bias, axis=axis, epsilon=c.float_attr("epsilon", 1e-5))]
+    outs = [c.emit(nt.LayerNormOp, x, scale, bias, axis=axis, epsilon=eps)]
+    if any(n in c.env.used for n in c.node.output[1:3] if n):
+        outs += _layer_norm_stats(c, x, axis, eps)
+    return outs
+
+
+def _layer_norm_stats(c: NodeCtx, x: SSAValue, axis: int, eps: float) -> list[SSAValue]:
+    """LayerNormalization's optional Mean and InvStdDev outputs (in stash_type, f32 by
+    default), computed beside nt.layer_norm, which has no such results."""
+    stash = nt_element(int(c.attr("stash_type", 1)))
+    if stash is None or not is_float(stash):
+        c.unsupported(f"stash_type {c.attr('stash_type')}")
+    if x.type.element_type != stash:
+        x = c.emit(nt.CastOp, x, result_type=tensor_type(stash, x.type.get_shape()))
+    axes = list(range(axis, x.type.get_num_dims()))
+    mean = c.emit(nt.ReduceMeanOp, x, axes=axes, keepdims=True)
+    d = c.emit(nt.SubOp, x, mean)
+    var = c.emit(nt.ReduceMeanOp, c.emit(nt.MulOp, d, d), axes=axes, keepdims=True)
+    inv = c.emit(nt.RsqrtOp, c.emit(nt.AddOp, var, c.scalar_like(eps, var)))
+    return [mean, inv]
 
 
 @op("BatchNormalization")
