@@ -7,12 +7,17 @@ are prepared first (session creation; import, cast pipeline and weight loading),
 the median of repeated runs, wall clock and process CPU time. Prints a table and writes
 bench/results/interpreter_speed.json.
 
-    .venv/bin/python bench/interpreter_speed.py [--repeat N] [--models mlp,cnn]
+    .venv/bin/python bench/interpreter_speed.py [--repeat N] [--models mlp,cnn] [--wide]
+
+--wide also builds examples/make_examples.py's matmul-bound wide_mlp (~48 MB) in a temporary
+directory and times it: the small examples run in microseconds in onnxruntime, so there the
+ratio measures Python's per-op overhead rather than the arithmetic.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import platform
 import statistics
@@ -75,23 +80,33 @@ def bench_model(onnx_path: Path, repeat: int, workdir: Path) -> dict:
     return row
 
 
+def _build_wide(out_dir: Path) -> Path:
+    spec = importlib.util.spec_from_file_location("make_examples", EXAMPLES / "make_examples.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.write("wide_mlp", mod.wide_mlp, out_dir)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=50, help="timed runs per measurement")
     ap.add_argument("--models", help="comma-separated model stems (default: every example)")
+    ap.add_argument("--wide", action="store_true", help="also time the matmul-bound wide_mlp")
     args = ap.parse_args()
     paths = sorted(EXAMPLES.glob("*.onnx"))
     if args.models:
         wanted = set(args.models.split(","))
         paths = [p for p in paths if p.stem in wanted]
     paths = [p for p in paths if p.with_name(p.stem + "_inputs.npz").exists()]
-    if not paths:
+    if not paths and not args.wide:
         raise SystemExit("interpreter_speed: error: no example models with inputs in examples/")
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        if args.wide:
+            paths.append(_build_wide(Path(tmp)))
         for p in paths:
-            rows.append(bench_model(p, args.repeat, Path(tmp)))
+            rows.append(bench_model(p, args.repeat if p.stem != "wide_mlp" else 5, Path(tmp)))
 
     print(f"{'model':<14}{'option':<18}{'ops':>5}{'interp ms':>11}{'ort ms':>9}"
           f"{'wall x':>8}{'cpu x':>8}")
