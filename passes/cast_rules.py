@@ -73,13 +73,16 @@ def is_identity(cast: nt.CastOp) -> bool:
     return cast.input.type == cast.result.type and not effective_saturate(cast)
 
 
+def exact_widening(cast: nt.CastOp) -> bool:
+    """A float cast that changes no value."""
+    return float_cast(cast) and represents(
+        cast.result.type.element_type, cast.input.type.element_type
+    )
+
+
 def chain_folds(inner: nt.CastOp, outer: nt.CastOp) -> bool:
     """R2: outer(inner(x)) is one cast of x, because the inner cast is exact."""
-    return (
-        float_cast(inner)
-        and float_cast(outer)
-        and represents(inner.result.type.element_type, inner.input.type.element_type)
-    )
+    return exact_widening(inner) and float_cast(outer)
 
 
 def chain_source(outer: nt.CastOp) -> nt.CastOp | None:

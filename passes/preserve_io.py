@@ -69,16 +69,18 @@ def _restore(f: func.FuncOp) -> None:
                 if key not in made:
                     made[key] = _result_cast(v, want, ret)
                 ret.operands[i] = made[key]
+                if isinstance(v.owner, nt.CastOp) and not v.uses:
+                    Rewriter.erase_op(v.owner)  # merged into the returned value
     f.update_function_type()
 
 
 def _result_cast(v: SSAValue, want, ret: func.ReturnOp) -> SSAValue:
-    """v cast back to the framework type `want`; when v is itself an exact cast of a value of
-    type `want` (R2 with C == A), that value."""
-    cast = nt.CastOp.make(v, result_type=want)
+    """v cast back to the framework type `want`; when v is itself an exact widening of a value
+    of type `want`, that value (R2 with C == A)."""
     src = v.owner
-    if isinstance(src, nt.CastOp) and R.chain_folds(src, cast) and src.input.type == want:
+    if isinstance(src, nt.CastOp) and R.exact_widening(src) and src.input.type == want:
         return src.input
+    cast = nt.CastOp.make(v, result_type=want)
     cast.location = ret.location
     cast.result.name_hint = v.name_hint
     Rewriter.insert_op(cast, InsertPoint.before(ret))
