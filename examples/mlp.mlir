@@ -2,7 +2,7 @@ builtin.module attributes {nt.weights = "mlp.npz"} {
   func.func @main(%0: tensor<8x64xf32> {nt.name = "x"}) -> (tensor<8x10xf32> {nt.name = "logits"}) {
     %1 = nt.weight @fc1.weight : tensor<64x128xf32>
     %2 = nt.matmul %0, %1 : (tensor<8x64xf32>, tensor<64x128xf32>) -> tensor<8x128xf32>
-    %3 = nt.weight @fc1.bias : tensor<128xf32>
+    %3 = nt.constant 0.01 : tensor<128xf32>
     %4 = nt.add %2, %3 : (tensor<8x128xf32>, tensor<128xf32>) -> tensor<8x128xf32>
     %5 = nt.weight @ln1.scale : tensor<128xf32>
     %6 = nt.weight @ln1.bias : tensor<128xf32>

@@ -4,8 +4,8 @@ Every ONNX value is either a known numpy array (initializers, Constant nodes, an
 computed only from those, such as the Shape/Gather/Concat chains TorchScript exporters emit) or
 an SSA value in the function being built. Nodes whose inputs are all known are evaluated at
 import with ONNX's own numpy reference implementation, so shape arithmetic never reaches the IR.
-An array becomes IR only when an SSA consumer needs it: inline `nt.constant` when small, else
-`nt.weight @NAME` with the data kept for the .npz.
+An array becomes IR only when an SSA consumer needs it: inline `nt.constant` when small or a
+splat (ConstantOfShape, zero biases), else `nt.weight @NAME` with the data kept for the .npz.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ class Env:
             )
         t = tensor_type(elt, arr.shape)
         data = as_nt_array(arr, elt)
-        if data.size > INLINE_MAX_ELEMENTS:
+        if data.size > INLINE_MAX_ELEMENTS and not _is_splat(data):
             key = self._weight_key(name)
             self.weights[key] = storage_array(data)
             op = WeightOp.get(key, t)
@@ -97,6 +97,13 @@ class Env:
             n += 1
             key = f"{name}_{n}"
         return key
+
+
+def _is_splat(a: np.ndarray) -> bool:
+    """All elements share one bit pattern: prints as one value, so it stays inline."""
+    flat = a.reshape(-1)
+    raw = flat.view(f"u{flat.dtype.itemsize}") if flat.dtype.kind in "fV" else flat
+    return bool((raw == raw[0]).all())
 
 
 def fold(node: onnx.NodeProto, opset: int, inputs: list[np.ndarray | None]) -> list[np.ndarray]:

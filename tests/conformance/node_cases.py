@@ -108,7 +108,8 @@ def compare(name: str, got: np.ndarray, want: np.ndarray) -> str | None:
         np.where(np.isinf(b), b, 0), np.where(np.isinf(a), a, 0)
     ):
         return f"{name}: inf/NaN values at other places or signs"
-    num = np.linalg.norm((a - b)[fin & np.isfinite(a)])
+    both = fin & np.isfinite(a)
+    num = np.linalg.norm(a[both] - b[both])
     den = np.linalg.norm(b[fin])
     rel = num / den if den > 0 else num
     return None if rel <= REL_L2 else f"{name}: rel L2 error {rel:.3g} > {REL_L2:g}"
