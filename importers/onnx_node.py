@@ -141,7 +141,7 @@ class NodeCtx:
                 given = {k: v for k, v in props.items() if v is not None and v is not False}
                 result_type = cls.infer_type([v.type for v in operands if v is not None], given)
             op = cls.make(*operands, result_type=result_type, **props)
-            op.verify()
+            op.verify_()  # nt's own checks; make() already fixed the operand/property layout
         except (VerifyException, shapes.ShapeError) as e:
             self.invalid(f"{cls.name}: {str(e).strip().splitlines()[0]}")
         self.env.block.add_op(op)
