@@ -1,0 +1,245 @@
+"""`neuron-cc eval MODEL.onnx --inputs X.npz [--auto-cast M] [--auto-cast-type T] [--cast-io]
+[-o OUT.npz] [--json FILE]`: run the reference interpreter for the option and for fp32 (`none`),
+and onnxruntime on the model; print per output the errors against fp32 and onnxruntime, arg-max
+agreement and range counts (cc_metrics.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from neuron_opt.cli.cc_compile import add_cast_options, normalized_mode, option_label
+from neuron_opt.diagnostics import CompileError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL.onnx", help="the ONNX model")
+    p.add_argument("--inputs", metavar="X.npz", required=True,
+                   help="inputs keyed by the model's input names, in the model's input dtypes")
+    add_cast_options(p)
+    p.add_argument("-o", "--output", metavar="OUT.npz",
+                   help="save the option's outputs (bf16/tf32/fp8 widened to float32, exactly)")
+    p.add_argument("--json", metavar="FILE", help="write the metrics as JSON")
+
+
+class _Steps:
+    """A rich progress bar on stderr that appears only if the run takes more than a second
+    (and only on a terminal), so quick runs and piped output stay clean."""
+
+    def __init__(self, total: int):
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        console = Console(stderr=True)
+        self._progress = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                                  console=console, transient=True)
+        self._task = self._progress.add_task("eval", total=total)
+        self._lock = threading.Lock()
+        self._started = self._done = False
+        self._timer = threading.Timer(1.0, self._start) if console.is_terminal else None
+        if self._timer:
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _start(self):
+        with self._lock:
+            if not self._done:
+                self._progress.start()
+                self._started = True
+
+    def step(self, description: str):
+        self._progress.update(self._task, description=description)
+
+    def advance(self):
+        self._progress.advance(self._task)
+
+    def close(self):
+        with self._lock:
+            self._done = True
+            if self._timer:
+                self._timer.cancel()
+            if self._started:
+                self._progress.stop()
+
+
+def _onnx_np_dtype(elem_type: int) -> np.dtype:
+    import onnx
+
+    return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type))
+
+
+def _fmt_shape(shape) -> str:
+    return "x".join(map(str, shape)) or "scalar"
+
+
+def load_inputs(path: str, model) -> dict[str, np.ndarray]:
+    """The .npz's arrays, checked against the ONNX model's graph inputs (name, dtype, shape)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            given = {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError) as e:
+        msg = e.strerror if isinstance(e, OSError) and e.strerror else f"not an .npz file ({e})"
+        raise CompileError(msg, path) from None
+    inits = {t.name for t in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in inits]
+    names = [i.name for i in inputs]
+    for key in given:
+        if key not in names:
+            raise CompileError(f"'{key}' is not an input of the model (inputs: {', '.join(names)})", path)
+    out = {}
+    for inp in inputs:
+        where = f"{path}: input {inp.name}"
+        tt = inp.type.tensor_type
+        want_dt = _onnx_np_dtype(tt.elem_type)
+        want_shape = tuple(d.dim_value for d in tt.shape.dim)
+        if inp.name not in given:
+            raise CompileError(f"missing (expected {want_dt} {_fmt_shape(want_shape)})", where)
+        arr = given[inp.name]
+        if arr.dtype != want_dt:
+            raise CompileError(f"expected dtype {want_dt} (the model's input type), found {arr.dtype}", where)
+        if arr.shape != want_shape:
+            raise CompileError(f"expected shape {_fmt_shape(want_shape)}, found {_fmt_shape(arr.shape)}", where)
+        out[inp.name] = arr
+    return out
+
+
+def _run_onnxruntime(model_path: str, inputs: dict[str, np.ndarray], names: list[str]) -> dict:
+    import onnxruntime as ort
+
+    try:
+        sess = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
+        values = sess.run(names, inputs)
+    except Exception as e:  # onnxruntime raises its own exception types; keep one line
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CompileError(f"onnxruntime failed: {detail}", model_path) from None
+    return dict(zip(names, values))
+
+
+def _widen(x: np.ndarray) -> np.ndarray:
+    # np.savez cannot store ml_dtypes' bf16/fp8 (kind 'V'); float32 holds them exactly.
+    return x.astype(np.float32) if x.dtype.kind == "V" else x
+
+
+def evaluate(args, steps: _Steps) -> tuple[dict, dict[str, np.ndarray]]:
+    """Returns (the metrics report, the option's outputs)."""
+    from neuron_opt.importers.onnx import import_onnx, load_model
+    from neuron_opt.passes.pipeline import run_cast_pipeline
+    from neuron_opt.dialects.parse import verify_module
+    from neuron_opt.runtime.reference import Reference
+
+    steps.step("import")
+    model, _ = load_model(args.model)
+    fp32_module, weights = import_onnx(args.model, "weights.npz")
+    inputs = load_inputs(args.inputs, model)
+    out_names = [o.name for o in model.graph.output]
+    mode = normalized_mode(args.auto_cast)
+    steps.advance()
+
+    steps.step(f"auto-cast {option_label(args)}")
+    option_module = fp32_module.clone()
+    run_cast_pipeline(option_module, mode, args.auto_cast_type, preserve_io=not args.cast_io)
+    verify_module(option_module)
+    steps.advance()
+
+    # The interpreter reads weights from the .npz the module names, relative to a directory.
+    with tempfile.TemporaryDirectory(prefix="neuron-cc-eval-") as tmp:
+        np.savez(Path(tmp) / "weights.npz", **weights)
+        steps.step("interpreter: fp32")
+        ref32 = Reference(fp32_module, tmp).run(inputs)
+        steps.advance()
+        steps.step(f"interpreter: {option_label(args)}")
+        # Reference.run rounds each input RNE to the compiled signature (e.g. bf16 with --cast-io).
+        option = ref32 if mode == "none" else Reference(option_module, tmp).run(inputs)
+        steps.advance()
+    steps.step("onnxruntime")
+    ort_out = _run_onnxruntime(args.model, inputs, out_names)
+    steps.advance()
+
+    from neuron_opt.cli.cc_metrics import output_metrics
+
+    cast_type = "none" if mode == "none" else args.auto_cast_type
+    report = {
+        "model": args.model,
+        "inputs": args.inputs,
+        "option": option_label(args),
+        "auto_cast": mode,
+        "auto_cast_type": args.auto_cast_type,
+        "cast_io": bool(args.cast_io),
+        "outputs": {},
+    }
+    for name in out_names:
+        m = output_metrics(option[name], ref32[name], ort_out[name], cast_type)
+        m["dtype"] = str(option[name].dtype)
+        report["outputs"][name] = m
+    return report, {name: option[name] for name in out_names}
+
+
+def _num(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.3e}" if v != 0 else "0"
+    return str(v)
+
+
+def print_report(report: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=max(Console().width, 110))  # never wrap the figures when piped
+    for name, m in report["outputs"].items():
+        table = Table(title=f"{name}  {_fmt_shape(m['shape'])} {m['dtype']}  option {report['option']}",
+                      title_justify="left")
+        table.add_column("comparison")
+        for col in ("max abs err", "rel max abs", "rel L2", "argmax agree"):
+            table.add_column(col, justify="right")
+        rows = (("option vs fp32", m["vs_fp32"], m["argmax_agreement"]),
+                ("option vs onnxruntime", m["vs_onnxruntime"], None),
+                ("fp32 vs onnxruntime", m["fp32_vs_onnxruntime"], None))
+        for label, e, agree in rows:
+            table.add_row(label, _num(e["max_abs"]), _num(e["rel_max_abs"]), _num(e["rel_l2"]),
+                          "-" if agree is None else f"{agree:.4f}")
+        table.caption = (f"inf {m['inf']}  NaN {m['nan']}  overflowed {m['overflowed']}  "
+                         f"underflowed {m['underflowed']}  saturated {m['saturated']}")
+        table.caption_justify = "left"
+        console.print(table)
+
+
+def _json_safe(x):
+    # Strict JSON has no inf/NaN: spell them as strings.
+    if isinstance(x, float) and not np.isfinite(x):
+        return str(x)
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_json_safe(v) for v in x]
+    return x
+
+
+def run(args) -> int:
+    from neuron_opt.cli.common import atomic_output
+
+    # Check the output directories before the (possibly slow) run.
+    for path in (args.output, args.json):
+        if path is not None and not Path(path).parent.is_dir():
+            raise CompileError("cannot write: the directory does not exist", path)
+    steps = _Steps(total=5)
+    try:
+        report, outputs = evaluate(args, steps)
+    finally:
+        steps.close()
+    print_report(report)
+    if args.output is not None:
+        with atomic_output(args.output, "wb") as f:
+            np.savez(f, **{k: _widen(v) for k, v in outputs.items()})
+    if args.json is not None:
+        with atomic_output(args.json) as f:
+            json.dump(_json_safe(report), f, indent=2, allow_nan=False)
+            f.write("\n")
+    return 0
