@@ -398,3 +398,19 @@ def test_error_unused_training_output():
               [vi("x", [1, 1, 4])], [vi("y", None), vi("idx", None, TensorProto.INT64)], 13)
     with pytest.raises(Unsupported, match=r"node mp \(MaxPool\): error: output 1 \('idx', the argmax indices\)"):
         import_onnx(m)
+
+
+def test_opset6_legacy_broadcast_aligns_at_axis(tmp_path):
+    # Before opset 7, Add(A, B, broadcast=1, axis=1) lines B's dims up with A's from dim 1.
+    a, b = randn(2, 3, 4), randn(3)
+    m = model([helper.make_node("Add", ["a", "b"], ["y"], broadcast=1, axis=1)],
+              [vi("a", [2, 3, 4]), vi("b", [3])], [vi("y", [2, 3, 4])], 6)
+    got, _ = nt_run(m, {"a": a, "b": b}, tmp_path)
+    np.testing.assert_array_equal(got["y"], a + b[:, None])
+
+
+def test_error_opset_newer_than_onnx():
+    m = add_model()
+    m.opset_import[0].version = onnx.defs.onnx_opset_version() + 1
+    with pytest.raises(Unsupported, match="is newer than this onnx supports"):
+        import_onnx(m)
