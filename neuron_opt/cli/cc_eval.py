@@ -84,14 +84,11 @@ def load_inputs(path: str, model) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as z:
             given = {k: z[k] for k in z.files}
     except (OSError, ValueError, EOFError) as e:
-        msg = e.strerror if isinstance(e, OSError) and e.strerror else f"not an .npz file ({e})"
+        msg = e.strerror if isinstance(e, OSError) and e.strerror else "not an .npz file"
         raise CompileError(msg, path) from None
     inits = {t.name for t in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in inits]
     names = [i.name for i in inputs]
-    for key in given:
-        if key not in names:
-            raise CompileError(f"'{key}' is not an input of the model (inputs: {', '.join(names)})", path)
     out = {}
     for inp in inputs:
         where = f"{path}: input {inp.name}"
@@ -106,6 +103,9 @@ def load_inputs(path: str, model) -> dict[str, np.ndarray]:
         if arr.shape != want_shape:
             raise CompileError(f"expected shape {_fmt_shape(want_shape)}, found {_fmt_shape(arr.shape)}", where)
         out[inp.name] = arr
+    for key in given:  # after the missing ones: a misspelt name shows up as missing first
+        if key not in names:
+            raise CompileError(f"'{key}' is not an input of the model (inputs: {', '.join(names)})", path)
     return out
 
 

@@ -1,0 +1,239 @@
+"""neuron-cc compile and eval. Oracles: onnxruntime on the ONNX model and numpy computed here,
+never the metrics code's own output (whose JSON is checked against them)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper
+
+from neuron_opt.cli import neuron_cc
+from neuron_opt.cli.cc_metrics import argmax_agreement, error_norms, range_counts
+from neuron_opt.cli.common import load_module
+from neuron_opt.dialects import nt
+from neuron_opt.runtime.reference import run_module
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+MODELS = ["mlp", "transformer", "cnn", "fp16_io"]
+
+
+def _cc(argv, capsys):
+    """Run neuron-cc in-process: (exit code, stdout, stderr)."""
+    with pytest.raises(SystemExit) as e:
+        neuron_cc.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return e.value.code, out, err
+
+
+def _inputs(name):
+    with np.load(EXAMPLES / f"{name}_inputs.npz") as z:
+        return {k: z[k] for k in z.files}
+
+
+def _onnxruntime(name):
+    sess = ort.InferenceSession(str(EXAMPLES / f"{name}.onnx"), providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    return dict(zip(names, sess.run(names, _inputs(name))))
+
+
+def _rel_l2(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+# --------------------------------------------------------------------------------------------
+# compile
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("opts", [["--auto-cast", "none"], ["--auto-cast", "all", "--auto-cast-type", "fp16", "--cast-io"]])
+def test_compile_writes_ir_and_weights(name, opts, tmp_path, capsys):
+    out = tmp_path / "sub" / "model_out.mlir"
+    out.parent.mkdir()
+    code, _, err = _cc(["compile", EXAMPLES / f"{name}.onnx", *opts, "-o", out], capsys)
+    assert code == 0, err
+    module = load_module(str(out))  # parses and verifies
+    assert module.attributes[nt.WEIGHTS_ATTR].data == "model_out.npz"
+    weight_ops = [op for op in module.walk() if isinstance(op, nt.WeightOp)]
+    with np.load(out.with_suffix(".npz")) as z:
+        stored = {k: z[k] for k in z.files}
+    # Every weight the IR names is in OUT.npz with its shape, and each is one of the model's
+    # initializers (folded constants may derive new ones: those at least have the IR's shape).
+    for op in weight_ops:
+        assert tuple(stored[op.sym_name.data].shape) == tuple(op.result.type.get_shape())
+    inits = {t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(EXAMPLES / f"{name}.onnx").graph.initializer}
+    for key, arr in stored.items():
+        if key in inits:
+            np.testing.assert_array_equal(arr, inits[key])
+    if opts[1] == "none":
+        # The files on disk are the whole model: run from them, compare with onnxruntime.
+        got = run_module(module, _inputs(name), base_dir=out.parent)
+        for k, ref in _onnxruntime(name).items():
+            assert _rel_l2(got[k], ref) <= 1e-5
+
+
+def test_compile_matmul_alias_and_default(tmp_path, capsys):
+    a, b = tmp_path / "a.mlir", tmp_path / "b.mlir"
+    assert _cc(["compile", EXAMPLES / "mlp.onnx", "--auto-cast", "matmul", "-o", a], capsys)[0] == 0
+    assert _cc(["compile", EXAMPLES / "mlp.onnx", "-o", b], capsys)[0] == 0  # default matmult-bf16
+    text_a = a.read_text().replace("a.npz", "X")
+    assert text_a == b.read_text().replace("b.npz", "X")
+    assert "bf16" in text_a
+
+
+# --------------------------------------------------------------------------------------------
+# eval
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_eval_none_matches_onnxruntime(name, tmp_path, capsys):
+    out, js = tmp_path / "o.npz", tmp_path / "m.json"
+    code, stdout, err = _cc(["eval", EXAMPLES / f"{name}.onnx", "--inputs", EXAMPLES / f"{name}_inputs.npz",
+                             "--auto-cast", "none", "-o", out, "--json", js], capsys)
+    assert code == 0, err
+    ref = _onnxruntime(name)
+    with np.load(out) as z:
+        got = {k: z[k] for k in z.files}
+    assert list(got) == list(ref)  # keys = the model's output names, in order
+    report = json.loads(js.read_text())
+    for k in ref:
+        assert got[k].dtype == ref[k].dtype
+        rel = _rel_l2(got[k], ref[k])
+        assert rel <= 1e-5, (name, k, rel)
+        assert report["outputs"][k]["vs_onnxruntime"]["rel_l2"] == pytest.approx(rel, rel=1e-6, abs=1e-12)
+        assert report["outputs"][k]["vs_fp32"]["rel_l2"] == 0.0
+
+
+@pytest.mark.parametrize("mode", ["matmult", "all"])
+def test_eval_mlp_bf16_errors_printed(mode, tmp_path, capsys):
+    out, js = tmp_path / "o.npz", tmp_path / "m.json"
+    code, stdout, err = _cc(["eval", EXAMPLES / "mlp.onnx", "--inputs", EXAMPLES / "mlp_inputs.npz",
+                             "--auto-cast", mode, "--auto-cast-type", "bf16", "-o", out, "--json", js], capsys)
+    assert code == 0, err
+    ref = _onnxruntime("mlp")["logits"]
+    with np.load(out) as z:
+        got = z["logits"]
+    rel = _rel_l2(got, ref)
+    # bf16 has 8 significant bits (2^-9 ~ 2e-3 per rounding): a visible but small error.
+    assert 1e-4 < rel < 3e-2, rel
+    m = json.loads(js.read_text())["outputs"]["logits"]
+    assert m["vs_onnxruntime"]["rel_l2"] == pytest.approx(rel, rel=1e-6)
+    assert m["vs_onnxruntime"]["max_abs"] == pytest.approx(float(np.abs(got - ref).max()), rel=1e-5)
+    assert m["vs_onnxruntime"]["rel_max_abs"] == pytest.approx(float(np.abs(got - ref).max() / np.abs(ref).max()), rel=1e-5)
+    # fp32 and onnxruntime agree to ~1e-7, so the error vs fp32 is the same figure.
+    assert m["vs_fp32"]["rel_l2"] == pytest.approx(rel, rel=1e-3)
+    assert m["vs_fp32"]["rel_l2"] > 0
+    assert f"{m['vs_fp32']['rel_l2']:.3e}" in stdout and "option vs fp32" in stdout
+    agree = float(np.mean(np.argmax(got, -1) == np.argmax(ref, -1)))
+    assert m["argmax_agreement"] == agree
+    assert {"inf", "nan", "overflowed", "underflowed", "saturated"} <= set(m)
+    assert m["inf"] == m["nan"] == 0
+
+
+def test_eval_cast_io_widens_outputs(tmp_path, capsys):
+    out, js = tmp_path / "o.npz", tmp_path / "m.json"
+    code, _, err = _cc(["eval", EXAMPLES / "mlp.onnx", "--inputs", EXAMPLES / "mlp_inputs.npz",
+                        "--auto-cast", "all", "--cast-io", "-o", out, "--json", js], capsys)
+    assert code == 0, err
+    assert json.loads(js.read_text())["outputs"]["logits"]["dtype"] == "bfloat16"
+    with np.load(out) as z:
+        got = z["logits"]
+    assert got.dtype == np.float32
+    import ml_dtypes
+
+    np.testing.assert_array_equal(got.astype(ml_dtypes.bfloat16).astype(np.float32), got)  # exact
+
+
+# --------------------------------------------------------------------------------------------
+# metrics on hand values
+
+
+def test_error_norms_hand_values():
+    e = error_norms(np.array([1.0, 2.0, 4.0], np.float32), np.array([1.0, 2.0, 3.0]))
+    assert e["max_abs"] == 1.0
+    assert e["rel_max_abs"] == pytest.approx(1 / 3)
+    assert e["rel_l2"] == pytest.approx(1 / np.sqrt(14))
+    # Matching non-finite values are no error; a mismatch is an infinite one.
+    assert error_norms([np.inf, np.nan, 1.0], [np.inf, np.nan, 1.0])["rel_l2"] == 0.0
+    assert error_norms([np.inf, 1.0], [-np.inf, 1.0])["max_abs"] == np.inf
+
+
+def test_range_counts_fp8():
+    ref = np.array([300.0, -500.0, 1e-4, 5.0, 0.0, 250.0])
+    out = np.array([240.0, -np.inf, 0.0, 5.0, 0.0, np.nan], np.float32)
+    c = range_counts(out, ref, "fp8_e4m3")
+    assert c == {"inf": 1, "nan": 1, "overflowed": 2, "underflowed": 1, "saturated": 1}
+    assert range_counts(np.float16([np.inf]), [7e4], "fp16")["overflowed"] == 1
+
+
+def test_argmax_agreement_rows():
+    ref = np.array([[0, 1, 2], [3, 2, 1]], np.float32)
+    assert argmax_agreement(np.array([[0, 3, 2], [3, 2, 1]]), ref) == 0.5
+
+
+# --------------------------------------------------------------------------------------------
+# bad input: one line, exit 1
+
+
+def _unsupported_model(path):
+    g = helper.make_graph(
+        [helper.make_node("Hardmax", ["x"], ["y"], name="hm")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+
+def _bad_inputs(tmp_path, kind):
+    x = _inputs("mlp")["x"]
+    arrays = {"shape": {"x": x[:4]}, "dtype": {"x": x.astype(np.float64)}, "missing": {}}[kind]
+    p = tmp_path / f"{kind}.npz"
+    np.savez(p, **arrays)
+    return p
+
+
+@pytest.mark.parametrize("case,expect", [
+    ("missing", "input x: error: missing"),
+    ("shape", "input x: error: expected shape 8x64, found 4x64"),
+    ("dtype", "input x: error: expected dtype float32"),
+])
+def test_eval_bad_inputs(case, expect, tmp_path, capsys):
+    code, out, err = _cc(["eval", EXAMPLES / "mlp.onnx", "--inputs", _bad_inputs(tmp_path, case)], capsys)
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and expect in err, err
+
+
+def test_errors_files_and_ops(tmp_path, capsys):
+    bad = tmp_path / "hm.onnx"
+    _unsupported_model(bad)
+    cases = [
+        (["compile", bad, "-o", tmp_path / "o.mlir"], f"{bad}: node hm (Hardmax): error:"),
+        (["eval", bad, "--inputs", EXAMPLES / "mlp_inputs.npz"], f"{bad}: node hm (Hardmax): error:"),
+        (["compile", tmp_path / "nope.onnx", "-o", tmp_path / "o.mlir"], f"{tmp_path / 'nope.onnx'}: error:"),
+        (["eval", EXAMPLES / "mlp.onnx", "--inputs", tmp_path / "nope.npz"], f"{tmp_path / 'nope.npz'}: error:"),
+        (["compile", EXAMPLES / "mlp.onnx", "-o", tmp_path / "no" / "o.mlir"], f"{tmp_path / 'no' / 'o.mlir'}: error:"),
+        (["eval", EXAMPLES / "mlp.onnx", "--inputs", EXAMPLES / "mlp_inputs.npz", "-o", tmp_path / "no" / "o.npz"],
+         f"{tmp_path / 'no' / 'o.npz'}: error:"),
+        (["compile", EXAMPLES / "mlp.onnx", "--auto-cast-type", "fp4", "-o", tmp_path / "o.mlir"], "neuron-cc: error:"),
+    ]
+    for argv, expect in cases:
+        code, out, err = _cc(argv, capsys)
+        assert code == 1, argv
+        assert err.count("\n") == 1 and err.startswith(expect), (argv, err)
+    assert list(tmp_path.iterdir()) == [bad]  # nothing written by a failed run
+
+
+def test_console_script_no_traceback(tmp_path):
+    x = _inputs("mlp")["x"]
+    np.savez(tmp_path / "bad.npz", x=x[:, :3])
+    exe = Path(sys.executable).parent / "neuron-cc"
+    r = subprocess.run([str(exe), "eval", str(EXAMPLES / "mlp.onnx"), "--inputs", str(tmp_path / "bad.npz")],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip().count("\n") == 0 and "expected shape 8x64, found 8x3" in r.stderr
