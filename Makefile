@@ -9,12 +9,14 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q --upgrade pip "setuptools>=68" wheel
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/neuron-opt examples/mlp.mlir --auto-cast=matmult --auto-cast-type=bf16 --cast-report
+	$(BIN)/neuron-cc eval examples/transformer.onnx --inputs examples/transformer_inputs.npz --auto-cast matmult --auto-cast-type bf16
+	$(BIN)/neuron-cc eval examples/transformer.onnx --inputs examples/transformer_inputs.npz --auto-cast all --auto-cast-type bf16
 
 test: lit pytest
 
