@@ -1,0 +1,127 @@
+"""`neuron-cc run KERNEL.mlir --inputs X.npz [-o OUT.npz] [--trace T.json] [--json FILE]
+[--no-numerics]`: run a nisa kernel on the NeuronCore-v2 simulator and print a summary table
+(time, per-engine busy and utilization, TensorE HFU, DMA bytes).
+
+For now it runs nisa IR as is; ONNX models and nt modules need the lowering first.
+`simulate_file` is the Python entry point the lowering's extension of this command reuses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from neuron_opt.diagnostics import CompileError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="KERNEL.mlir", help="a module holding a nisa.kernel")
+    p.add_argument("--inputs", metavar="X.npz",
+                   help="inputs keyed by the kernel's HBM input names (needed with numerics)")
+    p.add_argument("-o", "--output", metavar="OUT.npz",
+                   help="save the outputs (bf16/tf32/fp8 widened to float32, exactly)")
+    p.add_argument("--trace", metavar="T.json",
+                   help="write a Chrome/Perfetto trace: one track per engine and DMA queue")
+    p.add_argument("--json", metavar="FILE", help="write the metrics as JSON")
+    p.add_argument("--no-numerics", action="store_true",
+                   help="timing only: no values computed, no inputs needed")  # fmt: skip
+
+
+def load_npz(path: str) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise CompileError("no such file", path) from None
+    except (OSError, ValueError) as e:
+        msg = e.strerror if isinstance(e, OSError) and e.strerror else f"not an .npz file ({e})"
+        raise CompileError(msg, path) from None
+
+
+def simulate_file(path: str, inputs: dict[str, np.ndarray], numerics: bool = True,
+                  trace: bool = False):
+    """Parse, verify and simulate a nisa .mlir file (weights relative to its directory)."""
+    from neuron_opt.cli.common import load_module
+    from neuron_opt.runtime.sim import simulate
+    from neuron_opt.runtime.sim.errors import SimError
+
+    if path.endswith(".onnx"):
+        raise CompileError("running ONNX models needs the nt -> nisa lowering (not built yet)", path)
+    module = load_module(path)
+    from neuron_opt.dialects.nisa import KernelOp
+
+    if not any(isinstance(op, KernelOp) for op in module.walk()):
+        raise CompileError(
+            "no nisa.kernel in the module (nt modules need the nt -> nisa lowering)", path
+        )
+    weights_dir = Path(path).resolve().parent if path != "-" else Path.cwd()
+    try:
+        return simulate(module, inputs, weights_dir, numerics=numerics, trace=trace)
+    except SimError as e:
+        if e.where is None:
+            raise CompileError(e.message, path) from None
+        raise
+
+
+def _widen(x: np.ndarray) -> np.ndarray:
+    # np.savez cannot store ml_dtypes' bf16/fp8 (kind 'V'); float32 holds them exactly.
+    return x.astype(np.float32) if x.dtype.kind == "V" or x.dtype.name in ("bfloat16", "float8_e4m3") else x
+
+
+def print_summary(result, path: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    t = Table(title=f"{Path(path).name}: NeuronCore-v2 simulation"
+              + ("" if result.numerics else " (timing only)"))
+    t.add_column("track")
+    t.add_column("instructions", justify="right")
+    t.add_column("busy µs", justify="right")
+    t.add_column("utilization", justify="right")
+    dma = [e for e in result.engines if e.engine == "dma"]
+    for e in result.engines:
+        if e.engine != "dma":
+            t.add_row(e.name, str(e.instructions), f"{e.busy_ns / 1000:.3f}",
+                      f"{100 * e.utilization:.1f}%")
+    if dma:  # one row for all queues (each queue is in --json): mean queue utilization
+        busy = sum(e.busy_ns for e in dma)
+        t.add_row(f"DMA ({len(dma)} queues)", str(sum(e.instructions for e in dma)),
+                  f"{busy / 1000:.3f}", f"{100 * sum(e.utilization for e in dma) / len(dma):.1f}%")
+    console.print(t)
+    console.print(
+        f"time {result.makespan_us:.3f} µs ({result.cycles} cycles @ 1.4 GHz)  "
+        f"TensorE busy {100 * result.utilization('tensor'):.1f}%  HFU {100 * result.hfu:.1f}%  "
+        f"FLOPs {result.flops:,}  DMA {result.dma_bytes:,} B  instructions {result.instructions:,}"
+    )
+    console.print(
+        f"wall: decode {result.timings['decode']:.3f} s, simulate {result.timings['simulate']:.3f} s",
+        style="dim",
+    )
+
+
+def run(args) -> int:
+    from neuron_opt.cli.common import atomic_output
+
+    numerics = not args.no_numerics
+    if numerics and not args.inputs:
+        inputs = {}
+    else:
+        inputs = load_npz(args.inputs) if args.inputs else {}
+    if args.output and not numerics:
+        raise CompileError("-o needs numerics (drop --no-numerics)", "neuron-cc")
+    result = simulate_file(args.model, inputs, numerics=numerics, trace=bool(args.trace))
+    print_summary(result, args.model)
+    if args.output:
+        with atomic_output(args.output, "wb") as f:
+            np.savez(f, **{k: _widen(v) for k, v in result.outputs.items()})
+    if args.trace:
+        with atomic_output(args.trace) as f:
+            json.dump(result.trace, f)
+    if args.json:
+        with atomic_output(args.json) as f:
+            json.dump(result.metrics(), f, indent=2)
+    return 0

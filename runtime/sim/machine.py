@@ -1,0 +1,152 @@
+"""The NeuronCore-v2's memories: SBUF and PSUM as bytes per partition, HBM as typed tensors.
+
+On-chip memory is raw bytes because the allocator overlaps buffers by liveness: a buffer is a
+typed numpy view of its bytes. Each memory has a byte-level "written" mask so a read of memory
+never written is an error, not a silent zero.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from xdsl.dialects.builtin import Float8E4M3Type, StringAttr
+
+from neuron_opt.dialects import ncv2
+from neuron_opt.dialects.nisa import AccessAttr, HbmOp, Placement, PsumOp, SbufOp
+from neuron_opt.dialects.types import numpy_dtype, round_to, type_name
+from neuron_opt.runtime.sim.errors import SimError
+
+WEIGHTS_ATTR = "nt.weights"
+
+
+class Machine:
+    """Memory contents of one run (numerics mode only)."""
+
+    def __init__(self, pl: Placement):
+        self.pl = pl
+        self.sbuf = np.zeros((ncv2.PARTITIONS, ncv2.SBUF_PARTITION_BYTES), np.uint8)
+        self.psum = np.zeros((ncv2.PARTITIONS, ncv2.PSUM_PARTITION_BYTES), np.uint8)
+        self.sbuf_written = np.zeros(self.sbuf.shape, np.bool_)
+        self.psum_written = np.zeros(self.psum.shape, np.bool_)
+        self.hbm: dict[str, np.ndarray] = {}
+        self.hbm_written: dict[str, np.ndarray] = {}
+        for name, decl in pl.decls.items():
+            if isinstance(decl, HbmOp):
+                t = decl.type
+                self.hbm[name] = np.zeros(t.get_shape(), numpy_dtype(t.element_type))
+                self.hbm_written[name] = np.zeros(t.get_shape(), np.bool_)
+
+    def view(self, ap: AccessAttr) -> tuple[np.ndarray, np.ndarray]:
+        """(values, written-mask) views of an access. The mask of an on-chip access has one
+        extra trailing axis: the bytes of each element."""
+        decl = self.pl.decls[ap.memory.data]
+        sl = tuple(slice(a, b, s) for a, b, s in ap.slices())
+        if isinstance(decl, HbmOp):
+            return self.hbm[ap.memory.data][sl], self.hbm_written[ap.memory.data][sl]
+        mem, mask = (self.sbuf, self.sbuf_written) if isinstance(decl, SbufOp) else (
+            self.psum, self.psum_written
+        )
+        t = decl.type
+        shape = t.get_shape()
+        dt = numpy_dtype(t.element_type)
+        p0, p1 = decl.partitions()
+        off = decl.offset.data
+        nbytes = decl.free_bytes()
+        raw = mem[p0:p1, off : off + nbytes]
+        values = raw.view(dt).reshape(shape)[sl]
+        written = mask[p0:p1, off : off + nbytes].reshape(*shape, dt.itemsize)[sl]
+        return values, written
+
+    def bind(self, inputs: dict[str, np.ndarray], weights_dir: Path | None, module) -> None:
+        """Load inputs (by symbol name) and weights (from the module's nt.weights .npz), each
+        rounded RNE to its declared dtype."""
+        weights = None
+        for name, decl in self.pl.decls.items():
+            if not isinstance(decl, HbmOp):
+                continue
+            role = decl.role.data
+            if role == "input":
+                if name not in inputs:
+                    have = ", ".join(sorted(inputs)) or "none"
+                    raise SimError(f"input '{name}' is missing from the inputs (keys: {have})")
+                self._store(name, decl, np.asarray(inputs[name]), "input")
+            elif role == "weight":
+                if weights is None:
+                    weights = _open_weights(module, weights_dir)
+                if name not in weights:
+                    raise SimError(f"weight '{name}' is not in {weights.path}")
+                self._store(name, decl, weights[name], "weight")
+
+    def _store(self, name: str, decl: HbmOp, arr: np.ndarray, what: str) -> None:
+        t = decl.type
+        if tuple(arr.shape) != tuple(t.get_shape()):
+            want = "x".join(map(str, t.get_shape()))
+            got = "x".join(map(str, arr.shape)) or "scalar"
+            raise SimError(f"{what} '{name}': expected shape {want}, found {got}")
+        if arr.dtype.kind not in "fiub" and arr.dtype != numpy_dtype(t.element_type):
+            raise SimError(f"{what} '{name}': cannot read dtype {arr.dtype} as {type_name(t.element_type)}")
+        sat = isinstance(t.element_type, Float8E4M3Type) and what == "weight"
+        self.hbm[name][...] = round_to(arr, t.element_type, saturate=sat)
+        self.hbm_written[name][...] = True
+
+    def outputs(self) -> dict[str, np.ndarray]:
+        out = {}
+        for name, decl in self.pl.decls.items():
+            if isinstance(decl, HbmOp) and decl.role.data == "output":
+                missing = int(self.hbm_written[name].size - np.count_nonzero(self.hbm_written[name]))
+                if missing:
+                    raise SimError(
+                        f"output '{name}': {missing} of {self.hbm_written[name].size} elements "
+                        "were never written"
+                    )
+                out[name] = self.hbm[name].copy()
+        return out
+
+
+class _Weights:
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self._npz = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise SimError(f"cannot read weights: {e}", str(path)) from None
+
+    def __contains__(self, k: str) -> bool:
+        return k in self._npz.files
+
+    def __getitem__(self, k: str) -> np.ndarray:
+        return self._npz[k]
+
+
+def _open_weights(module, weights_dir: Path | None) -> _Weights:
+    attr = module.attributes.get(WEIGHTS_ATTR) if module is not None else None
+    if not isinstance(attr, StringAttr):
+        raise SimError(f"the kernel has weights but the module has no '{WEIGHTS_ATTR}' attribute")
+    path = Path(attr.data)
+    if not path.is_absolute():
+        path = (weights_dir or Path.cwd()) / path
+    return _Weights(path)
+
+
+def psum_bank_span(decl: PsumOp, ap: AccessAttr) -> tuple[int, int]:
+    """(bank, partition mask) of a PSUM access that lies within one bank."""
+    from neuron_opt.dialects.nisa import access_bytes
+
+    lo, _ = access_bytes(decl, ap)
+    bank = lo // ncv2.PSUM_BANK_BYTES
+    p0 = decl.partition.data + ap.slices()[0][0]
+    p1 = decl.partition.data + ap.slices()[0][1]
+    return bank, ((1 << (p1 - p0)) - 1) << p0
+
+
+def psum_banks_touched(decl: PsumOp, ap: AccessAttr) -> list[tuple[int, int]]:
+    """Every (bank, partition mask) an access to PSUM touches."""
+    from neuron_opt.dialects.nisa import access_bytes
+
+    lo, hi = access_bytes(decl, ap)
+    p0 = decl.partition.data + ap.slices()[0][0]
+    p1 = decl.partition.data + ap.slices()[0][1]
+    mask = ((1 << (p1 - p0)) - 1) << p0
+    first, last = lo // ncv2.PSUM_BANK_BYTES, (hi - 1) // ncv2.PSUM_BANK_BYTES
+    return [(b, mask) for b in range(first, last + 1)]
