@@ -7,8 +7,8 @@ land K on the partitions. A and B stay resident in SBUF (each loaded once, in th
 TensorE first needs them, over 16 DMA queues); TensorE walks [128 x 128] output tiles in
 growing squares, accumulating the K tiles in PSUM (4 tiles per bank, all 8 banks in
 rotation); VectorE and ScalarE take turns evicting a finished tile into one of 8 SBUF staging
-tiles (casting to the output dtype), and 4 store queues each write a quarter of its
-partitions back. Semaphores carry every dependency: loads -> matmul, matmul -> evict,
+tiles (casting to the output dtype), and 16 store queues each write 8 of its partitions
+back (the queues share the 16 DMA engines with the loads). Semaphores carry every dependency: loads -> matmul, matmul -> evict,
 evict -> store, and the reverse ones that let a bank or a staging tile be reused.
 """
 
@@ -24,6 +24,7 @@ TILE_N = 128  # matmul cost is max(min(64, M), N): any N >= 64 runs at full rate
 PSUM_SLOTS = 32  # [128, 128] f32 tiles: 4 per 2 KiB bank, all 8 banks
 STAGES = 8  # SBUF staging tiles between eviction and store
 LOAD_QUEUES = 16
+LOAD_PARTS = 2  # DMAs per loaded tile
 STORE_QUEUES = 16
 SBUF_BYTES = 192 * 1024
 DT_BYTES = {"bf16": 2, "f16": 2, "f32": 4, "tf32": 4}
@@ -92,29 +93,35 @@ def gemm_kernel(
     order = shell_order(mt, nt)
     # Loads in order of first use; each remembers (queue, running count) for the waits.
     loads: list[list[str]] = [[] for _ in range(LOAD_QUEUES)]
-    where_a: dict[tuple[int, int], tuple[int, int]] = {}
-    where_b: dict[tuple[int, int], tuple[int, int]] = {}
+    where_a: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    where_b: dict[tuple[int, int], list[tuple[int, int]]] = {}
     rr = 0
 
-    def load(line: str) -> tuple[int, int]:
+    def load(dst: str, dst_cols: str, src: str, row0: int, src_cols: str) -> list[tuple[int, int]]:
+        """One [128, w] tile as LOAD_PARTS DMAs on consecutive queues: a tile arrives in
+        1/LOAD_PARTS of the time one DMA engine would take (the first matmul waits less)."""
         nonlocal rr
-        q = rr % LOAD_QUEUES
-        rr += 1
-        loads[q].append(line + f" signal(@ld{q})")
-        return q, len(loads[q])
+        rows = TILE_K // LOAD_PARTS
+        out = []
+        for part in range(LOAD_PARTS):
+            q = rr % LOAD_QUEUES
+            rr += 1
+            r0 = part * rows
+            loads[q].append(
+                f"nisa.dma_copy @{dst}[{r0}:{r0 + rows}, {dst_cols}], "
+                f"@{src}[{row0 + r0}:{row0 + r0 + rows}, {src_cols}] signal(@ld{q})"
+            )
+            out.append((q, len(loads[q])))
+        return out
 
     for i, j in order:
         for kk in range(kt):
             if (kk, i) not in where_a:
-                where_a[kk, i] = load(
-                    f"nisa.dma_copy @a_sb[0:128, {kk}, {i * TILE_M}:{(i + 1) * TILE_M}], "
-                    f"@at[{kk * TILE_K}:{(kk + 1) * TILE_K}, {i * TILE_M}:{(i + 1) * TILE_M}]"
-                )
+                cols = f"{i * TILE_M}:{(i + 1) * TILE_M}"
+                where_a[kk, i] = load("a_sb", f"{kk}, {cols}", "at", kk * TILE_K, cols)
             if (kk, j) not in where_b:
-                where_b[kk, j] = load(
-                    f"nisa.dma_copy @b_sb[0:128, {kk}, {j * tile_n}:{(j + 1) * tile_n}], "
-                    f"@b[{kk * TILE_K}:{(kk + 1) * TILE_K}, {j * tile_n}:{(j + 1) * tile_n}]"
-                )
+                cols = f"{j * tile_n}:{(j + 1) * tile_n}"
+                where_b[kk, j] = load("b_sb", f"{kk}, {cols}", "b", kk * TILE_K, cols)
 
     tensor: list[str] = []
     evict = {"vector": [], "scalar": []}
@@ -125,7 +132,7 @@ def gemm_kernel(
         slot, stage = t % slots, t % STAGES
         for kk in range(kt):
             waits = []
-            for q, c in (where_a[kk, i], where_b[kk, j]):
+            for q, c in where_a[kk, i] + where_b[kk, j]:
                 if c > waited[q]:
                     waited[q] = c
                     waits.append(f"@ld{q} >= {c}")
