@@ -10,9 +10,12 @@ pattern, else 10^7 random values plus every special value). Evidence: casting.md
                   value); with C == A this is trunc(ext(x)) = x.
   R3 constant     cast(constant) = constant rounded RNE (saturating when the cast does): the
                   same rounding the cast performs.
-  R4 weight       cast(weight: W -> T) = weight retyped T, when the weight has no other use:
+  R4 weight       cast(weight: f32 -> T) = weight retyped T, when the weight has no other use:
                   every loader rounds the stored data to the IR type once (RNE, saturating for
-                  fp8), so only a cast that rounds the same way folds (to fp8: saturating).
+                  fp8), so only a cast that rounds the same way folds (to fp8: saturating). W
+                  must be f32: the stored data (float32 or narrower, as the importer writes it)
+                  is then exact in W, while a bf16 weight's load already rounds, and folding its
+                  cast to fp8 would turn that double rounding into one.
   R5 CSE          two casts of one value to one type with the same saturate flag are one.
   R6 move         cast(m(cast(x: A -> B)) -> C) = m(cast(x: A -> C)) for a MOVE op m with one
                   float operand, when R2 holds for the two casts: m commutes with monotone
@@ -101,6 +104,8 @@ def fold_constant(cast: nt.CastOp, const: nt.ConstantOp) -> nt.ConstantOp:
 def weight_folds(cast: nt.CastOp, weight: nt.WeightOp) -> bool:
     """R4: the cast rounds as a loader of the retyped weight would."""
     if not float_cast(cast) or weight.result.uses.get_length() != 1:
+        return False
+    if not isinstance(weight.result.type.element_type, Float32Type):
         return False
     to_fp8 = isinstance(cast.result.type.element_type, Float8E4M3Type)
     return effective_saturate(cast) == to_fp8
