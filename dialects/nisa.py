@@ -1023,11 +1023,8 @@ def check_kernel(kernel: KernelOp) -> Placement:
     the operand. Returns the placement (the simulator decodes with it)."""
     pl = Placement(kernel)
     for stream in pl.streams:
-        if isinstance(stream, EngineOp):
-            stream.verify_()
-            engine = stream.sym_name.data
-        else:
-            engine = "dma"
+        stream.verify_()
+        engine = stream.sym_name.data if isinstance(stream, EngineOp) else "dma"
         for index, instr in enumerate(stream.body.block.ops):
             try:
                 if not isinstance(instr, InstrOp):
