@@ -190,3 +190,26 @@ def test_vector_and_gpsimd_share_the_sbuf_port():
     )
     r2 = run(par, numerics=False)
     assert r2.makespan_ns == pytest.approx(max((512 + ACCESS) / DVE, (512 + ACCESS) / ACT))
+
+
+def test_vector_and_scalar_share_the_psum_port():
+    body = """
+    nisa.sbuf @a partitions 0:128 offset 0 : tensor<128x512xf32>
+    nisa.sbuf @b partitions 0:128 offset 4096 : tensor<128x512xf32>
+    nisa.psum @p partitions 0:128 offset 0 : tensor<128x2x512xf32>
+    nisa.engine @vector {
+      nisa.memset @p[0:128, 0, 0:512] value 1.0
+    }
+    nisa.engine @scalar {
+      nisa.activation @p[0:128, 1, 0:512], @a[0:128, 0:512] func copy
+    }
+    """
+    r = run(body, numerics=False)
+    ends = {512 / DVE + (512 + ACCESS) / ACT, 512 / ACT + (512 + ACCESS) / DVE}
+    assert any(r.makespan_ns == pytest.approx(e) for e in ends)
+    # The same two instructions on SBUF overlap.
+    sbuf = body.replace("@p[0:128, 0, 0:512]", "@a[0:128, 0:512]").replace(
+        "@p[0:128, 1, 0:512]", "@b[0:128, 0:512]"
+    )
+    r2 = run(sbuf, numerics=False)
+    assert r2.makespan_ns == pytest.approx(max((512 + ACCESS) / DVE, (512 + ACCESS) / ACT))
