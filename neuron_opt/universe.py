@@ -50,10 +50,26 @@ def _preserve_io() -> type[ModulePass]:
     return PreserveIOPass
 
 
+def _example_fold_double_neg() -> type[ModulePass]:
+    # docs/pass-developers.md's example, loaded from examples/passes/ (a repo checkout only;
+    # out-of-tree passes register through an `xdsl.universe` entry point instead).
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "passes" / "fold_double_neg.py"
+    spec = importlib.util.spec_from_file_location("neuron_opt_example_fold_double_neg", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve string annotations through it
+    spec.loader.exec_module(module)
+    return module.FoldDoubleNegPass
+
+
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "auto-cast": _auto_cast,
     "canonicalize-casts": _canonicalize_casts,
     "preserve-io": _preserve_io,
+    "example-fold-double-neg": _example_fold_double_neg,
 }
 
 NEURON_UNIVERSE = Universe(all_dialects=DIALECTS, all_passes=PASSES)
