@@ -31,7 +31,7 @@ class Instr:
 
     __slots__ = (
         "index", "opcode", "op", "busy", "cost", "done", "waits", "signals", "sig_delay",
-        "pw", "ps", "pre", "fn", "flops", "nbytes", "dma_engine", "args",
+        "pw", "ps", "pre", "fn", "flops", "nbytes", "dma_engine", "args", "regions",
     )  # fmt: skip
 
     def __init__(self):
@@ -42,6 +42,10 @@ class Instr:
         self.dma_engine = -1
         self.pw = ()
         self.ps = ()
+        # (writes, memory, row0, row1, byte0, byte1, operand, access text, buckets) per
+        # operand: the bounding box the race check compares (numerics mode), and the 4 KiB
+        # buckets it is filed under so a check only looks at nearby in-flight accesses.
+        self.regions = ()
 
 
 class Stream:
@@ -125,6 +129,7 @@ def _decode_one(pl: nisa.Placement, engine: str, op: nisa.InstrOp, sem_index, gr
     ins.signals = tuple(sem_index[s] for s in op.signals())
     accesses = dict(op.accesses())
     mems = {k: pl.memory_of(pl.decls[ap.memory.data]) for k, ap in accesses.items()}
+    ins.regions = tuple(_region(pl, name, ap) for name, ap in accesses.items())
     if engine == "dma":
         src, dst = accesses["src"], accesses["dst"]
         n = 1
@@ -162,6 +167,46 @@ def _decode_one(pl: nisa.Placement, engine: str, op: nisa.InstrOp, sem_index, gr
     elif mems.get("dst") == "PSUM":
         ins.pre = _close_groups(pl.decls[op.dst.memory.data], op.dst, groups)
     return ins
+
+
+def _span(shape, esize: int, slices, offset: int) -> tuple[int, int]:
+    """Byte span [lo, hi) of the slices of the dims after the first, row-major."""
+    strides = [1] * len(shape)
+    for i in range(len(shape) - 2, -1, -1):
+        strides[i] = strides[i + 1] * shape[i + 1]
+    lo = hi = 0
+    for (a, b, st), stride in zip(slices, strides):
+        lo += a * stride
+        hi += (a + ((b - 1 - a) // st) * st) * stride
+    return offset + lo * esize, offset + (hi + 1) * esize
+
+
+BUCKET_SHIFT = 12  # 4 KiB
+
+
+def _region(pl: nisa.Placement, name: str, ap: nisa.AccessAttr) -> tuple:
+    w, mem, p0, p1, lo, hi, name, text = _box(pl, name, ap)
+    keys = tuple((mem, b) for b in range(lo >> BUCKET_SHIFT, ((hi - 1) >> BUCKET_SHIFT) + 1))
+    return (w, mem, p0, p1, lo, hi, name, text, keys)
+
+
+def _box(pl: nisa.Placement, name: str, ap: nisa.AccessAttr) -> tuple:
+    decl = pl.decls[ap.memory.data]
+    shape = decl.type.get_shape()
+    esize = byte_size(decl.type.element_type)
+    sl = ap.slices()
+    writes = name in ("dst", "accumulate")
+    if isinstance(decl, nisa.HbmOp):
+        mem = "HBM:" + ap.memory.data
+        if len(shape) == 1:
+            lo, hi = _span(shape, esize, sl, 0)
+            return (writes, mem, 0, 1, lo, hi, name, ap.text())
+        lo, hi = _span(shape[1:], esize, sl[1:], 0)
+        return (writes, mem, sl[0][0], sl[0][1], lo, hi, name, ap.text())
+    mem = pl.memory_of(decl)
+    lo, hi = _span(shape[1:], esize, sl[1:], decl.offset.data)
+    p0 = decl.partition.data
+    return (writes, mem, p0 + sl[0][0], p0 + sl[0][1], lo, hi, name, ap.text())
 
 
 def _cycles(pl, engine, op, acc, mems) -> float:

@@ -53,6 +53,8 @@ def run(program: Program, numerics: bool, record: bool = True) -> Timeline:
     push = heapq.heappush
     pop = heapq.heappop
     counter = 0
+    # (memory, 4 KiB bucket) -> accesses (done, stream, instr, region) maybe still in flight
+    inflight: dict[tuple, list] = {}
 
     def candidate(s: int) -> float | None:
         ins = code[s][pos[s]]
@@ -104,6 +106,7 @@ def run(program: Program, numerics: bool, record: bool = True) -> Timeline:
             if ins.pre is not None:
                 ins.pre()
             if numerics and ins.fn is not None:
+                _check_races(ins, s, start, inflight, streams)
                 ins.fn()
         except Fault as f:
             st = streams[s]
@@ -124,6 +127,15 @@ def run(program: Program, numerics: bool, record: bool = True) -> Timeline:
             done = start + ins.done
             for slot in ins.ps:
                 port_until[slot] = start + ins.cost
+        if numerics:
+            for region in ins.regions:
+                entry = (done, s, ins, region)
+                for key in region[8]:
+                    lst = inflight.get(key)
+                    if lst is None:
+                        inflight[key] = [entry]
+                    else:
+                        lst.append(entry)
         busy[s] += ins.busy
         tl.flops += ins.flops
         next_issue[s] = start + ins.busy
@@ -155,6 +167,28 @@ def run(program: Program, numerics: bool, record: bool = True) -> Timeline:
     if tl.executed != sum(length):
         raise SimError(_deadlock(program, pos, sig_times))
     return tl
+
+
+def _check_races(ins, s: int, start: float, inflight: dict, streams) -> None:
+    """An access overlapping one of another stream's in-flight accesses, where either
+    writes, is a race: no semaphore orders the two (an engine's own stream is ordered)."""
+    for w, mem, p0, p1, b0, b1, name, text, keys in ins.regions:
+        for key in keys:
+            lst = inflight.get(key)
+            if not lst:
+                continue
+            live = [e for e in lst if e[0] > start]
+            inflight[key] = live
+            for done, other, oins, (ow, _, q0, q1, c0, c1, _, otext, _) in live:
+                if other != s and (w or ow) and p0 < q1 and q0 < p1 and b0 < c1 and c0 < b1:
+                    verb = "writes" if w else "reads"
+                    overb = "writing" if ow else "reading"
+                    raise Fault(
+                        name,
+                        f"{verb} {text} while {streams[other].label} instruction {oins.index} "
+                        f"({oins.op.name}) is still {overb} {otext} (until {done / 1000:.3f} us): "
+                        "a semaphore wait is missing",
+                    )
 
 
 def _deadlock(program: Program, pos: list[int], sig_times) -> str:

@@ -180,3 +180,49 @@ def test_cli_errors_are_one_line(tmp_path):
     assert p.returncode == 0, p.stderr
     assert "DMA (1 queues)" in p.stdout
     assert np.array_equal(np.load(out)["y"], np.ones((128, 512), np.float32))
+
+
+def test_read_while_another_engine_writes_is_a_race():
+    body = DECLS + """
+    nisa.dma_queue @q {
+      nisa.dma_copy @a[0:128, 0:512], @x[0:128, 0:512]
+    }
+    nisa.engine @vector {
+      nisa.memset @m[0:128, 0:512] value 0.0
+      nisa.tensor_copy @m[0:128, 0:512], @a[0:64, 0:512]
+    }
+    """
+    body = body.replace("@m[0:128, 0:512], @a[0:64, 0:512]", "@m[0:64, 0:512], @a[0:64, 0:512]")
+    with pytest.raises(SimError) as e:
+        run(body, X)
+    assert str(e.value) == (
+        "test.mlir:17:7: error: vector instruction 1 (nisa.tensor_copy): operand src: reads "
+        "@a[0:64, 0:512] while dma queue q instruction 0 (nisa.dma_copy) is still writing "
+        "@a[0:128, 0:512] (until 16.720 us): a semaphore wait is missing"
+    )
+
+
+def test_overwriting_what_another_engine_reads_is_a_race():
+    body = DECLS + """
+    nisa.engine @vector {
+      nisa.memset @w[0:128, 0:128] value 1.0
+      nisa.memset @m[0:128, 0:512] value 1.0 signal(@s)
+    }
+    nisa.engine @tensor {
+      nisa.matmul @p[0:128, 0, 0:512], @w[0:128, 0:128], @m[0:128, 0:512] start stop wait(@s >= 1) signal(@s)
+    }
+    nisa.engine @scalar {
+      nisa.activation @m[0:128, 0:512], @a[0:128, 0:512] func exp wait(@s >= 1)
+    }
+    nisa.dma_queue @q {
+      nisa.dma_copy @a[0:128, 0:512], @x[0:128, 0:512] signal(@s)
+    }
+    """
+    with pytest.raises(SimError, match=r"scalar instruction 0 \(nisa.activation\): operand dst: "
+                       r"writes @m\[0:128, 0:512\] while tensor instruction 0 \(nisa.matmul\) is "
+                       r"still reading @m\[0:128, 0:512\]"):
+        run(body, X)
+    # Waiting for the matmul's signal (the 3rd on @s) orders them: the run gets to the end
+    # (where it finds that this kernel never writes its output).
+    with pytest.raises(SimError, match="output 'y': 65536 of 65536 elements were never written"):
+        run(body.replace("func exp wait(@s >= 1)", "func exp wait(@s >= 3)"), X)
