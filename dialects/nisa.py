@@ -421,6 +421,10 @@ class SemaphoreOp(_DeclOp):
 
     name = "nisa.semaphore"
 
+    @staticmethod
+    def get(name: str) -> SemaphoreOp:
+        return SemaphoreOp.create(properties={"sym_name": StringAttr(name)})
+
     @classmethod
     def parse(cls, parser: Parser) -> SemaphoreOp:
         sym = parser.parse_symbol_name()
