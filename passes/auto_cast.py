@@ -164,6 +164,12 @@ class _FuncCaster:
         """Operands already carry T (their producers were retyped first); contraction inputs
         additionally go to fp8 under fp8_e4m3. Then the float results become T."""
         in_type = self.mm if inputs_role == "matmul" else self.act
+        if (
+            isinstance(op, nt.CastOp)
+            and op.result.type.element_type == self.mm
+            and all(isinstance(u.operation, nt._Contraction) for u in op.result.uses)
+        ):
+            return  # a contraction's input cast (fp8), made by an earlier run: keep it
         if isinstance(op, nt._Contraction):
             for i, v in enumerate(op.operands[:2]):
                 if v.type.element_type != in_type:

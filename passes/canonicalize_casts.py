@@ -97,7 +97,12 @@ class _BlockCanonicalizer:
         v = c.input
         while True:
             m = v.owner
-            if not _movable(m) or m.result.uses.get_length() != 1 or not R.attrs_exact_in(m, elt):
+            if not _movable(m) or m.result.uses.get_length() != 1:
+                return None
+            if not (
+                R.attrs_exact_in(m, m.result.type.element_type)
+                and R.attrs_exact_in(m, elt, R.effective_saturate(c))
+            ):
                 return None
             floats = [i for i, o in enumerate(m.operands) if is_float(o.type.element_type)]
             if len(floats) != 1:

@@ -20,7 +20,8 @@ pattern, else 10^7 random values plus every special value). Evidence: casting.md
   R6 move         cast(m(cast(x: A -> B)) -> C) = m(cast(x: A -> C)) for a MOVE op m with one
                   float operand, when R2 holds for the two casts: m commutes with monotone
                   rounding (IEEE max/min order -0 < +0); float attributes of m must be exact
-                  in C so that m rounds them the same in either type.
+                  in B and in C (saturated, when the outer cast saturates) so that m uses
+                  the same value in either type.
 Never: ext(trunc(x)) -> x, trunc(trunc(x)) -> trunc(x) (double rounding), or pushing a trunc
 into arithmetic: each changes values (casting.md (c), "Value-changing").
 """
@@ -77,9 +78,11 @@ def is_identity(cast: nt.CastOp) -> bool:
 
 
 def exact_widening(cast: nt.CastOp) -> bool:
-    """A float cast that changes no value."""
-    return float_cast(cast) and represents(
-        cast.result.type.element_type, cast.input.type.element_type
+    """A float cast that changes no value (a saturating fp8 -> fp8 cast changes +-inf)."""
+    return (
+        float_cast(cast)
+        and not effective_saturate(cast)
+        and represents(cast.result.type.element_type, cast.input.type.element_type)
     )
 
 
@@ -111,12 +114,13 @@ def weight_folds(cast: nt.CastOp, weight: nt.WeightOp) -> bool:
     return effective_saturate(cast) == to_fp8
 
 
-def attrs_exact_in(op, elt: Attribute) -> bool:
-    """R6: the float attributes of a MOVE op round to themselves in `elt`."""
+def attrs_exact_in(op, elt: Attribute, saturate: bool = False) -> bool:
+    """R6: the float attributes of a MOVE op round to themselves in `elt` (and survive the
+    saturation of a saturating cast: an inf pad value would become 240)."""
     for name in ("min", "max", "value"):
         v = op.prop(name) if isinstance(op, nt.NtOp) else None
         if isinstance(v, float) and not np.isnan(v):
-            r = float(round_to(np.array([v], dtype=np.float64), elt)[0])
+            r = float(round_to(np.array([v], dtype=np.float64), elt, saturate)[0])
             if r != v:
                 return False
     return True

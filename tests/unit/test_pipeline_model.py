@@ -141,13 +141,6 @@ func.func @main(%x: tensor<4x16xf32>) -> tensor<4x8xf32> {
 #    holds f32, so the loader rounds f32 -> fp8 once instead of f32 -> bf16 -> fp8.
 #  - auto-cast{mode=all type=fp8_e4m3} is not idempotent (a second run retypes its own fp8
 #    casts to bf16 and adds new ones).
-KNOWN_BUGS = {("weights", "all", "fp8_e4m3", "bits"), ("*", "all", "fp8_e4m3", "auto-cast")}
-
-
-def known_bug(model, mode, t, what) -> bool:
-    return (model, mode, t, what) in KNOWN_BUGS or ("*", mode, t, what) in KNOWN_BUGS
-
-
 @pytest.fixture(scope="module")
 def base_dir(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("weights")
@@ -204,11 +197,10 @@ def apply(p, m):
     return m
 
 
-def cases(what):
-    return [(m, mode, t) for m in sorted(MODELS) for mode, t in OPTIONS if not known_bug(m, mode, t, what)]
+CASES = [(m, mode, t) for m in sorted(MODELS) for mode, t in OPTIONS]
 
 
-@pytest.mark.parametrize("model,mode,t", cases("bits"))
+@pytest.mark.parametrize("model,mode,t", CASES)
 def test_canonicalize_and_preserve_io_keep_every_bit(model, mode, t, base_dir):
     framework = Reference(parse(MODELS[model]), base_dir)
     feeds = [inputs(framework, False), inputs(framework, True)]
@@ -236,13 +228,11 @@ def test_canonicalize_and_preserve_io_keep_every_bit(model, mode, t, base_dir):
     assert [f.function_type for f in m.walk() if f.name == "func.func"] == [framework.func.function_type]
 
 
-@pytest.mark.parametrize("model,mode,t", [(m, mode, t) for m in sorted(MODELS) for mode, t in OPTIONS])
+@pytest.mark.parametrize("model,mode,t", CASES)
 def test_every_pass_is_idempotent_and_verifies(model, mode, t):
     m = parse(MODELS[model])
     for p in (AutoCastPass(mode=mode, type=t), CanonicalizeCastsPass(), PreserveIOPass()):
         once = str(apply(p, m))
-        if known_bug(model, mode, t, p.name):
-            continue  # the second run is checked in the pending bug tests
         assert str(apply(p, m)) == once, (model, mode, t, p.name)
     # --cast-io's variant too, on a fresh auto-cast output.
     m = apply(CanonicalizeCastsPass(), apply(AutoCastPass(mode=mode, type=t), parse(MODELS[model])))
