@@ -36,6 +36,7 @@ from neuron_opt.passes.policy import POLICY, role_type, saturates
 class CastReport:
     """What auto-cast did, for --cast-report (stderr, never the IR)."""
 
+    enabled: bool = False  # per-op lines are formatted only when someone reads them
     lines: list[str] = field(default_factory=list)
     float_ops: int = 0
     converted: int = 0
@@ -45,8 +46,8 @@ class CastReport:
     def decide(self, op: Operation, text: str, converted: bool) -> None:
         self.float_ops += 1
         self.converted += converted
-        where = location_of(op) or "<unknown>"
-        self.lines.append(f"{where}: {op.name}: {text}")
+        if self.enabled:
+            self.lines.append(f"{location_of(op) or '<unknown>'}: {op.name}: {text}")
 
     def summary(self) -> str:
         return (
@@ -69,7 +70,7 @@ class AutoCastPass(ModulePass):
 
     def apply(self, ctx: Context, op: builtin.ModuleOp) -> None:
         mode = "matmult" if self.mode == "matmul" else self.mode
-        rep = CastReport()
+        rep = CastReport(enabled=self.report)
         if mode != "none":
             for f in op.walk():
                 if isinstance(f, func.FuncOp) and f.body.blocks:

@@ -48,17 +48,23 @@ class _BlockCanonicalizer:
         self.orphans: list[Operation] = []  # non-cast ops our folds may leave dead
 
     def run(self) -> None:
-        changed = True
-        while changed:
-            work = deque(op for op in self.block.ops if isinstance(op, nt.CastOp))
-            changed = self._fold(work)
-            changed |= self._cse()
-            changed |= self._remove_dead()
+        work = deque(op for op in self.block.ops if isinstance(op, nt.CastOp))
+        while work:
+            self._fold(work)
+            if not (self._cse() | self._remove_dead()):
+                break
+            # Merging and removing casts can leave a weight or a MOVE op with one use, which
+            # enables R4 or R6 for its remaining cast; nothing else can change.
+            work = deque(
+                op
+                for op in self.block.ops
+                if isinstance(op, nt.CastOp)
+                and (isinstance(op.input.owner, nt.WeightOp) or _movable(op.input.owner))
+            )
 
     # -- R1-R4, R6 ---------------------------------------------------------------------------
 
-    def _fold(self, work: deque) -> bool:
-        changed = False
+    def _fold(self, work: deque) -> None:
         while work:
             c = work.popleft()
             if c.parent is None or not R.float_cast(c):
@@ -66,14 +72,12 @@ class _BlockCanonicalizer:
             new = self._simplify(c)
             if new is None:
                 continue
-            changed = True
             users = [u.operation for u in c.result.uses]
             c.result.replace_all_uses_with(new)
             Rewriter.erase_op(c)
             work.extend(u for u in users if isinstance(u, nt.CastOp))
             if isinstance(new.owner, nt.CastOp):
                 work.append(new.owner)
-        return changed
 
     def _simplify(self, c: nt.CastOp) -> SSAValue | None:
         """The value that replaces c's result, or None when no rule applies."""
@@ -154,20 +158,20 @@ class _BlockCanonicalizer:
         return changed
 
     def _remove_dead(self) -> bool:
+        """Erase dead casts and the ops our folds orphaned. One backward sweep suffices: an
+        op's operands are defined before it, so they are visited after it dies."""
         changed = False
+        orphans = {id(o) for o in self.orphans}
+        self.orphans.clear()
         op = self.block.last_op
         while op is not None:
             prev = op.prev_op
-            if isinstance(op, nt.CastOp) and not op.result.uses:
-                src = op.input.owner
+            dead = isinstance(op, nt.CastOp) or id(op) in orphans
+            if dead and not any(r.uses for r in op.results):
+                for v in op.operands:
+                    if isinstance(v.owner, (nt.ConstantOp, nt.WeightOp)):
+                        orphans.add(id(v.owner))  # only if this removal orphans them
                 Rewriter.erase_op(op)
                 changed = True
-                if isinstance(src, (nt.ConstantOp, nt.WeightOp)):
-                    self.orphans.append(src)
             op = prev
-        for src in reversed(self.orphans):  # users were appended after what they use
-            if src.parent is not None and not src.result.uses:
-                Rewriter.erase_op(src)
-                changed = True
-        self.orphans.clear()
         return changed

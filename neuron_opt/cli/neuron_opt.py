@@ -53,6 +53,11 @@ def _arg_parser() -> argparse.ArgumentParser:
     p.add_argument("--cast-report", action="store_true", help="print what auto-cast did, to stderr")
     p.add_argument("--split-input-file", action="store_true", help="handle each '// -----' chunk apart")
     p.add_argument("--verify-diagnostics", action="store_true", help="print errors to stdout, exit 0")
+    p.add_argument(
+        "--verify-each",
+        action="store_true",
+        help="verify after every pass (default: after parsing and after the pipeline)",
+    )
     p.add_argument("--print-op-generic", action="store_true", help="print the generic op form")
     p.add_argument("--list-passes", action="store_true", help="list the registered passes and exit")
     p.add_argument("-v", "--version", action="version", version=f"neuron-opt {__version__}")
@@ -134,7 +139,7 @@ def _chunks(text: str, split: bool) -> list[tuple[str, int]]:
     return [(c, o) for c, o in out if c.strip() or len(out) == 1]
 
 
-def _process(ctx, chunk: str, offset: int, filename: str, passes, generic: bool) -> str:
+def _process(ctx, chunk: str, offset: int, filename: str, passes, args) -> str:
     from xdsl.printer import Printer
 
     from neuron_opt.dialects.parse import parse_module, verify_module
@@ -150,9 +155,14 @@ def _process(ctx, chunk: str, offset: int, filename: str, passes, generic: bool)
                 raise
             except Exception as e:  # a pass bug must not surface as a traceback
                 raise CompileError(f"pass {p.name} failed: {type(e).__name__}: {e}", filename) from None
+            if args.verify_each:
+                verify_module(module)
+        if passes and not args.verify_each:
+            # Once for the whole pipeline: verifying after each pass cost more than the passes
+            # themselves (bench/compile_speed.py).
             verify_module(module)
         out = io.StringIO()
-        Printer(stream=out, print_generic_format=generic).print_op(module)
+        Printer(stream=out, print_generic_format=args.print_op_generic).print_op(module)
         out.write("\n")
         return out.getvalue()
     finally:
@@ -173,7 +183,7 @@ def _main(argv: list[str] | None) -> int:
     results = []
     for chunk, offset in _chunks(text, args.split_input_file):
         try:
-            results.append(_process(ctx, chunk, offset, filename, passes, args.print_op_generic))
+            results.append(_process(ctx, chunk, offset, filename, passes, args))
         except CompileError as e:
             if not args.verify_diagnostics:
                 raise
