@@ -5,6 +5,7 @@
 // RUN: neuron-opt %S/Inputs/block.mlir -p 'auto-cast{mode=matmult type=bf16},canonicalize-casts,preserve-io' | filecheck %s --check-prefix=MM
 // RUN: neuron-opt %S/Inputs/block.mlir --auto-cast=all | filecheck %s --check-prefix=ALL
 // RUN: neuron-opt %S/Inputs/block.mlir --auto-cast=all --cast-io | filecheck %s --check-prefix=CASTIO
+// RUN: neuron-opt %S/Inputs/block.mlir --auto-cast=all --verify-each | filecheck %s --check-prefix=ALL
 // --auto-cast=none prints exactly what no pass prints.
 // RUN: neuron-opt %S/Inputs/block.mlir > %t.nopass
 // RUN: neuron-opt %S/Inputs/block.mlir --auto-cast=none > %t.none
