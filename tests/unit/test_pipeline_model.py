@@ -256,3 +256,36 @@ def test_auto_cast_none_prints_what_no_pass_prints(tmp_path: Path):
         # And the default pipeline does change something on these models.
         default = subprocess.run([exe, f, "--auto-cast=matmult"], capture_output=True, text=True, check=True).stdout
         assert default != plain, name
+
+
+# The example models of examples/ (imported from ONNX), for every option: canonicalize-casts
+# keeps every output bit there too (issue 10's model-level proof).
+EXAMPLES = sorted(p.stem for p in (Path(__file__).parents[2] / "examples").glob("*.onnx"))
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory) -> dict[str, tuple[str, Path]]:
+    from neuron_opt.importers.onnx import import_onnx
+
+    out = {}
+    for name in EXAMPLES:
+        d = tmp_path_factory.mktemp(name)
+        module, weights = import_onnx(Path(__file__).parents[2] / "examples" / f"{name}.onnx", "w.npz")
+        np.savez(d / "w.npz", **weights)
+        out[name] = (str(module), d)
+    return out
+
+
+@pytest.mark.parametrize("mode,t", OPTIONS)
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_example_models_keep_every_bit(example, mode, t, imported):
+    text, d = imported[example]
+    framework = Reference(parse(text), d)
+    feeds = [inputs(framework, False), inputs(framework, True)]
+    m = apply(AutoCastPass(mode=mode, type=t), parse(text))
+    before = run(m, feeds, d)
+    apply(CanonicalizeCastsPass(), m)
+    after = run(m, feeds, d)
+    for a, b in zip(before, after):
+        for k in a:
+            assert same_bits(a[k], b[k]), (example, mode, t, k)
