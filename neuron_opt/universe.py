@@ -65,11 +65,18 @@ def _example_fold_double_neg() -> type[ModulePass]:
     return module.FoldDoubleNegPass
 
 
+def _lower_to_nisa() -> type[ModulePass]:
+    from neuron_opt.lowering.lower_to_nisa import LowerToNisaPass
+
+    return LowerToNisaPass
+
+
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "auto-cast": _auto_cast,
     "canonicalize-casts": _canonicalize_casts,
     "preserve-io": _preserve_io,
     "example-fold-double-neg": _example_fold_double_neg,
+    "lower-to-nisa": _lower_to_nisa,
 }
 
 NEURON_UNIVERSE = Universe(all_dialects=DIALECTS, all_passes=PASSES)

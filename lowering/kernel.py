@@ -1,0 +1,325 @@
+"""KernelBuilder: the nisa kernel being emitted: declarations, SBUF/PSUM allocation, per-engine
+instruction streams, and the semaphores between them.
+
+Lowering code emits instructions in one sequential program order and names what each one
+reads and writes; the builder turns cross-stream dependencies (read-after-write, write-after-read,
+write-after-write on overlapping bytes) into `wait`s on a per-stream counting semaphore. Every
+instruction waits only on instructions emitted before it, and each stream runs in emission
+order, so the result cannot deadlock. Memory is tracked physically (SBUF/PSUM bytes, HBM
+tensors), so reusing freed memory is synchronised like any other dependency.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from neuron_opt.diagnostics import CompileError
+
+SBUF_BYTES = 192 * 1024
+PSUM_BYTES = 16 * 1024
+PSUM_BANK = 2048
+LOAD_QUEUES = 12  # loads and HBM->HBM copies; stores get their own queues so a store waiting
+STORE_QUEUES = 4  # for compute never blocks the prefetch behind it (16 queues = 16 DMA engines)
+DT_BYTES = {"f32": 4, "tf32": 4, "bf16": 2, "f16": 2, "f8E4M3": 1}
+_BUCKET = 4096  # bytes per tracking bucket (fewer entries to scan per access)
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$.]*$")
+
+
+def sym(name: str) -> str:
+    return f"@{name}" if _IDENT.match(name) else f'@"{name}"'
+
+
+class AllocError(Exception):
+    """SBUF or PSUM is full (the caller names the op)."""
+
+
+@dataclass(eq=False)
+class Buf:
+    name: str
+    mem: str  # sbuf | psum | hbm
+    shape: tuple[int, ...]  # on-chip: (partitions, free...)
+    dtype: str
+    offset: int = 0
+    role: str = "scratch"
+
+    @property
+    def esize(self) -> int:
+        return DT_BYTES[self.dtype]
+
+    @property
+    def free_bytes(self) -> int:
+        n = self.esize
+        for d in self.shape[1:]:
+            n *= d
+        return n
+
+    def ap(self, *slices) -> "Access":
+        """An access; each slice is an int, (a, b) or (a, b, step); missing trailing dims are
+        taken whole."""
+        full = []
+        for i, d in enumerate(self.shape):
+            s = slices[i] if i < len(slices) else (0, d)
+            if isinstance(s, int):
+                s = (s, s + 1, 1)
+            elif len(s) == 2:
+                s = (s[0], s[1], 1)
+            full.append(s)
+        return Access(self, tuple(full))
+
+
+@dataclass(frozen=True, eq=False)
+class Access:
+    buf: Buf
+    slices: tuple[tuple[int, int, int], ...]
+
+    @property
+    def text(self) -> str:
+        parts = []
+        for a, b, s in self.slices:
+            parts.append(str(a) if b == a + 1 else (f"{a}:{b}" if s == 1 else f"{a}:{b}:{s}"))
+        return f"{sym(self.buf.name)}[{', '.join(parts)}]"
+
+    def __str__(self) -> str:
+        return self.text
+
+    @property
+    def partitions(self) -> int:
+        a, b, s = self.slices[0]
+        return -(-(b - a) // s)
+
+    @property
+    def free(self) -> int:
+        n = 1
+        for a, b, s in self.slices[1:]:
+            n *= -(-(b - a) // s)
+        return n
+
+    def box(self) -> tuple[str, int, int, int, int]:
+        """(memory key, p0, p1, byte0, byte1): the bounding box the simulator's race check uses."""
+        buf = self.buf
+        dims = buf.shape if buf.mem == "hbm" else buf.shape[1:]
+        sl = self.slices if buf.mem == "hbm" else self.slices[1:]
+        strides, acc = [], 1
+        for d in reversed(dims):
+            strides.append(acc)
+            acc *= d
+        strides.reverse()
+        lo = sum(a * st for (a, _, _), st in zip(sl, strides))
+        hi = sum((a + (-(-(b - a) // s) - 1) * s) * st for (a, b, s), st in zip(sl, strides))
+        if buf.mem == "hbm":
+            return (f"hbm:{buf.name}", 0, 1, lo * buf.esize, (hi + 1) * buf.esize)
+        a, b, _ = self.slices[0]
+        return (buf.mem, a, b, buf.offset + lo * buf.esize, buf.offset + (hi + 1) * buf.esize)
+
+
+class _Allocator:
+    """Next-fit over the bytes of every partition: allocation continues after the last block, so
+    freed memory is reused as late as possible (a ring: natural double/multi-buffering)."""
+
+    def __init__(self, size: int, bank: int | None = None):
+        self.size, self.bank = size, bank
+        self.used: list[tuple[int, int]] = []  # sorted (start, end)
+        self.cursor = 0
+
+    def _fits(self, start: int, n: int) -> bool:
+        if start + n > self.size:
+            return False
+        if self.bank and start // self.bank != (start + n - 1) // self.bank:
+            return False
+        return all(e <= start or s >= start + n for s, e in self.used)
+
+    def alloc(self, n: int, align: int) -> int:
+        n = max(n, align)
+        cands = sorted({0, self.cursor} | {e for _, e in self.used}
+                       | ({k * self.bank for k in range(self.size // self.bank)} if self.bank else set()))
+        cands = [-(-c // align) * align for c in cands]
+        order = [c for c in cands if c >= self.cursor] + [c for c in cands if c < self.cursor]
+        for c in order:
+            if self._fits(c, n):
+                self.used.append((c, c + n))
+                self.used.sort()
+                self.cursor = c + n
+                return c
+        raise AllocError(n)
+
+    def free(self, start: int) -> None:
+        self.used = [u for u in self.used if u[0] != start]
+
+    def in_use(self) -> int:
+        return sum(e - s for s, e in self.used)
+
+
+@dataclass
+class _Entry:
+    p0: int
+    p1: int
+    b0: int
+    b1: int
+    stream: str
+    idx: int
+    write: bool
+
+
+@dataclass
+class KernelBuilder:
+    name: str = "main"
+    decls: list[str] = field(default_factory=list)
+    streams: dict[str, list[str]] = field(default_factory=dict)
+    sbuf_budget: int = SBUF_BYTES
+
+    def __post_init__(self):
+        self._sbuf = _Allocator(self.sbuf_budget)
+        self._psum = _Allocator(PSUM_BYTES, PSUM_BANK)
+        self._decl_names: dict[tuple, str] = {}
+        self._hbm: dict[str, Buf] = {}
+        self._track: dict[tuple, list[_Entry]] = {}
+        self._waited: dict[str, dict[str, int]] = {}
+        self._count: dict[str, int] = {}
+        self._rr = {"load": 0, "store": 0}
+        self._n = 0
+
+    # -- declarations -----------------------------------------------------------------------
+    def hbm(self, role: str, name: str, shape, dtype: str) -> Buf:
+        if name in self._hbm:
+            return self._hbm[name]
+        dims = "x".join(map(str, shape))
+        self.decls.append(f"nisa.hbm {role} {sym(name)} : tensor<{dims}x{dtype}>")
+        buf = Buf(name, "hbm", tuple(shape), dtype, role=role)
+        self._hbm[name] = buf
+        return buf
+
+    def fresh(self, prefix: str) -> str:
+        self._n += 1
+        return f"{prefix}{self._n}"
+
+    def _onchip(self, mem: str, parts: int, free: tuple[int, ...], dtype: str, offset: int) -> Buf:
+        key = (mem, parts, free, dtype, offset)
+        name = self._decl_names.get(key)
+        if name is None:
+            name = f"{'t' if mem == 'sbuf' else 'p'}{len(self._decl_names)}"
+            self._decl_names[key] = name
+            dims = "x".join(map(str, (parts, *free)))
+            self.decls.append(f"nisa.{mem} @{name} partitions 0:{parts} offset {offset} : tensor<{dims}x{dtype}>")
+        return Buf(name, mem, (parts, *free), dtype, offset)
+
+    def sbuf(self, parts: int, free, dtype: str) -> Buf:
+        free = tuple(free)
+        n = DT_BYTES[dtype]
+        for d in free:
+            n *= d
+        off = self._sbuf.alloc(n, max(4, DT_BYTES[dtype]))
+        return self._onchip("sbuf", parts, free, dtype, off)
+
+    def psum(self, parts: int, free) -> Buf:
+        free = tuple(free)
+        n = 4
+        for d in free:
+            n *= d
+        if n > PSUM_BANK:
+            raise AllocError(n)
+        off = self._psum.alloc(n, 512 if n <= 512 else PSUM_BANK)
+        return self._onchip("psum", parts, free, "f32", off)
+
+    def free(self, *bufs: Buf | None) -> None:
+        for b in bufs:
+            if b is None or b.mem == "hbm":
+                continue
+            (self._sbuf if b.mem == "sbuf" else self._psum).free(b.offset)
+
+    def sbuf_in_use(self) -> int:
+        return self._sbuf.in_use()
+
+    # -- instructions -----------------------------------------------------------------------
+    def queue(self, kind: str) -> str:
+        n = LOAD_QUEUES if kind == "load" else STORE_QUEUES
+        i = self._rr[kind] % n
+        self._rr[kind] += 1
+        return f"q{i}" if kind == "load" else f"q{LOAD_QUEUES + i}"
+
+    def emit(self, stream: str, text: str, reads=(), writes=()) -> None:
+        """Append `text` to `stream` with the waits its accesses need and a signal."""
+        need: dict[str, int] = {}
+        for acc, is_write in [(a, False) for a in reads if isinstance(a, Access)] + [
+            (a, True) for a in writes
+        ]:
+            for key, e_list in self._buckets(acc):
+                key_box = acc.box()
+                for e in e_list:
+                    if e.stream == stream or not (e.write or is_write):
+                        continue
+                    if e.p0 < key_box[2] and key_box[1] < e.p1 and e.b0 < key_box[4] and key_box[3] < e.b1:
+                        if need.get(e.stream, 0) < e.idx + 1:
+                            need[e.stream] = e.idx + 1
+        waited = self._waited.setdefault(stream, {})
+        waits = []
+        for s, n in sorted(need.items()):
+            if waited.get(s, 0) < n:
+                waited[s] = n
+                waits.append(f"@s_{s} >= {n}")
+        idx = self._count.get(stream, 0)
+        self._count[stream] = idx + 1
+        for acc in reads:
+            if isinstance(acc, Access):
+                self._record(acc, stream, idx, False)
+        for acc in writes:
+            self._record(acc, stream, idx, True)
+        sync = (f" wait({', '.join(waits)})" if waits else "") + f" signal(@s_{stream})"
+        self.streams.setdefault(stream, []).append(text + sync)
+
+    def _buckets(self, acc: Access):
+        key, _, _, b0, b1 = acc.box()
+        for k in range(b0 // _BUCKET, (b1 - 1) // _BUCKET + 1):
+            yield (key, k), self._track.get((key, k), ())
+
+    def _record(self, acc: Access, stream: str, idx: int, write: bool) -> None:
+        key, p0, p1, b0, b1 = acc.box()
+        for k in range(b0 // _BUCKET, (b1 - 1) // _BUCKET + 1):
+            lst = self._track.setdefault((key, k), [])
+            if write:
+                lst[:] = [e for e in lst if not (p0 <= e.p0 and e.p1 <= p1 and b0 <= e.b0 and e.b1 <= b1)]
+            else:
+                for e in lst:
+                    if (not e.write and e.stream == stream and e.p0 == p0 and e.p1 == p1
+                            and e.b0 == b0 and e.b1 == b1):
+                        e.idx = idx
+                        break
+                else:
+                    lst.append(_Entry(p0, p1, b0, b1, stream, idx, write))
+                continue
+            lst.append(_Entry(p0, p1, b0, b1, stream, idx, write))
+
+    # -- text -------------------------------------------------------------------------------
+    def text(self, weights: str | None = None) -> str:
+        attrs = f' attributes {{nt.weights = "{weights}"}}' if weights else ""
+        out = [f"builtin.module{attrs} {{", f"  nisa.kernel @{self.name} {{"]
+        out += [f"    {d}" for d in self.decls]
+        order = ["tensor", "vector", "scalar", "gpsimd"]
+        names = [s for s in order if s in self.streams]
+        names += sorted((s for s in self.streams if s not in order), key=lambda q: int(q[1:]))
+        out += [f"    nisa.semaphore @s_{s}" for s in names]
+        for s in names:
+            head = f"nisa.engine @{s}" if s in order else f"nisa.dma_queue @{s}"
+            out.append(f"    {head} {{")
+            out += [f"      {line}" for line in self.streams[s]]
+            out.append("    }")
+        out += ["  }", "}"]
+        return "\n".join(out) + "\n"
+
+
+def fit_error(op_name: str, where: str | None, what: str) -> CompileError:
+    msg = f"{op_name}: {what}"
+    return CompileError(msg, where)
+
+
+def num(x: float) -> str:
+    """A float as nisa's parser reads it (inf spelled out; an exponent needs a '.')."""
+    x = float(x)
+    if x != x:
+        raise ValueError("NaN has no nisa literal")
+    if x in (float("inf"), float("-inf")):
+        return "inf" if x > 0 else "-inf"
+    s = repr(x)
+    if "e" in s and "." not in s:
+        s = s.replace("e", ".0e")
+    return s

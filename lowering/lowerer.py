@@ -1,0 +1,475 @@
+"""The nt -> nisa lowering engine: value homes in HBM, tile-by-tile computation of fused
+groups, and the dispatch to the per-op emitters (elementwise here; contractions in
+matmul.py, row-wise ops in rowwise.py, data movement in movement.py, conv/pools in conv.py).
+
+Layout: a value is seen as a matrix [rows, cols] split at a dimension k (rows = the leading
+dims). A tile is rows [r0, r1) (<= 128, on partitions 0..P) x cols [c0, c1) in SBUF.
+"""
+
+from __future__ import annotations
+
+from math import prod
+
+import numpy as np
+from xdsl.dialects import func
+from xdsl.ir import Operation, SSAValue
+
+from neuron_opt.diagnostics import CompileError, location_of
+from neuron_opt.dialects import nt
+from neuron_opt.dialects.types import type_name
+from neuron_opt.lowering import hbm as H
+from neuron_opt.lowering import plan as P
+from neuron_opt.lowering.kernel import AllocError, Buf, DT_BYTES, KernelBuilder, num
+
+PMAX = 128
+EW_COLS = 2048  # column chunk of elementwise groups (f32: 8 KiB per partition per tile)
+FP8_MAX = 240.0
+
+
+class Unsupported(Exception):
+    pass
+
+
+def dt(v: SSAValue) -> str:
+    name = type_name(v.type.element_type)
+    if name not in DT_BYTES:
+        raise Unsupported(f"element type {name} has no lowering to the simulator (float types only)")
+    return name
+
+
+def op_err(op: Operation, msg: str) -> CompileError:
+    where = location_of(op)
+    return CompileError(f"{op.name}: {msg}", where)
+
+
+def pad_shape(s: tuple[int, ...], n: int) -> tuple[int, ...]:
+    return (1,) * (n - len(s)) + tuple(s)
+
+
+def operand_kind(s: tuple[int, ...], out: tuple[int, ...], k: int) -> str | None:
+    """How an operand of shape s broadcasts into out split at k: full | row | col | None."""
+    s = pad_shape(s, len(out))
+    if s == out:
+        return "full"
+    if s[k:] == out[k:]:
+        return "row"  # the same columns, rows repeated
+    if all(d == 1 for d in s[k:]):
+        return "col"  # one value per row
+    return None
+
+
+def row_map(s: tuple[int, ...], out: tuple[int, ...], k: int, r0: int, r1: int) -> list[int]:
+    """For output rows r0..r1, the operand's row (operand seen at the same split)."""
+    s = pad_shape(s, len(out))
+    lead_o, lead_s = out[:k], s[:k]
+    rows = np.arange(r0, r1)
+    idx = np.unravel_index(rows, lead_o) if lead_o else ()
+    src = np.zeros_like(rows)
+    for i, (d_o, d_s) in enumerate(zip(lead_o, lead_s)):
+        src = src * d_s + (idx[i] if d_s == d_o else 0)
+    return src.tolist()
+
+
+def runs(seq: list[int]) -> list[tuple[int, int, int]]:
+    """(dst offset, src start, length) runs of consecutive values."""
+    out = []
+    i = 0
+    while i < len(seq):
+        j = i + 1
+        while j < len(seq) and seq[j] == seq[j - 1] + 1:
+            j += 1
+        out.append((i, seq[i], j - i))
+        i = j
+    return out
+
+
+class Lowerer:
+    def __init__(self, fn: func.FuncOp, weights: str | None):
+        self.fn = fn
+        self.kb = KernelBuilder()
+        self.weights = weights
+        self.home: dict[SSAValue, Buf] = {}
+        self.group_cache: dict[tuple, Buf] = {}  # tiles that live for one group (weights, A^T)
+        self.tile_cache: dict[tuple, Buf] = {}  # tiles that live for one tile step
+        self.consts: dict[tuple, Buf] = {}  # kernel-lifetime SBUF constants (ones, eps columns)
+        self.evict_rr = 0
+        self.op: Operation | None = None
+
+    # -- driver -----------------------------------------------------------------------------
+    def run(self) -> str:
+        body = list(self.fn.body.block.ops)
+        ret = body[-1]
+        assert isinstance(ret, func.ReturnOp)
+        names = self._names()
+        self.arg_names = {}
+        for i, arg in enumerate(self.fn.body.block.args):
+            self.arg_names[arg] = names["in"][i]
+            try:  # a non-float argument is an error only where an op uses it
+                self.home[arg] = self.kb.hbm("input", names["in"][i], arg.type.get_shape(), dt(arg))
+            except Unsupported:
+                pass
+        returned = set(ret.operands)
+        self.fused = P.plan_fusion(body[:-1], returned)
+        roots = [o for o in body[:-1] if o not in self.fused]
+        P.one_fixed_per_group(roots, self.fused)
+        # results that are returned get output tensors as their homes
+        self.outputs: dict[SSAValue, list[str]] = {}
+        for i, v in enumerate(ret.operands):
+            self.outputs.setdefault(v, []).append(names["out"][i])
+        for op in body[:-1]:
+            if op in self.fused:
+                continue
+            self.op = op
+            try:
+                self.lower_root(op)
+            except AllocError as e:
+                raise op_err(op, f"does not fit on chip: a buffer of {e.args[0]} bytes per partition "
+                                 f"cannot be allocated (SBUF in use {self.kb.sbuf_in_use()} B)") from None
+            except Unsupported as e:
+                raise op_err(op, str(e)) from None
+        for v, outs in self.outputs.items():  # returned args/weights/duplicates: copy
+            for name in outs:
+                dst = self.kb.hbm("output", name, v.type.get_shape(), self._dt(v, ret))
+                if self.home.get(v) is not dst:
+                    H.copy_hbm(self.kb, dst.ap(), self.home_of(v).ap())
+        return self.kb.text(self.weights)
+
+    def _dt(self, v, op):
+        try:
+            return dt(v)
+        except Unsupported as e:
+            raise op_err(op, str(e)) if op is not None else CompileError(str(e)) from None
+
+    def _names(self):
+        ins, outs = [], []
+        for i, a in enumerate(self.fn.body.block.args):
+            attrs = self.fn.arg_attrs.data[i].data if self.fn.arg_attrs else {}
+            ins.append(attrs["nt.name"].data if "nt.name" in attrs else f"arg{i}")
+        n_out = len(self.fn.function_type.outputs.data)
+        for i in range(n_out):
+            attrs = self.fn.res_attrs.data[i].data if self.fn.res_attrs else {}
+            outs.append(attrs["nt.name"].data if "nt.name" in attrs else f"out{i}")
+        return {"in": ins, "out": outs}
+
+    def home_of(self, v: SSAValue) -> Buf:
+        """v's HBM tensor, computing a fused value's whole result first if needed."""
+        if v in self.home:
+            return self.home[v]
+        op = v.owner
+        if isinstance(op, nt.ConstantOp):
+            from neuron_opt.lowering import movement
+
+            movement.constant(self, op)
+            return self.home[v]
+        if isinstance(op, Operation) and op in self.fused:
+            self.fused.discard(op)
+            saved, self.op = self.op, op
+            saved_tile = self.tile_cache
+            self.tile_cache = {}
+            self.lower_root(op)
+            self.tile_cache, self.op = saved_tile, saved
+            return self.home[v]
+        raise Unsupported(f"internal: no home for a value of {getattr(op, 'name', 'an argument')}")
+
+    def new_home(self, v: SSAValue) -> Buf:
+        if v in self.outputs:
+            name = self.outputs[v].pop(0)
+            buf = self.kb.hbm("output", name, v.type.get_shape(), dt(v))
+            if not self.outputs[v]:
+                del self.outputs[v]
+            else:
+                self.outputs[v].insert(0, name)  # copied from this home at the end
+        else:
+            buf = self.kb.hbm("scratch", self.kb.fresh("h"), v.type.get_shape(), dt(v))
+        self.home[v] = buf
+        return buf
+
+    def lower_root(self, op: Operation) -> None:
+        from neuron_opt.lowering import conv, movement, rowwise
+
+        if isinstance(op, nt.WeightOp):
+            self.home[op.result] = self.kb.hbm("weight", op.sym_name.data, op.result.type.get_shape(),
+                                               dt(op.result))
+            return
+        if isinstance(op, nt.ConstantOp):
+            return  # materialized in HBM on first use as a tensor (splats become immediates)
+        if isinstance(op, P.TILEABLE):
+            return self.lower_group(op)
+        handler = {
+            nt.ReduceSumOp: rowwise.reduce, nt.ReduceMeanOp: rowwise.reduce,
+            nt.ReduceMaxOp: rowwise.reduce, nt.BatchNormOp: rowwise.batch_norm,
+            nt.ReshapeOp: movement.reshape, nt.TransposeOp: movement.transpose,
+            nt.BroadcastOp: movement.broadcast, nt.SliceOp: movement.slice_,
+            nt.ConcatOp: movement.concat, nt.PadOp: movement.pad,
+            nt.ConvOp: conv.conv, nt.MaxPoolOp: conv.pool, nt.AvgPoolOp: conv.pool,
+        }.get(type(op))
+        if handler is None:
+            raise Unsupported("no lowering to nisa for this op")
+        for r in op.results:
+            dt(r)
+        handler(self, op)
+
+    # -- groups -----------------------------------------------------------------------------
+    def lower_group(self, root: Operation) -> None:
+        from neuron_opt.lowering import matmul
+
+        out = root.results[0]
+        S = P.shape(out)
+        mem = P.members(root, self.fused)
+        fixed = [o for o in mem if isinstance(o, P.CONTRACTION + P.ROWWISE)]
+        dst = self.new_home(out)
+        self.group_cache = {}
+        if fixed and isinstance(fixed[0], P.CONTRACTION):
+            for r0, r1, c0, c1 in matmul.tiling(self, fixed[0]):
+                self._tile_step(out, len(S) - 1, r0, r1, c0, c1, dst)
+        else:
+            if fixed:
+                k = self.rowwise_k(fixed[0])
+            else:
+                k = self.choose_k(mem, S)
+            R, C = prod(S[:k]), prod(S[k:])
+            W = C if fixed else min(C, EW_COLS)
+            for r0 in range(0, R, PMAX):
+                for c0 in range(0, C, W):
+                    self._tile_step(out, k, r0, min(r0 + PMAX, R), c0, min(c0 + W, C), dst)
+        for b in self.group_cache.values():
+            self.kb.free(*(b if isinstance(b, list) else [b]))
+        self.group_cache = {}
+
+    def _tile_step(self, v, k, r0, r1, c0, c1, dst: Buf) -> None:
+        self.tile_cache = {}
+        t = self.compute(v.owner, k, r0, r1, c0, c1)
+        H.store(self.kb, lambda a, b, w0, w1: t.ap((a, b), (w0, w1)), dst, k, r0, r1, c0, c1)
+        for b in set(self.tile_cache.values()) | {t}:
+            self.kb.free(b)
+        self.tile_cache = {}
+
+    def rowwise_k(self, op: Operation) -> int:
+        rank = len(P.shape(op.results[0]))
+        axis = op.prop("axis") % rank
+        if isinstance(op, (nt.SoftmaxOp, nt.LogSoftmaxOp)) and axis != rank - 1:
+            raise Unsupported(f"softmax over axis {axis} (not the last) has no lowering yet")
+        return axis
+
+    def choose_k(self, mem: list[Operation], S: tuple[int, ...]) -> int:
+        rank = len(S)
+        valid = []
+        for k in range(rank + 1 if rank == 0 else rank):
+            ok = True
+            for o in mem:
+                for v in o.operands:
+                    p = v.owner
+                    if isinstance(p, Operation) and p in self.fused:
+                        continue
+                    if self.splat(v) is None and operand_kind(P.shape(v), S, k) is None:
+                        ok = False
+            if ok:
+                valid.append(k)
+        if not valid:
+            raise Unsupported("operand broadcast pattern has no tiling")
+        big = [k for k in valid if prod(S[:k]) >= PMAX]
+        return big[0] if big else valid[-1]
+
+    # -- tiles ------------------------------------------------------------------------------
+    def tile(self, v: SSAValue, k: int, r0: int, r1: int, c0: int, c1: int) -> Buf:
+        """An SBUF tile [r1-r0, c1-c0] of v (matrix view split at k), v's dtype."""
+        key = (v, k, r0, r1, c0, c1)
+        if key in self.tile_cache:
+            return self.tile_cache[key]
+        op = v.owner
+        if isinstance(op, Operation) and op in self.fused:
+            t = self.compute(op, k, r0, r1, c0, c1)
+        else:
+            src = self.home_of(v)
+            t = self.kb.sbuf(r1 - r0, (c1 - c0,), src.dtype)
+            H.load(self.kb, lambda a, b, w0, w1: t.ap((a, b), (w0, w1)), src, k, r0, r1, c0, c1)
+        self.tile_cache[key] = t
+        return t
+
+    def compute(self, op: Operation, k, r0, r1, c0, c1) -> Buf:
+        from neuron_opt.lowering import matmul, rowwise
+
+        if isinstance(op, P.CONTRACTION):
+            return matmul.tile(self, op, r0, r1, c0, c1)
+        if isinstance(op, P.ROWWISE):
+            return rowwise.tile(self, op, k, r0, r1, c0, c1)
+        return self.elementwise(op, k, r0, r1, c0, c1)
+
+    def splat(self, v: SSAValue) -> float | None:
+        op = v.owner
+        if isinstance(op, nt.ConstantOp):
+            a = op.to_array()
+            if a.size and np.all(a.reshape(-1) == a.reshape(-1)[0]) and a.dtype.kind in "fV":
+                x = float(np.asarray(a.reshape(-1)[0]).astype(np.float32))
+                if np.isfinite(x):
+                    return x
+        return None
+
+    def operand(self, v: SSAValue, out: tuple[int, ...], k: int, r0, r1, c0, c1):
+        """("imm", x) | ("col", access [P,1]) | ("tile", access [P,W]) for an elementwise operand."""
+        x = self.splat(v)
+        if x is not None:
+            return ("imm", x)
+        s = P.shape(v)
+        kind = operand_kind(s, out, k)
+        if kind == "full":
+            t = self.tile(v, k, r0, r1, c0, c1)
+            return ("tile", t.ap())
+        if kind is None:
+            raise Unsupported("operand broadcast pattern has no tiling")
+        sp = pad_shape(s, len(out))
+        key = ("bcast", v, k, r0, r1, c0, c1)
+        if key in self.tile_cache:
+            t = self.tile_cache[key]
+            return ("col" if kind == "col" else "tile", t.ap())
+        src = self.home_of(v)
+        rows = row_map(s, out, k, r0, r1)
+        vs_k = k - (len(out) - len(s))  # the split in v's own dims
+        if kind == "col":
+            t = self.kb.sbuf(r1 - r0, (1,), src.dtype)
+            q = self.kb.queue("load")
+            for off, s0, n in runs(rows):
+                # v's elements in row order are its flat order (its trailing dims are all 1)
+                for acc, ro, nr, _, _ in H.block_dmas(src, len(src.shape), s0, s0 + n, 0, 1):
+                    dst = t.ap((off + ro, off + ro + nr), (0, 1))
+                    self.kb.emit(q, f"nisa.dma_copy {dst}, {acc}", reads=[acc], writes=[dst])
+        else:
+            W = c1 - c0
+            if len(set(rows)) == 1 and r1 - r0 > 1:
+                t = self.row_broadcast(v, src, vs_k, rows[0], c0, c1, r1 - r0)
+            else:
+                t = self.kb.sbuf(r1 - r0, (W,), src.dtype)
+                for off, s0, n in runs(rows):
+                    H.load(self.kb, lambda a, b, w0, w1, off=off: t.ap((off + a, off + b), (w0, w1)),
+                           src, max(vs_k, 0), s0, s0 + n, c0, c1)
+        self.tile_cache[key] = t
+        return ("col" if kind == "col" else "tile", t.ap())
+
+    def row_broadcast(self, v, src: Buf, k: int, row: int, c0: int, c1: int, parts: int) -> Buf:
+        """Row `row` of v on `parts` partitions: one row by DMA, then TensorE ones.T @ row."""
+        key = ("rowb", v, row, c0, c1, parts)
+        if key in self.group_cache:
+            return self.group_cache[key]
+        W = c1 - c0
+        mdt = "f32" if src.dtype == "tf32" else src.dtype
+        one = self.kb.sbuf(1, (W,), mdt)
+        H.load(self.kb, lambda a, b, w0, w1: one.ap((a, b), (w0, w1)), src, max(k, 0), row, row + 1, c0, c1)
+        ones = self.ones(mdt, parts)
+        t = self.kb.sbuf(parts, (W,), src.dtype)
+        for n0 in range(0, W, 512):
+            n1 = min(n0 + 512, W)
+            ps = self.kb.psum(parts, (n1 - n0,))
+            self.kb.emit("tensor", f"nisa.matmul {ps.ap()}, {ones.ap((0, 1), (0, parts))}, "
+                         f"{one.ap((0, 1), (n0, n1))} start stop",
+                         reads=[ones.ap((0, 1), (0, parts)), one.ap((0, 1), (n0, n1))], writes=[ps.ap()])
+            self.evict(t.ap((0, parts), (n0, n1)), ps.ap())
+            self.kb.free(ps)
+        self.kb.free(one)
+        self.group_cache[key] = t
+        return t
+
+    def ones(self, dtype: str, parts: int = PMAX) -> Buf:
+        key = ("ones", dtype)
+        if key not in self.consts:
+            b = self.kb.sbuf(1, (PMAX,), dtype)
+            self.kb.emit("vector", f"nisa.memset {b.ap()} value 1.0", writes=[b.ap()])
+            self.consts[key] = b
+        return self.consts[key]
+
+    def const_col(self, value: float, parts: int) -> str:
+        """A [parts, 1] f32 column holding `value` (ScalarE bias must be a tensor on NC-v2)."""
+        key = ("col", value)
+        if key not in self.consts:
+            b = self.kb.sbuf(PMAX, (1,), "f32")
+            self.kb.emit("vector", f"nisa.memset {b.ap()} value {num(value)}", writes=[b.ap()])
+            self.consts[key] = b
+        return self.consts[key].ap((0, parts))
+
+    def evict(self, dst, src, func: str = "copy") -> None:
+        """PSUM -> SBUF, alternating VectorE and ScalarE (they share the PSUM port)."""
+        self.evict_rr += 1
+        if func == "copy" and self.evict_rr % 2:
+            self.kb.emit("vector", f"nisa.tensor_copy {dst}, {src}", reads=[src], writes=[dst])
+        else:
+            self.kb.emit("scalar", f"nisa.activation {dst}, {src} func {func}", reads=[src], writes=[dst])
+
+    # -- elementwise ------------------------------------------------------------------------
+    def elementwise(self, op: Operation, k, r0, r1, c0, c1) -> Buf:
+        out = op.results[0]
+        S = P.shape(out)
+        odt = dt(out)
+        ops = [self.operand(v, S, k, r0, r1, c0, c1) for v in op.operands]
+        t = self.kb.sbuf(r1 - r0, (c1 - c0,), odt)
+        d = t.ap()
+        kb = self.kb
+
+        def reads_of(*xs):
+            return [x[1] for x in xs if x[0] != "imm"]
+
+        def scalar_of(x):
+            return num(x[1]) if x[0] == "imm" else str(x[1])
+
+        if isinstance(op, tuple(P.BINARY_ALU)):
+            alu = P.BINARY_ALU[type(op)]
+            a, b = ops
+            if a[0] == "tile" and b[0] == "tile":
+                if a[1].buf.mem == "psum" and b[1].buf.mem == "psum":
+                    raise Unsupported("both operands in PSUM")
+                kb.emit("vector", f"nisa.tensor_tensor {d}, {a[1]}, {b[1]} op {alu}", reads=reads_of(a, b), writes=[d])
+            elif a[0] == "tile":
+                kb.emit("vector", f"nisa.tensor_scalar {d}, {a[1]} op0 {alu} operand0 {scalar_of(b)}",
+                        reads=reads_of(a, b), writes=[d])
+            elif b[0] == "tile":
+                kb.emit("vector", f"nisa.tensor_scalar {d}, {b[1]} op0 {alu} operand0 {scalar_of(a)} reverse0",
+                        reads=reads_of(a, b), writes=[d])
+            else:  # column (op) column/imm: per-row values broadcast along the free dim
+                col = a if a[0] == "col" else b
+                other = b if col is a else a
+                tmp = self.kb.sbuf(r1 - r0, (c1 - c0,), "f32")
+                kb.emit("vector", f"nisa.memset {tmp.ap()} value 0.0", writes=[tmp.ap()])
+                kb.emit("vector", f"nisa.tensor_scalar {tmp.ap()}, {tmp.ap()} op0 add operand0 {col[1]}",
+                        reads=[tmp.ap(), col[1]], writes=[tmp.ap()])
+                rev = "" if col is a else " reverse0"
+                kb.emit("vector", f"nisa.tensor_scalar {d}, {tmp.ap()} op0 {alu} operand0 {scalar_of(other)}{rev}",
+                        reads=[tmp.ap()] + reads_of(other), writes=[d])
+                self.tile_cache[("tmp", id(tmp))] = tmp
+            return t
+        (a, *rest) = ops
+        if a[0] != "tile":
+            raise Unsupported("a broadcast operand of a unary op")
+        src = a[1]
+        if isinstance(op, tuple(P.UNARY_ACT)):
+            kb.emit("scalar", f"nisa.activation {d}, {src} func {P.UNARY_ACT[type(op)]}", reads=[src], writes=[d])
+        elif isinstance(op, nt.GeluOp):
+            f = "gelu_tanh" if op.prop("approximate") == "tanh" else "gelu"
+            kb.emit("scalar", f"nisa.activation {d}, {src} func {f}", reads=[src], writes=[d])
+        elif isinstance(op, nt.NegOp):
+            kb.emit("vector", f"nisa.tensor_scalar {d}, {src} op0 mul operand0 -1.0", reads=[src], writes=[d])
+        elif isinstance(op, nt.ClipOp):
+            lo, hi = op.prop("min"), op.prop("max")
+            parts = []
+            if lo is not None:
+                parts.append(f"op{len(parts)} max operand{len(parts)} {num(lo)}")
+            if hi is not None:
+                parts.append(f"op{len(parts)} min operand{len(parts)} {num(hi)}")
+            if not parts:
+                kb.emit("vector", f"nisa.tensor_copy {d}, {src}", reads=[src], writes=[d])
+            else:
+                kb.emit("vector", f"nisa.tensor_scalar {d}, {src} {' '.join(parts)}", reads=[src], writes=[d])
+        elif isinstance(op, nt.CastOp):
+            if op.prop("saturate") and odt == "f8E4M3":
+                kb.emit("vector", f"nisa.tensor_scalar {d}, {src} op0 max operand0 {num(-FP8_MAX)} "
+                        f"op1 min operand1 {num(FP8_MAX)}", reads=[src], writes=[d])
+            else:
+                self.copy(d, src)
+        else:
+            raise Unsupported("no lowering to nisa for this op")
+        return t
+
+    def copy(self, dst, src) -> None:
+        """A converting copy, alternating VectorE / ScalarE (GpSimd cannot read PSUM)."""
+        self.evict_rr += 1
+        if self.evict_rr % 2:
+            self.kb.emit("vector", f"nisa.tensor_copy {dst}, {src}", reads=[src], writes=[dst])
+        else:
+            self.kb.emit("scalar", f"nisa.activation {dst}, {src} func copy", reads=[src], writes=[dst])

@@ -1,0 +1,165 @@
+"""Contractions (matmul, batch_matmul, linear) as TensorE tiles.
+
+`nisa.matmul` computes stationary.T @ moving with K on the partitions of both. The output
+row tile [Mt <= 128, N] puts M on PSUM partitions, so the stationary operand is A^T [K, Mt]
+(A's row tile transposed on TensorE, once per row tile and kept for all N) and the moving
+operand is B [K, Nc <= 512] as stored (rows of B are K: no transpose). K is tiled by 128 and
+accumulated in one PSUM bank per 512 columns; a linear bias joins the same accumulation group
+as a K=1 matmul with a row of ones. B tiles stay in SBUF for the whole group when they fit,
+else N is blocked (N-block outer, row tiles inner) so each B block is loaded once.
+"""
+
+from __future__ import annotations
+
+from math import prod
+
+import numpy as np
+
+from neuron_opt.dialects import nt
+from neuron_opt.lowering import plan as P
+from neuron_opt.lowering.kernel import DT_BYTES
+
+PMAX = 128
+NMAX = 512
+B_BUDGET = 112 * 1024  # bytes per partition of resident B tiles (of 176 KiB usable)
+
+
+def operands(op):
+    a, b = op.operands[0], op.operands[1]
+    bias = op.operands[2] if len(op.operands) > 2 else None
+    trans_b = isinstance(op, nt.LinearOp) and bool(op.prop("trans_b"))
+    return a, b, bias, trans_b
+
+
+def dims(op):
+    a, b, bias, trans_b = operands(op)
+    S = P.shape(op.results[0])
+    K = P.shape(a)[-1]
+    return S, S[-2], K, S[-1]
+
+
+def tiling(lw, op):
+    """(r0, r1, c0, c1) steps of the output matrix [batch*M, N]."""
+    a, b, _, _ = operands(op)
+    S, M, K, N = dims(op)
+    batches = prod(S[:-2])
+    kt = -(-K // PMAX)
+    esz = DT_BYTES[lw_dt(b)]
+    per_col = kt * esz * (batches if len(P.shape(b)) > 2 else 1)
+    nb = N if per_col * N <= B_BUDGET else max(NMAX, (B_BUDGET // per_col) // NMAX * NMAX)
+    for c0 in range(0, N, nb):
+        for bi in range(batches):
+            for m0 in range(0, M, PMAX):
+                yield bi * M + m0, bi * M + min(m0 + PMAX, M), c0, min(c0 + nb, N)
+
+
+def lw_dt(v):
+    from neuron_opt.lowering.lowerer import dt
+
+    return dt(v)
+
+
+def _batch_index(shape_v, out_batch, bi) -> int:
+    sv = (1,) * (len(out_batch) - len(shape_v)) + tuple(shape_v)
+    idx = np.unravel_index(bi, out_batch) if out_batch else ()
+    flat = 0
+    for i, (do, dv) in enumerate(zip(out_batch, sv)):
+        flat = flat * dv + (int(idx[i]) if dv == do else 0)
+    return flat
+
+
+def tile(lw, op, r0: int, r1: int, c0: int, c1: int):
+    a, b, bias, trans_b = operands(op)
+    S, M, K, N = dims(op)
+    kb = lw.kb
+    bi, m0 = divmod(r0, M)
+    mt = r1 - r0
+    batch = S[:-2]
+    ba = _batch_index(P.shape(a)[:-2], batch, bi)
+    bb = _batch_index(P.shape(b)[:-2], batch, bi)
+    mdt = lw_dt(a)
+    kt = -(-K // PMAX)
+    # A^T tiles [Kc, Mt], one per K tile, kept for the group (reused by every N block)
+    key = ("AT", a, ba, m0, mt)
+    at = lw.group_cache.get(key)
+    if at is None:
+        rows = lw.tile(a, len(P.shape(a)) - 1, ba * M + m0, ba * M + m0 + mt, 0, K)
+        at = _transpose_blocks(lw, rows, mt, K, mdt)
+        lw.group_cache[key] = at
+    odt = lw_dt(op.results[0])
+    out = kb.sbuf(mt, (c1 - c0,), odt)
+    for n0 in range(c0, c1, NMAX):
+        n1 = min(n0 + NMAX, c1)
+        ps = kb.psum(mt, (n1 - n0,))
+        steps = []
+        for kk in range(kt):
+            bt = _b_tile(lw, b, bb, kk, K, n0, n1, trans_b, mdt)
+            kc = min(PMAX, K - kk * PMAX)
+            steps.append((at[kk].ap((0, kc), (0, mt)), bt.ap((0, kc), (0, n1 - n0))))
+        if bias is not None:
+            steps.append(_bias_step(lw, bias, n0, n1, mt, op))
+        for i, (st, mv) in enumerate(steps):
+            flags = (" start" if i == 0 else "") + (" stop" if i == len(steps) - 1 else "")
+            kb.emit("tensor", f"nisa.matmul {ps.ap()}, {st}, {mv}{flags}", reads=[st, mv], writes=[ps.ap()])
+        lw.evict(out.ap((0, mt), (n0 - c0, n1 - c0)), ps.ap())
+        kb.free(ps)
+    return out
+
+
+def _transpose_blocks(lw, rows, parts: int, width: int, mdt: str):
+    """[parts, width] SBUF tile -> list of [Kc, parts] SBUF tiles (TensorE transposes)."""
+    kb = lw.kb
+    out = []
+    for k0 in range(0, width, PMAX):
+        kc = min(PMAX, width - k0)
+        ps = kb.psum(kc, (parts,))
+        src = rows.ap((0, parts), (k0, k0 + kc))
+        kb.emit("tensor", f"nisa.transpose {ps.ap()}, {src}", reads=[src], writes=[ps.ap()])
+        t = kb.sbuf(kc, (parts,), mdt)
+        lw.evict(t.ap(), ps.ap())
+        kb.free(ps)
+        out.append(t)
+    return out
+
+
+def _b_tile(lw, b, bb, kk, K, n0, n1, trans_b, mdt):
+    key = ("B", b, bb, kk, n0, n1)
+    t = lw.group_cache.get(key)
+    if t is not None:
+        return t
+    kb = lw.kb
+    k0, k1 = kk * PMAX, min(K, (kk + 1) * PMAX)
+    rb = len(P.shape(b)) - 1
+    if not trans_b:
+        t = lw.tile(b, rb, bb * K + k0, bb * K + k1, n0, n1)
+        lw.tile_cache.pop((b, rb, bb * K + k0, bb * K + k1, n0, n1), None)
+    else:  # W [N, K]: rows n are loaded and transposed on TensorE
+        t = kb.sbuf(k1 - k0, (n1 - n0,), mdt)
+        for s0 in range(n0, n1, PMAX):
+            s1 = min(s0 + PMAX, n1)
+            rows = lw.tile(b, rb, s0, s1, k0, k1)
+            ps = kb.psum(k1 - k0, (s1 - s0,))
+            src = rows.ap()
+            kb.emit("tensor", f"nisa.transpose {ps.ap()}, {src}", reads=[src], writes=[ps.ap()])
+            lw.evict(t.ap((0, k1 - k0), (s0 - n0, s1 - n0)), ps.ap())
+            kb.free(ps)
+    lw.group_cache[key] = t
+    return t
+
+
+def _bias_step(lw, bias, n0, n1, mt, op):
+    """(stationary, moving) of the bias matmul: ones[1, Mt].T @ bias[1, Nc] adds the bias row."""
+    s = P.shape(bias)
+    if prod(s[:-1]) != 1:
+        from neuron_opt.lowering.lowerer import Unsupported
+
+        raise Unsupported("a bias that is not one row per output column")
+    bdt = lw_dt(bias)
+    key = ("bias", bias, n0, n1)
+    row = lw.group_cache.get(key)
+    if row is None:
+        row = lw.tile(bias, len(s) - 1, 0, 1, n0, n1)
+        lw.tile_cache.pop((bias, len(s) - 1, 0, 1, n0, n1), None)
+        lw.group_cache[key] = row
+    ones = lw.ones("f32" if bdt == "tf32" else bdt)
+    return ones.ap((0, 1), (0, mt)), row.ap((0, 1), (0, n1 - n0))

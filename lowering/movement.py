@@ -1,0 +1,141 @@
+"""Data movement between HBM tensors by DMA (reshape, transpose, broadcast, slice, concat,
+pad) and inline constants (built in SBUF with memsets, then stored). A DMA copies elements
+in the row-major order of each access, so a reshape is one copy and a transpose is one copy
+per index of the output dims in front of the longest suffix the permutation keeps in order."""
+
+from __future__ import annotations
+
+import itertools
+from math import prod
+
+import numpy as np
+
+from neuron_opt.lowering import hbm as H
+from neuron_opt.lowering import plan as P
+from neuron_opt.lowering.kernel import num
+
+MAX_DMAS = 4096
+CONST_MAX = 16384  # elements of an inline constant built with memsets
+
+
+def _unsupported(msg):
+    from neuron_opt.lowering.lowerer import Unsupported
+
+    return Unsupported(msg)
+
+
+def constant(lw, op) -> None:
+    from neuron_opt.lowering.lowerer import dt
+
+    v = op.result
+    a = np.asarray(op.to_array()).reshape(-1)
+    n = a.size
+    if n > CONST_MAX:
+        raise _unsupported(f"an inline constant of {n} elements (at most {CONST_MAX}; use a weight)")
+    if a.dtype.kind not in "fV":
+        raise _unsupported("an integer or bool constant (float tensors only)")
+    vals = a.astype(np.float32)
+    if np.isnan(vals).any():
+        raise _unsupported("a NaN constant")
+    dst = lw.new_home(v)
+    stage = lw.kb.sbuf(1, (n,), dt(v))
+    i = 0
+    while i < n:  # one memset per run of equal values (on partition 0: start rules)
+        j = i + 1
+        while j < n and vals[j] == vals[i] and np.signbit(vals[j]) == np.signbit(vals[i]):
+            j += 1
+        acc = stage.ap((0, 1), (i, j))
+        lw.kb.emit("vector", f"nisa.memset {acc} value {num(vals[i])}", writes=[acc])
+        i = j
+    src = stage.ap()
+    H.store(lw.kb, lambda a_, b_, w0, w1: stage.ap((a_, b_), (w0, w1)), dst, 0, 0, 1, 0, n)
+    lw.kb.free(stage)
+    del src
+
+
+def reshape(lw, op) -> None:
+    src = lw.home_of(op.operands[0])
+    dst = lw.new_home(op.results[0])
+    H.copy_hbm(lw.kb, dst.ap(), src.ap())
+
+
+def transpose(lw, op) -> None:
+    perm = list(op.prop("perm"))
+    src = lw.home_of(op.operands[0])
+    dst = lw.new_home(op.results[0])
+    So = P.shape(op.results[0])
+    j = len(perm) - 1
+    while j > 0 and perm[j - 1] < perm[j]:
+        j -= 1
+    count = prod(So[:j])
+    if count > MAX_DMAS:
+        raise _unsupported(f"a transpose needing {count} DMAs (at most {MAX_DMAS})")
+    for idx in itertools.product(*(range(d) for d in So[:j])):
+        d_sl = list(idx) + [(0, d) for d in So[j:]]
+        s_sl = [None] * len(perm)
+        for i, p in enumerate(perm):
+            s_sl[p] = idx[i] if i < j else (0, So[i])
+        H.copy_hbm(lw.kb, dst.ap(*d_sl), src.ap(*s_sl))
+
+
+def broadcast(lw, op) -> None:
+    x = op.operands[0]
+    src = lw.home_of(x)
+    dst = lw.new_home(op.results[0])
+    So = P.shape(op.results[0])
+    sx = P.shape(x)
+    pad = len(So) - len(sx)
+    sp = (1,) * pad + sx
+    bdims = [i for i in range(len(So)) if sp[i] != So[i]]
+    j = (bdims[-1] + 1) if bdims else 0
+    if prod(So[:j]) > MAX_DMAS:
+        raise _unsupported(f"a broadcast needing {prod(So[:j])} DMAs")
+    for idx in itertools.product(*(range(d) for d in So[:j])):
+        d_sl = list(idx) + [(0, d) for d in So[j:]]
+        s_full = [(0 if sp[i] == 1 else idx[i]) if i < j else (0, sp[i]) for i in range(len(So))]
+        H.copy_hbm(lw.kb, dst.ap(*d_sl), src.ap(*s_full[pad:]))
+
+
+def slice_(lw, op) -> None:
+    src = lw.home_of(op.operands[0])
+    dst = lw.new_home(op.results[0])
+    starts, limits = list(op.prop("starts")), list(op.prop("limits"))
+    strides = list(op.prop("strides") or [1] * len(starts))
+    if any(s <= 0 for s in strides):
+        raise _unsupported("a slice with a negative step")
+    H.copy_hbm(lw.kb, dst.ap(), src.ap(*[(a, b, s) for a, b, s in zip(starts, limits, strides)]))
+
+
+def concat(lw, op) -> None:
+    dst = lw.new_home(op.results[0])
+    axis = op.prop("axis") % len(dst.shape)
+    off = 0
+    for v in op.operands:
+        s = P.shape(v)
+        sl = [(0, d) for d in s]
+        sl[axis] = (off, off + s[axis])
+        H.copy_hbm(lw.kb, dst.ap(*sl), lw.home_of(v).ap())
+        off += s[axis]
+
+
+def pad(lw, op) -> None:
+    from neuron_opt.lowering.lowerer import dt
+
+    if (op.prop("mode") or "constant") != "constant":
+        raise _unsupported(f"pad mode {op.prop('mode')}")
+    pads = list(op.prop("pads"))
+    n = len(pads) // 2
+    if any(p < 0 for p in pads):
+        raise _unsupported("negative pads")
+    src = lw.home_of(op.operands[0])
+    dst = lw.new_home(op.results[0])
+    total = prod(dst.shape)
+    if total > CONST_MAX:
+        raise _unsupported(f"a pad result of {total} elements (at most {CONST_MAX})")
+    stage = lw.kb.sbuf(1, (total,), dt(op.results[0]))
+    lw.kb.emit("vector", f"nisa.memset {stage.ap()} value {num(op.prop('value') or 0.0)}", writes=[stage.ap()])
+    H.store(lw.kb, lambda a_, b_, w0, w1: stage.ap((a_, b_), (w0, w1)), dst, 0, 0, 1, 0, total)
+    lw.kb.free(stage)
+    sl = [(pads[i], pads[i] + d) for i, d in enumerate(src.shape)]
+    del n
+    H.copy_hbm(lw.kb, dst.ap(*sl), src.ap())

@@ -1,0 +1,97 @@
+"""Which nt ops are computed tile by tile inside their consumer (fused) and which write their
+result to HBM (roots). A value fuses into its consumer when it has one use, the consumer
+is elementwise (or a row-wise op reading whole rows) and the shapes agree, so the producer's
+tile is exactly the consumer's tile: elementwise chains, casts, and matmul epilogues then
+never round-trip through HBM."""
+
+from __future__ import annotations
+
+from xdsl.dialects import func
+from xdsl.ir import Operation, SSAValue
+
+from neuron_opt.dialects import nt
+
+UNARY_ACT = {
+    nt.ExpOp: "exp", nt.LogOp: "log", nt.SqrtOp: "sqrt", nt.RsqrtOp: "rsqrt",
+    nt.ReciprocalOp: "reciprocal", nt.TanhOp: "tanh", nt.SigmoidOp: "sigmoid", nt.ErfOp: "erf",
+    nt.SiluOp: "silu", nt.ReluOp: "relu", nt.AbsOp: "abs",
+}  # fmt: skip
+BINARY_ALU = {nt.AddOp: "add", nt.SubOp: "sub", nt.MulOp: "mul", nt.DivOp: "div",
+              nt.MaxOp: "max", nt.MinOp: "min", nt.PowOp: "pow"}
+ELEMENTWISE = tuple(UNARY_ACT) + tuple(BINARY_ALU) + (nt.NegOp, nt.GeluOp, nt.ClipOp, nt.CastOp)
+CONTRACTION = (nt.MatmulOp, nt.BatchMatmulOp, nt.LinearOp)
+ROWWISE = (nt.SoftmaxOp, nt.LogSoftmaxOp, nt.LayerNormOp, nt.RmsNormOp)
+TILEABLE = ELEMENTWISE + CONTRACTION + ROWWISE  # producers that can compute a tile on demand
+
+
+def shape(v: SSAValue) -> tuple[int, ...]:
+    return tuple(v.type.get_shape())
+
+
+def plan_fusion(body_ops: list[Operation], returned: set[SSAValue]) -> set[Operation]:
+    """The ops whose result is computed inside its (single) consumer."""
+    fused: set[Operation] = set()
+    for op in body_ops:
+        if not isinstance(op, TILEABLE) or len(op.results) != 1:
+            continue
+        res = op.results[0]
+        if res in returned or sum(1 for _ in res.uses) != 1:
+            continue
+        user = next(iter(res.uses)).operation
+        if isinstance(user, func.ReturnOp):
+            continue
+        same = shape(res) == shape(user.results[0]) if user.results else False
+        if isinstance(user, ELEMENTWISE) and same:
+            # a contraction or row-wise op fixes the group's tiling: at most one per group
+            if isinstance(op, CONTRACTION + ROWWISE) and _has_fixed(user, fused):
+                continue
+            fused.add(op)
+        elif isinstance(user, ROWWISE + (nt.ReduceSumOp, nt.ReduceMeanOp, nt.ReduceMaxOp)) and \
+                user.operands[0] is res and isinstance(op, ELEMENTWISE):
+            fused.add(op)
+    return fused
+
+
+def _has_fixed(user: Operation, fused: set[Operation]) -> bool:
+    """Does `user`'s group (its already-fused producers) hold a contraction or row-wise op?"""
+    stack = [user]
+    while stack:
+        o = stack.pop()
+        if isinstance(o, CONTRACTION + ROWWISE):
+            return True
+        for v in o.operands:
+            p = v.owner
+            if isinstance(p, Operation) and p in fused:
+                stack.append(p)
+    return False
+
+
+def members(root: Operation, fused: set[Operation]) -> list[Operation]:
+    """The root and the fused producers it computes, producers first."""
+    out, stack, seen = [], [root], set()
+    while stack:
+        o = stack.pop()
+        if o in seen:
+            continue
+        seen.add(o)
+        out.append(o)
+        for v in o.operands:
+            p = v.owner
+            if isinstance(p, Operation) and p in fused:
+                stack.append(p)
+    return out[::-1]
+
+
+def one_fixed_per_group(roots: list[Operation], fused: set[Operation]) -> None:
+    """A group's tiling follows its contraction or row-wise op: keep at most one per group
+    (the others become roots of their own groups)."""
+    work = list(roots)
+    while work:
+        root = work.pop()
+        fixed = [o for o in members(root, fused) if isinstance(o, CONTRACTION + ROWWISE)]
+        for extra in fixed[:-1] if root in fixed else fixed[1:]:
+            if extra in fused:
+                fused.discard(extra)
+                work.append(extra)
+        if len(fixed) > 1:
+            work.append(root)

@@ -1,0 +1,174 @@
+"""Row-wise ops with the reduced axes on the free dim (rows on partitions): softmax,
+log_softmax, layer_norm (bn_stats/bn_aggr), rms_norm, trailing-axes reductions, and inference
+batch_norm (one channel per row). Intermediates stay fp32 and each result is rounded once,
+as the interpreter does."""
+
+from __future__ import annotations
+
+from math import prod
+
+from neuron_opt.dialects import nt
+from neuron_opt.lowering import hbm as H
+from neuron_opt.lowering import plan as P
+from neuron_opt.lowering.kernel import num
+
+BN_FMAX = 512
+PMAX = 128
+
+
+def _scratch(lw, parts, width, dtype="f32"):
+    t = lw.kb.sbuf(parts, (width,), dtype)
+    lw.tile_cache[("scratch", id(t))] = t
+    return t
+
+
+def tile(lw, op, k, r0, r1, c0, c1):
+    from neuron_opt.lowering.lowerer import dt
+
+    S = P.shape(op.results[0])
+    C = prod(S[k:])
+    p = r1 - r0
+    kb = lw.kb
+    x = lw.tile(op.operands[0], k, r0, r1, 0, C).ap()
+    out = kb.sbuf(p, (C,), dt(op.results[0]))
+    o = out.ap()
+    if isinstance(op, (nt.SoftmaxOp, nt.LogSoftmaxOp)):
+        nmax = _scratch(lw, p, 1).ap()
+        kb.emit("vector", f"nisa.tensor_reduce {nmax}, {x} op max negate", reads=[x], writes=[nmax])
+        e = _scratch(lw, p, C).ap()
+        s = _scratch(lw, p, 1).ap()
+        kb.emit("scalar", f"nisa.activation {e}, {x} func exp bias {nmax} accumulate {s}",
+                reads=[x, nmax], writes=[e, s])
+        if isinstance(op, nt.SoftmaxOp):
+            kb.emit("vector", f"nisa.tensor_scalar {o}, {e} op0 div operand0 {s}", reads=[e, s], writes=[o])
+        else:
+            ls = _scratch(lw, p, 1).ap()
+            kb.emit("scalar", f"nisa.activation {ls}, {s} func log", reads=[s], writes=[ls])
+            kb.emit("vector", f"nisa.tensor_scalar {o}, {x} op0 add operand0 {nmax} op1 sub operand1 {ls}",
+                    reads=[x, nmax, ls], writes=[o])
+        return out
+    eps = op.prop("epsilon")
+    if isinstance(op, nt.LayerNormOp):
+        g = -(-C // BN_FMAX)
+        st = _scratch(lw, p, 3 * g).ap()
+        for i in range(g):
+            a, b = i * BN_FMAX, min(C, (i + 1) * BN_FMAX)
+            src, dst = x.buf.ap((0, p), (a, b)), st.buf.ap((0, p), (3 * i, 3 * i + 3))
+            kb.emit("vector", f"nisa.bn_stats {dst}, {src}", reads=[src], writes=[dst])
+        mv = _scratch(lw, p, 2)
+        kb.emit("vector", f"nisa.bn_aggr {mv.ap()}, {st}", reads=[st], writes=[mv.ap()])
+        mean, var = mv.ap((0, p), (0, 1)), mv.ap((0, p), (1, 2))
+    else:  # rms_norm: mean of squares
+        sq = _scratch(lw, p, C).ap()
+        ssum = _scratch(lw, p, 1).ap()
+        kb.emit("scalar", f"nisa.activation {sq}, {x} func square accumulate {ssum}", reads=[x], writes=[sq, ssum])
+        var = _scratch(lw, p, 1).ap()
+        kb.emit("vector", f"nisa.tensor_scalar {var}, {ssum} op0 div operand0 {num(C)}", reads=[ssum], writes=[var])
+        mean = None
+    sd = _scratch(lw, p, 1).ap()
+    eps_col = lw.const_col(float(eps), p)
+    kb.emit("scalar", f"nisa.activation {sd}, {var} func sqrt bias {eps_col}", reads=[var, eps_col], writes=[sd])
+    y = _scratch(lw, p, C).ap()
+    if mean is not None:
+        kb.emit("vector", f"nisa.tensor_scalar {y}, {x} op0 sub operand0 {mean} op1 div operand1 {sd}",
+                reads=[x, mean, sd], writes=[y])
+    else:
+        kb.emit("vector", f"nisa.tensor_scalar {y}, {x} op0 div operand0 {sd}", reads=[x, sd], writes=[y])
+    scale = op.operands[1]
+    bias = op.operands[2] if len(op.operands) > 2 else None
+    kind, sc = lw.operand(scale, S, k, r0, r1, 0, C)
+    last = o if bias is None else _scratch(lw, p, C).ap()
+    _apply(lw, last, y, "mul", kind, sc)
+    if bias is not None:
+        kind, bv = lw.operand(bias, S, k, r0, r1, 0, C)
+        _apply(lw, o, last, "add", kind, bv)
+    return out
+
+
+def _apply(lw, dst, src, alu, kind, val):
+    if kind == "imm":
+        lw.kb.emit("vector", f"nisa.tensor_scalar {dst}, {src} op0 {alu} operand0 {num(val)}", reads=[src], writes=[dst])
+    elif kind == "col":
+        lw.kb.emit("vector", f"nisa.tensor_scalar {dst}, {src} op0 {alu} operand0 {val}", reads=[src, val], writes=[dst])
+    else:
+        lw.kb.emit("vector", f"nisa.tensor_tensor {dst}, {src}, {val} op {alu}", reads=[src, val], writes=[dst])
+
+
+def reduce(lw, op):
+    from neuron_opt.lowering.lowerer import Unsupported, dt
+
+    x = op.operands[0]
+    Sx = P.shape(x)
+    rank = len(Sx)
+    axes = sorted(a % rank for a in (op.prop("axes") or range(rank)))
+    kx = rank - len(axes)
+    if axes != list(range(kx, rank)):
+        raise Unsupported(f"reduction over axes {axes} (only trailing axes have a lowering)")
+    out = op.results[0]
+    So = P.shape(out)
+    if not So:
+        raise Unsupported("a rank-0 result")
+    dst = lw.new_home(out)
+    R, C = prod(Sx[:kx]), prod(Sx[kx:])
+    alu = "max" if isinstance(op, nt.ReduceMaxOp) else "add"
+    for r0 in range(0, R, PMAX):
+        r1 = min(r0 + PMAX, R)
+        lw.tile_cache = {}
+        t = lw.tile(x, kx, r0, r1, 0, C).ap()
+        res = lw.kb.sbuf(r1 - r0, (1,), dt(out))
+        if isinstance(op, nt.ReduceMeanOp):
+            s = _scratch(lw, r1 - r0, 1).ap()
+            lw.kb.emit("vector", f"nisa.tensor_reduce {s}, {t} op add", reads=[t], writes=[s])
+            lw.kb.emit("vector", f"nisa.tensor_scalar {res.ap()}, {s} op0 div operand0 {num(C)}",
+                       reads=[s], writes=[res.ap()])
+        else:
+            lw.kb.emit("vector", f"nisa.tensor_reduce {res.ap()}, {t} op {alu}", reads=[t], writes=[res.ap()])
+        H.store(lw.kb, lambda a, b, w0, w1: res.ap((a, b), (w0, w1)), dst, len(So), r0, r1, 0, 1)
+        lw.kb.free(res, *lw.tile_cache.values())
+        lw.tile_cache = {}
+
+
+def column(lw, v, rows: list[int]):
+    """A [len(rows), 1] SBUF column of v's elements at flat indices `rows`."""
+    from neuron_opt.lowering.lowerer import runs
+
+    src = lw.home_of(v)
+    t = _scratch(lw, len(rows), 1, src.dtype)
+    q = lw.kb.queue("load")
+    for off, s0, n in runs(rows):
+        for acc, ro, nr, _, _ in H.block_dmas(src, len(src.shape), s0, s0 + n, 0, 1):
+            d = t.ap((off + ro, off + ro + nr), (0, 1))
+            lw.kb.emit(q, f"nisa.dma_copy {d}, {acc}", reads=[acc], writes=[d])
+    return t.ap()
+
+
+def batch_norm(lw, op):
+    from neuron_opt.lowering.lowerer import dt
+
+    x, scale, bias, mean, var = op.operands
+    S = P.shape(x)
+    Ch = S[1]
+    out = op.results[0]
+    dst = lw.new_home(out)
+    R, C = prod(S[:2]), prod(S[2:])
+    eps = float(op.prop("epsilon"))
+    kb = lw.kb
+    for r0 in range(0, R, PMAX):
+        r1 = min(r0 + PMAX, R)
+        p = r1 - r0
+        lw.tile_cache = {}
+        ch = [r % Ch for r in range(r0, r1)]
+        t = lw.tile(x, 2, r0, r1, 0, C).ap()
+        m, vv, sc, b = (column(lw, v, ch) for v in (mean, var, scale, bias))
+        sd = _scratch(lw, p, 1).ap()
+        kb.emit("scalar", f"nisa.activation {sd}, {vv} func sqrt bias {lw.const_col(eps, p)}",
+                reads=[vv, lw.const_col(eps, p)], writes=[sd])
+        y = _scratch(lw, p, C).ap()
+        kb.emit("vector", f"nisa.tensor_scalar {y}, {t} op0 sub operand0 {m} op1 div operand1 {sd}",
+                reads=[t, m, sd], writes=[y])
+        res = kb.sbuf(p, (C,), dt(out))
+        kb.emit("vector", f"nisa.tensor_scalar {res.ap()}, {y} op0 mul operand0 {sc} op1 add operand1 {b}",
+                reads=[y, sc, b], writes=[res.ap()])
+        H.store(kb, lambda a, b_, w0, w1: res.ap((a, b_), (w0, w1)), dst, 2, r0, r1, 0, C)
+        kb.free(res, *lw.tile_cache.values())
+        lw.tile_cache = {}

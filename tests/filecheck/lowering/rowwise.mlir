@@ -1,0 +1,29 @@
+// RUN: neuron-opt %s -p lower-to-nisa | filecheck %s
+
+// softmax over the free axis: row max (negated) on VectorE, exp with that bias and the row sum
+// in one ScalarE pass, then one divide by the sum column; the input add is fused in (one load
+// of each operand, the row-broadcast bias through a ones matmul on TensorE).
+builtin.module {
+  func.func @main(%x: tensor<16x64xf32> {nt.name = "x"}, %b: tensor<64xf32> {nt.name = "b"}) -> (tensor<16x64xf32> {nt.name = "y"}, tensor<16x64xf32> {nt.name = "z"}) {
+    %s = nt.add %x, %b : (tensor<16x64xf32>, tensor<64xf32>) -> tensor<16x64xf32>
+    %y = nt.softmax %s {axis = 1 : i64} : tensor<16x64xf32>
+    %z = nt.layer_norm %x, %b, %b {axis = 1 : i64, epsilon = 1.000000e-05 : f64} : (tensor<16x64xf32>, tensor<64xf32>, tensor<64xf32>) -> tensor<16x64xf32>
+    func.return %y, %z : tensor<16x64xf32>, tensor<16x64xf32>
+  }
+}
+
+// CHECK:      nisa.engine @tensor {
+// CHECK-NEXT:   nisa.matmul @{{p[0-9]+}}[0:16, 0:64], @{{t[0-9]+}}[0, 0:16], @{{t[0-9]+}}[0, 0:64] start stop
+// CHECK:      nisa.engine @vector {
+// CHECK:        nisa.tensor_tensor @[[S:t[0-9]+]][0:16, 0:64], @{{t[0-9]+}}[0:16, 0:64], @{{t[0-9]+}}[0:16, 0:64] op add
+// CHECK-NEXT:   nisa.tensor_reduce @[[M:t[0-9]+]][0:16, 0], @[[S]][0:16, 0:64] op max negate
+// CHECK-NEXT:   nisa.tensor_scalar @{{t[0-9]+}}[0:16, 0:64], @[[E:t[0-9]+]][0:16, 0:64] op0 div operand0 @[[SUM:t[0-9]+]][0:16, 0]
+// layer_norm: bn_stats / bn_aggr, then (x - mean) / sqrt(var + eps) in one tensor_scalar
+// CHECK:        nisa.bn_stats @[[ST:t[0-9]+]][0:16, 0:3], @{{t[0-9]+}}[0:16, 0:64]
+// CHECK-NEXT:   nisa.bn_aggr @[[MV:t[0-9]+]][0:16, 0:2], @[[ST]][0:16, 0:3]
+// CHECK:        nisa.tensor_scalar @{{t[0-9]+}}[0:16, 0:64], @{{t[0-9]+}}[0:16, 0:64] op0 sub operand0 @[[MV]][0:16, 0] op1 div operand1 @{{t[0-9]+}}[0:16, 0]
+// CHECK-NEXT:   nisa.tensor_tensor {{.*}} op mul
+// CHECK-NEXT:   nisa.tensor_tensor {{.*}} op add
+// CHECK:      nisa.engine @scalar {
+// CHECK:        nisa.activation @[[E]][0:16, 0:64], @[[S]][0:16, 0:64] func exp bias @[[M]][0:16, 0] accumulate @[[SUM]][0:16, 0]
+// CHECK:        nisa.activation @{{t[0-9]+}}[0:16, 0], @[[MV]][0:16, 1] func sqrt bias @{{t[0-9]+}}[0:16, 0]
