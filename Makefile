@@ -26,5 +26,8 @@ lit: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
+fuzz: $(STAMP)
+	NEURON_FUZZ_PROFILE=long NEURON_FUZZ_EXAMPLES=$(or $(N),10000) $(BIN)/pytest tests/fuzz -p no:cacheprovider
+
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,316 @@
+"""Fuzzed `nt` graphs through every auto-cast option: the invariants of DESIGN.md.
+
+For each graph (nt_graphs.graphs) and each option (none; matmult and all x bf16, fp16, tf32,
+fp8_e4m3; preserve-io on and off):
+  - every pass's output verifies and every pass is idempotent;
+  - the three passes in order print what run_cast_pipeline prints (the pipeline is the list);
+  - `none` prints what a no-pass run of neuron-opt prints, and auto-cast{mode=none} is a no-op;
+  - with preserve-io the signature is the framework's; with it off it is the low-precision one
+    (mode all: every float argument/result in the activation type; matmult: results unchanged,
+    an f32 argument is T exactly where every use is a non-saturating cast to T);
+  - canonicalize-casts changes no output bit (reference interpreter before/after, NaN
+    positions compared, payloads not), on auto-cast's output and on the raw graph with its
+    user casts; preserve-io changes none beyond one RNE cast of each output to its type;
+  - matmult changes no non-MATMUL op; no mode touches an integer or bool tensor, and outputs
+    computed from integers/bools only come out bit-identical under every option;
+  - print -> parse -> print is a fixed point, custom and generic, before and after the passes.
+Profiles (NEURON_FUZZ_PROFILE): ci (bounded, the default) and long (`make fuzz N=...`).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from xdsl.context import Context
+from xdsl.dialects.builtin import Builtin, TensorType, f8E4M3, f32
+from xdsl.dialects.func import Func, FuncOp
+from xdsl.printer import Printer
+
+from neuron_opt.cli import neuron_opt as neuron_opt_cli
+from neuron_opt.dialects import nt
+from neuron_opt.dialects.parse import parse_module, verify_module
+from neuron_opt.dialects.types import is_float, round_to
+from neuron_opt.passes.auto_cast import AutoCastPass
+from neuron_opt.passes.canonicalize_casts import CanonicalizeCastsPass
+from neuron_opt.passes.pipeline import run_cast_pipeline
+from neuron_opt.passes.policy import role_type
+from neuron_opt.passes.preserve_io import PreserveIOPass
+from neuron_opt.runtime.reference import Reference
+
+from nt_graphs import WEIGHTS_FILE, Graph, graphs
+
+# inf - inf, 0/0 and overflow are the semantics under test.
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
+
+_COMMON = dict(
+    deadline=None,  # an example runs 17 pipelines and the interpreter: far beyond 200 ms
+    database=None,  # reproducible from the printed blob; no .hypothesis/ in the shared tree
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+    print_blob=True,
+)
+settings.register_profile("ci", max_examples=int(os.environ.get("NEURON_FUZZ_EXAMPLES", "150")), **_COMMON)
+settings.register_profile("long", max_examples=int(os.environ.get("NEURON_FUZZ_EXAMPLES", "10000")), **_COMMON)
+PROFILE = settings.get_profile(os.environ.get("NEURON_FUZZ_PROFILE", "ci"))
+
+# KNOWN BUG (passes/preserve_io.py, reported): with enabled=false an f32 argument whose every
+# use is a cast to one float type U becomes U even when U is not the auto-cast type T (DESIGN:
+# "where every use of it is a cast to T"). Set False to check DESIGN's rule once it is fixed.
+KNOWN_BUG_CAST_IO_ANY_TYPE = True
+
+# KNOWN BUG (dialects/types.py round_tf32, reported): a rank-0 array comes back with shape
+# (1,), so the interpreter mis-shapes rank-0 tf32 values (a transpose or broadcast of one then
+# fails). Until it is fixed, tf32 is not run on graphs that hold a rank-0 tensor.
+KNOWN_BUG_TF32_RANK0 = True
+
+TYPES = ("bf16", "fp16", "tf32", "fp8_e4m3")
+OPTIONS = [(m, t) for m in ("matmult", "all") for t in TYPES]
+
+CTX = Context()
+for _d in (Builtin, Func, nt.NT):
+    CTX.load_dialect(_d)
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def parse(text: str):
+    m = parse_module(CTX, text, "fuzz.mlir")
+    verify_module(m)
+    return m
+
+
+def generic(m) -> str:
+    out = io.StringIO()
+    Printer(stream=out, print_generic_format=True).print_op(m)
+    return out.getvalue()
+
+
+def main_func(m) -> FuncOp:
+    return next(op for op in m.ops if isinstance(op, FuncOp))
+
+
+def apply(p, m, what: str):
+    """Apply p, verify, and check that a second run changes nothing."""
+    p.apply(Context(), m)
+    verify_module(m)
+    once = str(m)
+    again = m.clone()
+    p.apply(Context(), again)
+    verify_module(again)
+    assert str(again) == once, f"{what}: {p.name} is not idempotent"
+    return m
+
+
+def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    """Bit-identical, NaN payloads aside (NaN positions must agree)."""
+    if a.dtype != b.dtype or a.shape != b.shape:
+        return False
+    if a.dtype.kind in "biu":
+        return bool(np.array_equal(a, b))
+    na, nb = np.isnan(a.astype(np.float32)), np.isnan(b.astype(np.float32))
+    ua = np.ascontiguousarray(a).view(f"u{a.dtype.itemsize}")
+    ub = np.ascontiguousarray(b).view(f"u{b.dtype.itemsize}")
+    return bool(np.array_equal(na, nb) and np.array_equal(ua[~na], ub[~nb]))
+
+
+def run(m, g: Graph, base: Path) -> list[dict[str, np.ndarray]]:
+    ref = Reference(m, base)
+    return [ref.run(f) for f in g.feeds]
+
+
+def assert_same_outputs(before, after, what: str, transform=None) -> None:
+    for fb, fa in zip(before, after):
+        for k in fb:
+            want = transform(k, fb[k]) if transform else fb[k]
+            assert same_bits(want, fa[k]), f"{what}: output {k} changed bits\n{want!r}\n{fa[k]!r}"
+
+
+def roundtrip(m, what: str) -> None:
+    text = str(m)
+    assert str(parse(text)) == text, f"{what}: custom print -> parse -> print differs"
+    g = generic(m)
+    back = parse(g)
+    assert generic(back) == g, f"{what}: generic print -> parse -> print differs"
+    assert str(back) == text, f"{what}: generic parse -> custom print differs"
+
+
+def retyped(t, elt):
+    return TensorType(elt, t.get_shape()) if isinstance(t, TensorType) and is_float(t.element_type) else t
+
+
+def snapshot(m) -> dict:
+    """Each op (by identity) -> what auto-cast may not change on it."""
+    snap = {}
+    for op in main_func(m).body.block.ops:
+        snap[op] = (
+            list(op.operands),
+            [r.type for r in op.results],
+            {k: str(v) for k, v in op.properties.items()},
+            {k: str(v) for k, v in op.attributes.items()},
+        )
+    return snap
+
+
+def check_untouched(m, snap: dict, mode: str, t: str, what: str) -> None:
+    """matmult changes no non-MATMUL op (a MATMUL op only gets cast operands and acc = f32);
+    no mode changes an integer or bool value, or inserts a cast touching one."""
+    mm = role_type("matmul", t)
+    ops = list(main_func(m).body.block.ops)
+    assert all(op.parent is not None for op in snap), f"{what}: auto-cast erased an op"
+    for op in ops:
+        if op not in snap:  # inserted by auto-cast
+            assert isinstance(op, nt.CastOp), f"{what}: auto-cast inserted {op.name}"
+            assert is_float(op.input.type.element_type) and is_float(op.result.type.element_type), \
+                f"{what}: auto-cast inserted a cast touching an integer/bool tensor"
+            if mode == "matmult":
+                assert op.result.type.element_type == mm
+                assert all(nt.op_class(u.operation) is nt.MatmulClass for u in op.result.uses), \
+                    f"{what}: matmult inserted a cast feeding a non-MATMUL op"
+            continue
+        operands, results, props, attrs = snap[op]
+        # integer / bool values keep their producer, type and every use
+        for i, (old, new) in enumerate(zip(operands, op.operands)):
+            if not is_float(old.type.element_type):
+                assert new is old and new.type == old.type, f"{what}: {op.name} int operand {i} touched"
+        for r, rt in zip(op.results, results):
+            if not is_float(rt.element_type):
+                assert r.type == rt, f"{what}: {op.name} integer/bool result retyped"
+        if mode != "matmult":
+            continue
+        if nt.op_class(op) is nt.MatmulClass:
+            assert [r.type for r in op.results] == results, f"{what}: matmult changed a contraction's result"
+            for i, (old, new) in enumerate(zip(operands, op.operands)):
+                if new is not old:
+                    assert i < 2 and isinstance(new.owner, nt.CastOp) and new.owner.input is old
+                    assert new.type.element_type == mm
+            assert {k: v for k, v in props.items() if k != "acc"} == {
+                k: str(v) for k, v in op.properties.items() if k != "acc"}
+        else:
+            now = (list(op.operands), [r.type for r in op.results],
+                   {k: str(v) for k, v in op.properties.items()},
+                   {k: str(v) for k, v in op.attributes.items()})
+            assert now == snap[op], f"{what}: matmult changed non-MATMUL op {op.name}"
+
+
+def cast_io_signature(orig, canon, mode: str, t: str):
+    """The low-precision signature DESIGN.md defines for preserve-io{enabled=false}, from the
+    framework signature `orig` and the module after auto-cast + canonicalize-casts."""
+    act, mm = role_type("act", t), role_type("matmul", t)
+    outs = [retyped(x, act) if mode == "all" else x for x in orig.outputs.data]
+    ins = []
+    for arg, x in zip(main_func(canon).body.block.args, orig.inputs.data):
+        if mode == "all":
+            ins.append(retyped(x, act))
+            continue
+        users = [u.operation for u in arg.uses]
+        targets = {u.result.type.element_type for u in users if isinstance(u, nt.CastOp)}
+        lowered = (
+            isinstance(x, TensorType) and x.element_type == f32 and users
+            and all(isinstance(u, nt.CastOp) and not (u.saturate and u.result.type.element_type == f8E4M3)
+                    for u in users)  # saturate matters only to fp8
+            and len(targets) == 1 and is_float(elt := next(iter(targets)))
+        )
+        if lowered and (elt == mm or KNOWN_BUG_CAST_IO_ANY_TYPE):
+            ins.append(TensorType(elt, x.get_shape()))
+        else:
+            ins.append(x)
+    return ins, outs
+
+
+# -- the property -----------------------------------------------------------------------------
+
+
+def check_graph(g: Graph, base: Path) -> None:
+    np.savez(base / WEIGHTS_FILE, **g.weights)
+    text = g.text()
+    m0 = parse(text)
+    assert str(m0) == text
+    roundtrip(m0, "input")
+    framework = main_func(m0).function_type
+    base_outs = run(m0, g, base)
+
+    # none: auto-cast{mode=none} is a no-op for every type; the CLI's --auto-cast=none prints
+    # what a no-pass run prints.
+    for t in TYPES:
+        assert str(apply(AutoCastPass(mode="none", type=t), parse(text), "none")) == text
+    src = base / "g.mlir"
+    src.write_text(text)
+    for args, out in (([], "plain.mlir"), (["--auto-cast=none"], "none.mlir")):
+        with pytest.raises(SystemExit) as e:
+            neuron_opt_cli.main([str(src), "-o", str(base / out), *args])
+        assert e.value.code == 0
+    plain = (base / "plain.mlir").read_text()
+    assert plain == (base / "none.mlir").read_text() == text + "\n"
+
+    # canonicalize-casts on the raw graph: its user casts (chains, moves, constants, weights).
+    raw = apply(CanonicalizeCastsPass(), parse(text), "raw")
+    assert main_func(raw).function_type == framework
+    assert_same_outputs(base_outs, run(raw, g, base), "canonicalize-casts on the input")
+
+    has_rank0 = any(not r.type.get_shape() for op in m0.walk() for r in op.results
+                    if isinstance(r.type, TensorType)) or any(
+        not a.type.get_shape() for a in main_func(m0).body.block.args)
+    for mode, t in OPTIONS:
+        if t == "tf32" and has_rank0 and KNOWN_BUG_TF32_RANK0:
+            continue
+        what = f"{mode}-{t}"
+        m = parse(text)
+        snap = snapshot(m)
+        apply(AutoCastPass(mode=mode, type=t), m, what)
+        check_untouched(m, snap, mode, t, what)
+        cast_outs = run(m, g, base)
+        apply(CanonicalizeCastsPass(), m, what)
+        sig = main_func(m).function_type
+        act = role_type("act", t)
+        assert sig == framework if mode == "matmult" else (
+            list(sig.inputs.data) == [retyped(x, act) for x in framework.inputs.data]
+            and list(sig.outputs.data) == [retyped(x, act) for x in framework.outputs.data])
+        # Integer/bool values survive the passes (dead casts and constants aside).
+        for op, (_, results, _, _) in snap.items():
+            if any(not is_float(r.element_type) for r in results) and not isinstance(
+                    op, (nt.CastOp, nt.ConstantOp, nt.WeightOp)):
+                assert op.parent is not None and [r.type for r in op.results] == results, \
+                    f"{what}: {op.name} with an integer/bool result was changed"
+        canon_outs = run(m, g, base)
+        assert_same_outputs(cast_outs, canon_outs, f"{what}: canonicalize-casts")
+        for preserve in (True, False):
+            w = f"{what}{'' if preserve else '+cast-io'}"
+            p = m.clone()
+            apply(PreserveIOPass(enabled=preserve), p, w)
+            sig = main_func(p).function_type
+            if preserve:
+                assert sig == framework, f"{w}: signature {sig} != framework {framework}"
+                out_types = dict(zip(Reference(p).output_names, (x.element_type for x in framework.outputs.data)))
+                assert_same_outputs(canon_outs, run(p, g, base), f"{w}: preserve-io",
+                                    transform=lambda k, a: round_to(a, out_types[k]))
+            else:
+                ins, outs = cast_io_signature(framework, m, mode, t)
+                assert list(sig.outputs.data) == outs, f"{w}: outputs {sig.outputs} != {outs}"
+                assert list(sig.inputs.data) == ins, f"{w}: inputs {sig.inputs} != {ins}"
+            assert "nt.io_types" not in main_func(p).attributes
+            # Outputs computed from integers/bools alone come out bit for bit.
+            outs_p = run(p, g, base)
+            for k in g.int_outputs:
+                for fb, fa in zip(base_outs, outs_p):
+                    assert same_bits(fb[k], fa[k]), f"{w}: integer output {k} changed"
+            # The pipeline is these three passes, in this order.
+            assert str(run_cast_pipeline(parse(text), mode, t, preserve)) == str(p), f"{w}: pipeline"
+            roundtrip(p, w)
+
+
+@pytest.fixture(scope="module")
+def base_dir():
+    with tempfile.TemporaryDirectory(prefix="nt-fuzz-") as d:
+        yield Path(d)
+
+
+@PROFILE
+@given(g=graphs())
+def test_fuzzed_graphs_keep_the_pipeline_invariants(g, base_dir):
+    check_graph(g, base_dir)
