@@ -1,0 +1,8 @@
+builtin.module {
+  func.func @main(%a: tensor<4xf32>) -> tensor<4xf32> {
+    func.return %a : tensor<4xf32>
+  }
+  func.func @main(%a: tensor<4xf32>) -> tensor<4xf32> {
+    func.return %a : tensor<4xf32>
+  }
+}
