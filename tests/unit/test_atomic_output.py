@@ -1,0 +1,226 @@
+"""Outputs are written to a temp file beside the target and renamed (cli/common.atomic_output),
+so an error or a kill never leaves a partial target and never spoils an existing one.
+
+A SIGKILL cannot run cleanup code, so a stale `.NAME.XXXX.tmp` may remain beside the target
+after one; that is accepted (the name is hidden, never the target's, and the next successful
+run does not read it). What must never happen is a partial or truncated target file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neuron_opt.cli.common import atomic_output
+from neuron_opt.diagnostics import CompileError
+
+BIN = Path(sys.executable).parent
+SENTINEL = b"previous output, must survive\n"
+
+
+def _tmp_name(target: str) -> re.Pattern:
+    return re.compile(rf"^\.{re.escape(target)}\..+\.tmp$")
+
+
+# -- the context manager ----------------------------------------------------------------------
+
+
+def test_success_replaces_the_target_and_leaves_no_temp(tmp_path):
+    target = tmp_path / "out.mlir"
+    target.write_bytes(SENTINEL)
+    with atomic_output(target) as f:
+        f.write("new ")
+        # Mid-write the target still holds the old content; the data goes to a hidden temp.
+        assert target.read_bytes() == SENTINEL
+        assert [p.name for p in tmp_path.iterdir() if _tmp_name("out.mlir").match(p.name)]
+        f.write("content\n")
+    assert target.read_text() == "new content\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mlir"]
+
+
+def test_binary_mode_npz(tmp_path):
+    target = tmp_path / "out.npz"
+    with atomic_output(target, "wb") as f:
+        np.savez(f, y=np.arange(5, dtype=np.float32))
+    with np.load(target) as z:
+        assert z["y"].tolist() == [0, 1, 2, 3, 4]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.npz"]
+
+
+@pytest.mark.parametrize("exc", [RuntimeError("boom"), KeyboardInterrupt(), CompileError("bad", "x")])
+def test_an_error_mid_write_keeps_the_old_target_and_removes_the_temp(tmp_path, exc):
+    target = tmp_path / "out.json"
+    target.write_bytes(SENTINEL)
+    with pytest.raises(type(exc)):
+        with atomic_output(target) as f:
+            f.write("{" * 100_000)  # half a document, flushed past any buffer
+            f.flush()
+            raise exc
+    assert target.read_bytes() == SENTINEL
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
+
+
+def test_an_error_mid_write_creates_no_target(tmp_path):
+    target = tmp_path / "trace.json"
+    with pytest.raises(ValueError):
+        with atomic_output(target) as f:
+            f.write("[")
+            raise ValueError("no")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_directory_is_a_file_error(tmp_path):
+    with pytest.raises(CompileError) as e:
+        with atomic_output(tmp_path / "missing" / "out.mlir"):
+            pass
+    assert str(e.value) == f"{tmp_path / 'missing' / 'out.mlir'}: error: cannot write: the directory does not exist"
+
+
+# -- the tools: failures keep an existing output ---------------------------------------------
+
+
+GOOD = """func.func @main(%a: tensor<4x8xf32>, %b: tensor<8x16xf32>) -> tensor<4x16xf32> {
+  %m = nt.matmul %a, %b : (tensor<4x8xf32>, tensor<8x16xf32>) -> tensor<4x16xf32>
+  func.return %m : tensor<4x16xf32>
+}
+"""
+
+
+def test_neuron_opt_failure_keeps_an_existing_output(tmp_path):
+    (tmp_path / "bad.mlir").write_text(GOOD.replace("4x16xf32>", "4x15xf32>"))
+    out = tmp_path / "out.mlir"
+    out.write_bytes(SENTINEL)
+    res = subprocess.run([BIN / "neuron-opt", "bad.mlir", "-o", "out.mlir", "--auto-cast=all"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1 and res.stderr.startswith("bad.mlir:2:3: error:"), res.stderr
+    assert out.read_bytes() == SENTINEL
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.mlir", "out.mlir"]
+
+
+def _onnx_model(path: Path, k: int, n: int) -> None:
+    """y = x @ W with a K x N float32 initializer: the weights make the .npz big."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = np.random.default_rng(0).standard_normal((k, n)).astype(np.float32)
+    g = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["y"], name="mm")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, k])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, n])],
+        initializer=[numpy_helper.from_array(w, "W")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.save(m, path)
+
+
+def test_neuron_cc_eval_failure_keeps_existing_outputs(tmp_path):
+    _onnx_model(tmp_path / "m.onnx", 4, 3)
+    np.savez(tmp_path / "x.npz", x=np.zeros((2, 5), np.float32))  # wrong shape
+    for name in ("out.npz", "m.json"):
+        (tmp_path / name).write_bytes(SENTINEL)
+    res = subprocess.run([BIN / "neuron-cc", "eval", "m.onnx", "--inputs", "x.npz", "-o", "out.npz",
+                          "--json", "m.json"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1 and "x.npz: input x: error: expected shape 2x4" in res.stderr, res.stderr
+    assert (tmp_path / "out.npz").read_bytes() == SENTINEL
+    assert (tmp_path / "m.json").read_bytes() == SENTINEL
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.onnx", "out.npz", "x.npz"]
+
+
+# -- the tools: SIGKILL mid-way --------------------------------------------------------------
+
+
+def _big_module(n: int) -> str:
+    """A chain of n matmul/add/exp blocks: several seconds of parse, auto-cast and print."""
+    lines = ["func.func @main(%x0: tensor<8x8xf32>, %w: tensor<8x8xf32>) -> tensor<8x8xf32> {"]
+    for i in range(n):
+        lines.append(f"  %m{i} = nt.matmul %x{i}, %w : (tensor<8x8xf32>, tensor<8x8xf32>) -> tensor<8x8xf32>")
+        lines.append(f"  %a{i} = nt.add %m{i}, %x{i} : tensor<8x8xf32>")
+        lines.append(f"  %x{i + 1} = nt.tanh %a{i} : tensor<8x8xf32>")
+    lines += [f"  func.return %x{n} : tensor<8x8xf32>", "}", ""]
+    return "\n".join(lines)
+
+
+def _leftovers(d: Path, keep: set[str], target: str) -> list[str]:
+    """Files beyond `keep`; each must be a stale temp of `target` (never a second target)."""
+    extra = sorted(p.name for p in d.iterdir() if p.name not in keep)
+    assert all(_tmp_name(target).match(n) for n in extra), extra
+    return extra
+
+
+def test_neuron_opt_killed_mid_run_leaves_the_old_output(tmp_path):
+    (tmp_path / "big.mlir").write_text(_big_module(6000))
+    out = tmp_path / "out.mlir"
+    out.write_bytes(SENTINEL)
+    proc = subprocess.Popen([BIN / "neuron-opt", "big.mlir", "--auto-cast=all", "-o", "out.mlir"],
+                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        time.sleep(1.5)  # well into parsing/passes (the whole run takes several seconds)
+        assert proc.poll() is None, "the run finished before the kill: make the module bigger"
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stderr.close()
+    assert out.read_bytes() == SENTINEL
+    _leftovers(tmp_path, {"big.mlir", "out.mlir"}, "out.mlir")
+
+    # And a run to completion replaces it with a whole module.
+    res = subprocess.run([BIN / "neuron-opt", "big.mlir", "--auto-cast=all", "-o", "out.mlir"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    text = out.read_text()
+    assert text.startswith("builtin.module") and text.rstrip().endswith("}")
+    assert text.count("nt.matmul") == 6000
+
+
+def test_neuron_cc_compile_killed_while_writing_leaves_no_partial_file(tmp_path):
+    """Kill the moment the weights' temp file appears, i.e. in the middle of writing ~64 MB:
+    the old OUT.npz and OUT.mlir must be intact (a stale temp may remain)."""
+    _onnx_model(tmp_path / "m.onnx", 4096, 4096)
+    for name in ("out.npz", "out.mlir"):
+        (tmp_path / name).write_bytes(SENTINEL)
+    keep = {"m.onnx", "out.npz", "out.mlir"}
+    tmp_re = _tmp_name("out.npz")
+    caught = False
+    for _attempt in range(3):  # the write lasts ~100 ms; polling every 0.5 ms catches it
+        proc = subprocess.Popen([BIN / "neuron-cc", "compile", "m.onnx", "--auto-cast", "none", "-o", "out.mlir"],
+                                cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            while proc.poll() is None:
+                if any(tmp_re.match(n) for n in os.listdir(tmp_path)):
+                    proc.send_signal(signal.SIGKILL)
+                    caught = True
+                    break
+                time.sleep(0.0005)
+            proc.wait(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert (tmp_path / "out.npz").read_bytes() == SENTINEL
+        assert (tmp_path / "out.mlir").read_bytes() == SENTINEL or proc.returncode == 0
+        if caught:
+            assert proc.returncode == -signal.SIGKILL
+            break
+        for n in ("out.npz", "out.mlir"):  # the run finished first: reset and try again
+            (tmp_path / n).write_bytes(SENTINEL)
+    assert caught, "never saw the temp file while the compile ran"
+    assert (tmp_path / "out.mlir").read_bytes() == SENTINEL
+    stale = _leftovers(tmp_path, keep, "out.npz")
+    assert len(stale) <= 1
+
+    # A complete run afterwards writes both outputs whole.
+    res = subprocess.run([BIN / "neuron-cc", "compile", "m.onnx", "--auto-cast", "none", "-o", "out.mlir"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    with np.load(tmp_path / "out.npz") as z:
+        assert z["W"].shape == (4096, 4096)
+    assert "nt.weight @W" in (tmp_path / "out.mlir").read_text()
