@@ -19,8 +19,11 @@ from neuron_opt.diagnostics import CompileError
 SBUF_BYTES = 192 * 1024
 PSUM_BYTES = 16 * 1024
 PSUM_BANK = 2048
-LOAD_QUEUES = 12  # loads and HBM->HBM copies; stores get their own queues so a store waiting
-STORE_QUEUES = 4  # for compute never blocks the prefetch behind it (16 queues = 16 DMA engines)
+DMA_QUEUES = 16  # one per DMA engine
+# Rough timing (ns) to place each DMA on the queue where it can start first: a queue runs in
+# order, so a store waiting for compute must not sit in front of a load that could go now.
+_CLOCK = {"tensor": 2.8, "vector": 1.12, "scalar": 1.4, "gpsimd": 1.4}
+_DMA_FIXED, _DMA_BW = 1300.0, 17.0
 DT_BYTES = {"f32": 4, "tf32": 4, "bf16": 2, "f16": 2, "f8E4M3": 1}
 _BUCKET = 4096  # bytes per tracking bucket (fewer entries to scan per access)
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$.]*$")
@@ -42,6 +45,7 @@ class Buf:
     dtype: str
     offset: int = 0
     role: str = "scratch"
+    view: bool = False  # a window into another buffer: freeing it frees nothing
 
     @property
     def esize(self) -> int:
@@ -176,7 +180,8 @@ class KernelBuilder:
         self._track: dict[tuple, list[_Entry]] = {}
         self._waited: dict[str, dict[str, int]] = {}
         self._count: dict[str, int] = {}
-        self._rr = {"load": 0, "store": 0}
+        self._end: dict[str, list[float]] = {}
+        self._free: dict[str, float] = {}
         self._n = 0
 
     # -- declarations -----------------------------------------------------------------------
@@ -223,22 +228,25 @@ class KernelBuilder:
 
     def free(self, *bufs: Buf | None) -> None:
         for b in bufs:
-            if b is None or b.mem == "hbm":
+            if b is None or b.mem == "hbm" or b.view:
                 continue
             (self._sbuf if b.mem == "sbuf" else self._psum).free(b.offset)
+
+    def view(self, buf: Buf, parts: int, col0: int, cols: int) -> Buf:
+        """Partitions [0, parts) x columns [col0, col0 + cols) of a 2-D SBUF tile, as a tile."""
+        v = self._onchip(buf.mem, parts, (cols,), buf.dtype, buf.offset + col0 * buf.esize)
+        v.view = True
+        return v
 
     def sbuf_in_use(self) -> int:
         return self._sbuf.in_use()
 
     # -- instructions -----------------------------------------------------------------------
-    def queue(self, kind: str) -> str:
-        n = LOAD_QUEUES if kind == "load" else STORE_QUEUES
-        i = self._rr[kind] % n
-        self._rr[kind] += 1
-        return f"q{i}" if kind == "load" else f"q{LOAD_QUEUES + i}"
+    def queue(self, kind: str = "load") -> str:
+        """A DMA stream placeholder: `emit` picks the queue where the transfer starts first."""
+        return "dma"
 
-    def emit(self, stream: str, text: str, reads=(), writes=()) -> None:
-        """Append `text` to `stream` with the waits its accesses need and a signal."""
+    def _need(self, stream: str | None, reads, writes) -> dict[str, int]:
         need: dict[str, int] = {}
         for acc, is_write in [(a, False) for a in reads if isinstance(a, Access)] + [
             (a, True) for a in writes
@@ -251,6 +259,39 @@ class KernelBuilder:
                     if e.p0 < key_box[2] and key_box[1] < e.p1 and e.b0 < key_box[4] and key_box[3] < e.b1:
                         if need.get(e.stream, 0) < e.idx + 1:
                             need[e.stream] = e.idx + 1
+        return need
+
+    def _ready(self, need: dict[str, int]) -> float:
+        return max((self._end[s][n - 1] for s, n in need.items()), default=0.0)
+
+    @staticmethod
+    def _cost(stream: str, text: str, reads, writes) -> tuple[float, float]:
+        """(latency, occupancy) in ns, roughly as the simulator charges them."""
+        op = text.split(None, 1)[0]
+        if stream.startswith("q"):
+            nbytes = max([a.partitions * a.free * a.buf.esize for a in list(reads) + list(writes)
+                          if isinstance(a, Access)] or [0])
+            return _DMA_FIXED + nbytes / _DMA_BW, nbytes / _DMA_BW
+        w = writes[0] if writes else None
+        n = w.free if w is not None else 64
+        if op in ("nisa.matmul", "nisa.transpose"):
+            f32 = any(isinstance(a, Access) and a.buf.dtype == "f32" for a in reads)
+            cyc = max(min(64, w.partitions), n) * (4 if f32 else 1)
+        elif op == "nisa.tensor_tensor":
+            cyc = 2 * n
+        else:
+            cyc = n
+        cyc = max(64, cyc)
+        return (cyc + 60) / _CLOCK[stream], cyc / _CLOCK[stream]
+
+    def emit(self, stream: str, text: str, reads=(), writes=()) -> None:
+        """Append `text` to `stream` with the waits its accesses need and a signal. A stream
+        of "dma" means the DMA queue where the transfer can start first."""
+        if stream == "dma":
+            ready = self._ready(self._need(None, reads, writes))
+            stream = min((f"q{i}" for i in range(DMA_QUEUES)),
+                         key=lambda q: (max(ready, self._free.get(q, 0.0)), self._free.get(q, 0.0)))
+        need = self._need(stream, reads, writes)
         waited = self._waited.setdefault(stream, {})
         waits = []
         for s, n in sorted(need.items()):
@@ -259,6 +300,10 @@ class KernelBuilder:
                 waits.append(f"@s_{s} >= {n}")
         idx = self._count.get(stream, 0)
         self._count[stream] = idx + 1
+        lat, occ = self._cost(stream, text, reads, writes)
+        start = max(self._ready(need), self._free.get(stream, 0.0))
+        self._free[stream] = start + occ
+        self._end.setdefault(stream, []).append(start + lat)
         for acc in reads:
             if isinstance(acc, Access):
                 self._record(acc, stream, idx, False)

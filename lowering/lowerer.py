@@ -22,6 +22,7 @@ from neuron_opt.lowering import plan as P
 from neuron_opt.lowering.kernel import AllocError, Buf, DT_BYTES, KernelBuilder, num
 
 PMAX = 128
+RESIDENT_BYTES = 24 * 1024  # per partition: intermediates this small stay in SBUF
 EW_COLS = 2048  # column chunk of elementwise groups (f32: 8 KiB per partition per tile)
 FP8_MAX = 240.0
 
@@ -116,7 +117,10 @@ class Lowerer:
         self.outputs: dict[SSAValue, list[str]] = {}
         for i, v in enumerate(ret.operands):
             self.outputs.setdefault(v, []).append(names["out"][i])
-        for op in body[:-1]:
+        self.resident: dict[SSAValue, list] = {}  # value -> [(r0, r1, c0, c1, tile)]
+        self.res_last = self._plan_residency(body[:-1])
+        self.res_bytes = 0
+        for i, op in enumerate(body[:-1]):
             if op in self.fused:
                 continue
             self.op = op
@@ -127,12 +131,45 @@ class Lowerer:
                                  f"cannot be allocated (SBUF in use {self.kb.sbuf_in_use()} B)") from None
             except Unsupported as e:
                 raise op_err(op, str(e)) from None
+            for v in [v for v, last in self.res_last.items() if last == i and v in self.resident]:
+                self._drop_resident(v)
         for v, outs in self.outputs.items():  # returned args/weights/duplicates: copy
             for name in outs:
                 dst = self.kb.hbm("output", name, v.type.get_shape(), self._dt(v, ret))
                 if self.home.get(v) is not dst:
                     H.copy_hbm(self.kb, dst.ap(), self.home_of(v).ap())
         return self.kb.text(self.weights)
+
+    def _plan_residency(self, ops) -> dict[SSAValue, int]:
+        """Results of tile-computed groups that only tile-reading ops use stay in SBUF (no
+        HBM round trip) if small; value -> index of the last op whose group reads it."""
+        index = {op: i for i, op in enumerate(ops)}
+        root = {}
+        for op in reversed(ops):  # a fused op's root is its single user's root
+            if op not in self.fused:
+                root[op] = op
+            else:
+                root[op] = root.get(next(iter(op.results[0].uses)).operation, op)
+        readers = P.TILEABLE + (nt.ReduceSumOp, nt.ReduceMeanOp, nt.ReduceMaxOp, nt.BatchNormOp)
+        out = {}
+        for op in ops:
+            if op in self.fused or not isinstance(op, P.TILEABLE) or op.results[0] in self.outputs:
+                continue
+            v = op.results[0]
+            users = [u.operation for u in v.uses]
+            if not users or not all(isinstance(u, readers) and u in root for u in users):
+                continue
+            S = P.shape(v)
+            per_part = -(-prod(S[:-1]) // PMAX) * S[-1] * DT_BYTES[dt(v)] if S else 0
+            if 0 < per_part <= RESIDENT_BYTES:
+                out[v] = max(index[root[u]] for u in users)
+        return out
+
+    def _drop_resident(self, v) -> None:
+        for *_, t in self.resident.pop(v):
+            self.kb.free(t)
+        S = P.shape(v)
+        self.res_bytes -= -(-prod(S[:-1]) // PMAX) * S[-1] * DT_BYTES[dt(v)]
 
     def _dt(self, v, op):
         try:
@@ -155,6 +192,12 @@ class Lowerer:
         """v's HBM tensor, computing a fused value's whole result first if needed."""
         if v in self.home:
             return self.home[v]
+        if v in self.resident:  # an unexpected HBM reader: store the tiles once
+            dst = self.new_home(v)
+            k = len(P.shape(v)) - 1
+            for r0, r1, c0, c1, t in self.resident[v]:
+                H.store(self.kb, lambda a, b, w0, w1, t=t: t.ap((a, b), (w0, w1)), dst, k, r0, r1, c0, c1)
+            return dst
         op = v.owner
         if isinstance(op, nt.ConstantOp):
             from neuron_opt.lowering import movement
@@ -217,7 +260,15 @@ class Lowerer:
         S = P.shape(out)
         mem = P.members(root, self.fused)
         fixed = [o for o in mem if isinstance(o, P.CONTRACTION + P.ROWWISE)]
-        dst = self.new_home(out)
+        dst = None
+        if out in self.res_last:
+            S_ = P.shape(out)
+            need = -(-prod(S_[:-1]) // PMAX) * S_[-1] * DT_BYTES[dt(out)]
+            if self.res_bytes + need <= 2 * RESIDENT_BYTES:
+                self.resident[out] = []
+                self.res_bytes += need
+        if out not in self.resident:
+            dst = self.new_home(out)
         self.group_cache = {}
         if fixed and isinstance(fixed[0], P.CONTRACTION):
             for r0, r1, c0, c1 in matmul.tiling(self, fixed[0]):
@@ -225,6 +276,8 @@ class Lowerer:
         else:
             if fixed:
                 k = self.rowwise_k(fixed[0])
+            elif out in self.resident:
+                k = len(S) - 1  # resident tiles are stored in the [rows, last dim] view
             else:
                 k = self.choose_k(mem, S)
             R, C = prod(S[:k]), prod(S[k:])
@@ -239,9 +292,15 @@ class Lowerer:
     def _tile_step(self, v, k, r0, r1, c0, c1, dst: Buf) -> None:
         self.tile_cache = {}
         t = self.compute(v.owner, k, r0, r1, c0, c1)
-        H.store(self.kb, lambda a, b, w0, w1: t.ap((a, b), (w0, w1)), dst, k, r0, r1, c0, c1)
-        for b in set(self.tile_cache.values()) | {t}:
-            self.kb.free(b)
+        if dst is None:
+            self.resident[v].append((r0, r1, c0, c1, t))
+        else:
+            H.store(self.kb, lambda a, b, w0, w1: t.ap((a, b), (w0, w1)), dst, k, r0, r1, c0, c1)
+        for b in set(self.tile_cache.values()) | ({t} if dst is not None else set()):
+            if b is not t:
+                self.kb.free(b)
+        if dst is not None:
+            self.kb.free(t)
         self.tile_cache = {}
 
     def rowwise_k(self, op: Operation) -> int:
@@ -279,12 +338,30 @@ class Lowerer:
         op = v.owner
         if isinstance(op, Operation) and op in self.fused:
             t = self.compute(op, k, r0, r1, c0, c1)
+        elif v in self.resident and k == len(P.shape(v)) - 1:
+            t = self._from_resident(v, r0, r1, c0, c1)
         else:
             src = self.home_of(v)
             t = self.kb.sbuf(r1 - r0, (c1 - c0,), src.dtype)
             H.load(self.kb, lambda a, b, w0, w1: t.ap((a, b), (w0, w1)), src, k, r0, r1, c0, c1)
         self.tile_cache[key] = t
         return t
+
+    def _from_resident(self, v, r0, r1, c0, c1) -> Buf:
+        """A view of the produced tile that holds the block (same first row), else a copy
+        assembled by SBUF -> SBUF DMAs (DMAs may move data across partitions)."""
+        tiles = self.resident[v]
+        for a0, a1, b0, b1, t in tiles:
+            if a0 == r0 and r1 <= a1 and b0 <= c0 and c1 <= b1:
+                return self.kb.view(t, r1 - r0, c0 - b0, c1 - c0)
+        out = self.kb.sbuf(r1 - r0, (c1 - c0,), tiles[0][4].dtype)
+        for a0, a1, b0, b1, t in tiles:
+            lo_r, hi_r, lo_c, hi_c = max(a0, r0), min(a1, r1), max(b0, c0), min(b1, c1)
+            if lo_r < hi_r and lo_c < hi_c:
+                src = t.ap((lo_r - a0, hi_r - a0), (lo_c - b0, hi_c - b0))
+                dst = out.ap((lo_r - r0, hi_r - r0), (lo_c - c0, hi_c - c0))
+                self.kb.emit("dma", f"nisa.dma_copy {dst}, {src}", reads=[src], writes=[dst])
+        return out
 
     def compute(self, op: Operation, k, r0, r1, c0, c1) -> Buf:
         from neuron_opt.lowering import matmul, rowwise

@@ -21,7 +21,8 @@ from neuron_opt.lowering.kernel import DT_BYTES
 
 PMAX = 128
 NMAX = 512
-B_BUDGET = 112 * 1024  # bytes per partition of resident B tiles (of 176 KiB usable)
+M_GROUP = 4  # row tiles sharing each B chunk in a pass
+B_BUDGET = 128 * 1024  # bytes per partition of resident B tiles (of 176 KiB usable)
 
 
 def operands(op):
@@ -39,7 +40,12 @@ def dims(op):
 
 
 def tiling(lw, op):
-    """(r0, r1, c0, c1) steps of the output matrix [batch*M, N]."""
+    """(r0, r1, c0, c1) steps of the output matrix [batch*M, N], each one PSUM bank wide.
+
+    Order: N blocks (B resident per block) > groups of M_GROUP row tiles > 512-column chunks >
+    row tiles. While the first row group streams in a block's B, each B chunk then feeds
+    M_GROUP row tiles of compute (DMA and TensorE rates balance); the group's A^T tiles stay
+    cached across the chunks."""
     a, b, _, _ = operands(op)
     S, M, K, N = dims(op)
     batches = prod(S[:-2])
@@ -47,10 +53,14 @@ def tiling(lw, op):
     esz = DT_BYTES[lw_dt(b)]
     per_col = kt * esz * (batches if len(P.shape(b)) > 2 else 1)
     nb = N if per_col * N <= B_BUDGET else max(NMAX, (B_BUDGET // per_col) // NMAX * NMAX)
+    rows = [(bi * M + m0, bi * M + min(m0 + PMAX, M)) for bi in range(batches) for m0 in range(0, M, PMAX)]
     for c0 in range(0, N, nb):
-        for bi in range(batches):
-            for m0 in range(0, M, PMAX):
-                yield bi * M + m0, bi * M + min(m0 + PMAX, M), c0, min(c0 + nb, N)
+        c1 = min(c0 + nb, N)
+        lw.mm_block = (c0, c1)
+        for g in range(0, len(rows), M_GROUP):
+            for n0 in range(c0, c1, NMAX):
+                for r0, r1 in rows[g:g + M_GROUP]:
+                    yield r0, r1, n0, min(n0 + NMAX, c1)
 
 
 def lw_dt(v):
@@ -79,12 +89,22 @@ def tile(lw, op, r0: int, r1: int, c0: int, c1: int):
     bb = _batch_index(P.shape(b)[:-2], batch, bi)
     mdt = lw_dt(a)
     kt = -(-K // PMAX)
-    # A^T tiles [Kc, Mt], one per K tile, kept for the group (reused by every N block)
+    _drop_other_blocks(lw, *getattr(lw, "mm_block", (0, N)))
+    # A^T tiles [Kc, Mt], one per K tile, cached for the M_GROUP row tiles of the current pass
+    # (the oldest row tile's are dropped first)
     key = ("AT", a, ba, m0, mt)
     at = lw.group_cache.get(key)
     if at is None:
-        rows = lw.tile(a, len(P.shape(a)) - 1, ba * M + m0, ba * M + m0 + mt, 0, K)
-        at = _transpose_blocks(lw, rows, mt, K, mdt)
+        cached = [k_ for k_ in lw.group_cache if k_[0] == "AT"]
+        while len(cached) >= M_GROUP:
+            lw.kb.free(*lw.group_cache.pop(cached.pop(0)))
+        ra = len(P.shape(a)) - 1
+        if a in lw.resident:  # transpose straight out of the produced tiles (views, no copy)
+            at = [_transpose_blocks(lw, lw.tile(a, ra, ba * M + m0, ba * M + m0 + mt, k0, min(K, k0 + PMAX)),
+                                    mt, min(PMAX, K - k0), mdt)[0] for k0 in range(0, K, PMAX)]
+        else:
+            rows = lw.tile(a, ra, ba * M + m0, ba * M + m0 + mt, 0, K)
+            at = _transpose_blocks(lw, rows, mt, K, mdt)
         lw.group_cache[key] = at
     odt = lw_dt(op.results[0])
     out = kb.sbuf(mt, (c1 - c0,), odt)
@@ -104,6 +124,12 @@ def tile(lw, op, r0: int, r1: int, c0: int, c1: int):
         lw.evict(out.ap((0, mt), (n0 - c0, n1 - c0)), ps.ap())
         kb.free(ps)
     return out
+
+
+def _drop_other_blocks(lw, c0, c1) -> None:
+    """Free the B tiles of N blocks other than [c0, c1): each block is loaded once."""
+    for key in [k_ for k_ in lw.group_cache if k_[0] in ("B", "bias") and not c0 <= k_[-2] < c1]:
+        lw.kb.free(lw.group_cache.pop(key))
 
 
 def _transpose_blocks(lw, rows, parts: int, width: int, mdt: str):

@@ -24,5 +24,6 @@ builtin.module {
 // The gelu is fused: computed on the evicted tile, never stored and reloaded.
 // CHECK:      nisa.engine @scalar {
 // CHECK:        nisa.activation @[[OUT:t[0-9]+]][0:8, 0:64], @{{t[0-9]+}}[0:8, 0:64] func gelu
-// CHECK:      nisa.dma_queue @q12 {
-// CHECK-NEXT:   nisa.dma_copy @c[0:8, 0:64], @[[OUT]][0:8, 0:64] wait(@s_scalar >= {{[0-9]+}}) signal(@s_q12)
+// The store waits for ScalarE; it goes on a DMA queue of its own (no load queued behind it).
+// CHECK:        nisa.dma_copy @c[0:8, 0:64], @[[OUT]][0:8, 0:64] wait(@s_scalar >= {{[0-9]+}}) signal(@s_q{{[0-9]+}})
+// CHECK-NEXT: }
