@@ -28,6 +28,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", metavar="FILE", help="write the metrics as JSON")
     p.add_argument("--no-numerics", action="store_true",
                    help="timing only: no values computed, no inputs needed")  # fmt: skip
+    # MODEL.onnx / nt .mlir: compiled and lowered first (neuron_opt.cli.cc_model)
+    from neuron_opt.cli.cc_compile import add_cast_options
+
+    add_cast_options(p)
 
 
 def load_npz(path: str) -> dict[str, np.ndarray]:
@@ -104,7 +108,11 @@ def print_summary(result, path: str) -> None:
 
 
 def run(args) -> int:
+    from neuron_opt.cli import cc_model
     from neuron_opt.cli.common import atomic_output
+
+    if cc_model.wants_lowering(args.model):
+        return cc_model.run_model(args)
 
     numerics = not args.no_numerics
     if numerics and not args.inputs:

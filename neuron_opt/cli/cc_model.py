@@ -1,0 +1,239 @@
+"""Models on the simulator, for `neuron-cc run` and `neuron-cc sweep`: compile (ONNX import
+and cast pipeline, or an nt .mlir as is), lower to nisa, simulate, and compare the outputs
+with the reference interpreter for the same option, with fp32 and with onnxruntime."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from neuron_opt.diagnostics import CompileError
+
+WEIGHTS = "weights.npz"
+
+
+@dataclass
+class Compiled:
+    """An nt module for one option, its weights directory and the nisa kernel."""
+
+    nt: object
+    kernel: object
+    weights_dir: Path
+    option: str
+    onnx: str | None = None
+    keep: list = field(default_factory=list)  # temp dirs alive as long as this object
+
+
+def lower(nt_module, where: str):
+    """nt module -> parsed nisa module (lowering errors are located CompileErrors)."""
+    from neuron_opt.cli.common import make_context
+    from neuron_opt.dialects.parse import parse_module
+    from neuron_opt.lowering.lower_to_nisa import lower_module_text
+
+    text = lower_module_text(nt_module)
+    return parse_module(make_context(), text, f"{where} (lowered)")
+
+
+def compile_onnx(path: str, mode: str, type_: str, cast_io: bool = False) -> Compiled:
+    from neuron_opt.cli.cc_compile import compile_model, option_label
+    from types import SimpleNamespace
+
+    module, weights = compile_model(path, mode, type_, cast_io, WEIGHTS)
+    tmp = tempfile.TemporaryDirectory(prefix="neuron-cc-run-")
+    np.savez(Path(tmp.name) / WEIGHTS, **weights)
+    label = option_label(SimpleNamespace(auto_cast=mode, auto_cast_type=type_, cast_io=cast_io))
+    c = Compiled(module, lower(module, path), Path(tmp.name), label, onnx=path)
+    c.keep.append(tmp)
+    return c
+
+
+def is_kernel(module) -> bool:
+    from neuron_opt.dialects.nisa import KernelOp
+
+    return any(isinstance(op, KernelOp) for op in module.walk())
+
+
+def simulate(c: Compiled, inputs: dict, numerics: bool = True, trace: bool = False):
+    from neuron_opt.runtime.sim import simulate as sim
+
+    return sim(c.kernel, inputs, c.weights_dir, numerics=numerics, trace=trace)
+
+
+def reference(c: Compiled, inputs: dict) -> dict[str, np.ndarray]:
+    from neuron_opt.runtime.reference import Reference
+
+    return Reference(c.nt, str(c.weights_dir)).run(inputs)
+
+
+def differing_share(a, b) -> float:
+    """Share of elements that differ (NaN matches NaN)."""
+    a, b = np.asarray(a).astype(np.float64), np.asarray(b).astype(np.float64)
+    same = (a == b) | (np.isnan(a) & np.isnan(b))
+    return float(1.0 - same.mean()) if same.size else 0.0
+
+
+def agreement(sim_out: dict, ref: dict) -> dict:
+    """Per output: the simulator vs the interpreter (same option)."""
+    from neuron_opt.cli.cc_metrics import error_norms
+
+    out = {}
+    for name, r in ref.items():
+        e = error_norms(sim_out[name], r)
+        e["differing_share"] = differing_share(sim_out[name], r)
+        out[name] = e
+    return out
+
+
+def onnx_inputs(path: str, inputs_path: str) -> dict:
+    from neuron_opt.cli.cc_eval import load_inputs
+    from neuron_opt.importers.onnx import load_model
+
+    model, _ = load_model(path)
+    return load_inputs(inputs_path, model)
+
+
+def onnxruntime_outputs(path: str, inputs: dict) -> dict:
+    from neuron_opt.cli.cc_eval import _run_onnxruntime
+    from neuron_opt.importers.onnx import load_model
+
+    model, _ = load_model(path)
+    return _run_onnxruntime(path, inputs, [o.name for o in model.graph.output])
+
+
+def engine_summary(result) -> dict:
+    return {
+        "latency_us": result.makespan_us,
+        "utilization": {e.name: e.utilization for e in result.engines if e.engine != "dma"},
+        "dma_utilization": (sum(e.utilization for e in result.engines if e.engine == "dma")
+                            / max(1, sum(1 for e in result.engines if e.engine == "dma"))),
+        "tensor_busy": result.utilization("tensor"),
+        "hfu": result.hfu,
+        "flops": result.flops,
+        "dma_bytes": result.dma_bytes,
+        "instructions": result.instructions,
+    }
+
+
+def widen(x: np.ndarray) -> np.ndarray:
+    # np.savez cannot store ml_dtypes' bf16/fp8 (kind 'V'); float32 holds them exactly.
+    return x.astype(np.float32) if x.dtype.kind == "V" else x
+
+
+def check_outputs_dir(*paths) -> None:
+    for path in paths:
+        if path is not None and not Path(path).parent.is_dir():
+            raise CompileError("cannot write: the directory does not exist", path)
+
+
+def wants_lowering(path: str) -> bool:
+    """An .onnx model or an nt module (not a nisa kernel) is compiled before it runs."""
+    if path.endswith(".onnx"):
+        return True
+    from neuron_opt.cli.common import load_module
+
+    return not is_kernel(load_module(path))
+
+
+def compile_for_run(args) -> Compiled:
+    from neuron_opt.cli.cc_compile import normalized_mode
+    from neuron_opt.cli.common import load_module
+
+    if args.model.endswith(".onnx"):
+        return compile_onnx(args.model, normalized_mode(args.auto_cast), args.auto_cast_type,
+                            args.cast_io)
+    module = load_module(args.model)  # an nt module runs as written (its casts included)
+    base = Path(args.model).resolve().parent if args.model != "-" else Path.cwd()
+    return Compiled(module, lower(module, args.model), base, "as written")
+
+
+def run_model(args) -> int:
+    """`neuron-cc run MODEL.onnx|NT.mlir`: compile, lower, simulate, compare, report."""
+    import json
+
+    from neuron_opt.cli.cc_metrics import error_norms, range_counts
+    from neuron_opt.cli.cc_run import load_npz, print_summary
+    from neuron_opt.cli.common import atomic_output
+
+    check_outputs_dir(args.output, args.json, args.trace)
+    numerics = not args.no_numerics
+    if args.output and not numerics:
+        raise CompileError("-o needs numerics (drop --no-numerics)", "neuron-cc")
+    is_onnx = args.model.endswith(".onnx")
+    inputs = {}
+    if numerics:
+        if not args.inputs:
+            raise CompileError("--inputs X.npz is needed to compute outputs (or use --no-numerics)",
+                               "neuron-cc")
+        inputs = onnx_inputs(args.model, args.inputs) if is_onnx else load_npz(args.inputs)
+    c = compile_for_run(args)
+    result = simulate(c, inputs, numerics=numerics, trace=bool(args.trace))
+    report = {"model": args.model, "option": c.option, "simulation": engine_summary(result),
+              "outputs": {}}
+    if numerics:
+        ref = reference(c, inputs)
+        agree = agreement(result.outputs, ref)
+        ref32 = ort = None
+        if is_onnx:
+            ref32 = ref if c.option == "none" else reference(compile_onnx(args.model, "none", "bf16"), inputs)
+            ort = onnxruntime_outputs(args.model, inputs)
+        cast_type = "none" if c.option in ("none", "as written") else args.auto_cast_type
+        for name, out in result.outputs.items():
+            m = {"vs_interpreter": agree.get(name)}
+            if ref32 is not None:
+                m["vs_fp32"] = error_norms(out, ref32[name])
+                m["vs_onnxruntime"] = error_norms(out, ort[name])
+                m["interpreter_vs_fp32"] = error_norms(ref[name], ref32[name])
+                m.update(range_counts(out, ref32[name], cast_type))
+            report["outputs"][name] = m
+        print_comparison(report)
+    print_summary(result, args.model)
+    if args.output:
+        with atomic_output(args.output, "wb") as f:
+            np.savez(f, **{k: widen(v) for k, v in result.outputs.items()})
+    if args.trace:
+        with atomic_output(args.trace) as f:
+            json.dump(result.trace, f)
+    if args.json:
+        from neuron_opt.cli.cc_eval import _json_safe
+
+        report["metrics"] = result.metrics()
+        with atomic_output(args.json) as f:
+            json.dump(_json_safe(report), f, indent=2, allow_nan=False)
+            f.write("\n")
+    return 0
+
+
+def _num(v) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.3e}" if isinstance(v, float) and v != 0 else str(v)
+
+
+def print_comparison(report: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=max(Console().width, 110))
+    for name, m in report["outputs"].items():
+        t = Table(title=f"{name}  option {report['option']}: simulator outputs", title_justify="left")
+        t.add_column("comparison")
+        for col in ("max abs err", "rel max abs", "rel L2", "differing"):
+            t.add_column(col, justify="right")
+        rows = [("simulator vs interpreter (same option)", m.get("vs_interpreter")),
+                ("simulator vs interpreter fp32", m.get("vs_fp32")),
+                ("simulator vs onnxruntime fp32", m.get("vs_onnxruntime")),
+                ("interpreter (option) vs fp32", m.get("interpreter_vs_fp32"))]
+        for label, e in rows:
+            if e is None:
+                continue
+            share = e.get("differing_share")
+            t.add_row(label, _num(e["max_abs"]), _num(e["rel_max_abs"]), _num(e["rel_l2"]),
+                      "-" if share is None else f"{100 * share:.2f}%")
+        if "inf" in m:
+            t.caption = (f"inf {m['inf']}  NaN {m['nan']}  overflowed {m['overflowed']}  "
+                         f"underflowed {m['underflowed']}  saturated {m['saturated']}")
+            t.caption_justify = "left"
+        console.print(t)

@@ -1,0 +1,228 @@
+"""`neuron-cc sweep MODEL.onnx --inputs X.npz [--tolerance R] [--plot P.png] [--json FILE]`:
+every auto-cast option compiled, lowered and run on the simulator, side by side: accuracy
+against the fp32 interpreter (and the simulator's agreement with the interpreter for the same
+option), non-finite and range counts, simulated latency, speed-up over `none`, TensorE HFU; a
+Pareto plot (latency vs rel L2); and a recommendation as neuronx-cc's advice goes: start from
+the fastest option and step up in precision until the accuracy is enough, never an option with
+a non-finite output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from neuron_opt.diagnostics import CompileError
+
+OPTIONS = [("none", "bf16")] + [(m, t) for t in ("bf16", "fp16", "tf32", "fp8_e4m3")
+                                for m in ("matmult", "all")]
+DEFAULT_TOLERANCE = 1e-2
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL.onnx", help="the ONNX model")
+    p.add_argument("--inputs", metavar="X.npz", required=True,
+                   help="inputs keyed by the model's input names, in the model's input dtypes")
+    p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE, metavar="R",
+                   help=f"largest acceptable rel L2 error vs fp32, over all outputs (default {DEFAULT_TOLERANCE:g})")
+    p.add_argument("--plot", metavar="P.png",
+                   help="where the Pareto plot goes (default MODEL_sweep.png in the current directory)")
+    p.add_argument("--json", metavar="FILE", help="write the table and recommendation as JSON")
+
+
+def label(mode: str, type_: str) -> str:
+    return "none" if mode == "none" else f"{mode}-{type_}"
+
+
+def sweep(model: str, inputs: dict, progress=None) -> list[dict]:
+    """One row per option (its metrics), in OPTIONS order."""
+    from neuron_opt.cli import cc_model
+    from neuron_opt.cli.cc_metrics import error_norms, range_counts
+
+    ort = cc_model.onnxruntime_outputs(model, inputs)
+    rows, ref32 = [], None
+    for mode, type_ in OPTIONS:
+        name = label(mode, type_)
+        if progress:
+            progress(name)
+        row = {"option": name, "auto_cast": mode, "auto_cast_type": None if mode == "none" else type_}
+        try:
+            c = cc_model.compile_onnx(model, mode, type_)
+            result = cc_model.simulate(c, inputs)
+            ref = cc_model.reference(c, inputs)
+        except CompileError as e:  # one option failing (e.g. does not fit) is a row, not a stop
+            row["error"] = str(e)
+            rows.append(row)
+            continue
+        if mode == "none":
+            ref32 = ref
+        row.update(cc_model.engine_summary(result))
+        outs = {}
+        for out_name, out in result.outputs.items():
+            agree = cc_model.agreement({out_name: out}, {out_name: ref[out_name]})[out_name]
+            m = {"vs_fp32": error_norms(out, ref32[out_name]),
+                 "vs_onnxruntime": error_norms(out, ort[out_name]),
+                 "interpreter_vs_fp32": error_norms(ref[out_name], ref32[out_name]),
+                 "sim_vs_interpreter": agree}
+            m.update(range_counts(out, ref32[out_name], "none" if mode == "none" else type_))
+            outs[out_name] = m
+        row["outputs"] = outs
+        row["rel_l2"] = max(m["vs_fp32"]["rel_l2"] for m in outs.values())
+        row["rel_max_abs"] = max(m["vs_fp32"]["rel_max_abs"] for m in outs.values())
+        row["sim_vs_interpreter_rel_l2"] = max(m["sim_vs_interpreter"]["rel_l2"] for m in outs.values())
+        row["differing_share"] = max(m["sim_vs_interpreter"]["differing_share"] for m in outs.values())
+        row["non_finite"] = sum(m["inf"] + m["nan"] for m in outs.values())
+        row["overflowed"] = sum(m["overflowed"] for m in outs.values())
+        row["saturated"] = sum(m["saturated"] for m in outs.values())
+        row["underflowed"] = sum(m["underflowed"] for m in outs.values())
+        rows.append(row)
+    base = next((r for r in rows if r["option"] == "none" and "latency_us" in r), None)
+    for r in rows:
+        if base and "latency_us" in r:
+            r["speedup"] = base["latency_us"] / r["latency_us"]
+    return rows
+
+
+def recommend(rows: list[dict], tolerance: float) -> dict | None:
+    """The fastest option within the tolerance whose outputs are all finite."""
+    ok = [r for r in rows if "latency_us" in r and r["non_finite"] == 0 and r["rel_l2"] <= tolerance]
+    return min(ok, key=lambda r: r["latency_us"]) if ok else None
+
+
+def pareto(rows: list[dict]) -> list[str]:
+    """Options no other option beats on both latency and error."""
+    good = [r for r in rows if "latency_us" in r and r["non_finite"] == 0]
+    front = []
+    for r in good:
+        if not any(o is not r and o["latency_us"] <= r["latency_us"] and o["rel_l2"] <= r["rel_l2"]
+                   and (o["latency_us"] < r["latency_us"] or o["rel_l2"] < r["rel_l2"]) for o in good):
+            front.append(r["option"])
+    return front
+
+
+def plot(rows: list[dict], tolerance: float, best: dict | None, path: str, title: str) -> None:
+    """Latency vs rel L2 (log), the Pareto front joined, the tolerance and the pick marked;
+    written to a temp file and renamed (atomic)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    front = set(pareto(rows))
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    floor = 1e-9  # `none` has 0 error vs itself: drawn at the floor of the log axis
+    pts = [(r["latency_us"], max(r["rel_l2"], floor), r) for r in rows if "latency_us" in r]
+    for x, y, r in pts:
+        bad = r["non_finite"] > 0
+        ax.scatter([x], [y], marker="x" if bad else "o", s=60,
+                   color="tab:red" if bad else ("tab:green" if r["option"] in front else "tab:blue"))
+        ax.annotate(r["option"] + (" (non-finite)" if bad else ""), (x, y), textcoords="offset points",
+                    xytext=(5, 4), fontsize=8)
+    fr = sorted((x, y) for x, y, r in pts if r["option"] in front)
+    if fr:
+        ax.plot([p[0] for p in fr], [p[1] for p in fr], "--", color="tab:green", lw=1, label="Pareto front")
+    ax.axhline(tolerance, color="gray", lw=1, ls=":", label=f"tolerance {tolerance:g}")
+    if best:
+        ax.scatter([best["latency_us"]], [max(best["rel_l2"], floor)], s=220, facecolors="none",
+                   edgecolors="black", label=f"recommended: {best['option']}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("simulated latency (µs, NeuronCore-v2)")
+    ax.set_ylabel("rel L2 error vs fp32 (worst output)")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    out = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".png", dir=out.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=110)
+        os.replace(tmp, out)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _e(v) -> str:
+    return "-" if v is None else (f"{v:.2e}" if v else "0")
+
+
+def print_table(rows: list[dict], best: dict | None, tolerance: float, plot_path: str, model: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=max(Console().width, 150))
+    t = Table(title=f"{Path(model).name}: every auto-cast option on the NeuronCore-v2 simulator",
+              title_justify="left")
+    for col, just in (("option", "left"), ("rel L2 vs fp32", "right"), ("rel max abs", "right"),
+                      ("inf/NaN", "right"), ("overflow", "right"), ("saturated", "right"),
+                      ("sim vs interp", "right"), ("differing", "right"), ("latency µs", "right"),
+                      ("speed-up", "right"), ("TensorE", "right"), ("HFU", "right")):
+        t.add_column(col, justify=just)
+    for r in rows:
+        if "error" in r:
+            t.add_row(r["option"], r["error"], *[""] * 10)
+            continue
+        mark = " *" if best is r else ""
+        t.add_row(r["option"] + mark, _e(r["rel_l2"]), _e(r["rel_max_abs"]), str(r["non_finite"]),
+                  str(r["overflowed"]), str(r["saturated"]), _e(r["sim_vs_interpreter_rel_l2"]),
+                  f"{100 * r['differing_share']:.2f}%", f"{r['latency_us']:.2f}",
+                  f"{r.get('speedup', 0):.2f}x", f"{100 * r['tensor_busy']:.1f}%", f"{100 * r['hfu']:.1f}%")
+    console.print(t)
+    if best:
+        console.print(f"recommendation (rel L2 <= {tolerance:g}, all outputs finite): [bold]{best['option']}[/bold] "
+                      f"— {best['latency_us']:.2f} µs, {best.get('speedup', 1):.2f}x over none, "
+                      f"rel L2 {_e(best['rel_l2'])}")
+    else:
+        console.print(f"recommendation: none of the options is within rel L2 {tolerance:g} with finite outputs")
+    console.print(f"Pareto plot: {plot_path}")
+
+
+def run(args) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from neuron_opt.cli import cc_model
+    from neuron_opt.cli.common import atomic_output
+    from neuron_opt.cli.cc_eval import _json_safe
+
+    if not args.model.endswith(".onnx"):
+        raise CompileError("sweep takes an ONNX model", args.model)
+    if args.tolerance <= 0:
+        raise CompileError("--tolerance must be positive", "neuron-cc")
+    plot_path = args.plot or f"{Path(args.model).stem}_sweep.png"
+    if not plot_path.endswith(".png"):
+        raise CompileError("the plot must be a .png file", plot_path)
+    cc_model.check_outputs_dir(plot_path, args.json)
+    inputs = cc_model.onnx_inputs(args.model, args.inputs)
+    console = Console(stderr=True)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=console, transient=True,
+                  disable=not console.is_terminal) as prog:
+        task = prog.add_task("sweep", total=len(OPTIONS))
+        seen = []
+
+        def step(name):
+            if seen:
+                prog.advance(task)
+            seen.append(name)
+            prog.update(task, description=f"{name}: compile, lower, simulate")
+
+        rows = sweep(args.model, inputs, step)
+        prog.advance(task)
+    best = recommend(rows, args.tolerance)
+    plot(rows, args.tolerance, best, plot_path, f"{Path(args.model).name}: latency vs error")
+    print_table(rows, best, args.tolerance, plot_path, args.model)
+    if args.json:
+        report = {"model": args.model, "inputs": args.inputs, "tolerance": args.tolerance,
+                  "options": rows, "pareto": pareto(rows),
+                  "recommendation": best["option"] if best else None, "plot": plot_path}
+        with atomic_output(args.json) as f:
+            json.dump(_json_safe(report), f, indent=2, allow_nan=False)
+            f.write("\n")
+    return 0

@@ -1,0 +1,104 @@
+"""neuron-cc run (ONNX, nt .mlir) and neuron-cc sweep. Oracles: the reference interpreter and
+onnxruntime, computed here; the CLI's JSON is checked against them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from neuron_opt.cli import neuron_cc
+from neuron_opt.cli.cc_compile import compile_model
+from neuron_opt.runtime.reference import Reference
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def _cc(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        neuron_cc.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return e.value.code, out, err
+
+
+def _inputs(name):
+    with np.load(EXAMPLES / f"{name}_inputs.npz") as z:
+        return {k: z[k] for k in z.files}
+
+
+def _rel(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+@pytest.mark.parametrize("opts", [["--auto-cast", "none"], ["--auto-cast", "all", "--auto-cast-type", "fp16"]])
+def test_run_onnx_reports_errors_latency_and_saves_outputs(opts, tmp_path, capsys):
+    out, js, tr = tmp_path / "o.npz", tmp_path / "m.json", tmp_path / "t.json"
+    code, stdout, err = _cc(["run", EXAMPLES / "fp16_io.onnx", "--inputs", EXAMPLES / "fp16_io_inputs.npz",
+                             *opts, "-o", out, "--json", js, "--trace", tr], capsys)
+    assert code == 0, err
+    assert "simulator vs interpreter" in stdout and "HFU" in stdout
+    inputs = _inputs("fp16_io")
+    sess = ort.InferenceSession(str(EXAMPLES / "fp16_io.onnx"), providers=["CPUExecutionProvider"])
+    want = sess.run(None, inputs)[0]
+    with np.load(out) as z:
+        got = z["probs16"]
+    assert got.dtype == np.float16  # the model's output type is preserved
+    report = json.loads(js.read_text())
+    m = report["outputs"]["probs16"]
+    assert m["vs_onnxruntime"]["rel_l2"] == pytest.approx(_rel(got, want), rel=1e-6, abs=1e-12)
+    assert report["simulation"]["latency_us"] > 0
+    assert json.loads(tr.read_text())["traceEvents"]
+
+
+def test_run_nt_module_matches_interpreter(tmp_path, capsys):
+    out = tmp_path / "o.npz"
+    code, _, err = _cc(["run", EXAMPLES / "mlp.mlir", "--inputs", EXAMPLES / "mlp_inputs.npz", "-o", out], capsys)
+    assert code == 0, err
+    m, w = compile_model(str(EXAMPLES / "mlp.onnx"), "none", "bf16", False, "mlp.npz")
+    ref = Reference(m, str(EXAMPLES)).run(_inputs("mlp"))
+    with np.load(out) as z:
+        assert _rel(z["logits"], ref["logits"]) <= 1e-5
+
+
+def test_run_errors_are_one_line(tmp_path, capsys):
+    bad = tmp_path / "g.mlir"
+    bad.write_text("builtin.module {\n  func.func @main(%x: tensor<4x8xf32>, %i: tensor<2xi64>) -> tensor<2x8xf32> {\n"
+                   "    %y = nt.gather %x, %i {axis = 0 : i64} : (tensor<4x8xf32>, tensor<2xi64>) -> tensor<2x8xf32>\n"
+                   "    func.return %y : tensor<2x8xf32>\n  }\n}\n")
+    code, _, err = _cc(["run", bad, "--no-numerics"], capsys)
+    assert code == 1 and err.strip().count("\n") == 0
+    assert "g.mlir:3:5: error: nt.gather: no lowering" in err
+    code, _, err = _cc(["run", EXAMPLES / "cnn.onnx", "--inputs", EXAMPLES / "mlp_inputs.npz"], capsys)
+    assert code == 1 and "missing" in err and "Traceback" not in err
+
+
+def test_sweep_table_plot_and_recommendation(tmp_path, capsys):
+    png, js = tmp_path / "p.png", tmp_path / "s.json"
+    code, stdout, err = _cc(["sweep", EXAMPLES / "mlp.onnx", "--inputs", EXAMPLES / "mlp_inputs.npz",
+                             "--tolerance", "0.02", "--plot", png, "--json", js], capsys)
+    assert code == 0, err
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = json.loads(js.read_text())
+    rows = {r["option"]: r for r in report["options"]}
+    assert list(rows) == ["none", "matmult-bf16", "all-bf16", "matmult-fp16", "all-fp16", "matmult-tf32",
+                          "all-tf32", "matmult-fp8_e4m3", "all-fp8_e4m3"]
+    # the option errors vs fp32, recomputed with the interpreter here
+    inputs = _inputs("mlp")
+    m32, w = compile_model(str(EXAMPLES / "mlp.onnx"), "none", "bf16", False, "weights.npz")
+    np.savez(tmp_path / "weights.npz", **w)
+    ref32 = Reference(m32, str(tmp_path)).run(inputs)["logits"]
+    for opt in ("all-bf16", "matmult-fp8_e4m3"):
+        mode, t = opt.split("-", 1)
+        mo, _ = compile_model(str(EXAMPLES / "mlp.onnx"), mode, t, False, "weights.npz")
+        own = _rel(Reference(mo, str(tmp_path)).run(inputs)["logits"], ref32)
+        # the simulator's error vs fp32 is the interpreter's, within the DESIGN tolerance
+        assert rows[opt]["rel_l2"] == pytest.approx(own, rel=0.25, abs=1e-6)
+    # the recommendation: the fastest finite option within the tolerance
+    ok = [r for r in report["options"] if r["non_finite"] == 0 and r["rel_l2"] <= 0.02]
+    assert report["recommendation"] == min(ok, key=lambda r: r["latency_us"])["option"]
+    assert rows["none"]["speedup"] == pytest.approx(1.0)
+    assert "recommendation" in stdout and str(png) in stdout.replace("\n", "")

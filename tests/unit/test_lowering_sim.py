@@ -1,0 +1,145 @@
+"""lower-to-nisa end to end: every example model under every auto-cast option, lowered and run
+on the simulator, against the reference interpreter (the oracle) for the same option, with
+the tolerances of DESIGN.md "Comparisons and tolerances"; plus contraction edge shapes and
+lowering errors. The figures (rel L2, share of differing elements) are printed (pytest -s)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neuron_opt.cli.cc_compile import compile_model
+from neuron_opt.cli.common import make_context
+from neuron_opt.diagnostics import CompileError
+from neuron_opt.dialects.parse import parse_module
+from neuron_opt.lowering.lower_to_nisa import lower_module_text
+from neuron_opt.runtime.reference import Reference
+from neuron_opt.runtime.sim import simulate
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+MODELS = ["mlp", "transformer", "cnn", "fp16_io"]
+OPTIONS = [("none", "bf16")] + [(m, t) for t in ("bf16", "fp16", "tf32", "fp8_e4m3") for m in ("matmult", "all")]
+# the simulator vs the interpreter, as a share of the option's own error (interpreter vs fp32)
+SHARE = {"bf16": 0.25, "fp8_e4m3": 0.25, "fp16": 1.0, "tf32": 1.0}
+NONE_TOL = 1e-5
+
+
+def rel_l2(a, b) -> float:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    n = np.linalg.norm(b)
+    return float(np.linalg.norm(a - b) / n) if n else float(np.linalg.norm(a - b))
+
+
+def _inputs(name):
+    with np.load(EXAMPLES / f"{name}_inputs.npz") as z:
+        return {k: z[k] for k in z.files}
+
+
+def _run(module, weights: dict, inputs: dict):
+    """(simulator outputs, interpreter outputs) of an nt module."""
+    with tempfile.TemporaryDirectory() as d:
+        np.savez(Path(d) / "weights.npz", **weights)
+        ref = Reference(module, d).run(inputs)
+        kernel = parse_module(make_context(), lower_module_text(module), "kernel.mlir")
+        sim = simulate(kernel, inputs, d).outputs
+    return sim, ref
+
+
+@pytest.fixture(scope="module")
+def fp32_refs():
+    out = {}
+    for name in MODELS:
+        m, w = compile_model(str(EXAMPLES / f"{name}.onnx"), "none", "bf16", False, "weights.npz")
+        out[name] = _run(m, w, _inputs(name))[1]
+    return out
+
+
+@pytest.mark.parametrize("mode,type_", OPTIONS, ids=[m if m == "none" else f"{m}-{t}" for m, t in OPTIONS])
+@pytest.mark.parametrize("name", MODELS)
+def test_simulator_matches_interpreter(name, mode, type_, fp32_refs):
+    m, w = compile_model(str(EXAMPLES / f"{name}.onnx"), mode, type_, False, "weights.npz")
+    sim, ref = _run(m, w, _inputs(name))
+    assert set(sim) == set(ref)
+    for out, r in ref.items():
+        s = sim[out]
+        assert s.shape == r.shape
+        err = rel_l2(s, r)
+        differing = float(np.mean(np.asarray(s, np.float64) != np.asarray(r, np.float64)))
+        own = rel_l2(r, fp32_refs[name][out])
+        bound = NONE_TOL if mode == "none" else max(SHARE[type_] * own, NONE_TOL)
+        print(f"{name} {mode}-{type_} {out}: sim vs interpreter rel L2 {err:.2e} "
+              f"(bound {bound:.2e}, own error {own:.2e}), differing {100 * differing:.2f}%")
+        assert np.all(np.isfinite(s) == np.isfinite(r))
+        assert err <= bound
+
+
+def _nt(body: str, args: str, result: str) -> object:
+    text = f"builtin.module {{\n  func.func @main({args}) -> ({result}) {{\n{body}\n  }}\n}}\n"
+    return parse_module(make_context(), text, "t.mlir")
+
+
+@pytest.mark.parametrize("m,k,n", [(200, 300, 700), (128, 128, 512), (1, 64, 3), (130, 257, 1030)])
+def test_matmul_tiles_against_interpreter(m, k, n):
+    rng = np.random.default_rng(m + k + n)
+    mod = _nt(f"    %c = nt.matmul %a, %b : (tensor<{m}x{k}xf32>, tensor<{k}x{n}xf32>) -> tensor<{m}x{n}xf32>\n"
+              f"    func.return %c : tensor<{m}x{n}xf32>",
+              f'%a: tensor<{m}x{k}xf32> {{nt.name = "a"}}, %b: tensor<{k}x{n}xf32> {{nt.name = "b"}}',
+              f'tensor<{m}x{n}xf32> {{nt.name = "c"}}')
+    inputs = {"a": rng.standard_normal((m, k)).astype(np.float32),
+              "b": rng.standard_normal((k, n)).astype(np.float32)}
+    sim, ref = _run(mod, {}, inputs)
+    assert rel_l2(sim["c"], ref["c"]) <= NONE_TOL
+    assert rel_l2(sim["c"], inputs["a"].astype(np.float64) @ inputs["b"]) <= NONE_TOL
+
+
+def test_linear_trans_b_bias_and_batch_broadcast():
+    rng = np.random.default_rng(7)
+    mod = _nt("    %y = nt.linear %x, %w, %b {trans_b} : (tensor<40x96xbf16>, tensor<150x96xbf16>, tensor<150xf32>) "
+              "-> tensor<40x150xf32>\n"
+              "    %z = nt.batch_matmul %p, %q : (tensor<3x2x20x33xf32>, tensor<2x33x17xf32>) -> tensor<3x2x20x17xf32>\n"
+              "    func.return %y, %z : tensor<40x150xf32>, tensor<3x2x20x17xf32>",
+              '%x: tensor<40x96xbf16> {nt.name = "x"}, %w: tensor<150x96xbf16> {nt.name = "w"}, '
+              '%b: tensor<150xf32> {nt.name = "b"}, %p: tensor<3x2x20x33xf32> {nt.name = "p"}, '
+              '%q: tensor<2x33x17xf32> {nt.name = "q"}',
+              'tensor<40x150xf32> {nt.name = "y"}, tensor<3x2x20x17xf32> {nt.name = "z"}')
+    inputs = {"x": rng.standard_normal((40, 96)).astype(np.float32),
+              "w": rng.standard_normal((150, 96)).astype(np.float32),
+              "b": rng.standard_normal(150).astype(np.float32),
+              "p": rng.standard_normal((3, 2, 20, 33)).astype(np.float32),
+              "q": rng.standard_normal((2, 33, 17)).astype(np.float32)}
+    sim, ref = _run(mod, {}, inputs)
+    for k in ("y", "z"):
+        assert rel_l2(sim[k], ref[k]) <= NONE_TOL
+
+
+def test_elementwise_broadcasts_and_movement():
+    rng = np.random.default_rng(3)
+    body = """    %c = nt.constant 2.5 : tensor<f32>
+    %m = nt.mul %x, %c : (tensor<2x3x8x16xf32>, tensor<f32>) -> tensor<2x3x8x16xf32>
+    %s = nt.sub %r, %m : (tensor<3x1x16xf32>, tensor<2x3x8x16xf32>) -> tensor<2x3x8x16xf32>
+    %d = nt.div %s, %col : (tensor<2x3x8x16xf32>, tensor<2x3x8x1xf32>) -> tensor<2x3x8x16xf32>
+    %t = nt.transpose %d {perm = array<i64: 0, 2, 3, 1>} : (tensor<2x3x8x16xf32>) -> tensor<2x8x16x3xf32>
+    %e = nt.exp %t : tensor<2x8x16x3xf32>
+    %red = nt.reduce_sum %e {axes = array<i64: 3>, keepdims} : (tensor<2x8x16x3xf32>) -> tensor<2x8x16x1xf32>
+    func.return %e, %red : tensor<2x8x16x3xf32>, tensor<2x8x16x1xf32>"""
+    mod = _nt(body, '%x: tensor<2x3x8x16xf32> {nt.name = "x"}, %r: tensor<3x1x16xf32> {nt.name = "r"}, '
+                    '%col: tensor<2x3x8x1xf32> {nt.name = "col"}',
+              'tensor<2x8x16x3xf32> {nt.name = "e"}, tensor<2x8x16x1xf32> {nt.name = "s"}')
+    inputs = {"x": rng.standard_normal((2, 3, 8, 16)).astype(np.float32),
+              "r": rng.standard_normal((3, 1, 16)).astype(np.float32),
+              "col": (1.5 + rng.random((2, 3, 8, 1))).astype(np.float32)}
+    sim, ref = _run(mod, {}, inputs)
+    for k in ("e", "s"):
+        assert rel_l2(sim[k], ref[k]) <= NONE_TOL
+
+
+def test_no_lowering_is_a_located_error():
+    mod = _nt("    %y = nt.gather %x, %i {axis = 0 : i64} : (tensor<4x8xf32>, tensor<2xi64>) -> tensor<2x8xf32>\n"
+              "    func.return %y : tensor<2x8xf32>", "%x: tensor<4x8xf32>, %i: tensor<2xi64>", "tensor<2x8xf32>")
+    with pytest.raises(CompileError) as e:
+        lower_module_text(mod)
+    assert str(e.value).startswith("t.mlir:3:5: error: nt.gather:")
+    assert "\n" not in str(e.value)
