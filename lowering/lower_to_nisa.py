@@ -1,34 +1,27 @@
-"""`lower-to-nisa`: replace the module's `func.func @main` (nt ops, after the cast pipeline) by
-one `nisa.kernel @main` for the NeuronCore-v2 simulator (docs/nisa.md is the contract).
-
-Function arguments become HBM `input` tensors and results `output` tensors under their
-`nt.name` (else arg0.../out0...), weights `weight` tensors under their .npz key, with the
-I/O element types unchanged; everything else is planned by lowering/lowerer.py. An op with no
-lowering, or that cannot fit on chip, is a one-line CompileError at the op's location.
-"""
+"""`lower-to-nisa`: the lowering pipeline, written once: nt-plan-tiles, then nt-to-nisa."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from xdsl.context import Context
-from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 
-from neuron_opt.diagnostics import CompileError
+
+def lowering_pipeline() -> list[ModulePass]:
+    from neuron_opt.lowering.nt_plan_tiles import NtPlanTilesPass
+    from neuron_opt.lowering.nt_to_nisa import NtToNisaPass
+
+    return [NtPlanTilesPass(), NtToNisaPass()]
 
 
 def lower_module_text(module: ModuleOp) -> str:
-    """The nisa kernel text for an nt module (weights attribute kept)."""
-    from neuron_opt.lowering.lowerer import Lowerer
+    """The nisa kernel text for an nt module (the module is annotated by the plan, not lowered)."""
+    from neuron_opt.lowering.nt_to_nisa import kernel_text
 
-    fns = [op for op in module.body.block.ops if isinstance(op, func.FuncOp)]
-    if not fns:
-        raise CompileError("lower-to-nisa: the module holds no func.func to lower")
-    fn = next((f for f in fns if f.sym_name.data == "main"), fns[0])
-    w = module.attributes.get("nt.weights")
-    return Lowerer(fn, w.data if w is not None else None).run()
+    lowering_pipeline()[0].apply(Context(), module)
+    return kernel_text(module)
 
 
 @dataclass(frozen=True)
@@ -36,19 +29,5 @@ class LowerToNisaPass(ModulePass):
     name = "lower-to-nisa"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        from xdsl.dialects.builtin import Builtin
-
-        from neuron_opt.dialects.nisa import NISA
-        from neuron_opt.dialects.parse import parse_module
-
-        text = lower_module_text(op)
-        kctx = Context()
-        kctx.load_dialect(Builtin)
-        kctx.load_dialect(NISA)
-        new = parse_module(kctx, text, "<lower-to-nisa>")
-        for old in list(op.body.block.ops):
-            old.detach()
-            old.erase()
-        for k in list(new.body.block.ops):
-            k.detach()
-            op.body.block.add_op(k)
+        for p in lowering_pipeline():
+            p.apply(ctx, op)

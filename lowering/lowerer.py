@@ -22,7 +22,7 @@ from neuron_opt.lowering import plan as P
 from neuron_opt.lowering.kernel import AllocError, Buf, DT_BYTES, KernelBuilder, num
 
 PMAX = 128
-RESIDENT_BYTES = 24 * 1024  # per partition: intermediates this small stay in SBUF
+RESIDENT_BYTES = P.RESIDENT_BYTES
 EW_COLS = 2048  # column chunk of elementwise groups (f32: 8 KiB per partition per tile)
 FP8_MAX = 240.0
 
@@ -109,16 +109,15 @@ class Lowerer:
                 self.home[arg] = self.kb.hbm("input", names["in"][i], arg.type.get_shape(), dt(arg))
             except Unsupported:
                 pass
-        returned = set(ret.operands)
-        self.fused = P.plan_fusion(body[:-1], returned)
-        roots = [o for o in body[:-1] if o not in self.fused]
-        P.one_fixed_per_group(roots, self.fused)
+        if P.PLANNED not in self.fn.attributes:  # nt-plan-tiles has not run: plan now
+            P.annotate(self.fn)
+        self.fused = {o for o in body[:-1] if P.FUSED in o.attributes}
         # results that are returned get output tensors as their homes
         self.outputs: dict[SSAValue, list[str]] = {}
         for i, v in enumerate(ret.operands):
             self.outputs.setdefault(v, []).append(names["out"][i])
         self.resident: dict[SSAValue, list] = {}  # value -> [(r0, r1, c0, c1, tile)]
-        self.res_last = self._plan_residency(body[:-1])
+        self.res_last = P.residency_last_use(body[:-1], self.fused)
         self.res_bytes = 0
         for i, op in enumerate(body[:-1]):
             if op in self.fused:
@@ -139,31 +138,6 @@ class Lowerer:
                 if self.home.get(v) is not dst:
                     H.copy_hbm(self.kb, dst.ap(), self.home_of(v).ap())
         return self.kb.text(self.weights)
-
-    def _plan_residency(self, ops) -> dict[SSAValue, int]:
-        """Results of tile-computed groups that only tile-reading ops use stay in SBUF (no
-        HBM round trip) if small; value -> index of the last op whose group reads it."""
-        index = {op: i for i, op in enumerate(ops)}
-        root = {}
-        for op in reversed(ops):  # a fused op's root is its single user's root
-            if op not in self.fused:
-                root[op] = op
-            else:
-                root[op] = root.get(next(iter(op.results[0].uses)).operation, op)
-        readers = P.TILEABLE + (nt.ReduceSumOp, nt.ReduceMeanOp, nt.ReduceMaxOp, nt.BatchNormOp)
-        out = {}
-        for op in ops:
-            if op in self.fused or not isinstance(op, P.TILEABLE) or op.results[0] in self.outputs:
-                continue
-            v = op.results[0]
-            users = [u.operation for u in v.uses]
-            if not users or not all(isinstance(u, readers) and u in root for u in users):
-                continue
-            S = P.shape(v)
-            per_part = -(-prod(S[:-1]) // PMAX) * S[-1] * DT_BYTES[dt(v)] if S else 0
-            if 0 < per_part <= RESIDENT_BYTES:
-                out[v] = max(index[root[u]] for u in users)
-        return out
 
     def _drop_resident(self, v) -> None:
         for *_, t in self.resident.pop(v):

@@ -1,4 +1,8 @@
-"""Which nt ops are computed tile by tile inside their consumer (fused) and which write their
+"""The tiling plan, as attributes on the nt ops (pass `nt-plan-tiles`; `nt-to-nisa` reads
+them): `nisa.fused` on an op computed tile by tile inside its consumer, `nisa.resident` on an
+op whose result stays in SBUF between groups, `nisa.planned` on the function.
+
+Which nt ops are computed tile by tile inside their consumer (fused) and which write their
 result to HBM (roots). A value fuses into its consumer when it has one use, the consumer
 is elementwise (or a row-wise op reading whole rows) and the shapes agree, so the producer's
 tile is exactly the consumer's tile: elementwise chains, casts, and matmul epilogues then
@@ -9,7 +13,15 @@ from __future__ import annotations
 from xdsl.dialects import func
 from xdsl.ir import Operation, SSAValue
 
+from xdsl.dialects.builtin import UnitAttr
+
 from neuron_opt.dialects import nt
+from neuron_opt.dialects.types import type_name
+from neuron_opt.lowering.kernel import DT_BYTES
+
+FUSED, RESIDENT, PLANNED = "nisa.fused", "nisa.resident", "nisa.planned"
+RESIDENT_BYTES = 24 * 1024  # per partition: intermediates this small stay in SBUF
+PMAX = 128
 
 UNARY_ACT = {
     nt.ExpOp: "exp", nt.LogOp: "log", nt.SqrtOp: "sqrt", nt.RsqrtOp: "rsqrt",
@@ -95,3 +107,55 @@ def one_fixed_per_group(roots: list[Operation], fused: set[Operation]) -> None:
                 work.append(extra)
         if len(fixed) > 1:
             work.append(root)
+
+
+def resident_bytes(v: SSAValue) -> int:
+    """Bytes per partition of v kept in SBUF as [rows, last dim] tiles of 128 rows."""
+    from math import prod
+
+    S = shape(v)
+    name = type_name(v.type.element_type)
+    if not S or name not in DT_BYTES:
+        return 0
+    return -(-prod(S[:-1]) // PMAX) * S[-1] * DT_BYTES[name]
+
+
+def plan_residency(ops: list[Operation], fused: set[Operation], returned: set[SSAValue]) -> set[Operation]:
+    """Ops whose result stays in SBUF: computed by a tile group, small, not returned, and read
+    only by ops that read tiles (never by DMA-only ops such as reshape or conv)."""
+    readers = TILEABLE + (nt.ReduceSumOp, nt.ReduceMeanOp, nt.ReduceMaxOp, nt.BatchNormOp)
+    out = set()
+    for op in ops:
+        if op in fused or not isinstance(op, TILEABLE) or op.results[0] in returned:
+            continue
+        users = [u.operation for u in op.results[0].uses]
+        if users and all(isinstance(u, readers) for u in users) and 0 < resident_bytes(op.results[0]) <= RESIDENT_BYTES:
+            out.add(op)
+    return out
+
+
+def residency_last_use(ops: list[Operation], fused: set[Operation]) -> dict[SSAValue, int]:
+    """Resident value -> index (in ops) of the root of the last group that reads it."""
+    index = {op: i for i, op in enumerate(ops)}
+    root = {}
+    for op in reversed(ops):  # a fused op's root is its single user's root
+        root[op] = op if op not in fused else root.get(next(iter(op.results[0].uses)).operation, op)
+    return {op.results[0]: max(index[root[u.operation]] for u in op.results[0].uses)
+            for op in ops if RESIDENT in op.attributes and all(u.operation in root for u in op.results[0].uses)}
+
+
+def annotate(fn: func.FuncOp) -> None:
+    """Plan fusion and residency for the function and record them as attributes."""
+    body = list(fn.body.block.ops)
+    ops, ret = body[:-1], body[-1]
+    returned = set(ret.operands)
+    for op in ops:
+        for a in (FUSED, RESIDENT):
+            op.attributes.pop(a, None)
+    fused = plan_fusion(ops, returned)
+    one_fixed_per_group([o for o in ops if o not in fused], fused)
+    for op in fused:
+        op.attributes[FUSED] = UnitAttr()
+    for op in plan_residency(ops, fused, returned):
+        op.attributes[RESIDENT] = UnitAttr()
+    fn.attributes[PLANNED] = UnitAttr()

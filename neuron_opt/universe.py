@@ -71,12 +71,26 @@ def _lower_to_nisa() -> type[ModulePass]:
     return LowerToNisaPass
 
 
+def _nt_plan_tiles() -> type[ModulePass]:
+    from neuron_opt.lowering.nt_plan_tiles import NtPlanTilesPass
+
+    return NtPlanTilesPass
+
+
+def _nt_to_nisa() -> type[ModulePass]:
+    from neuron_opt.lowering.nt_to_nisa import NtToNisaPass
+
+    return NtToNisaPass
+
+
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "auto-cast": _auto_cast,
     "canonicalize-casts": _canonicalize_casts,
     "preserve-io": _preserve_io,
     "example-fold-double-neg": _example_fold_double_neg,
     "lower-to-nisa": _lower_to_nisa,
+    "nt-plan-tiles": _nt_plan_tiles,
+    "nt-to-nisa": _nt_to_nisa,
 }
 
 NEURON_UNIVERSE = Universe(all_dialects=DIALECTS, all_passes=PASSES)
