@@ -17,9 +17,12 @@ from dataclasses import dataclass, field
 from neuron_opt.diagnostics import CompileError
 
 SBUF_BYTES = 192 * 1024
+LONG_ARENA = 128 * 1024  # SBUF bytes [0, LONG_ARENA) for long-lived tiles (matmul B blocks)
 PSUM_BYTES = 16 * 1024
 PSUM_BANK = 2048
 DMA_QUEUES = 16  # one per DMA engine
+LOAD_POOL = range(DMA_QUEUES)
+STORE_POOL = range(12, DMA_QUEUES)  # stores wait for compute: kept off most queues (no load stuck behind one)
 # Rough timing (ns) to place each DMA on the queue where it can start first: a queue runs in
 # order, so a store waiting for compute must not sit in front of a load that could go now.
 _CLOCK = {"tensor": 2.8, "vector": 1.12, "scalar": 1.4, "gpsimd": 1.4}
@@ -121,13 +124,13 @@ class _Allocator:
     """Next-fit over the bytes of every partition: allocation continues after the last block, so
     freed memory is reused as late as possible (a ring: natural double/multi-buffering)."""
 
-    def __init__(self, size: int, bank: int | None = None):
-        self.size, self.bank = size, bank
+    def __init__(self, size: int, bank: int | None = None, base: int = 0):
+        self.size, self.bank, self.base = size, bank, base  # offsets [base, size)
         self.used: list[tuple[int, int]] = []  # sorted (start, end)
-        self.cursor = 0
+        self.cursor = base
 
     def _fits(self, start: int, n: int) -> bool:
-        if start + n > self.size:
+        if start < self.base or start + n > self.size:
             return False
         if self.bank and start // self.bank != (start + n - 1) // self.bank:
             return False
@@ -135,7 +138,7 @@ class _Allocator:
 
     def alloc(self, n: int, align: int) -> int:
         n = max(n, align)
-        cands = sorted({0, self.cursor} | {e for _, e in self.used}
+        cands = sorted({self.base, self.cursor} | {e for _, e in self.used}
                        | ({k * self.bank for k in range(self.size // self.bank)} if self.bank else set()))
         cands = [-(-c // align) * align for c in cands]
         order = [c for c in cands if c >= self.cursor] + [c for c in cands if c < self.cursor]
@@ -173,7 +176,12 @@ class KernelBuilder:
     sbuf_budget: int = SBUF_BYTES
 
     def __post_init__(self):
-        self._sbuf = _Allocator(self.sbuf_budget)
+        # Two arenas: long-lived tiles (matmul B blocks, constants) rotate through the low
+        # part, step-by-step tiles through the high part, so a block's memory is next reused
+        # by the next block (whose load then waits only for the older block's readers), never
+        # by the churn of small tiles in between.
+        self._long = _Allocator(LONG_ARENA)
+        self._sbuf = _Allocator(self.sbuf_budget, base=LONG_ARENA)
         self._psum = _Allocator(PSUM_BYTES, PSUM_BANK)
         self._decl_names: dict[tuple, str] = {}
         self._hbm: dict[str, Buf] = {}
@@ -208,12 +216,16 @@ class KernelBuilder:
             self.decls.append(f"nisa.{mem} @{name} partitions 0:{parts} offset {offset} : tensor<{dims}x{dtype}>")
         return Buf(name, mem, (parts, *free), dtype, offset)
 
-    def sbuf(self, parts: int, free, dtype: str) -> Buf:
+    def sbuf(self, parts: int, free, dtype: str, long: bool = False) -> Buf:
         free = tuple(free)
         n = DT_BYTES[dtype]
         for d in free:
             n *= d
-        off = self._sbuf.alloc(n, max(4, DT_BYTES[dtype]))
+        first, second = (self._long, self._sbuf) if long else (self._sbuf, self._long)
+        try:
+            off = first.alloc(n, max(4, DT_BYTES[dtype]))
+        except AllocError:
+            off = second.alloc(n, max(4, DT_BYTES[dtype]))
         return self._onchip("sbuf", parts, free, dtype, off)
 
     def psum(self, parts: int, free) -> Buf:
@@ -230,7 +242,10 @@ class KernelBuilder:
         for b in bufs:
             if b is None or b.mem == "hbm" or b.view:
                 continue
-            (self._sbuf if b.mem == "sbuf" else self._psum).free(b.offset)
+            if b.mem == "psum":
+                self._psum.free(b.offset)
+            else:
+                (self._long if b.offset < LONG_ARENA else self._sbuf).free(b.offset)
 
     def view(self, buf: Buf, parts: int, col0: int, cols: int) -> Buf:
         """Partitions [0, parts) x columns [col0, col0 + cols) of a 2-D SBUF tile, as a tile."""
@@ -239,12 +254,12 @@ class KernelBuilder:
         return v
 
     def sbuf_in_use(self) -> int:
-        return self._sbuf.in_use()
+        return self._sbuf.in_use() + self._long.in_use()
 
     # -- instructions -----------------------------------------------------------------------
     def queue(self, kind: str = "load") -> str:
         """A DMA stream placeholder: `emit` picks the queue where the transfer starts first."""
-        return "dma"
+        return "dma:store" if kind == "store" else "dma"
 
     def _need(self, stream: str | None, reads, writes) -> dict[str, int]:
         need: dict[str, int] = {}
@@ -287,9 +302,10 @@ class KernelBuilder:
     def emit(self, stream: str, text: str, reads=(), writes=()) -> None:
         """Append `text` to `stream` with the waits its accesses need and a signal. A stream
         of "dma" means the DMA queue where the transfer can start first."""
-        if stream == "dma":
+        if stream.startswith("dma"):
             ready = self._ready(self._need(None, reads, writes))
-            stream = min((f"q{i}" for i in range(DMA_QUEUES)),
+            pool = STORE_POOL if stream == "dma:store" else LOAD_POOL
+            stream = min((f"q{i}" for i in pool),
                          key=lambda q: (max(ready, self._free.get(q, 0.0)), self._free.get(q, 0.0)))
         need = self._need(stream, reads, writes)
         waited = self._waited.setdefault(stream, {})

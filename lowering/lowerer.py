@@ -304,7 +304,7 @@ class Lowerer:
         return big[0] if big else valid[-1]
 
     # -- tiles ------------------------------------------------------------------------------
-    def tile(self, v: SSAValue, k: int, r0: int, r1: int, c0: int, c1: int) -> Buf:
+    def tile(self, v: SSAValue, k: int, r0: int, r1: int, c0: int, c1: int, long: bool = False) -> Buf:
         """An SBUF tile [r1-r0, c1-c0] of v (matrix view split at k), v's dtype."""
         key = (v, k, r0, r1, c0, c1)
         if key in self.tile_cache:
@@ -316,7 +316,7 @@ class Lowerer:
             t = self._from_resident(v, r0, r1, c0, c1)
         else:
             src = self.home_of(v)
-            t = self.kb.sbuf(r1 - r0, (c1 - c0,), src.dtype)
+            t = self.kb.sbuf(r1 - r0, (c1 - c0,), src.dtype, long=long)
             H.load(self.kb, lambda a, b, w0, w1: t.ap((a, b), (w0, w1)), src, k, r0, r1, c0, c1)
         self.tile_cache[key] = t
         return t

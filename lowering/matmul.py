@@ -157,10 +157,10 @@ def _b_tile(lw, b, bb, kk, K, n0, n1, trans_b, mdt):
     k0, k1 = kk * PMAX, min(K, (kk + 1) * PMAX)
     rb = len(P.shape(b)) - 1
     if not trans_b:
-        t = lw.tile(b, rb, bb * K + k0, bb * K + k1, n0, n1)
+        t = lw.tile(b, rb, bb * K + k0, bb * K + k1, n0, n1, long=True)
         lw.tile_cache.pop((b, rb, bb * K + k0, bb * K + k1, n0, n1), None)
     else:  # W [N, K]: rows n are loaded and transposed on TensorE
-        t = kb.sbuf(k1 - k0, (n1 - n0,), mdt)
+        t = kb.sbuf(k1 - k0, (n1 - n0,), mdt, long=True)
         for s0 in range(n0, n1, PMAX):
             s1 = min(s0 + PMAX, n1)
             rows = lw.tile(b, rb, s0, s1, k0, k1)
