@@ -11,10 +11,9 @@ construction; a draw that the verifier rejects is a generator bug, not a skipped
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-
 import ml_dtypes
 import numpy as np
+from hypothesis import assume
 from hypothesis import strategies as st
 from xdsl.dialects import func
 from xdsl.dialects.builtin import (
@@ -39,6 +38,16 @@ from neuron_opt.dialects.parse import verify_module
 from neuron_opt.dialects.types import is_bool, is_float, numpy_dtype, round_to
 
 FLOATS = (f32, tf32, bf16, f16, f8E4M3)
+
+# KNOWN BUG (dialects/types.py round_tf32, reported): a rank-0 array comes back with shape
+# (1,), so the interpreter mis-shapes rank-0 tf32 values and a later transpose or broadcast of
+# one fails. Until it is fixed, graphs cast no rank-0 value to tf32, and the fuzz test runs no
+# tf32 option on a graph holding a rank-0 tensor.
+KNOWN_BUG_TF32_RANK0 = True
+
+
+def cast_targets(shape) -> list:
+    return [t for t in FLOATS if not (t == tf32 and not shape and KNOWN_BUG_TF32_RANK0)]
 WEIGHTS_FILE = "w.npz"
 
 
@@ -70,13 +79,17 @@ def random_data(rng: np.random.Generator, shape, elt, specials: float) -> np.nda
     return a.reshape(shape)
 
 
-@dataclass
 class Graph:
-    module: ModuleOp
-    weights: dict[str, np.ndarray]
-    feeds: list[dict[str, np.ndarray]]
-    # Outputs computed from integer/bool values only: every option must give them bit for bit.
-    int_outputs: list[str] = field(default_factory=list)
+    """A generated function (in a module), its weights, input feeds, and the outputs computed
+    from integer/bool values only (every option must give those bit for bit). Not a
+    dataclass: hypothesis would print a failing example's op objects field by field."""
+
+    def __init__(self, module: ModuleOp, weights: dict[str, np.ndarray],
+                 feeds: list[dict[str, np.ndarray]], int_outputs: list[str]):
+        self.module = module
+        self.weights = weights
+        self.feeds = feeds
+        self.int_outputs = int_outputs
 
     def text(self) -> str:
         return str(self.module)
@@ -254,8 +267,17 @@ class _Builder:
         w = self.partner(v)
         self.add(nt.CmpOp.make(v, w, predicate=self.draw(st.sampled_from(nt.CMP_PREDICATES))))
 
-    def op_logical(self):
+    def boolean(self) -> SSAValue | None:
+        """A bool value: an existing one, else a fresh comparison (so logical ops and where
+        show up in graphs that have no bool input)."""
         v = self.pick(lambda v: is_bool(v.type.element_type))
+        if v is None or self.draw(st.integers(0, 3)) == 0:
+            self.op_cmp()
+            v = self.values[-1] if self.values and is_bool(self.values[-1].type.element_type) else v
+        return v
+
+    def op_logical(self):
+        v = self.boolean()
         if v is None:
             return
         if self.draw(st.integers(0, 3)) == 0:
@@ -266,7 +288,7 @@ class _Builder:
         self.add(cls.make(v, w))
 
     def op_where(self):
-        c = self.pick(lambda v: is_bool(v.type.element_type))
+        c = self.boolean()
         v = self.pick(lambda v: not is_bool(v.type.element_type))
         if c is None or v is None:
             return
@@ -289,11 +311,43 @@ class _Builder:
             return
         elt = v.type.element_type
         if is_float(elt):
-            to = self.draw(st.sampled_from(list(FLOATS) * 3 + [i32, i1]))
+            to = self.draw(st.sampled_from(cast_targets(self.shape_of(v)) * 3 + [i32, i1]))
         else:
             to = self.draw(st.sampled_from([f32, f32, bf16, f16, i64 if elt != i64 else i32]))
         sat = self.draw(st.booleans()) if to == f8E4M3 else None
         self.add(nt.CastOp.make(v, result_type=TensorType(to, self.shape_of(v)), saturate=sat))
+
+    def op_cast_chain(self):
+        """cast -> MOVE op(s) -> cast: the shapes canonicalize-casts folds (R2 chains, R6
+        moves across MOVE ops) and must not fold when the rounding differs."""
+        v = self.pick(lambda v: is_float(v.type.element_type))
+        if v is None:
+            return
+        mid = self.draw(st.sampled_from(cast_targets(self.shape_of(v))))
+        sat = self.draw(st.booleans()) if mid == f8E4M3 else None
+        x = self.add(nt.CastOp.make(v, result_type=TensorType(mid, self.shape_of(v)), saturate=sat))
+        for _ in range(self.draw(st.integers(0, 2))):
+            kind = self.draw(st.sampled_from(["relu", "neg", "abs", "clip", "max", "transpose", "reshape", "pad", "slice"]))
+            s = self.shape_of(x)
+            if kind in ("relu", "neg", "abs"):
+                x = self.add({"relu": nt.ReluOp, "neg": nt.NegOp, "abs": nt.AbsOp}[kind].make(x))
+            elif kind == "clip":
+                x = self.add(nt.ClipOp.make(x, min=self.draw(st.sampled_from([None, -0.0, -1.00390625, -300.0])),
+                                            max=self.draw(st.sampled_from([None, 0.0, 1.00390625, 300.0, 65520.0]))))
+            elif kind == "max":
+                x = self.add(self.draw(st.sampled_from([nt.MaxOp, nt.MinOp])).make(x, self.source(self.bshape(s, grow=False), mid)))
+            elif kind == "transpose":
+                x = self.add(nt.TransposeOp.make(x, perm=list(self.draw(st.permutations(range(len(s)))))))
+            elif kind == "reshape":
+                x = self.add(nt.ReshapeOp.make(x, result_type=TensorType(mid, (int(np.prod(s)),))))
+            elif kind == "pad":
+                x = self.add(nt.PadOp.make(x, pads=[1] * (2 * len(s)),
+                                           value=self.draw(st.sampled_from([None, -0.0, 1.00390625, 1e30]))))
+            else:
+                x = self.add(nt.SliceOp.make(x, starts=[0] * len(s), limits=list(s), strides=[1] * len(s)))
+        to = self.draw(st.sampled_from(cast_targets(self.shape_of(x))))
+        sat = self.draw(st.booleans()) if to == f8E4M3 else None
+        self.add(nt.CastOp.make(x, result_type=TensorType(to, self.shape_of(x)), saturate=sat))
 
     def op_matmul(self):
         v = self.float_value(min_rank=1, elts=(f32, f32, bf16))
@@ -502,7 +556,7 @@ class _Builder:
 # Each entry a builder method; repeats weight the draw. Every op class is reachable.
 OP_KINDS = (
     ["unary_float"] * 3 + ["unary_numeric"] * 2 + ["binary"] * 4 + ["cmp", "logical", "where"]
-    + ["cast"] * 4 + ["matmul"] * 4 + ["conv", "pool", "reduce", "softmax", "norm"] + ["move"] * 4
+    + ["cast"] * 3 + ["cast_chain"] * 3 + ["matmul"] * 4 + ["conv", "pool", "reduce", "softmax", "norm"] + ["move"] * 4
 )
 
 
@@ -530,6 +584,9 @@ def graphs(draw, max_ops: int = 8) -> Graph:
     if b.weights:
         module.attributes[nt.WEIGHTS_ATTR] = StringAttr(WEIGHTS_FILE)
     verify_module(module)  # by construction; a failure here is a generator bug
+    if KNOWN_BUG_TF32_RANK0:  # e.g. a reduction of a tf32 value to rank 0
+        assume(not any(r.type.element_type == tf32 and not r.type.get_shape()
+                       for op in f.body.block.ops for r in op.results))
     feeds = []
     for specials in (0.0, 0.25):
         feed = {}

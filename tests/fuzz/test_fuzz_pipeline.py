@@ -43,7 +43,7 @@ from neuron_opt.passes.policy import role_type
 from neuron_opt.passes.preserve_io import PreserveIOPass
 from neuron_opt.runtime.reference import Reference
 
-from nt_graphs import WEIGHTS_FILE, Graph, graphs
+from nt_graphs import KNOWN_BUG_TF32_RANK0, WEIGHTS_FILE, Graph, graphs
 
 # inf - inf, 0/0 and overflow are the semantics under test.
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -62,11 +62,6 @@ PROFILE = settings.get_profile(os.environ.get("NEURON_FUZZ_PROFILE", "ci"))
 # use is a cast to one float type U becomes U even when U is not the auto-cast type T (DESIGN:
 # "where every use of it is a cast to T"). Set False to check DESIGN's rule once it is fixed.
 KNOWN_BUG_CAST_IO_ANY_TYPE = True
-
-# KNOWN BUG (dialects/types.py round_tf32, reported): a rank-0 array comes back with shape
-# (1,), so the interpreter mis-shapes rank-0 tf32 values (a transpose or broadcast of one then
-# fails). Until it is fixed, tf32 is not run on graphs that hold a rank-0 tensor.
-KNOWN_BUG_TF32_RANK0 = True
 
 TYPES = ("bf16", "fp16", "tf32", "fp8_e4m3")
 OPTIONS = [(m, t) for m in ("matmult", "all") for t in TYPES]
