@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/neuron-opt examples/mlp.mlir --auto-cast=matmult --auto-cast-type=bf16 --cast-report
-	$(BIN)/neuron-cc eval examples/transformer.onnx --inputs examples/transformer_inputs.npz --auto-cast matmult --auto-cast-type bf16
-	$(BIN)/neuron-cc eval examples/transformer.onnx --inputs examples/transformer_inputs.npz --auto-cast all --auto-cast-type bf16
+	mkdir -p demo-output
+	$(BIN)/neuron-cc sweep examples/transformer.onnx --inputs examples/transformer_inputs.npz \
+		--plot demo-output/transformer_sweep.png --json demo-output/transformer_sweep.json
 
 test: lit pytest
 
