@@ -58,6 +58,10 @@ def plan_fusion(body_ops: list[Operation], returned: set[SSAValue]) -> set[Opera
             if isinstance(op, CONTRACTION + ROWWISE) and _has_fixed(user, fused):
                 continue
             fused.add(op)
+        elif isinstance(user, CONTRACTION) and isinstance(op, nt.CastOp) and res in tuple(user.operands[:2]) \
+                and op.operands[0].owner not in fused:
+            # a contraction operand converted as its tiles are loaded (no cast pass over HBM)
+            fused.add(op)
         elif isinstance(user, ROWWISE + (nt.ReduceSumOp, nt.ReduceMeanOp, nt.ReduceMaxOp)) and \
                 user.operands[0] is res and isinstance(op, ELEMENTWISE):
             fused.add(op)

@@ -90,7 +90,7 @@ def sweep(model: str, inputs: dict, progress=None) -> list[dict]:
 def recommend(rows: list[dict], tolerance: float) -> dict | None:
     """The fastest option within the tolerance whose outputs are all finite."""
     ok = [r for r in rows if "latency_us" in r and r["non_finite"] == 0 and r["rel_l2"] <= tolerance]
-    return min(ok, key=lambda r: r["latency_us"]) if ok else None
+    return min(ok, key=lambda r: (r["latency_us"], r["rel_l2"])) if ok else None
 
 
 def pareto(rows: list[dict]) -> list[str]:
