@@ -132,11 +132,19 @@ class Lowerer:
                 raise op_err(op, str(e)) from None
             for v in [v for v, last in self.res_last.items() if last == i and v in self.resident]:
                 self._drop_resident(v)
-        for v, outs in self.outputs.items():  # returned args/weights/duplicates: copy
+        for v, outs in list(self.outputs.items()):  # returned args/constants/duplicates: copy
+            outs = list(outs)
+            try:
+                src = self.home_of(v)  # a returned constant takes its first output as home
+            except Unsupported as e:
+                raise op_err(ret, str(e)) from None
             for name in outs:
                 dst = self.kb.hbm("output", name, v.type.get_shape(), self._dt(v, ret))
-                if self.home.get(v) is not dst:
-                    H.copy_hbm(self.kb, dst.ap(), self.home_of(v).ap())
+                if dst.role != "output":
+                    raise op_err(ret, f"output '{name}' has the name of an HBM {dst.role} tensor "
+                                      "(nisa names HBM tensors by their .npz key)")
+                if src is not dst:
+                    H.copy_hbm(self.kb, dst.ap(), src.ap())
         return self.kb.text(self.weights)
 
     def _drop_resident(self, v) -> None:
@@ -192,6 +200,9 @@ class Lowerer:
         if v in self.outputs:
             name = self.outputs[v].pop(0)
             buf = self.kb.hbm("output", name, v.type.get_shape(), dt(v))
+            if buf.role != "output":
+                raise Unsupported(f"output '{name}' has the name of an HBM {buf.role} tensor "
+                                  "(nisa names HBM tensors by their .npz key)")
             if not self.outputs[v]:
                 del self.outputs[v]
             else:
@@ -210,6 +221,11 @@ class Lowerer:
             return
         if isinstance(op, nt.ConstantOp):
             return  # materialized in HBM on first use as a tensor (splats become immediates)
+        for v in list(op.operands) + list(op.results):
+            if not P.shape(v) and not (isinstance(v.owner, nt.ConstantOp) and self.splat(v) is not None):
+                raise Unsupported("rank-0 tensors have no lowering yet (only scalar constants)")
+        if isinstance(op, P.CONTRACTION) and any(len(P.shape(v)) < 2 for v in op.operands[:2]):
+            raise Unsupported("a contraction of rank-1 operands has no lowering yet")
         if isinstance(op, P.TILEABLE):
             return self.lower_group(op)
         handler = {
