@@ -60,10 +60,18 @@ def reshape(lw, op) -> None:
 
 
 def transpose(lw, op) -> None:
-    perm = list(op.prop("perm"))
-    src = lw.home_of(op.operands[0])
-    dst = lw.new_home(op.results[0])
-    So = P.shape(op.results[0])
+    permute(lw, lw.home_of(op.operands[0]), lw.new_home(op.results[0]), list(op.prop("perm")))
+
+
+def permuted_scratch(lw, src, perm):
+    """A scratch HBM tensor holding src with its dims permuted (dst dim i = src dim perm[i])."""
+    dst = lw.kb.hbm("scratch", lw.kb.fresh("h"), [src.shape[p] for p in perm], src.dtype)
+    permute(lw, src, dst, perm)
+    return dst
+
+
+def permute(lw, src, dst, perm) -> None:
+    So = dst.shape
     j = len(perm) - 1
     while j > 0 and perm[j - 1] < perm[j]:
         j -= 1

@@ -102,8 +102,15 @@ def reduce(lw, op):
     rank = len(Sx)
     axes = sorted(a % rank for a in (op.prop("axes") or range(rank)))
     kx = rank - len(axes)
+    src = None
     if axes != list(range(kx, rank)):
-        raise Unsupported(f"reduction over axes {axes} (only trailing axes have a lowering)")
+        # move the reduced axes last by DMA (the kept ones keep their order, so the result's
+        # element order is unchanged), then reduce along the free dim
+        from neuron_opt.lowering.movement import permuted_scratch
+
+        perm = [a for a in range(rank) if a not in axes] + axes
+        src = permuted_scratch(lw, lw.home_of(x), perm)
+        Sx = tuple(Sx[p] for p in perm)
     out = op.results[0]
     So = P.shape(out)
     if not So:
@@ -114,7 +121,12 @@ def reduce(lw, op):
     for r0 in range(0, R, PMAX):
         r1 = min(r0 + PMAX, R)
         lw.tile_cache = {}
-        t = lw.tile(x, kx, r0, r1, 0, C).ap()
+        if src is None:
+            t = lw.tile(x, kx, r0, r1, 0, C).ap()
+        else:
+            tb = _scratch(lw, r1 - r0, C, src.dtype)
+            H.load(lw.kb, lambda a, b, w0, w1: tb.ap((a, b), (w0, w1)), src, kx, r0, r1, 0, C)
+            t = tb.ap()
         res = lw.kb.sbuf(r1 - r0, (1,), dt(out))
         if isinstance(op, nt.ReduceMeanOp):
             s = _scratch(lw, r1 - r0, 1).ap()
