@@ -30,11 +30,13 @@ class Compiled:
 def lower(nt_module, where: str):
     """nt module -> parsed nisa module (lowering errors are located CompileErrors)."""
     from neuron_opt.cli.common import make_context
-    from neuron_opt.dialects.parse import parse_module
+    from neuron_opt.dialects.parse import parse_module, verify_module
     from neuron_opt.lowering.lower_to_nisa import lower_module_text
 
     text = lower_module_text(nt_module)
-    return parse_module(make_context(), text, f"{where} (lowered)")
+    kernel = parse_module(make_context(), text, f"{where} (lowered)")
+    verify_module(kernel)  # nisa's placement rules (docs/nisa.md): a lowering bug shows here
+    return kernel
 
 
 def compile_onnx(path: str, mode: str, type_: str, cast_io: bool = False) -> Compiled:

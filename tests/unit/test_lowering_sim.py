@@ -14,7 +14,7 @@ import pytest
 from neuron_opt.cli.cc_compile import compile_model
 from neuron_opt.cli.common import make_context
 from neuron_opt.diagnostics import CompileError
-from neuron_opt.dialects.parse import parse_module
+from neuron_opt.dialects.parse import parse_module, verify_module
 from neuron_opt.lowering.lower_to_nisa import lower_module_text
 from neuron_opt.runtime.reference import Reference
 from neuron_opt.runtime.sim import simulate
@@ -44,6 +44,7 @@ def _run(module, weights: dict, inputs: dict):
         np.savez(Path(d) / "weights.npz", **weights)
         ref = Reference(module, d).run(inputs)
         kernel = parse_module(make_context(), lower_module_text(module), "kernel.mlir")
+        verify_module(kernel)  # every placement rule of docs/nisa.md
         sim = simulate(kernel, inputs, d).outputs
     return sim, ref
 
