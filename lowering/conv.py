@@ -11,7 +11,6 @@ tile, folded with tensor_tensor max/add."""
 
 from __future__ import annotations
 
-from math import prod
 
 from neuron_opt.lowering import hbm as H
 from neuron_opt.lowering import plan as P
@@ -58,14 +57,13 @@ def conv(lw, op) -> None:
     mdt = dt(x)
     xs, ws = lw.home_of(x), lw.home_of(w)
     dst = lw.new_home(op.results[0])
-    lw.group_cache = {}
     # W^T tiles per Cout chunk: [Kc, Coc]
     wt = {}
     for m0 in range(0, Co, PMAX):
         m1 = min(m0 + PMAX, Co)
         rows = kb.sbuf(m1 - m0, (K,), ws.dtype)
-        wv = ws  # W viewed as [Cout, K] (split at 1)
-        H.load(kb, lambda a, b, c0, c1: rows.ap((a, b), (c0, c1)), wv, 1, m0, m1, 0, K)
+        # W seen as [Cout, Cin*kh*kw] (split at dim 1): rows of output channels
+        H.load(kb, lambda a, b, c0, c1: rows.ap((a, b), (c0, c1)), ws, 1, m0, m1, 0, K)
         wt[m0] = _transpose_blocks(lw, rows, m1 - m0, K, mdt)
         kb.free(rows)
     bcol = {}

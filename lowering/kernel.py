@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from neuron_opt.diagnostics import CompileError
 
 SBUF_BYTES = 192 * 1024
 LONG_ARENA = 128 * 1024  # SBUF bytes [0, LONG_ARENA) for long-lived tiles (matmul B blocks)
@@ -366,11 +365,6 @@ class KernelBuilder:
             out.append("    }")
         out += ["  }", "}"]
         return "\n".join(out) + "\n"
-
-
-def fit_error(op_name: str, where: str | None, what: str) -> CompileError:
-    msg = f"{op_name}: {what}"
-    return CompileError(msg, where)
 
 
 def num(x: float) -> str:

@@ -102,9 +102,7 @@ class Lowerer:
         ret = body[-1]
         assert isinstance(ret, func.ReturnOp)
         names = self._names()
-        self.arg_names = {}
         for i, arg in enumerate(self.fn.body.block.args):
-            self.arg_names[arg] = names["in"][i]
             try:  # a non-float argument is an error only where an op uses it
                 self.home[arg] = self.kb.hbm("input", names["in"][i], arg.type.get_shape(), dt(arg))
             except Unsupported:

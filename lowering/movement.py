@@ -47,10 +47,8 @@ def constant(lw, op) -> None:
         acc = stage.ap((0, 1), (i, j))
         lw.kb.emit("vector", f"nisa.memset {acc} value {num(vals[i])}", writes=[acc])
         i = j
-    src = stage.ap()
     H.store(lw.kb, lambda a_, b_, w0, w1: stage.ap((a_, b_), (w0, w1)), dst, 0, 0, 1, 0, n)
     lw.kb.free(stage)
-    del src
 
 
 def reshape(lw, op) -> None:
@@ -132,7 +130,6 @@ def pad(lw, op) -> None:
     if (op.prop("mode") or "constant") != "constant":
         raise _unsupported(f"pad mode {op.prop('mode')}")
     pads = list(op.prop("pads"))
-    n = len(pads) // 2
     if any(p < 0 for p in pads):
         raise _unsupported("negative pads")
     src = lw.home_of(op.operands[0])
@@ -145,5 +142,4 @@ def pad(lw, op) -> None:
     H.store(lw.kb, lambda a_, b_, w0, w1: stage.ap((a_, b_), (w0, w1)), dst, 0, 0, 1, 0, total)
     lw.kb.free(stage)
     sl = [(pads[i], pads[i] + d) for i, d in enumerate(src.shape)]
-    del n
     H.copy_hbm(lw.kb, dst.ap(*sl), src.ap())

@@ -14,7 +14,6 @@ import os
 import tempfile
 from pathlib import Path
 
-import numpy as np
 
 from neuron_opt.diagnostics import CompileError
 
