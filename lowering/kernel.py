@@ -21,6 +21,7 @@ PSUM_BYTES = 16 * 1024
 PSUM_BANK = 2048
 DMA_QUEUES = 16  # one per DMA engine
 LOAD_POOL = range(DMA_QUEUES)
+STORE_SLACK_NS = 10000.0  # a store may use a load queue estimated idle this long before it is ready
 STORE_POOL = range(12, DMA_QUEUES)  # stores wait for compute: kept off most queues (no load stuck behind one)
 # Rough timing (ns) to place each DMA on the queue where it can start first: a queue runs in
 # order, so a store waiting for compute must not sit in front of a load that could go now.
@@ -303,7 +304,10 @@ class KernelBuilder:
         of "dma" means the DMA queue where the transfer can start first."""
         if stream.startswith("dma"):
             ready = self._ready(self._need(None, reads, writes))
-            pool = STORE_POOL if stream == "dma:store" else LOAD_POOL
+            pool = LOAD_POOL
+            if stream == "dma:store":  # a queue idle for a while by then, else the store queues
+                idle = [i for i in LOAD_POOL if self._free.get(f"q{i}", 0.0) <= ready - STORE_SLACK_NS]
+                pool = idle or STORE_POOL
             stream = min((f"q{i}" for i in pool),
                          key=lambda q: (max(ready, self._free.get(q, 0.0)), self._free.get(q, 0.0)))
         need = self._need(stream, reads, writes)
