@@ -150,6 +150,10 @@ def _all_same_bits(flat: np.ndarray) -> bool:
     return bool((raw == raw[0]).all())
 
 
+# Inline constants are for small data (weights go out of line); this bounds memory on bad input.
+MAX_INLINE_ELEMENTS = 1 << 24
+
+
 def parse_raw_elements(parser: AttrParser) -> tuple[list[tuple[str, object]], int]:
     """Parse `v` (a splat) or `[v, v, ...]` before the type is known: each v is a number,
     true/false, inf, -inf, nan or a hex literal (a bit pattern for float types)."""
@@ -188,6 +192,12 @@ def elements_from_raw(
 ) -> np.ndarray:
     elt = t.element_type
     n = shapes.numel(t.get_shape())
+    if n > MAX_INLINE_ELEMENTS:
+        parser.raise_error(
+            f"{type_name(t)} has {n} elements: inline constants hold at most "
+            f"{MAX_INLINE_ELEMENTS} (use nt.weight for large data)",
+            start,
+        )
     if len(items) == 1:
         items = items * n
     elif len(items) != n:
@@ -1287,6 +1297,7 @@ NT_OPS = [
 # Module and function attributes of the IR conventions.
 WEIGHTS_ATTR = "nt.weights"  # module: the .npz holding nt.weight data
 IO_TYPES_ATTR = "nt.io_types"  # func: the signature before auto-cast{mode=all}
+CAST_TYPE_ATTR = "nt.cast_type"  # func: the contraction input type auto-cast{mode=matmult} used
 NAME_ATTR = "nt.name"  # func arg/result: the framework's tensor name
 
 NT = Dialect("nt", NT_OPS, [DenseAttr])

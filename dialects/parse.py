@@ -9,9 +9,17 @@ from __future__ import annotations
 import bisect
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import FileLineColLoc, IntAttr, ModuleOp, StringAttr, UnknownLoc
+from xdsl.dialects.builtin import (
+    FileLineColLoc,
+    IntAttr,
+    ModuleOp,
+    StringAttr,
+    TensorType,
+    UnknownLoc,
+)
 from xdsl.ir import Block, Operation, SSAValue
 from xdsl.parser import Parser
+from xdsl.traits import SymbolOpInterface
 from xdsl.utils.exceptions import ParseError, VerifyException
 
 from neuron_opt.diagnostics import CompileError, op_error
@@ -66,14 +74,45 @@ def parse_module(ctx: Context, text: str, filename: str, line_offset: int = 0) -
     return module
 
 
+# Beyond this a shape is a typo, not a model (2^40 elements: 4 TiB of f32).
+MAX_ELEMENTS = 1 << 40
+
+
 def verify_module(module: Operation) -> None:
-    """Verify every op (located errors) and SSA dominance within blocks."""
+    """Verify every op (located errors), SSA dominance within blocks, unique symbols and
+    tensor sizes."""
     _verify_dominance(module)
+    for op in module.walk():
+        _verify_symbols_and_sizes(op)
     for op in module.walk():
         try:
             op.verify(verify_nested_ops=False)
         except VerifyException as e:
             raise op_error(op, str(e).strip().splitlines()[0]) from None
+
+
+def _verify_symbols_and_sizes(op: Operation) -> None:
+    for t in [r.type for r in op.results] + [
+        a.type for region in op.regions for b in region.blocks for a in b.args
+    ]:
+        if isinstance(t, TensorType) and (n := _numel(t)) > MAX_ELEMENTS:
+            raise op_error(op, f"tensor type with {n} elements exceeds the limit of 2^40")
+    for region in op.regions:
+        for block in region.blocks:
+            seen: set[str] = set()
+            for child in block.ops:
+                name = child.properties.get("sym_name") or child.attributes.get("sym_name")
+                if isinstance(name, StringAttr) and child.has_trait(SymbolOpInterface):
+                    if name.data in seen:
+                        raise op_error(child, f'redefinition of symbol "{name.data}"')
+                    seen.add(name.data)
+
+
+def _numel(t: TensorType) -> int:
+    n = 1
+    for d in t.get_shape():
+        n *= max(d, 0)
+    return n
 
 
 def _verify_dominance(root: Operation) -> None:

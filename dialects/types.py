@@ -107,14 +107,14 @@ def type_name(elt: Attribute) -> str:
 
 def round_tf32(x: np.ndarray) -> np.ndarray:
     """Round float32 values to tf32 (10 mantissa bits) with RNE; result stays float32."""
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    bits = x.view(np.uint32)
+    x = np.asarray(x, dtype=np.float32)
+    bits = np.ascontiguousarray(x).reshape(x.shape).view(np.uint32)
     lsb = (bits >> np.uint32(13)) & np.uint32(1)
     rounded = (bits + np.uint32(0xFFF) + lsb) & np.uint32(0xFFFFE000)
     # A carry out of the mantissa rolls into the exponent: overflow becomes inf, as it should.
     # NaNs keep a quiet-NaN pattern (clearing their low bits could turn them into inf).
     rounded = np.where(np.isnan(x), bits | np.uint32(0x00400000), rounded)
-    return rounded.astype(np.uint32).view(np.float32)
+    return rounded.astype(np.uint32).view(np.float32).reshape(x.shape)
 
 
 def round_to(x: np.ndarray, elt: Attribute, saturate: bool = False) -> np.ndarray:

@@ -329,8 +329,4 @@ def save_compiled(module: ModuleOp, weights: dict[str, np.ndarray], out_mlir_pat
     with atomic_output(out) as f:
         Printer(stream=f).print_op(module)
         f.write("\n")
-    # The temp files behind atomic_output are created 0600: give the outputs the umask's mode.
-    umask = os.umask(0)
-    os.umask(umask)
-    for p in (npz, out):
-        os.chmod(p, 0o666 & ~umask)
+

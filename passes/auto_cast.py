@@ -125,6 +125,8 @@ class _FuncCaster:
         for i, v in enumerate(data):
             op.operands[i] = self._cast(v, self.mm, op)
         op.properties["acc"] = builtin.f32
+        # preserve-io{enabled=false} lowers arguments to this type only (not to a user's cast).
+        op.parent_op().attributes[nt.CAST_TYPE_ATTR] = self.mm
         self.report.decide(op, f"cast to {type_name(self.mm)}", True)
 
     # -- all ---------------------------------------------------------------------------------

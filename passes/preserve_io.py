@@ -7,7 +7,9 @@ then the attribute is dropped. A function without the attribute is left alone.
 
 enabled=false (neuron-opt --cast-io): low precision at the boundary, for the DMA savings
 ("cast them in the Framework prior to compilation"): the attribute is dropped, the T signature
-kept, and an f32 argument whose every use is the same non-saturating cast to T becomes T.
+kept, and an f32 argument whose every use is the same non-saturating cast to T becomes T,
+where T is the type auto-cast{mode=matmult} recorded in `nt.cast_type` (never a user's own
+cast). Both modes drop `nt.cast_type`.
 """
 
 from __future__ import annotations
@@ -36,11 +38,13 @@ class PreserveIOPass(ModulePass):
         for f in op.walk():
             if not isinstance(f, func.FuncOp) or not f.body.blocks:
                 continue
+            cast_type = f.attributes.pop(nt.CAST_TYPE_ATTR, None)
             if self.enabled:
                 _restore(f)
             else:
                 f.attributes.pop(nt.IO_TYPES_ATTR, None)
-                _lower_arguments(f)
+                if cast_type is not None:
+                    _lower_arguments(f, cast_type)
 
 
 def _restore(f: func.FuncOp) -> None:
@@ -107,7 +111,8 @@ def _fold_users(cast: nt.CastOp) -> None:
         Rewriter.erase_op(cast)
 
 
-def _lower_arguments(f: func.FuncOp) -> None:
+def _lower_arguments(f: func.FuncOp, cast_type) -> None:
+    """Retype f32 arguments whose every use is the same non-saturating cast to `cast_type`."""
     block: Block = f.body.block
     for arg in list(block.args):
         if not (isinstance(arg.type, TensorType) and arg.type.element_type == builtin.f32):
@@ -119,7 +124,7 @@ def _lower_arguments(f: func.FuncOp) -> None:
         if len(targets) != 1:
             continue
         (t, sat), = targets
-        if sat or not R.float_cast(users[0]):
+        if sat or t.element_type != cast_type:
             continue
         new_arg = Rewriter.replace_value_with_new_type(arg, t)
         for u in users:

@@ -38,6 +38,8 @@ def gather(data: np.ndarray, indices: np.ndarray, axis: int) -> np.ndarray:
 
 def gather_elements(data: np.ndarray, indices: np.ndarray, axis: int) -> np.ndarray:
     a = axis % data.ndim
+    # Off the axis, indices may be shorter than data (ONNX allows it): those dims are a prefix.
+    data = data[tuple(slice(None) if i == a else slice(0, n) for i, n in enumerate(indices.shape))]
     return np.take_along_axis(data, _normalize(indices, data.shape[a], "gather_elements"), axis=a)
 
 

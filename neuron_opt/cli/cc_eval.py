@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from neuron_opt.cli.cc_compile import add_cast_options, normalized_mode, option_label
+from neuron_opt.cli.common import load_npz
 from neuron_opt.diagnostics import CompileError
 
 
@@ -80,12 +81,7 @@ def _fmt_shape(shape) -> str:
 
 def load_inputs(path: str, model) -> dict[str, np.ndarray]:
     """The .npz's arrays, checked against the ONNX model's graph inputs (name, dtype, shape)."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            given = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError) as e:
-        msg = e.strerror if isinstance(e, OSError) and e.strerror else "not an .npz file"
-        raise CompileError(msg, path) from None
+    given = load_npz(path)
     inits = {t.name for t in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in inits]
     names = [i.name for i in inputs]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from neuron_opt.cli.common import load_npz
 from neuron_opt.diagnostics import CompileError
 
 
@@ -32,17 +33,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from neuron_opt.cli.cc_compile import add_cast_options
 
     add_cast_options(p)
-
-
-def load_npz(path: str) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except FileNotFoundError:
-        raise CompileError("no such file", path) from None
-    except (OSError, ValueError) as e:
-        msg = e.strerror if isinstance(e, OSError) and e.strerror else f"not an .npz file ({e})"
-        raise CompileError(msg, path) from None
 
 
 def simulate_file(path: str, inputs: dict[str, np.ndarray], numerics: bool = True,

@@ -54,6 +54,7 @@ def atomic_output(path: str | os.PathLike, mode: str = "w"):
     try:
         with os.fdopen(fd, mode) as f:
             yield f
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
         os.replace(tmp, target)
     except BaseException:
         try:
@@ -88,3 +89,24 @@ def load_module(path: str, verify: bool = True):
     if verify:
         verify_module(module)
     return module
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def load_npz(path: str) -> dict:
+    """The arrays of an .npz file, or `PATH: error: ...`."""
+    import zipfile
+
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except OSError as e:
+        raise CompileError(e.strerror or "cannot read the file", path) from None
+    except (ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise CompileError(f"not an .npz file ({e})", path) from None

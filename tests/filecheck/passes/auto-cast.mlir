@@ -18,7 +18,9 @@
 // NONE-NEXT:   %b = nt.constant 0.1 : tensor<16xf32>
 // NONE-NEXT:   %h = nt.linear %x, %w, %b : (tensor<4x8xf32>, tensor<8x16xf32>, tensor<16xf32>) -> tensor<4x16xf32>
 
-// MM-LABEL:  func.func @block(%x: tensor<4x8xf32>, %idx: tensor<4xi64>) -> tensor<4x16xf32> {
+// MM-LABEL:  func.func @block(%x: tensor<4x8xf32>, %idx: tensor<4xi64>) -> tensor<4x16xf32>
+// MM-BF16-SAME: attributes {nt.cast_type = bf16} {
+// MM-FP8-SAME:  attributes {nt.cast_type = f8E4M3} {
 // MM-BF16-NEXT: %[[X:.*]] = nt.cast %x : tensor<4x8xf32> to tensor<4x8xbf16>
 // MM-BF16-NEXT: %w = nt.weight @w : tensor<8x16xf32>
 // MM-BF16-NEXT: %[[W:.*]] = nt.cast %w : tensor<8x16xf32> to tensor<8x16xbf16>
@@ -62,7 +64,7 @@
 // ALL-FP8:     nt.linear {{.*}} {acc = f32} : (tensor<4x8xf8E4M3>, tensor<8x16xf8E4M3>, tensor<16xbf16>) -> tensor<4x16xbf16>
 // ALL-FP8:     nt.gelu %h : tensor<4x16xbf16>
 
-// REPORT:      auto-cast.mlir:76:3: nt.weight: kept (matmult casts contractions only)
+// REPORT:      auto-cast.mlir:78:3: nt.weight: kept (matmult casts contractions only)
 // REPORT-NEXT: auto-cast.mlir:{{[0-9]+}}:3: nt.constant: kept (matmult casts contractions only)
 // REPORT-NEXT: auto-cast.mlir:{{[0-9]+}}:3: nt.linear: cast to bf16
 // REPORT-NEXT: auto-cast.mlir:{{[0-9]+}}:3: nt.gelu: kept (matmult casts contractions only)

@@ -54,7 +54,7 @@ func.func @alone(%x: tensor<4xbf16>) -> tensor<4xbf16> {
 // CASTIO-NEXT:    %[[B:.*]] = nt.cast %b : tensor<8x2xf32> to tensor<8x2xbf16>
 // CASTIO-NEXT:    %[[C:.*]] = nt.cast %c {saturate} : tensor<8x2xf32> to tensor<8x2xf8E4M3>
 // CASTIO-NEXT:    %m = nt.matmul %a, %[[B]] {acc = f32}
-func.func @matmult_args(%a: tensor<4x8xf32>, %b: tensor<8x2xf32>, %c: tensor<8x2xf32>) -> tensor<4x2xf32> {
+func.func @matmult_args(%a: tensor<4x8xf32>, %b: tensor<8x2xf32>, %c: tensor<8x2xf32>) -> tensor<4x2xf32> attributes {nt.cast_type = bf16} {
   %a1 = nt.cast %a : tensor<4x8xf32> to tensor<4x8xbf16>
   // %b has a use that is not a cast: it stays f32.
   %b1 = nt.cast %b : tensor<8x2xf32> to tensor<8x2xbf16>
@@ -63,4 +63,15 @@ func.func @matmult_args(%a: tensor<4x8xf32>, %b: tensor<8x2xf32>, %c: tensor<8x2
   %m = nt.matmul %a1, %b1 {acc = f32} : (tensor<4x8xbf16>, tensor<8x2xbf16>) -> tensor<4x2xf32>
   %n = nt.transpose %b {perm = array<i64: 1, 0>} : (tensor<8x2xf32>) -> tensor<2x8xf32>
   func.return %m : tensor<4x2xf32>
+}
+
+// -----
+
+// Only the type auto-cast recorded is lowered: a user's own cast to f16 keeps an f32 input.
+// CASTIO-LABEL: func.func @user_cast(%x: tensor<4xf32>) -> tensor<4xf16> {
+// CASTIO-NEXT:    nt.cast %x : tensor<4xf32> to tensor<4xf16>
+// CHECK-LABEL:  func.func @user_cast(%x: tensor<4xf32>) -> tensor<4xf16> {
+func.func @user_cast(%x: tensor<4xf32>) -> tensor<4xf16> attributes {nt.cast_type = bf16} {
+  %0 = nt.cast %x : tensor<4xf32> to tensor<4xf16>
+  func.return %0 : tensor<4xf16>
 }
