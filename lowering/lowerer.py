@@ -463,6 +463,11 @@ class Lowerer:
         out = op.results[0]
         S = P.shape(out)
         odt = dt(out)
+        epilogue = self._epilogue(op)
+        if epilogue is not None:  # the activation is applied as the matmul result leaves PSUM
+            from neuron_opt.lowering import matmul
+
+            return matmul.tile(self, op.operands[0].owner, r0, r1, c0, c1, func=epilogue, odt=odt)
         ops = [self.operand(v, S, k, r0, r1, c0, c1) for v in op.operands]
         t = self.kb.sbuf(r1 - r0, (c1 - c0,), odt)
         d = t.ap()
@@ -530,6 +535,22 @@ class Lowerer:
         else:
             raise Unsupported("no lowering to nisa for this op")
         return t
+
+    def _epilogue(self, op: Operation) -> str | None:
+        """The ScalarE function of a unary activation applied to a fused f32 contraction result
+        (f32: the PSUM value is the rounded result, so fusing changes no bit)."""
+        if isinstance(op, tuple(P.UNARY_ACT)):
+            f = P.UNARY_ACT[type(op)]
+        elif isinstance(op, nt.GeluOp):
+            f = "gelu_tanh" if op.prop("approximate") == "tanh" else "gelu"
+        else:
+            return None
+        src = op.operands[0]
+        prod_op = src.owner
+        if isinstance(prod_op, P.CONTRACTION) and prod_op in self.fused and dt(src) == "f32" \
+                and not (src in self.resident):
+            return f
+        return None
 
     def copy(self, dst, src) -> None:
         """A converting copy, alternating VectorE / ScalarE (GpSimd cannot read PSUM)."""

@@ -78,7 +78,9 @@ def _batch_index(shape_v, out_batch, bi) -> int:
     return flat
 
 
-def tile(lw, op, r0: int, r1: int, c0: int, c1: int):
+def tile(lw, op, r0: int, r1: int, c0: int, c1: int, func: str = "copy", odt: str | None = None):
+    """The output tile rows [r0, r1) x cols [c0, c1); with `func`, the PSUM eviction applies
+    that ScalarE function on the way (an activation epilogue) and writes dtype `odt`."""
     a, b, bias, trans_b = operands(op)
     S, M, K, N = dims(op)
     kb = lw.kb
@@ -106,7 +108,7 @@ def tile(lw, op, r0: int, r1: int, c0: int, c1: int):
             rows = lw.tile(a, ra, ba * M + m0, ba * M + m0 + mt, 0, K)
             at = _transpose_blocks(lw, rows, mt, K, mdt)
         lw.group_cache[key] = at
-    odt = lw_dt(op.results[0])
+    odt = odt or lw_dt(op.results[0])
     out = kb.sbuf(mt, (c1 - c0,), odt)
     for n0 in range(c0, c1, NMAX):
         n1 = min(n0 + NMAX, c1)
@@ -121,7 +123,7 @@ def tile(lw, op, r0: int, r1: int, c0: int, c1: int):
         for i, (st, mv) in enumerate(steps):
             flags = (" start" if i == 0 else "") + (" stop" if i == len(steps) - 1 else "")
             kb.emit("tensor", f"nisa.matmul {ps.ap()}, {st}, {mv}{flags}", reads=[st, mv], writes=[ps.ap()])
-        lw.evict(out.ap((0, mt), (n0 - c0, n1 - c0)), ps.ap())
+        lw.evict(out.ap((0, mt), (n0 - c0, n1 - c0)), ps.ap(), func)
         kb.free(ps)
     return out
 

@@ -21,9 +21,9 @@ builtin.module {
 // CHECK-NEXT:   nisa.matmul @[[ACC:p[0-9]+]][0:8, 0:64], @{{t[0-9]+}}[0:128, 0:8], @{{t[0-9]+}}[0:128, 0:64] start wait(
 // CHECK-NEXT:   nisa.matmul @[[ACC]][0:8, 0:64], @{{t[0-9]+}}[0:128, 0:8], @{{t[0-9]+}}[0:128, 0:64] stop wait(
 // CHECK-NEXT: }
-// The gelu is fused: computed on the evicted tile, never stored and reloaded.
+// The gelu is fused into the eviction: ScalarE reads the accumulator in PSUM.
 // CHECK:      nisa.engine @scalar {
-// CHECK:        nisa.activation @[[OUT:t[0-9]+]][0:8, 0:64], @{{t[0-9]+}}[0:8, 0:64] func gelu
+// CHECK:        nisa.activation @[[OUT:t[0-9]+]][0:8, 0:64], @[[ACC]][0:8, 0:64] func gelu
 // The store waits for ScalarE; it goes on a DMA queue of its own (no load queued behind it).
 // CHECK:        nisa.dma_copy @c[0:8, 0:64], @[[OUT]][0:8, 0:64] wait(@s_scalar >= {{[0-9]+}}) signal(@s_q{{[0-9]+}})
 // CHECK-NEXT: }
