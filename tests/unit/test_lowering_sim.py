@@ -144,3 +144,36 @@ def test_no_lowering_is_a_located_error():
         lower_module_text(mod)
     assert str(e.value).startswith("t.mlir:3:5: error: nt.gather:")
     assert "\n" not in str(e.value)
+
+
+def test_matmul_bound_speedup_and_gemm_utilization(tmp_path):
+    """Timing only (numerics are covered above): the wide MLP's matmult-bf16 speed-up over none
+    and a bf16 GEMM's TensorE share; regression guards for bench/lowering_*.py's figures."""
+    import importlib.util
+
+    import onnx
+
+    from neuron_opt.cli import cc_model
+
+    spec = importlib.util.spec_from_file_location("make_examples", EXAMPLES / "make_examples.py")
+    mk = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mk)
+    model, _ = mk.wide_mlp()
+    path = tmp_path / "wide_mlp.onnx"
+    onnx.save(model, path)
+    lat = {}
+    for mode in ("none", "matmult"):
+        r = cc_model.simulate(cc_model.compile_onnx(str(path), mode, "bf16"), {}, numerics=False)
+        lat[mode] = r.makespan_us
+        if mode == "none":
+            assert r.utilization("tensor") > 0.9  # fp32 matmuls: TensorE-bound
+    speedup = lat["none"] / lat["matmult"]
+    print(f"wide MLP: none {lat['none']:.1f} us, matmult-bf16 {lat['matmult']:.1f} us, {speedup:.2f}x")
+    assert 2.4 <= speedup <= 4.0
+    mod = _nt("    %c = nt.matmul %a, %b : (tensor<2048x2048xbf16>, tensor<2048x2048xbf16>) -> tensor<2048x2048xbf16>\n"
+              "    func.return %c : tensor<2048x2048xbf16>",
+              '%a: tensor<2048x2048xbf16> {nt.name = "a"}, %b: tensor<2048x2048xbf16> {nt.name = "b"}',
+              'tensor<2048x2048xbf16> {nt.name = "c"}')
+    r = simulate(parse_module(make_context(), lower_module_text(mod), "k.mlir"), {}, numerics=False)
+    print(f"2048^3 bf16 GEMM: TensorE busy {100 * r.utilization('tensor'):.1f}%, HFU {100 * r.hfu:.1f}%")
+    assert r.utilization("tensor") > 0.8 and r.hfu > 0.75
