@@ -224,6 +224,8 @@ class Lowerer:
                 raise Unsupported("rank-0 tensors have no lowering yet (only scalar constants)")
         if isinstance(op, P.CONTRACTION) and any(len(P.shape(v)) < 2 for v in op.operands[:2]):
             raise Unsupported("a contraction of rank-1 operands has no lowering yet")
+        if isinstance(op, (nt.SoftmaxOp, nt.LogSoftmaxOp)) and not P.tileable(op):
+            return rowwise.softmax_any_axis(self, op)
         if isinstance(op, P.TILEABLE):
             return self.lower_group(op)
         handler = {

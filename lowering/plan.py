@@ -40,11 +40,19 @@ def shape(v: SSAValue) -> tuple[int, ...]:
     return tuple(v.type.get_shape())
 
 
+def tileable(op: Operation) -> bool:
+    """Computes a tile on demand (softmax only along the last axis: the free dim)."""
+    if isinstance(op, (nt.SoftmaxOp, nt.LogSoftmaxOp)):
+        rank = len(shape(op.results[0]))
+        return rank > 0 and op.prop("axis") % rank == rank - 1
+    return isinstance(op, TILEABLE)
+
+
 def plan_fusion(body_ops: list[Operation], returned: set[SSAValue]) -> set[Operation]:
     """The ops whose result is computed inside its (single) consumer."""
     fused: set[Operation] = set()
     for op in body_ops:
-        if not isinstance(op, TILEABLE) or len(op.results) != 1:
+        if not tileable(op) or len(op.results) != 1:
             continue
         res = op.results[0]
         if res in returned or sum(1 for _ in res.uses) != 1:
@@ -62,7 +70,7 @@ def plan_fusion(body_ops: list[Operation], returned: set[SSAValue]) -> set[Opera
                 and op.operands[0].owner not in fused:
             # a contraction operand converted as its tiles are loaded (no cast pass over HBM)
             fused.add(op)
-        elif isinstance(user, ROWWISE + (nt.ReduceSumOp, nt.ReduceMeanOp, nt.ReduceMaxOp)) and \
+        elif isinstance(user, ROWWISE + (nt.ReduceSumOp, nt.ReduceMeanOp, nt.ReduceMaxOp)) and tileable(user) and \
                 user.operands[0] is res and isinstance(op, ELEMENTWISE):
             fused.add(op)
     return fused
@@ -130,10 +138,10 @@ def plan_residency(ops: list[Operation], fused: set[Operation], returned: set[SS
     readers = TILEABLE + (nt.ReduceSumOp, nt.ReduceMeanOp, nt.ReduceMaxOp, nt.BatchNormOp)
     out = set()
     for op in ops:
-        if op in fused or not isinstance(op, TILEABLE) or op.results[0] in returned:
+        if op in fused or not tileable(op) or op.results[0] in returned:
             continue
         users = [u.operation for u in op.results[0].uses]
-        if users and all(isinstance(u, readers) for u in users) and 0 < resident_bytes(op.results[0]) <= RESIDENT_BYTES:
+        if users and all(isinstance(u, readers) and (tileable(u) or not isinstance(u, TILEABLE)) for u in users) and 0 < resident_bytes(op.results[0]) <= RESIDENT_BYTES:
             out.add(op)
     return out
 

@@ -31,22 +31,10 @@ def tile(lw, op, k, r0, r1, c0, c1):
     kb = lw.kb
     x = lw.tile(op.operands[0], k, r0, r1, 0, C).ap()
     out = kb.sbuf(p, (C,), dt(op.results[0]))
-    o = out.ap()
     if isinstance(op, (nt.SoftmaxOp, nt.LogSoftmaxOp)):
-        nmax = _scratch(lw, p, 1).ap()
-        kb.emit("vector", f"nisa.tensor_reduce {nmax}, {x} op max negate", reads=[x], writes=[nmax])
-        e = _scratch(lw, p, C).ap()
-        s = _scratch(lw, p, 1).ap()
-        kb.emit("scalar", f"nisa.activation {e}, {x} func exp bias {nmax} accumulate {s}",
-                reads=[x, nmax], writes=[e, s])
-        if isinstance(op, nt.SoftmaxOp):
-            kb.emit("vector", f"nisa.tensor_scalar {o}, {e} op0 div operand0 {s}", reads=[e, s], writes=[o])
-        else:
-            ls = _scratch(lw, p, 1).ap()
-            kb.emit("scalar", f"nisa.activation {ls}, {s} func log", reads=[s], writes=[ls])
-            kb.emit("vector", f"nisa.tensor_scalar {o}, {x} op0 add operand0 {nmax} op1 sub operand1 {ls}",
-                    reads=[x, nmax, ls], writes=[o])
+        _softmax(lw, out.ap(), x, p, C, isinstance(op, nt.LogSoftmaxOp))
         return out
+    o = out.ap()
     eps = op.prop("epsilon")
     if isinstance(op, nt.LayerNormOp):
         g = -(-C // BN_FMAX)
@@ -83,6 +71,52 @@ def tile(lw, op, k, r0, r1, c0, c1):
         kind, bv = lw.operand(bias, S, k, r0, r1, 0, C)
         _apply(lw, o, last, "add", kind, bv)
     return out
+
+
+def _softmax(lw, o, x, p: int, C: int, log: bool) -> None:
+    """Softmax (or log-softmax) of the rows of tile x into o, along the free dim."""
+    kb = lw.kb
+    nmax = _scratch(lw, p, 1).ap()
+    kb.emit("vector", f"nisa.tensor_reduce {nmax}, {x} op max negate", reads=[x], writes=[nmax])
+    e = _scratch(lw, p, C).ap()
+    s = _scratch(lw, p, 1).ap()
+    kb.emit("scalar", f"nisa.activation {e}, {x} func exp bias {nmax} accumulate {s}",
+            reads=[x, nmax], writes=[e, s])
+    if not log:
+        kb.emit("vector", f"nisa.tensor_scalar {o}, {e} op0 div operand0 {s}", reads=[e, s], writes=[o])
+    else:
+        ls = _scratch(lw, p, 1).ap()
+        kb.emit("scalar", f"nisa.activation {ls}, {s} func log", reads=[s], writes=[ls])
+        kb.emit("vector", f"nisa.tensor_scalar {o}, {x} op0 add operand0 {nmax} op1 sub operand1 {ls}",
+                reads=[x, nmax, ls], writes=[o])
+
+
+def softmax_any_axis(lw, op) -> None:
+    """Softmax over a non-last axis: that axis is moved last by DMA, the rows are normalized
+    along the free dim, and the result is moved back."""
+    from neuron_opt.lowering.lowerer import dt
+    from neuron_opt.lowering.movement import permute, permuted_scratch
+
+    x, out = op.operands[0], op.results[0]
+    S = P.shape(x)
+    rank = len(S)
+    axis = op.prop("axis") % rank
+    perm = [a for a in range(rank) if a != axis] + [axis]
+    src = permuted_scratch(lw, lw.home_of(x), perm)
+    tmp = lw.kb.hbm("scratch", lw.kb.fresh("h"), src.shape, dt(out))
+    R, C = prod(src.shape[:-1]), src.shape[-1]
+    for r0 in range(0, R, PMAX):
+        r1 = min(r0 + PMAX, R)
+        lw.tile_cache = {}
+        t = _scratch(lw, r1 - r0, C, src.dtype)
+        H.load(lw.kb, lambda a, b, w0, w1: t.ap((a, b), (w0, w1)), src, rank - 1, r0, r1, 0, C)
+        res = _scratch(lw, r1 - r0, C, dt(out))
+        _softmax(lw, res.ap(), t.ap(), r1 - r0, C, isinstance(op, nt.LogSoftmaxOp))
+        H.store(lw.kb, lambda a, b, w0, w1: res.ap((a, b), (w0, w1)), tmp, rank - 1, r0, r1, 0, C)
+        lw.kb.free(*lw.tile_cache.values())
+        lw.tile_cache = {}
+    inverse = [perm.index(a) for a in range(rank)]
+    permute(lw, tmp, lw.new_home(out), inverse)
 
 
 def _apply(lw, dst, src, alu, kind, val):
