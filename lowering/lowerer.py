@@ -110,6 +110,8 @@ class Lowerer:
         if P.PLANNED not in self.fn.attributes:  # nt-plan-tiles has not run: plan now
             P.annotate(self.fn)
         self.fused = {o for o in body[:-1] if P.FUSED in o.attributes}
+        self.transposed = {o.results[0] for o in body[:-1] if P.TRANSPOSED in o.attributes}
+        self.tmode = False  # lowering a group computed transposed (tiles of C^T)
         # results that are returned get output tensors as their homes
         self.outputs: dict[SSAValue, list[str]] = {}
         for i, v in enumerate(ret.operands):
@@ -172,6 +174,8 @@ class Lowerer:
         """v's HBM tensor, computing a fused value's whole result first if needed."""
         if v in self.home:
             return self.home[v]
+        if v in self.transposed:
+            raise Unsupported("internal: a value computed transposed has an HBM reader")
         if v in self.resident:  # an unexpected HBM reader: store the tiles once
             dst = self.new_home(v)
             k = len(P.shape(v)) - 1
@@ -260,7 +264,14 @@ class Lowerer:
         if out not in self.resident:
             dst = self.new_home(out)
         self.group_cache = {}
-        if fixed and isinstance(fixed[0], P.CONTRACTION):
+        if out in self.transposed and out in self.resident:
+            self.tmode = True
+            try:
+                for r0, r1, c0, c1 in matmul.tiling_t(self, fixed[0]):
+                    self._tile_step(out, 1, r0, r1, c0, c1, dst)
+            finally:
+                self.tmode = False
+        elif fixed and isinstance(fixed[0], P.CONTRACTION):
             for r0, r1, c0, c1 in matmul.tiling(self, fixed[0]):
                 self._tile_step(out, len(S) - 1, r0, r1, c0, c1, dst)
         else:
@@ -357,6 +368,8 @@ class Lowerer:
         from neuron_opt.lowering import matmul, rowwise
 
         if isinstance(op, P.CONTRACTION):
+            if self.tmode:
+                return matmul.tile_t(self, op, r0, r1, c0, c1)
             return matmul.tile(self, op, r0, r1, c0, c1)
         if isinstance(op, P.ROWWISE):
             return rowwise.tile(self, op, k, r0, r1, c0, c1)
@@ -377,6 +390,11 @@ class Lowerer:
         x = self.splat(v)
         if x is not None:
             return ("imm", x)
+        if self.tmode and not (isinstance(v.owner, Operation) and v.owner in self.fused):
+            # transposed tiles: a vector along the output columns is one value per partition
+            from neuron_opt.lowering.rowwise import column
+
+            return ("col", column(self, v, list(range(r0, r1))))
         s = P.shape(v)
         kind = operand_kind(s, out, k)
         if kind == "full":
@@ -469,7 +487,8 @@ class Lowerer:
         if epilogue is not None:  # the activation is applied as the matmul result leaves PSUM
             from neuron_opt.lowering import matmul
 
-            return matmul.tile(self, op.operands[0].owner, r0, r1, c0, c1, func=epilogue, odt=odt)
+            mm = matmul.tile_t if self.tmode else matmul.tile
+            return mm(self, op.operands[0].owner, r0, r1, c0, c1, func=epilogue, odt=odt)
         ops = [self.operand(v, S, k, r0, r1, c0, c1) for v in op.operands]
         t = self.kb.sbuf(r1 - r0, (c1 - c0,), odt)
         d = t.ap()

@@ -92,22 +92,7 @@ def tile(lw, op, r0: int, r1: int, c0: int, c1: int, func: str = "copy", odt: st
     mdt = lw_dt(a)
     kt = -(-K // PMAX)
     _drop_other_blocks(lw, *getattr(lw, "mm_block", (0, N)))
-    # A^T tiles [Kc, Mt], one per K tile, cached for the M_GROUP row tiles of the current pass
-    # (the oldest row tile's are dropped first)
-    key = ("AT", a, ba, m0, mt)
-    at = lw.group_cache.get(key)
-    if at is None:
-        cached = [k_ for k_ in lw.group_cache if k_[0] == "AT"]
-        while len(cached) >= M_GROUP:
-            lw.kb.free(*lw.group_cache.pop(cached.pop(0)))
-        ra = len(P.shape(a)) - 1
-        if a in lw.resident:  # transpose straight out of the produced tiles (views, no copy)
-            at = [_transpose_blocks(lw, lw.tile(a, ra, ba * M + m0, ba * M + m0 + mt, k0, min(K, k0 + PMAX)),
-                                    mt, min(PMAX, K - k0), mdt)[0] for k0 in range(0, K, PMAX)]
-        else:
-            rows = lw.tile(a, ra, ba * M + m0, ba * M + m0 + mt, 0, K)
-            at = _transpose_blocks(lw, rows, mt, K, mdt)
-        lw.group_cache[key] = at
+    at = _at_tiles(lw, a, ba, m0, mt, M, K, mdt)
     odt = odt or lw_dt(op.results[0])
     out = kb.sbuf(mt, (c1 - c0,), odt)
     for n0 in range(c0, c1, NMAX):
@@ -125,6 +110,75 @@ def tile(lw, op, r0: int, r1: int, c0: int, c1: int, func: str = "copy", odt: st
             kb.emit("tensor", f"nisa.matmul {ps.ap()}, {st}, {mv}{flags}", reads=[st, mv], writes=[ps.ap()])
         lw.evict(out.ap((0, mt), (n0 - c0, n1 - c0)), ps.ap(), func)
         kb.free(ps)
+    return out
+
+
+def _at_tiles(lw, a, ba, m0, mt, M, K, mdt):
+    """A^T tiles [Kc, Mt], one per K tile, cached for the M_GROUP row tiles of the current pass
+    (the oldest row tile's are dropped first). A computed transposed (nisa.transposed) is read
+    as stored: no transpose at all."""
+    key = ("AT", a, ba, m0, mt)
+    at = lw.group_cache.get(key)
+    if at is not None:
+        return at
+    cached = [k_ for k_ in lw.group_cache if k_[0] == "AT"]
+    while len(cached) >= M_GROUP:
+        lw.kb.free(*lw.group_cache.pop(cached.pop(0)))
+    ra = len(P.shape(a)) - 1
+    if a in lw.transposed:
+        at = [lw.tile(a, 1, k0, min(K, k0 + PMAX), m0, m0 + mt) for k0 in range(0, K, PMAX)]
+    elif a in lw.resident:  # transpose straight out of the produced tiles (views, no copy)
+        at = [_transpose_blocks(lw, lw.tile(a, ra, ba * M + m0, ba * M + m0 + mt, k0, min(K, k0 + PMAX)),
+                                mt, min(PMAX, K - k0), mdt)[0] for k0 in range(0, K, PMAX)]
+    else:
+        rows = lw.tile(a, ra, ba * M + m0, ba * M + m0 + mt, 0, K)
+        at = _transpose_blocks(lw, rows, mt, K, mdt)
+    lw.group_cache[key] = at
+    return at
+
+
+def tiling_t(lw, op):
+    """(n0, n1, m0, m1) steps of C^T [N, M] in 128 x 128 tiles, N blocks as in `tiling`."""
+    S, M, K, N = dims(op)
+    b = op.operands[1]
+    per_col = -(-K // PMAX) * DT_BYTES[lw_dt(b)]
+    nb = N if per_col * N <= B_BUDGET else max(NMAX, (B_BUDGET // per_col) // NMAX * NMAX)
+    for c0 in range(0, N, nb):
+        lw.mm_block = (c0, min(N, c0 + nb))
+        for n0 in range(c0, min(N, c0 + nb), PMAX):
+            for m0 in range(0, M, PMAX):
+                yield n0, min(n0 + PMAX, N), m0, min(m0 + PMAX, M)
+
+
+def tile_t(lw, op, n0: int, n1: int, m0: int, m1: int, func: str = "copy", odt: str | None = None):
+    """The tile [n0:n1, m0:m1] of C^T (2-D): stationary = a B column slice [Kc, n], moving =
+    A^T [Kc, m]; a bias along N is a per-partition column, fused into the eviction."""
+    a, b, bias, trans_b = operands(op)
+    S, M, K, N = dims(op)
+    kb = lw.kb
+    mdt = lw_dt(a)
+    _drop_other_blocks(lw, *getattr(lw, "mm_block", (0, N)))
+    at = _at_tiles(lw, a, 0, m0, m1 - m0, M, K, mdt)
+    nc0 = n0 // NMAX * NMAX
+    nc1 = min(N, nc0 + NMAX, getattr(lw, "mm_block", (0, N))[1])
+    out = kb.sbuf(n1 - n0, (m1 - m0,), odt or lw_dt(op.results[0]))
+    ps = kb.psum(n1 - n0, (m1 - m0,))
+    kt = -(-K // PMAX)
+    for kk in range(kt):
+        kc = min(PMAX, K - kk * PMAX)
+        st = _b_tile(lw, b, 0, kk, K, nc0, nc1, trans_b, mdt).ap((0, kc), (n0 - nc0, n1 - nc0))
+        mv = at[kk].ap((0, kc), (0, m1 - m0))
+        flags = (" start" if kk == 0 else "") + (" stop" if kk == kt - 1 else "")
+        kb.emit("tensor", f"nisa.matmul {ps.ap()}, {st}, {mv}{flags}", reads=[st, mv], writes=[ps.ap()])
+    if bias is not None:
+        from neuron_opt.lowering.rowwise import column
+
+        col = column(lw, bias, list(range(n0, n1)))
+        kb.emit("scalar", f"nisa.activation {out.ap()}, {ps.ap()} func {func} bias {col}",
+                reads=[ps.ap(), col], writes=[out.ap()])
+    else:
+        lw.evict(out.ap(), ps.ap(), func)
+    kb.free(ps)
     return out
 
 

@@ -20,6 +20,7 @@ from neuron_opt.dialects.types import type_name
 from neuron_opt.lowering.kernel import DT_BYTES
 
 FUSED, RESIDENT, PLANNED = "nisa.fused", "nisa.resident", "nisa.planned"
+TRANSPOSED = "nisa.transposed"
 RESIDENT_BYTES = 24 * 1024  # per partition: intermediates this small stay in SBUF
 PMAX = 128
 
@@ -168,6 +169,56 @@ def annotate(fn: func.FuncOp) -> None:
     one_fixed_per_group([o for o in ops if o not in fused], fused)
     for op in fused:
         op.attributes[FUSED] = UnitAttr()
-    for op in plan_residency(ops, fused, returned):
+    resident = plan_residency(ops, fused, returned)
+    for op in resident:
         op.attributes[RESIDENT] = UnitAttr()
+    for op in plan_transposed(resident, fused):
+        op.attributes[TRANSPOSED] = UnitAttr()
     fn.attributes[PLANNED] = UnitAttr()
+
+
+def _mm2d(op: Operation) -> bool:
+    """A 2-D matmul or linear (no batch dims)."""
+    return isinstance(op, (nt.MatmulOp, nt.LinearOp)) and all(len(shape(v)) == 2 for v in op.operands[:2])
+
+
+def plan_transposed(resident: set[Operation], fused: set[Operation]) -> set[Operation]:
+    """Layout propagation: a resident 2-D contraction group whose result only feeds 2-D
+    contractions as their left operand is computed transposed, C^T = B^T A^T (stationary B,
+    moving A^T): its tiles are then exactly the next contraction's A^T, so no TensorE transpose
+    is inserted between them. Its epilogue's other operands must be scalars or a vector along
+    the output columns (a per-partition column once transposed)."""
+    out = set()
+    for root in resident:
+        v = root.results[0]
+        if len(shape(v)) != 2 or not all(_mm2d(u.operation) and u.operation.operands[0] is v for u in v.uses):
+            continue
+        mem = members(root, fused)
+        mms = [o for o in mem if isinstance(o, CONTRACTION)]
+        if len(mms) != 1 or not _mm2d(mms[0]) or any(isinstance(o, ROWWISE) for o in mem):
+            continue
+        n = shape(v)[-1]
+        ok = True
+        for o in mem:
+            if o is mms[0]:
+                extra = list(o.operands[2:])  # a linear's bias
+            elif isinstance(o, ELEMENTWISE):
+                extra = [x for x in o.operands if not (isinstance(x.owner, Operation) and x.owner in fused)]
+            else:
+                ok = False
+                break
+            for x in extra:
+                s = shape(x)
+                splat = isinstance(x.owner, nt.ConstantOp) and _is_splat(x.owner)
+                if not splat and not (len(s) <= 2 and s[-1:] == (n,) and all(d == 1 for d in s[:-1])):
+                    ok = False
+        if ok:
+            out.add(root)
+    return out
+
+
+def _is_splat(op) -> bool:
+    import numpy as np
+
+    a = op.to_array().reshape(-1)
+    return a.size > 0 and bool(np.all(a == a[0]))
