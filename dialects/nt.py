@@ -1071,6 +1071,12 @@ class GatherElementsOp(_IndexOp):
         shapes.normalize_axis(props["axis"], len(d))
         if len(d) != len(i):
             raise VerifyException(f"indices: expected rank {len(d)}, found {len(i)}")
+        a = props["axis"] % len(d)
+        if any(n > m for j, (n, m) in enumerate(zip(i, d)) if j != a):
+            raise VerifyException(
+                f"indices: dims off axis {a} must not exceed the data's: "
+                f"{'x'.join(map(str, i))} vs {'x'.join(map(str, d))}"
+            )
         return TensorType(types[0].element_type, i)
 
 

@@ -95,6 +95,9 @@ class _FuncCaster:
     def run(self, f: func.FuncOp) -> None:
         if self.mode == "all":
             self._retype_signature(f)
+        else:
+            # preserve-io{enabled=false} lowers arguments to this type only.
+            f.attributes[nt.CAST_TYPE_ATTR] = self.mm
         for op in list(f.body.block.ops):
             if isinstance(op, func.ReturnOp) or not _has_float(op):
                 continue
@@ -125,8 +128,6 @@ class _FuncCaster:
         for i, v in enumerate(data):
             op.operands[i] = self._cast(v, self.mm, op)
         op.properties["acc"] = builtin.f32
-        # preserve-io{enabled=false} lowers arguments to this type only (not to a user's cast).
-        op.parent_op().attributes[nt.CAST_TYPE_ATTR] = self.mm
         self.report.decide(op, f"cast to {type_name(self.mm)}", True)
 
     # -- all ---------------------------------------------------------------------------------

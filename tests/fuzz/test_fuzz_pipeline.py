@@ -43,7 +43,7 @@ from neuron_opt.passes.policy import role_type
 from neuron_opt.passes.preserve_io import PreserveIOPass
 from neuron_opt.runtime.reference import Reference
 
-from nt_graphs import KNOWN_BUG_TF32_RANK0, WEIGHTS_FILE, Graph, graphs
+from nt_graphs import WEIGHTS_FILE, Graph, graphs
 
 # inf - inf, 0/0 and overflow are the semantics under test.
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -57,11 +57,6 @@ _COMMON = dict(
 settings.register_profile("ci", max_examples=int(os.environ.get("NEURON_FUZZ_EXAMPLES", "150")), **_COMMON)
 settings.register_profile("long", max_examples=int(os.environ.get("NEURON_FUZZ_EXAMPLES", "10000")), **_COMMON)
 PROFILE = settings.get_profile(os.environ.get("NEURON_FUZZ_PROFILE", "ci"))
-
-# KNOWN BUG (passes/preserve_io.py, reported): with enabled=false an f32 argument whose every
-# use is a cast to one float type U becomes U even when U is not the auto-cast type T (DESIGN:
-# "where every use of it is a cast to T"). Set False to check DESIGN's rule once it is fixed.
-KNOWN_BUG_CAST_IO_ANY_TYPE = True
 
 TYPES = ("bf16", "fp16", "tf32", "fp8_e4m3")
 OPTIONS = [(m, t) for m in ("matmult", "all") for t in TYPES]
@@ -211,7 +206,7 @@ def cast_io_signature(orig, canon, mode: str, t: str):
                     for u in users)  # saturate matters only to fp8
             and len(targets) == 1 and is_float(elt := next(iter(targets)))
         )
-        if lowered and (elt == mm or KNOWN_BUG_CAST_IO_ANY_TYPE):
+        if lowered and elt == mm:
             ins.append(TensorType(elt, x.get_shape()))
         else:
             ins.append(x)
@@ -248,12 +243,7 @@ def check_graph(g: Graph, base: Path) -> None:
     assert main_func(raw).function_type == framework
     assert_same_outputs(base_outs, run(raw, g, base), "canonicalize-casts on the input")
 
-    has_rank0 = any(not r.type.get_shape() for op in m0.walk() for r in op.results
-                    if isinstance(r.type, TensorType)) or any(
-        not a.type.get_shape() for a in main_func(m0).body.block.args)
     for mode, t in OPTIONS:
-        if t == "tf32" and has_rank0 and KNOWN_BUG_TF32_RANK0:
-            continue
         what = f"{mode}-{t}"
         m = parse(text)
         snap = snapshot(m)

@@ -207,3 +207,11 @@ func.func @unknown_type(%a: tensor<4xf31>) {
   func.return
 }
 // CHECK: invalid.mlir:206:38: error: Expected shape type.
+
+// -----
+
+func.func @gather_elements_dims(%a: tensor<2x3xf32>, %i: tensor<2x4xi64>) {
+  %0 = nt.gather_elements %a, %i {axis = 0 : i64} : (tensor<2x3xf32>, tensor<2x4xi64>) -> tensor<2x4xf32>
+  func.return
+}
+// CHECK: error: indices: dims off axis 0 must not exceed the data's: 2x4 vs 2x3

@@ -1,0 +1,81 @@
+"""Minimized reproducers of bugs the fuzzer and the malformed corpus found outside the fuzz
+suite, kept as regression tests now that they are fixed (the CLI ones live in the malformed
+corpus: huge dims and constants, an implicit module's duplicate symbol, a truncated .npz)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects.builtin import Builtin, tf32
+from xdsl.dialects.func import Func
+
+from neuron_opt.dialects import nt
+from neuron_opt.dialects.parse import parse_module, verify_module
+from neuron_opt.dialects.types import round_to
+from neuron_opt.passes.pipeline import run_cast_pipeline
+from neuron_opt.runtime.reference import Reference
+
+CTX = Context()
+for _d in (Builtin, Func, nt.NT):
+    CTX.load_dialect(_d)
+BIN = Path(sys.executable).parent
+
+
+def parse(text):
+    m = parse_module(CTX, text, "t.mlir")
+    verify_module(m)
+    return m
+
+
+# dialects/types.py: round_tf32 uses np.ascontiguousarray, which makes a rank-0 array (1,).
+def test_round_to_tf32_keeps_rank0():
+    assert round_to(np.array(1.0, np.float32), tf32).shape == ()
+
+
+def test_rank0_under_all_tf32_runs():
+    m = run_cast_pipeline(parse("""func.func @main(%0: tensor<f32>) -> tensor<f32> {
+  %1 = nt.transpose %0 {perm = array<i64>} : tensor<f32>
+  func.return %1 : tensor<f32>
+}"""), "all", "tf32")
+    out = Reference(m).run({"arg0": np.array(1.0, np.float32)})["out0"]  # "axes don't match array"
+    assert out.shape == ()
+
+
+# passes/preserve_io.py _lower_arguments: lowers an f32 argument whose uses are all casts to
+# ONE float type U, for any U; DESIGN.md: "retypes an f32 argument to T where every use of it
+# is a cast to T". Under matmult-bf16 --cast-io this gives an f16 input.
+def test_cast_io_lowers_only_to_the_auto_cast_type():
+    m = run_cast_pipeline(parse("""func.func @main(%0: tensor<4xf32>) -> tensor<4xf16> {
+  %1 = nt.cast %0 : tensor<4xf32> to tensor<4xf16>
+  func.return %1 : tensor<4xf16>
+}"""), "matmult", "bf16", preserve_io=False)
+    assert str(m.body.block.first_op.function_type) == "(tensor<4xf32>) -> tensor<4xf16>"
+
+
+# dialects/nt.py verifies gather_elements with index dims smaller than the data's off the
+# axis (as onnxruntime allows), but the interpreter (np.take_along_axis) cannot run it.
+def test_gather_elements_smaller_index_dims_runs():
+    m = parse("""func.func @main(%0: tensor<3x4xf32>) -> tensor<1x2xf32> {
+  %1 = nt.constant [1, 2] : tensor<1x2xi64>
+  %2 = nt.gather_elements %0, %1 {axis = 0 : i64} : (tensor<3x4xf32>, tensor<1x2xi64>) -> tensor<1x2xf32>
+  func.return %2 : tensor<1x2xf32>
+}""")
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    assert Reference(m).run({"arg0": x})["out0"].tolist() == [[4.0, 9.0]]
+
+
+def test_outputs_get_the_umask_mode(tmp_path):
+    # cli/common.atomic_output: mkstemp makes 0600 files, so `neuron-opt -o` (and eval/run
+    # -o, --json, --trace) outputs are 0600 instead of 0666 & ~umask (save_compiled fixes it
+    # for compile only).
+    import os
+
+    src = Path(__file__).resolve().parent.parent / "malformed" / "corpus" / "good.mlir"
+    subprocess.run([BIN / "neuron-opt", src, "-o", tmp_path / "o.mlir"], check=True, timeout=60)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "o.mlir").stat().st_mode & 0o777 == 0o666 & ~umask
