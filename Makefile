@@ -30,5 +30,14 @@ pytest: $(STAMP)
 fuzz: $(STAMP)
 	NEURON_FUZZ_PROFILE=long NEURON_FUZZ_EXAMPLES=$(or $(N),10000) $(BIN)/pytest tests/fuzz -p no:cacheprovider
 
+# Benchmarks print figures and write JSON under bench/results/ (never part of `make test`).
+bench: $(STAMP)
+	$(BIN)/python bench/compile_speed.py --sizes 1000,10000
+	$(BIN)/python bench/interpreter_speed.py
+	$(BIN)/python bench/simulator_speed.py
+	$(BIN)/python bench/gemm_figures.py
+	$(BIN)/python bench/lowering_gemm.py
+	$(BIN)/python bench/lowering_wide_mlp.py
+
 clean:
 	rm -rf $(VENV) build *.egg-info
