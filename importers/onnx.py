@@ -319,7 +319,7 @@ def _check_declared(out: onnx.ValueInfoProto, t, where: str) -> None:
 def save_compiled(module: ModuleOp, weights: dict[str, np.ndarray], out_mlir_path) -> None:
     """Write OUT.mlir and OUT.npz (the weights) atomically; the module's `nt.weights` is set to
     the .npz's name, which loaders resolve relative to the IR file."""
-    from neuron_opt.cli.common import atomic_output
+    from neuron_opt.outputs import atomic_output
 
     out = Path(out_mlir_path)
     npz = out.with_suffix(".npz")

@@ -219,7 +219,7 @@ def _json_safe(x):
 
 
 def run(args) -> int:
-    from neuron_opt.cli.common import atomic_output
+    from neuron_opt.outputs import atomic_output
 
     # Check the output directories before the (possibly slow) run.
     for path in (args.output, args.json):

@@ -157,7 +157,7 @@ def run_model(args) -> int:
 
     from neuron_opt.cli.cc_metrics import error_norms, range_counts
     from neuron_opt.cli.cc_run import load_npz, print_summary
-    from neuron_opt.cli.common import atomic_output
+    from neuron_opt.outputs import atomic_output
 
     check_outputs_dir(args.output, args.json, args.trace)
     numerics = not args.no_numerics

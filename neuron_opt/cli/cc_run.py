@@ -99,7 +99,7 @@ def print_summary(result, path: str) -> None:
 
 def run(args) -> int:
     from neuron_opt.cli import cc_model
-    from neuron_opt.cli.common import atomic_output
+    from neuron_opt.outputs import atomic_output
 
     if cc_model.wants_lowering(args.model):
         return cc_model.run_model(args)

@@ -187,7 +187,7 @@ def run(args) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from neuron_opt.cli import cc_model
-    from neuron_opt.cli.common import atomic_output
+    from neuron_opt.outputs import atomic_output
     from neuron_opt.cli.cc_eval import _json_safe
 
     if not args.model.endswith(".onnx"):

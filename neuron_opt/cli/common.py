@@ -1,12 +1,9 @@
-"""What every command-line tool shares: one-line errors with exit 1, and atomic outputs."""
+"""What every command-line tool shares: one-line errors with exit 1, reading inputs."""
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from collections.abc import Callable
-from contextlib import contextmanager
 from pathlib import Path
 
 from neuron_opt.diagnostics import CompileError
@@ -43,27 +40,6 @@ def read_text(path: str) -> str:
     return text
 
 
-@contextmanager
-def atomic_output(path: str | os.PathLike, mode: str = "w"):
-    """Open a temp file beside `path`; rename it over `path` only if the block succeeds, so a
-    failure or a kill never leaves a partial file."""
-    target = Path(path)
-    if not target.parent.is_dir():
-        raise CompileError("cannot write: the directory does not exist", str(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, mode) as f:
-            yield f
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 def make_context():
     """A context with builtin, func and every registered dialect (loaded lazily)."""
     from xdsl.context import Context
@@ -89,12 +65,6 @@ def load_module(path: str, verify: bool = True):
     if verify:
         verify_module(module)
     return module
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def load_npz(path: str) -> dict:

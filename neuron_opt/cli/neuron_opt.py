@@ -10,7 +10,8 @@ import sys
 import typing
 
 from neuron_opt import __version__
-from neuron_opt.cli.common import atomic_output, make_context, read_text, run_main
+from neuron_opt.cli.common import make_context, read_text, run_main
+from neuron_opt.outputs import atomic_output
 from neuron_opt.diagnostics import CompileError
 
 EPILOG = """\

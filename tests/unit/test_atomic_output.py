@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neuron_opt.cli.common import atomic_output
+from neuron_opt.outputs import atomic_output
 from neuron_opt.diagnostics import CompileError
 
 BIN = Path(sys.executable).parent
