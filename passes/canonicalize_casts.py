@@ -73,9 +73,12 @@ class _BlockCanonicalizer:
             if new is None:
                 continue
             users = [u.operation for u in c.result.uses]
+            source = c.input
             c.result.replace_all_uses_with(new)
             Rewriter.erase_op(c)
             work.extend(u for u in users if isinstance(u, nt.CastOp))
+            # One use fewer of c's input can enable R4 or R6 for the casts left on it.
+            work.extend(u.operation for u in source.uses if isinstance(u.operation, nt.CastOp))
             if isinstance(new.owner, nt.CastOp):
                 work.append(new.owner)
 

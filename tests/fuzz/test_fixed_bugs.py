@@ -79,3 +79,25 @@ def test_outputs_get_the_umask_mode(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert (tmp_path / "o.mlir").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+# canonicalize-casts: removing an identity cast of a weight leaves the weight's other cast as
+# its only use, which enables R4; the pass must take it in the same run (idempotence).
+def test_canonicalize_casts_refolds_after_a_use_goes():
+    from neuron_opt.passes.canonicalize_casts import CanonicalizeCastsPass
+
+    text = """builtin.module attributes {nt.weights = "w.npz"} {
+  func.func @main(%0: tensor<1x1xbf16>) -> tensor<1x1xf32> {
+    %1 = nt.weight @w0 : tensor<1x1xf32>
+    %2 = nt.cast %1 : tensor<1x1xf32> to tensor<1x1xbf16>
+    %3 = nt.cast %1 : tensor<1x1xf32> to tensor<1x1xf32>
+    %4 = nt.matmul %0, %2 {acc = f32} : (tensor<1x1xbf16>, tensor<1x1xbf16>) -> tensor<1x1xf32>
+    func.return %4 : tensor<1x1xf32>
+  }
+}"""
+    once = parse(text)
+    CanonicalizeCastsPass().apply(Context(), once)
+    twice = parse(str(once))
+    CanonicalizeCastsPass().apply(Context(), twice)
+    assert str(twice) == str(once)
+    assert "nt.weight @w0 : tensor<1x1xbf16>" in str(once)
