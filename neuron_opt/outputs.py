@@ -38,3 +38,12 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def save_outputs(path: str | os.PathLike, outputs: dict) -> None:
+    """Outputs to an .npz, atomically. np.savez cannot store ml_dtypes' bf16/fp8 (dtype kind
+    'V'), so those are widened to float32, which holds them exactly."""
+    import numpy as np
+
+    with atomic_output(path, "wb") as f:
+        np.savez(f, **{k: v.astype(np.float32) if v.dtype.kind == "V" else v for k, v in outputs.items()})

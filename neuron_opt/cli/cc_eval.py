@@ -9,7 +9,6 @@ import argparse
 import json
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -117,11 +116,6 @@ def _run_onnxruntime(model_path: str, inputs: dict[str, np.ndarray], names: list
     return dict(zip(names, values))
 
 
-def _widen(x: np.ndarray) -> np.ndarray:
-    # np.savez cannot store ml_dtypes' bf16/fp8 (kind 'V'); float32 holds them exactly.
-    return x.astype(np.float32) if x.dtype.kind == "V" else x
-
-
 def evaluate(args, steps: _Steps) -> tuple[dict, dict[str, np.ndarray]]:
     """Returns (the metrics report, the option's outputs)."""
     from neuron_opt.importers.onnx import import_onnx, load_model
@@ -219,7 +213,7 @@ def _json_safe(x):
 
 
 def run(args) -> int:
-    from neuron_opt.outputs import atomic_output
+    from neuron_opt.outputs import atomic_output, save_outputs
 
     # Check the output directories before the (possibly slow) run.
     for path in (args.output, args.json):
@@ -232,8 +226,7 @@ def run(args) -> int:
         steps.close()
     print_report(report)
     if args.output is not None:
-        with atomic_output(args.output, "wb") as f:
-            np.savez(f, **{k: _widen(v) for k, v in outputs.items()})
+        save_outputs(args.output, outputs)
     if args.json is not None:
         with atomic_output(args.json) as f:
             json.dump(_json_safe(report), f, indent=2, allow_nan=False)

@@ -119,11 +119,6 @@ def engine_summary(result) -> dict:
     }
 
 
-def widen(x: np.ndarray) -> np.ndarray:
-    # np.savez cannot store ml_dtypes' bf16/fp8 (kind 'V'); float32 holds them exactly.
-    return x.astype(np.float32) if x.dtype.kind == "V" else x
-
-
 def check_outputs_dir(*paths) -> None:
     for path in paths:
         if path is not None and not Path(path).parent.is_dir():
@@ -157,7 +152,7 @@ def run_model(args) -> int:
 
     from neuron_opt.cli.cc_metrics import error_norms, range_counts
     from neuron_opt.cli.cc_run import load_npz, print_summary
-    from neuron_opt.outputs import atomic_output
+    from neuron_opt.outputs import atomic_output, save_outputs
 
     check_outputs_dir(args.output, args.json, args.trace)
     numerics = not args.no_numerics
@@ -193,8 +188,7 @@ def run_model(args) -> int:
         print_comparison(report)
     print_summary(result, args.model)
     if args.output:
-        with atomic_output(args.output, "wb") as f:
-            np.savez(f, **{k: widen(v) for k, v in result.outputs.items()})
+        save_outputs(args.output, result.outputs)
     if args.trace:
         with atomic_output(args.trace) as f:
             json.dump(result.trace, f)

@@ -60,11 +60,6 @@ def simulate_file(path: str, inputs: dict[str, np.ndarray], numerics: bool = Tru
         raise
 
 
-def _widen(x: np.ndarray) -> np.ndarray:
-    # np.savez cannot store ml_dtypes' bf16/fp8 (kind 'V'); float32 holds them exactly.
-    return x.astype(np.float32) if x.dtype.kind == "V" or x.dtype.name in ("bfloat16", "float8_e4m3") else x
-
-
 def print_summary(result, path: str) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -99,23 +94,19 @@ def print_summary(result, path: str) -> None:
 
 def run(args) -> int:
     from neuron_opt.cli import cc_model
-    from neuron_opt.outputs import atomic_output
+    from neuron_opt.outputs import atomic_output, save_outputs
 
     if cc_model.wants_lowering(args.model):
         return cc_model.run_model(args)
 
     numerics = not args.no_numerics
-    if numerics and not args.inputs:
-        inputs = {}
-    else:
-        inputs = load_npz(args.inputs) if args.inputs else {}
+    inputs = load_npz(args.inputs) if args.inputs else {}
     if args.output and not numerics:
         raise CompileError("-o needs numerics (drop --no-numerics)", "neuron-cc")
     result = simulate_file(args.model, inputs, numerics=numerics, trace=bool(args.trace))
     print_summary(result, args.model)
     if args.output:
-        with atomic_output(args.output, "wb") as f:
-            np.savez(f, **{k: _widen(v) for k, v in result.outputs.items()})
+        save_outputs(args.output, result.outputs)
     if args.trace:
         with atomic_output(args.trace) as f:
             json.dump(result.trace, f)

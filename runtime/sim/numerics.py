@@ -257,16 +257,23 @@ def _tensor_reduce(op: nisa.TensorReduceOp, ops):
     return run
 
 
+def _bit_copy(src, dst):
+    """A same-dtype copy moves bits (NaN payloads too); None when the copy must convert."""
+    if src.dtype != dst.dtype or isinstance(dst.elt, FloatTF32Type):
+        return None
+    values, written, shape = dst.values, dst.written, dst.shape
+
+    def bits():
+        src.check()
+        values[...] = src.values.reshape(shape)
+        written[...] = True
+
+    return bits
+
+
 def _tensor_copy(op, ops):
     src, dst = ops["src"], ops["dst"]
-    if src.dtype == dst.dtype and not isinstance(dst.elt, FloatTF32Type):
-        values, written, shape = dst.values, dst.written, dst.shape
-
-        def bits():
-            src.check()
-            values[...] = src.values.reshape(shape)
-            written[...] = True
-
+    if (bits := _bit_copy(src, dst)) is not None:
         return bits
     write = _writer(dst)
     return lambda: write(src.read())
@@ -366,14 +373,7 @@ def _bn_aggr(op, ops):
 
 def _dma_copy(op, ops):
     src, dst = ops["src"], ops["dst"]
-    if src.dtype == dst.dtype and not isinstance(dst.elt, FloatTF32Type):
-        values, written, shape = dst.values, dst.written, dst.shape
-
-        def bits():
-            src.check()
-            values[...] = src.values.reshape(shape)
-            written[...] = True
-
+    if (bits := _bit_copy(src, dst)) is not None:
         return bits
     rnd = _rounder(dst.elt)
     values, written, shape = dst.values, dst.written, dst.shape
