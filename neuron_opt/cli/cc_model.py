@@ -148,11 +148,9 @@ def compile_for_run(args) -> Compiled:
 
 def run_model(args) -> int:
     """`neuron-cc run MODEL.onnx|NT.mlir`: compile, lower, simulate, compare, report."""
-    import json
-
     from neuron_opt.cli.cc_metrics import error_norms, range_counts
-    from neuron_opt.cli.cc_run import load_npz, print_summary
-    from neuron_opt.outputs import atomic_output, save_outputs
+    from neuron_opt.cli.cc_run import print_summary, save_run_files
+    from neuron_opt.cli.common import load_npz
 
     check_outputs_dir(args.output, args.json, args.trace)
     numerics = not args.no_numerics
@@ -187,18 +185,8 @@ def run_model(args) -> int:
             report["outputs"][name] = m
         print_comparison(report)
     print_summary(result, args.model)
-    if args.output:
-        save_outputs(args.output, result.outputs)
-    if args.trace:
-        with atomic_output(args.trace) as f:
-            json.dump(result.trace, f)
-    if args.json:
-        from neuron_opt.cli.cc_eval import _json_safe
-
-        report["metrics"] = result.metrics()
-        with atomic_output(args.json) as f:
-            json.dump(_json_safe(report), f, indent=2, allow_nan=False)
-            f.write("\n")
+    report["metrics"] = result.metrics()
+    save_run_files(args, result, report)
     return 0
 
 

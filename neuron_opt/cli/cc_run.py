@@ -94,7 +94,6 @@ def print_summary(result, path: str) -> None:
 
 def run(args) -> int:
     from neuron_opt.cli import cc_model
-    from neuron_opt.outputs import atomic_output, save_outputs
 
     if cc_model.wants_lowering(args.model):
         return cc_model.run_model(args)
@@ -105,6 +104,15 @@ def run(args) -> int:
         raise CompileError("-o needs numerics (drop --no-numerics)", "neuron-cc")
     result = simulate_file(args.model, inputs, numerics=numerics, trace=bool(args.trace))
     print_summary(result, args.model)
+    save_run_files(args, result, result.metrics())
+    return 0
+
+
+def save_run_files(args, result, report: dict) -> None:
+    """The files a run asked for: -o outputs, --trace, --json (strict JSON)."""
+    from neuron_opt.cli.cc_eval import _json_safe
+    from neuron_opt.outputs import atomic_output, save_outputs
+
     if args.output:
         save_outputs(args.output, result.outputs)
     if args.trace:
@@ -112,5 +120,5 @@ def run(args) -> int:
             json.dump(result.trace, f)
     if args.json:
         with atomic_output(args.json) as f:
-            json.dump(result.metrics(), f, indent=2)
-    return 0
+            json.dump(_json_safe(report), f, indent=2, allow_nan=False)
+            f.write("\n")

@@ -1,7 +1,7 @@
 """Outputs are written to a temp file beside the target and renamed (cli/common.atomic_output),
 so an error or a kill never leaves a partial target and never spoils an existing one.
 
-A SIGKILL cannot run cleanup code, so a stale `.NAME.XXXX.tmp` may remain beside the target
+A SIGKILL cannot run cleanup code, so a stale `.NAME.<random>.tmp` may remain beside the target
 after one; that is accepted (the name is hidden, never the target's, and the next successful
 run does not read it). What must never happen is a partial or truncated target file.
 """
