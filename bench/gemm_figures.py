@@ -10,21 +10,14 @@ makespan, HFU, the fp32 / bf16 TensorE-time ratio, and writes bench/results/gemm
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import json
 import sys
 from pathlib import Path
+
+from bench_common import load_example, write_json
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _gemm():
-    spec = importlib.util.spec_from_file_location("gemm_example", ROOT / "examples/kernels/gemm.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def main(argv=None) -> int:
@@ -35,7 +28,7 @@ def main(argv=None) -> int:
     from neuron_opt.dialects.parse import parse_module, verify_module
     from neuron_opt.runtime.sim import simulate
 
-    gemm = _gemm()
+    gemm = load_example("kernels/gemm.py")
     rows = []
     for size, dtype in ((1024, "bf16"), (2048, "bf16"), (1024, "f32")):
         text = gemm.gemm_kernel(size, size, size, dtype, "bf16" if dtype == "bf16" else "f32")
@@ -60,9 +53,7 @@ def main(argv=None) -> int:
     ratio = rows[2]["tensor_busy_us"] / rows[0]["tensor_busy_us"]
     print(f"fp32 / bf16 at 1024^3: TensorE time x{ratio:.2f}, "
           f"makespan x{rows[2]['makespan_us'] / rows[0]['makespan_us']:.2f}")
-    path = ROOT / "bench/results/gemm_figures.json"
-    path.write_text(json.dumps({"rows": rows, "fp32_over_bf16_tensor_time": ratio}, indent=2) + "\n")
-    print(f"wrote {path.relative_to(ROOT)}")
+    write_json(ROOT / "bench/results/gemm_figures.json", {"rows": rows, "fp32_over_bf16_tensor_time": ratio})
     return 0
 
 

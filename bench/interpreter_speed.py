@@ -17,13 +17,13 @@ ratio measures Python's per-op overhead rather than the arithmetic.
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import json
 import platform
 import statistics
 import tempfile
 import time
 from pathlib import Path
+
+from bench_common import load_example, write_json
 
 import numpy as np
 import onnxruntime as ort
@@ -81,9 +81,7 @@ def bench_model(onnx_path: Path, repeat: int, workdir: Path) -> dict:
 
 
 def _build_wide(out_dir: Path) -> Path:
-    spec = importlib.util.spec_from_file_location("make_examples", EXAMPLES / "make_examples.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_example("make_examples.py")
     return mod.write("wide_mlp", mod.wide_mlp, out_dir)
 
 
@@ -128,9 +126,7 @@ def main() -> None:
         "worst_none_wall_ratio": worst,
         "models": rows,
     }
-    out = RESULTS / "interpreter_speed.json"
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {out.relative_to(ROOT)}")
+    write_json(RESULTS / "interpreter_speed.json", report)
 
 
 if __name__ == "__main__":

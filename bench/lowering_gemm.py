@@ -10,10 +10,11 @@ bench/results/lowering_gemm.json.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
+
+from bench_common import write_json
 
 import numpy as np
 
@@ -79,9 +80,7 @@ def main(argv=None) -> int:
         print(f"{x['size']}^3 {x['dtype']:>5} {x['instructions']:>7} {x['makespan_us']:>9.1f} "
               f"{x['tensor_busy_us']:>10.1f} {100 * x['tensor_busy_share']:>6.1f}% {100 * x['hfu']:>6.1f}%"
               + (f"  rel L2 vs numpy {x['rel_l2_vs_numpy']:.2e}" if "rel_l2_vs_numpy" in x else ""))
-    Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-    with open(a.json, "w") as f:
-        json.dump(rows, f, indent=2)
+    write_json(a.json, rows)
     return 0
 
 

@@ -12,11 +12,11 @@ bench/results/lowering_wide_mlp.json.
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import json
 import sys
 import tempfile
 from pathlib import Path
+
+from bench_common import load_example, write_json
 
 import onnx
 
@@ -25,10 +25,7 @@ OPTIONS = (("none", "bf16"), ("matmult", "bf16"), ("all", "bf16"))
 
 
 def _wide_mlp(out_dir: Path) -> tuple[Path, dict]:
-    spec = importlib.util.spec_from_file_location("make_examples", ROOT / "examples/make_examples.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    model, inputs = mod.wide_mlp()
+    model, inputs = load_example("make_examples.py").wide_mlp()
     path = out_dir / "wide_mlp.onnx"
     onnx.save(model, path)
     return path, inputs
@@ -62,9 +59,7 @@ def main(argv=None) -> int:
         print(f"{x['option']:<14} {x['latency_us']:>10.1f} {x['speedup']:>7.2f}x {100 * x['tensor_busy']:>7.1f}% "
               f"{100 * x['hfu']:>5.1f}% {x['dma_bytes'] / 2**20:>8.1f}"
               + (f"  {x['sim_vs_interpreter']['rel_l2']:.2e} ({x['own_error']:.2e})" if a.numerics else ""))
-    Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-    with open(a.json, "w") as f:
-        json.dump(rows, f, indent=2)
+    write_json(a.json, rows)
     return 0
 
 

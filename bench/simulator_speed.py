@@ -12,23 +12,17 @@ from __future__ import annotations
 
 import argparse
 import gc
-import importlib.util
 import json
 import platform
 import sys
 import time
 from pathlib import Path
 
+from bench_common import load_example
+
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _gemm():
-    spec = importlib.util.spec_from_file_location("gemm_example", ROOT / "examples/kernels/gemm.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def main(argv=None) -> int:
@@ -45,7 +39,7 @@ def main(argv=None) -> int:
     from neuron_opt.runtime.sim.blas import single_threaded
     from neuron_opt.runtime.sim.machine import Machine
 
-    text = _gemm().gemm_kernel(a.m, a.k, a.n, "bf16", "bf16")
+    text = load_example("kernels/gemm.py").gemm_kernel(a.m, a.k, a.n, "bf16", "bf16")
     gc.disable()  # as neuron-opt does while parsing: xDSL builds many small objects
     t0 = time.perf_counter()
     module = parse_module(make_context(), text, "gemm.mlir")

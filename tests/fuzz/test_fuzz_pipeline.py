@@ -42,6 +42,7 @@ from neuron_opt.passes.pipeline import run_cast_pipeline
 from neuron_opt.passes.policy import role_type
 from neuron_opt.passes.preserve_io import PreserveIOPass
 from neuron_opt.runtime.reference import Reference
+from testlib import same_bits
 
 from nt_graphs import WEIGHTS_FILE, Graph, graphs
 
@@ -95,18 +96,6 @@ def apply(p, m, what: str):
     verify_module(again)
     assert str(again) == once, f"{what}: {p.name} is not idempotent"
     return m
-
-
-def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
-    """Bit-identical, NaN payloads aside (NaN positions must agree)."""
-    if a.dtype != b.dtype or a.shape != b.shape:
-        return False
-    if a.dtype.kind in "biu":
-        return bool(np.array_equal(a, b))
-    na, nb = np.isnan(a.astype(np.float32)), np.isnan(b.astype(np.float32))
-    ua = np.ascontiguousarray(a).view(f"u{a.dtype.itemsize}")
-    ub = np.ascontiguousarray(b).view(f"u{b.dtype.itemsize}")
-    return bool(np.array_equal(na, nb) and np.array_equal(ua[~na], ub[~nb]))
 
 
 def run(m, g: Graph, base: Path) -> list[dict[str, np.ndarray]]:

@@ -16,18 +16,13 @@ from neuron_opt.dialects.parse import parse_module, verify_module
 from neuron_opt.passes.auto_cast import AutoCastPass
 from neuron_opt.passes.canonicalize_casts import CanonicalizeCastsPass
 from neuron_opt.runtime.reference import run_module
+from testlib import same_bits
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
 CTX = Context()
 for _d in (Builtin, Func, nt.NT):
     CTX.load_dialect(_d)
-
-
-def same_bits(a, b) -> bool:
-    na, nb = np.isnan(a.astype(np.float32)), np.isnan(b.astype(np.float32))
-    ua, ub = a.view(f"u{a.itemsize}"), b.view(f"u{b.itemsize}")
-    return a.dtype == b.dtype and np.array_equal(na, nb) and np.array_equal(ua[~na], ub[~nb])
 
 
 def before_after(text, feeds, base_dir=None):

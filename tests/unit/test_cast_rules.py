@@ -26,6 +26,7 @@ from neuron_opt.dialects.types import AUTO_CAST_TYPES, f32, round_to
 from neuron_opt.passes import cast_rules as R
 from neuron_opt.passes.canonicalize_casts import CanonicalizeCastsPass
 from neuron_opt.runtime.reference import run_module
+from testlib import same_bits
 
 # Casting NaN to fp8 and overflow to inf raise numpy RuntimeWarnings: they are the semantics.
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -75,17 +76,6 @@ def cast(x: np.ndarray, dst: str, saturate: bool = False) -> np.ndarray:
         if saturate and dst == "f8E4M3":
             v = np.where(np.isnan(v), v, np.minimum(np.maximum(v, -240.0), 240.0)).astype(np.float32)
         return v.astype(NP[dst])
-
-
-def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
-    """Bit-identical except NaN payloads: same NaN positions, same bits elsewhere."""
-    a, b = np.asarray(a), np.asarray(b)
-    if a.dtype != b.dtype or a.shape != b.shape:
-        return False
-    na, nb = np.isnan(a.astype(np.float32)), np.isnan(b.astype(np.float32))
-    ua = np.ascontiguousarray(a).view(f"u{a.dtype.itemsize}")
-    ub = np.ascontiguousarray(b).view(f"u{b.dtype.itemsize}")
-    return bool(np.array_equal(na, nb) and np.array_equal(ua[~na], ub[~nb]))
 
 
 def diff_count(a, b) -> int:

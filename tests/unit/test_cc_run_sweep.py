@@ -4,29 +4,15 @@ onnxruntime, computed here; the CLI's JSON is checked against them."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 
-from neuron_opt.cli import neuron_cc
 from neuron_opt.cli.cc_compile import compile_model
 from neuron_opt.runtime.reference import Reference
+from testlib import EXAMPLES, example_inputs, run_neuron_cc
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-def _cc(argv, capsys):
-    with pytest.raises(SystemExit) as e:
-        neuron_cc.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return e.value.code, out, err
-
-
-def _inputs(name):
-    with np.load(EXAMPLES / f"{name}_inputs.npz") as z:
-        return {k: z[k] for k in z.files}
 
 
 def _rel(a, b):
@@ -37,11 +23,11 @@ def _rel(a, b):
 @pytest.mark.parametrize("opts", [["--auto-cast", "none"], ["--auto-cast", "all", "--auto-cast-type", "fp16"]])
 def test_run_onnx_reports_errors_latency_and_saves_outputs(opts, tmp_path, capsys):
     out, js, tr = tmp_path / "o.npz", tmp_path / "m.json", tmp_path / "t.json"
-    code, stdout, err = _cc(["run", EXAMPLES / "fp16_io.onnx", "--inputs", EXAMPLES / "fp16_io_inputs.npz",
+    code, stdout, err = run_neuron_cc(["run", EXAMPLES / "fp16_io.onnx", "--inputs", EXAMPLES / "fp16_io_inputs.npz",
                              *opts, "-o", out, "--json", js, "--trace", tr], capsys)
     assert code == 0, err
     assert "simulator vs interpreter" in stdout and "HFU" in stdout
-    inputs = _inputs("fp16_io")
+    inputs = example_inputs("fp16_io")
     sess = ort.InferenceSession(str(EXAMPLES / "fp16_io.onnx"), providers=["CPUExecutionProvider"])
     want = sess.run(None, inputs)[0]
     with np.load(out) as z:
@@ -56,10 +42,10 @@ def test_run_onnx_reports_errors_latency_and_saves_outputs(opts, tmp_path, capsy
 
 def test_run_nt_module_matches_interpreter(tmp_path, capsys):
     out = tmp_path / "o.npz"
-    code, _, err = _cc(["run", EXAMPLES / "mlp.mlir", "--inputs", EXAMPLES / "mlp_inputs.npz", "-o", out], capsys)
+    code, _, err = run_neuron_cc(["run", EXAMPLES / "mlp.mlir", "--inputs", EXAMPLES / "mlp_inputs.npz", "-o", out], capsys)
     assert code == 0, err
     m, w = compile_model(str(EXAMPLES / "mlp.onnx"), "none", "bf16", False, "mlp.npz")
-    ref = Reference(m, str(EXAMPLES)).run(_inputs("mlp"))
+    ref = Reference(m, str(EXAMPLES)).run(example_inputs("mlp"))
     with np.load(out) as z:
         assert _rel(z["logits"], ref["logits"]) <= 1e-5
 
@@ -69,16 +55,16 @@ def test_run_errors_are_one_line(tmp_path, capsys):
     bad.write_text("builtin.module {\n  func.func @main(%x: tensor<4x8xf32>, %i: tensor<2xi64>) -> tensor<2x8xf32> {\n"
                    "    %y = nt.gather %x, %i {axis = 0 : i64} : (tensor<4x8xf32>, tensor<2xi64>) -> tensor<2x8xf32>\n"
                    "    func.return %y : tensor<2x8xf32>\n  }\n}\n")
-    code, _, err = _cc(["run", bad, "--no-numerics"], capsys)
+    code, _, err = run_neuron_cc(["run", bad, "--no-numerics"], capsys)
     assert code == 1 and err.strip().count("\n") == 0
     assert "g.mlir:3:5: error: nt.gather: no lowering" in err
-    code, _, err = _cc(["run", EXAMPLES / "cnn.onnx", "--inputs", EXAMPLES / "mlp_inputs.npz"], capsys)
+    code, _, err = run_neuron_cc(["run", EXAMPLES / "cnn.onnx", "--inputs", EXAMPLES / "mlp_inputs.npz"], capsys)
     assert code == 1 and "missing" in err and "Traceback" not in err
 
 
 def test_sweep_table_plot_and_recommendation(tmp_path, capsys):
     png, js = tmp_path / "p.png", tmp_path / "s.json"
-    code, stdout, err = _cc(["sweep", EXAMPLES / "mlp.onnx", "--inputs", EXAMPLES / "mlp_inputs.npz",
+    code, stdout, err = run_neuron_cc(["sweep", EXAMPLES / "mlp.onnx", "--inputs", EXAMPLES / "mlp_inputs.npz",
                              "--tolerance", "0.02", "--plot", png, "--json", js], capsys)
     assert code == 0, err
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -87,7 +73,7 @@ def test_sweep_table_plot_and_recommendation(tmp_path, capsys):
     assert list(rows) == ["none", "matmult-bf16", "all-bf16", "matmult-fp16", "all-fp16", "matmult-tf32",
                           "all-tf32", "matmult-fp8_e4m3", "all-fp8_e4m3"]
     # the option errors vs fp32, recomputed with the interpreter here
-    inputs = _inputs("mlp")
+    inputs = example_inputs("mlp")
     m32, w = compile_model(str(EXAMPLES / "mlp.onnx"), "none", "bf16", False, "weights.npz")
     np.savez(tmp_path / "weights.npz", **w)
     ref32 = Reference(m32, str(tmp_path)).run(inputs)["logits"]

@@ -14,33 +14,19 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
-from neuron_opt.cli import neuron_cc
 from neuron_opt.cli.cc_metrics import argmax_agreement, error_norms, range_counts
 from neuron_opt.cli.common import load_module
 from neuron_opt.dialects import nt
 from neuron_opt.runtime.reference import run_module
+from testlib import EXAMPLES, example_inputs, run_neuron_cc
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 MODELS = ["mlp", "transformer", "cnn", "fp16_io"]
-
-
-def _cc(argv, capsys):
-    """Run neuron-cc in-process: (exit code, stdout, stderr)."""
-    with pytest.raises(SystemExit) as e:
-        neuron_cc.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return e.value.code, out, err
-
-
-def _inputs(name):
-    with np.load(EXAMPLES / f"{name}_inputs.npz") as z:
-        return {k: z[k] for k in z.files}
 
 
 def _onnxruntime(name):
     sess = ort.InferenceSession(str(EXAMPLES / f"{name}.onnx"), providers=["CPUExecutionProvider"])
     names = [o.name for o in sess.get_outputs()]
-    return dict(zip(names, sess.run(names, _inputs(name))))
+    return dict(zip(names, sess.run(names, example_inputs(name))))
 
 
 def _rel_l2(a, b):
@@ -57,7 +43,7 @@ def _rel_l2(a, b):
 def test_compile_writes_ir_and_weights(name, opts, tmp_path, capsys):
     out = tmp_path / "sub" / "model_out.mlir"
     out.parent.mkdir()
-    code, _, err = _cc(["compile", EXAMPLES / f"{name}.onnx", *opts, "-o", out], capsys)
+    code, _, err = run_neuron_cc(["compile", EXAMPLES / f"{name}.onnx", *opts, "-o", out], capsys)
     assert code == 0, err
     module = load_module(str(out))  # parses and verifies
     assert module.attributes[nt.WEIGHTS_ATTR].data == "model_out.npz"
@@ -74,15 +60,15 @@ def test_compile_writes_ir_and_weights(name, opts, tmp_path, capsys):
             np.testing.assert_array_equal(arr, inits[key])
     if opts[1] == "none":
         # The files on disk are the whole model: run from them, compare with onnxruntime.
-        got = run_module(module, _inputs(name), base_dir=out.parent)
+        got = run_module(module, example_inputs(name), base_dir=out.parent)
         for k, ref in _onnxruntime(name).items():
             assert _rel_l2(got[k], ref) <= 1e-5
 
 
 def test_compile_matmul_alias_and_default(tmp_path, capsys):
     a, b = tmp_path / "a.mlir", tmp_path / "b.mlir"
-    assert _cc(["compile", EXAMPLES / "mlp.onnx", "--auto-cast", "matmul", "-o", a], capsys)[0] == 0
-    assert _cc(["compile", EXAMPLES / "mlp.onnx", "-o", b], capsys)[0] == 0  # default matmult-bf16
+    assert run_neuron_cc(["compile", EXAMPLES / "mlp.onnx", "--auto-cast", "matmul", "-o", a], capsys)[0] == 0
+    assert run_neuron_cc(["compile", EXAMPLES / "mlp.onnx", "-o", b], capsys)[0] == 0  # default matmult-bf16
     text_a = a.read_text().replace("a.npz", "X")
     assert text_a == b.read_text().replace("b.npz", "X")
     assert "bf16" in text_a
@@ -95,7 +81,7 @@ def test_compile_matmul_alias_and_default(tmp_path, capsys):
 @pytest.mark.parametrize("name", MODELS)
 def test_eval_none_matches_onnxruntime(name, tmp_path, capsys):
     out, js = tmp_path / "o.npz", tmp_path / "m.json"
-    code, stdout, err = _cc(["eval", EXAMPLES / f"{name}.onnx", "--inputs", EXAMPLES / f"{name}_inputs.npz",
+    code, stdout, err = run_neuron_cc(["eval", EXAMPLES / f"{name}.onnx", "--inputs", EXAMPLES / f"{name}_inputs.npz",
                              "--auto-cast", "none", "-o", out, "--json", js], capsys)
     assert code == 0, err
     ref = _onnxruntime(name)
@@ -114,7 +100,7 @@ def test_eval_none_matches_onnxruntime(name, tmp_path, capsys):
 @pytest.mark.parametrize("mode", ["matmult", "all"])
 def test_eval_mlp_bf16_errors_printed(mode, tmp_path, capsys):
     out, js = tmp_path / "o.npz", tmp_path / "m.json"
-    code, stdout, err = _cc(["eval", EXAMPLES / "mlp.onnx", "--inputs", EXAMPLES / "mlp_inputs.npz",
+    code, stdout, err = run_neuron_cc(["eval", EXAMPLES / "mlp.onnx", "--inputs", EXAMPLES / "mlp_inputs.npz",
                              "--auto-cast", mode, "--auto-cast-type", "bf16", "-o", out, "--json", js], capsys)
     assert code == 0, err
     ref = _onnxruntime("mlp")["logits"]
@@ -139,7 +125,7 @@ def test_eval_mlp_bf16_errors_printed(mode, tmp_path, capsys):
 
 def test_eval_cast_io_widens_outputs(tmp_path, capsys):
     out, js = tmp_path / "o.npz", tmp_path / "m.json"
-    code, _, err = _cc(["eval", EXAMPLES / "mlp.onnx", "--inputs", EXAMPLES / "mlp_inputs.npz",
+    code, _, err = run_neuron_cc(["eval", EXAMPLES / "mlp.onnx", "--inputs", EXAMPLES / "mlp_inputs.npz",
                         "--auto-cast", "all", "--cast-io", "-o", out, "--json", js], capsys)
     assert code == 0, err
     assert json.loads(js.read_text())["outputs"]["logits"]["dtype"] == "bfloat16"
@@ -191,7 +177,7 @@ def _unsupported_model(path):
 
 
 def _bad_inputs(tmp_path, kind):
-    x = _inputs("mlp")["x"]
+    x = example_inputs("mlp")["x"]
     arrays = {"shape": {"x": x[:4]}, "dtype": {"x": x.astype(np.float64)}, "missing": {}}[kind]
     p = tmp_path / f"{kind}.npz"
     np.savez(p, **arrays)
@@ -204,7 +190,7 @@ def _bad_inputs(tmp_path, kind):
     ("dtype", "input x: error: expected dtype float32"),
 ])
 def test_eval_bad_inputs(case, expect, tmp_path, capsys):
-    code, out, err = _cc(["eval", EXAMPLES / "mlp.onnx", "--inputs", _bad_inputs(tmp_path, case)], capsys)
+    code, out, err = run_neuron_cc(["eval", EXAMPLES / "mlp.onnx", "--inputs", _bad_inputs(tmp_path, case)], capsys)
     assert code == 1 and out == ""
     assert err.count("\n") == 1 and expect in err, err
 
@@ -223,14 +209,14 @@ def test_errors_files_and_ops(tmp_path, capsys):
         (["compile", EXAMPLES / "mlp.onnx", "--auto-cast-type", "fp4", "-o", tmp_path / "o.mlir"], "neuron-cc: error:"),
     ]
     for argv, expect in cases:
-        code, out, err = _cc(argv, capsys)
+        code, out, err = run_neuron_cc(argv, capsys)
         assert code == 1, argv
         assert err.count("\n") == 1 and err.startswith(expect), (argv, err)
     assert list(tmp_path.iterdir()) == [bad]  # nothing written by a failed run
 
 
 def test_console_script_no_traceback(tmp_path):
-    x = _inputs("mlp")["x"]
+    x = example_inputs("mlp")["x"]
     np.savez(tmp_path / "bad.npz", x=x[:, :3])
     exe = Path(sys.executable).parent / "neuron-cc"
     r = subprocess.run([str(exe), "eval", str(EXAMPLES / "mlp.onnx"), "--inputs", str(tmp_path / "bad.npz")],

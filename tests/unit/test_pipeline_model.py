@@ -23,6 +23,7 @@ from neuron_opt.passes.auto_cast import AutoCastPass
 from neuron_opt.passes.canonicalize_casts import CanonicalizeCastsPass
 from neuron_opt.passes.preserve_io import PreserveIOPass
 from neuron_opt.runtime.reference import Reference
+from testlib import same_bits
 
 # Overflow to inf and NaN from inf - inf are the semantics under test, not accidents.
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -174,16 +175,6 @@ def inputs(ref: Reference, with_specials: bool) -> dict[str, np.ndarray]:
             flat[idx] = s[: idx.size]
         out[name] = round_to(a, t.element_type)
     return out
-
-
-def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
-    """Bit-identical except NaN payloads."""
-    if a.dtype != b.dtype or a.shape != b.shape:
-        return False
-    na, nb = np.isnan(a.astype(np.float32)), np.isnan(b.astype(np.float32))
-    ua = np.ascontiguousarray(a).view(f"u{a.dtype.itemsize}")
-    ub = np.ascontiguousarray(b).view(f"u{b.dtype.itemsize}")
-    return bool(np.array_equal(na, nb) and np.array_equal(ua[~na], ub[~nb]))
 
 
 def run(m, feeds_list, base_dir):

@@ -1,0 +1,39 @@
+"""What several test folders share: comparing outputs bit for bit, running neuron-cc in-process,
+and the example models' inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    """Bit-identical, NaN payloads aside (NaN positions must agree)."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype != b.dtype or a.shape != b.shape:
+        return False
+    if a.dtype.kind in "biu":
+        return bool(np.array_equal(a, b))
+    na, nb = np.isnan(a.astype(np.float32)), np.isnan(b.astype(np.float32))
+    ua = np.ascontiguousarray(a).view(f"u{a.dtype.itemsize}")
+    ub = np.ascontiguousarray(b).view(f"u{b.dtype.itemsize}")
+    return bool(np.array_equal(na, nb) and np.array_equal(ua[~na], ub[~nb]))
+
+
+def run_neuron_cc(argv, capsys) -> tuple[int, str, str]:
+    """Run neuron-cc in-process: (exit code, stdout, stderr)."""
+    from neuron_opt.cli import neuron_cc
+
+    with pytest.raises(SystemExit) as e:
+        neuron_cc.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return e.value.code, out, err
+
+
+def example_inputs(name: str) -> dict[str, np.ndarray]:
+    with np.load(EXAMPLES / f"{name}_inputs.npz") as z:
+        return {k: z[k] for k in z.files}
