@@ -201,18 +201,8 @@ def print_report(report: dict) -> None:
         console.print(table)
 
 
-def _json_safe(x):
-    # Strict JSON has no inf/NaN: spell them as strings.
-    if isinstance(x, float) and not np.isfinite(x):
-        return str(x)
-    if isinstance(x, dict):
-        return {k: _json_safe(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_json_safe(v) for v in x]
-    return x
-
-
 def run(args) -> int:
+    from neuron_opt.cli.cc_metrics import json_safe
     from neuron_opt.outputs import atomic_output, save_outputs
 
     # Check the output directories before the (possibly slow) run.
@@ -229,6 +219,6 @@ def run(args) -> int:
         save_outputs(args.output, outputs)
     if args.json is not None:
         with atomic_output(args.json) as f:
-            json.dump(_json_safe(report), f, indent=2, allow_nan=False)
+            json.dump(json_safe(report), f, indent=2, allow_nan=False)
             f.write("\n")
     return 0

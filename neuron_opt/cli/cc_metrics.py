@@ -96,3 +96,14 @@ def output_metrics(out, ref32, ort, cast_type: str) -> dict:
     }
     m.update(range_counts(out, ref32, cast_type))
     return m
+
+
+def json_safe(x):
+    # Strict JSON has no inf/NaN: spell them as strings.
+    if isinstance(x, float) and not np.isfinite(x):
+        return str(x)
+    if isinstance(x, dict):
+        return {k: json_safe(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [json_safe(v) for v in x]
+    return x

@@ -110,7 +110,7 @@ def run(args) -> int:
 
 def save_run_files(args, result, report: dict) -> None:
     """The files a run asked for: -o outputs, --trace, --json (strict JSON)."""
-    from neuron_opt.cli.cc_eval import _json_safe
+    from neuron_opt.cli.cc_metrics import json_safe
     from neuron_opt.outputs import atomic_output, save_outputs
 
     if args.output:
@@ -120,5 +120,5 @@ def save_run_files(args, result, report: dict) -> None:
             json.dump(result.trace, f)
     if args.json:
         with atomic_output(args.json) as f:
-            json.dump(_json_safe(report), f, indent=2, allow_nan=False)
+            json.dump(json_safe(report), f, indent=2, allow_nan=False)
             f.write("\n")

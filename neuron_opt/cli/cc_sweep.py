@@ -188,7 +188,7 @@ def run(args) -> int:
 
     from neuron_opt.cli import cc_model
     from neuron_opt.outputs import atomic_output
-    from neuron_opt.cli.cc_eval import _json_safe
+    from neuron_opt.cli.cc_metrics import json_safe
 
     if not args.model.endswith(".onnx"):
         raise CompileError("sweep takes an ONNX model", args.model)
@@ -222,6 +222,6 @@ def run(args) -> int:
                   "options": rows, "pareto": pareto(rows),
                   "recommendation": best["option"] if best else None, "plot": plot_path}
         with atomic_output(args.json) as f:
-            json.dump(_json_safe(report), f, indent=2, allow_nan=False)
+            json.dump(json_safe(report), f, indent=2, allow_nan=False)
             f.write("\n")
     return 0
