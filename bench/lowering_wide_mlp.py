@@ -1,9 +1,10 @@
-"""The matmul-bound example on the simulator: examples/make_examples.py's wide MLP (256 x 2048
-activations through three 2048 x 2048 layers), compiled with --auto-cast none, matmult-bf16 and
-all-bf16, lowered by lower-to-nisa and simulated. Prints latency, speed-up over none, TensorE
-utilization, HFU and DMA bytes; with --numerics also the simulator vs interpreter rel L2.
+"""The matmul-bound example on the simulator: examples/make_examples.py's wide MLP (512 x 2048
+activations through three 2048 x 2048 layers; --batch sets the rows), compiled with --auto-cast
+none, matmult-bf16 and all-bf16, lowered by lower-to-nisa and simulated. Prints latency,
+speed-up over none, TensorE utilization, HFU and DMA bytes; with --numerics also the simulator
+vs interpreter rel L2.
 
-    .venv/bin/python bench/lowering_wide_mlp.py [--numerics] [--json FILE]
+    .venv/bin/python bench/lowering_wide_mlp.py [--batch 512] [--numerics] [--json FILE]
 
 Issue 12's target: matmult-bf16 >= 3x over none (limit 4x). Writes
 bench/results/lowering_wide_mlp.json.
@@ -24,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 OPTIONS = (("none", "bf16"), ("matmult", "bf16"), ("all", "bf16"))
 
 
-def _wide_mlp(out_dir: Path) -> tuple[Path, dict]:
-    model, inputs = load_example("make_examples.py").wide_mlp()
+def _wide_mlp(out_dir: Path, batch: int) -> tuple[Path, dict]:
+    model, inputs = load_example("make_examples.py").wide_mlp(batch)
     path = out_dir / "wide_mlp.onnx"
     onnx.save(model, path)
     return path, inputs
@@ -33,6 +34,7 @@ def _wide_mlp(out_dir: Path) -> tuple[Path, dict]:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--batch", type=int, default=512, help="activation rows (default 512)")
     p.add_argument("--numerics", action="store_true", help="also compute values and compare")
     p.add_argument("--json", default=str(ROOT / "bench/results/lowering_wide_mlp.json"))
     a = p.parse_args(argv)
@@ -40,11 +42,11 @@ def main(argv=None) -> int:
 
     rows, ref32 = [], None
     with tempfile.TemporaryDirectory() as tmp:
-        path, inputs = _wide_mlp(Path(tmp))
+        path, inputs = _wide_mlp(Path(tmp), a.batch)
         for mode, t in OPTIONS:
             c = cc_model.compile_onnx(str(path), mode, t)
             r = cc_model.simulate(c, inputs if a.numerics else {}, numerics=a.numerics)
-            row = {"option": c.option, **cc_model.engine_summary(r)}
+            row = {"option": c.option, "batch": a.batch, **cc_model.engine_summary(r)}
             if a.numerics:
                 ref = cc_model.reference(c, inputs)
                 ref32 = ref if ref32 is None else ref32

@@ -142,15 +142,19 @@ def fp16_io():
     return model, {"x16": np.random.default_rng(104).standard_normal((4, 32)).astype(np.float16)}
 
 
-def wide_mlp():
-    """Matmul-bound: 256 x 2048 activations through three 2048 x 2048 layers."""
+def wide_mlp(batch: int = 512):
+    """Matmul-bound: `batch` x 2048 activations through three 2048 x 2048 layers.
+
+    A bf16 layer's 2*M*K*N FLOPs at 91.75 TFLOPS take as long as its 2*K*N weight bytes at
+    the simulated 272 GB/s of DMA when M = 337: at 512 rows TensorE bounds matmult-bf16, at
+    256 rows loading the weights does."""
     b = Builder("wide_mlp", seed=5)
     h = b.node("Gelu", [b.linear("x", "fc1", 2048, 2048)])
     h = b.node("Relu", [b.linear(h, "fc2", 2048, 2048)])
     b.linear(h, "fc3", 2048, 2048)
     b.nodes[-1].output[0] = "y"
-    model = b.model([tensor("x", TensorProto.FLOAT, (256, 2048))], [tensor("y", TensorProto.FLOAT, (256, 2048))])
-    return model, {"x": np.random.default_rng(105).standard_normal((256, 2048)).astype(np.float32)}
+    model = b.model([tensor("x", TensorProto.FLOAT, (batch, 2048))], [tensor("y", TensorProto.FLOAT, (batch, 2048))])
+    return model, {"x": np.random.default_rng(105).standard_normal((batch, 2048)).astype(np.float32)}
 
 
 SMALL = {"mlp": mlp, "transformer": transformer, "cnn": cnn, "fp16_io": fp16_io}

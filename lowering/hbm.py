@@ -58,13 +58,12 @@ def block_dmas(hbm: Buf, k: int, r0: int, r1: int, c0: int, c1: int):
     return out
 
 
-def load(kb: KernelBuilder, tile_ap_fn, hbm: Buf, k: int, r0: int, r1: int, c0: int, c1: int,
-         kind: str = "load") -> None:
+def load(kb: KernelBuilder, tile_ap_fn, hbm: Buf, k: int, r0: int, r1: int, c0: int, c1: int) -> None:
     """DMA rows [r0, r1) x cols [c0, c1) of `hbm` (matrix view split at k) into a tile;
     `tile_ap_fn(p0, p1, w0, w1)` gives the tile's access for that sub-block."""
     row_bytes = (c1 - c0) * hbm.esize
     for a, b in _split_rows(r0, r1, row_bytes):
-        q = kb.queue(kind)
+        q = kb.queue()
         for src, ro, nr, co, nc in block_dmas(hbm, k, a, b, c0, c1):
             dst = tile_ap_fn(a - r0 + ro, a - r0 + ro + nr, co, co + nc)
             kb.emit(q, f"nisa.dma_copy {dst}, {src}", reads=[src], writes=[dst])
@@ -73,12 +72,12 @@ def load(kb: KernelBuilder, tile_ap_fn, hbm: Buf, k: int, r0: int, r1: int, c0: 
 def store(kb: KernelBuilder, tile_ap_fn, hbm: Buf, k: int, r0: int, r1: int, c0: int, c1: int) -> None:
     row_bytes = (c1 - c0) * hbm.esize
     for a, b in _split_rows(r0, r1, row_bytes):
-        q = kb.queue("store")
+        q = kb.queue()
         for dst, ro, nr, co, nc in block_dmas(hbm, k, a, b, c0, c1):
             src = tile_ap_fn(a - r0 + ro, a - r0 + ro + nr, co, co + nc)
             kb.emit(q, f"nisa.dma_copy {dst}, {src}", reads=[src], writes=[dst])
 
 
 def copy_hbm(kb: KernelBuilder, dst: Access, src: Access) -> None:
-    q = kb.queue("load")
+    q = kb.queue()
     kb.emit(q, f"nisa.dma_copy {dst}, {src}", reads=[src], writes=[dst])

@@ -20,9 +20,6 @@ LONG_ARENA = 128 * 1024  # SBUF bytes [0, LONG_ARENA) for long-lived tiles (matm
 PSUM_BYTES = 16 * 1024
 PSUM_BANK = 2048
 DMA_QUEUES = 16  # one per DMA engine
-LOAD_POOL = range(DMA_QUEUES)
-STORE_SLACK_NS = 10000.0  # a store may use a load queue estimated idle this long before it is ready
-STORE_POOL = range(12, DMA_QUEUES)  # stores wait for compute: kept off most queues (no load stuck behind one)
 # Rough timing (ns) to place each DMA on the queue where it can start first: a queue runs in
 # order, so a store waiting for compute must not sit in front of a load that could go now.
 _CLOCK = {"tensor": 2.8, "vector": 1.12, "scalar": 1.4, "gpsimd": 1.4}
@@ -257,9 +254,9 @@ class KernelBuilder:
         return self._sbuf.in_use() + self._long.in_use()
 
     # -- instructions -----------------------------------------------------------------------
-    def queue(self, kind: str = "load") -> str:
+    def queue(self) -> str:
         """A DMA stream placeholder: `emit` picks the queue where the transfer starts first."""
-        return "dma:store" if kind == "store" else "dma"
+        return "dma"
 
     def _need(self, stream: str | None, reads, writes) -> dict[str, int]:
         need: dict[str, int] = {}
@@ -302,13 +299,11 @@ class KernelBuilder:
     def emit(self, stream: str, text: str, reads=(), writes=()) -> None:
         """Append `text` to `stream` with the waits its accesses need and a signal. A stream
         of "dma" means the DMA queue where the transfer can start first."""
-        if stream.startswith("dma"):
+        if stream == "dma":
+            # Loads and stores alike: matmul blocks emit their loads before their stores
+            # (matmul._prefetch_block), so a store rarely holds up a load behind it.
             ready = self._ready(self._need(None, reads, writes))
-            pool = LOAD_POOL
-            if stream == "dma:store":  # a queue idle for a while by then, else the store queues
-                idle = [i for i in LOAD_POOL if self._free.get(f"q{i}", 0.0) <= ready - STORE_SLACK_NS]
-                pool = idle or STORE_POOL
-            stream = min((f"q{i}" for i in pool),
+            stream = min((f"q{i}" for i in range(DMA_QUEUES)),
                          key=lambda q: (max(ready, self._free.get(q, 0.0)), self._free.get(q, 0.0)))
         need = self._need(stream, reads, writes)
         waited = self._waited.setdefault(stream, {})

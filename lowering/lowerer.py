@@ -28,7 +28,15 @@ FP8_MAX = 240.0
 
 
 class Unsupported(Exception):
-    pass
+    """An op or shape the lowering does not cover yet: reported as NoLowering."""
+
+
+class Internal(Exception):
+    """The lowering contradicts its own plan: a bug, reported as a plain CompileError."""
+
+
+class NoLowering(CompileError):
+    """An op or shape with no lowering yet (unlike a buffer that does not fit on chip)."""
 
 
 def dt(v: SSAValue) -> str:
@@ -38,9 +46,8 @@ def dt(v: SSAValue) -> str:
     return name
 
 
-def op_err(op: Operation, msg: str) -> CompileError:
-    where = location_of(op)
-    return CompileError(f"{op.name}: {msg}", where)
+def op_err(op: Operation, msg: str, cls: type[CompileError] = CompileError) -> CompileError:
+    return cls(f"{op.name}: {msg}", location_of(op))
 
 
 def pad_shape(s: tuple[int, ...], n: int) -> tuple[int, ...]:
@@ -102,11 +109,16 @@ class Lowerer:
         ret = body[-1]
         assert isinstance(ret, func.ReturnOp)
         names = self._names()
+        if any(not v.type.get_shape() for v in ret.operands):
+            raise op_err(ret, "rank-0 results have no lowering yet", NoLowering)
+        self.no_home: dict[SSAValue, str] = {}  # arguments an op may not read, and why
         for i, arg in enumerate(self.fn.body.block.args):
-            try:  # a non-float argument is an error only where an op uses it
+            try:  # a non-float or rank-0 argument is an error only where an op uses it
+                if not arg.type.get_shape():
+                    raise Unsupported("rank-0 arguments have no lowering yet")
                 self.home[arg] = self.kb.hbm("input", names["in"][i], arg.type.get_shape(), dt(arg))
-            except Unsupported:
-                pass
+            except Unsupported as e:
+                self.no_home[arg] = str(e)
         if P.PLANNED not in self.fn.attributes:  # nt-plan-tiles has not run: plan now
             P.annotate(self.fn)
         self.fused = {o for o in body[:-1] if P.FUSED in o.attributes}
@@ -129,6 +141,8 @@ class Lowerer:
                 raise op_err(op, f"does not fit on chip: a buffer of {e.args[0]} bytes per partition "
                                  f"cannot be allocated (SBUF in use {self.kb.sbuf_in_use()} B)") from None
             except Unsupported as e:
+                raise op_err(op, str(e), NoLowering) from None
+            except Internal as e:
                 raise op_err(op, str(e)) from None
             for v in [v for v, last in self.res_last.items() if last == i and v in self.resident]:
                 self._drop_resident(v)
@@ -137,6 +151,8 @@ class Lowerer:
             try:
                 src = self.home_of(v)  # a returned constant takes its first output as home
             except Unsupported as e:
+                raise op_err(ret, str(e), NoLowering) from None
+            except Internal as e:
                 raise op_err(ret, str(e)) from None
             for name in outs:
                 dst = self.kb.hbm("output", name, v.type.get_shape(), self._dt(v, ret))
@@ -157,7 +173,7 @@ class Lowerer:
         try:
             return dt(v)
         except Unsupported as e:
-            raise op_err(op, str(e)) if op is not None else CompileError(str(e)) from None
+            raise op_err(op, str(e), NoLowering) if op is not None else NoLowering(str(e)) from None
 
     def _names(self):
         ins, outs = [], []
@@ -174,8 +190,10 @@ class Lowerer:
         """v's HBM tensor, computing a fused value's whole result first if needed."""
         if v in self.home:
             return self.home[v]
+        if v in self.no_home:
+            raise Unsupported(self.no_home[v])
         if v in self.transposed:
-            raise Unsupported("internal: a value computed transposed has an HBM reader")
+            raise Internal("internal: a value computed transposed has an HBM reader")
         if v in self.resident:  # an unexpected HBM reader: store the tiles once
             dst = self.new_home(v)
             k = len(P.shape(v)) - 1
@@ -196,7 +214,7 @@ class Lowerer:
             self.lower_root(op)
             self.tile_cache, self.op = saved_tile, saved
             return self.home[v]
-        raise Unsupported(f"internal: no home for a value of {getattr(op, 'name', 'an argument')}")
+        raise Internal(f"internal: no home for a value of {getattr(op, 'name', 'an argument')}")
 
     def new_home(self, v: SSAValue) -> Buf:
         if v in self.outputs:
@@ -397,8 +415,9 @@ class Lowerer:
             return ("col", column(self, v, list(range(r0, r1))))
         s = P.shape(v)
         kind = operand_kind(s, out, k)
+        vs_k = k - (len(out) - len(s))  # the split in v's own dims (the padded ones are 1)
         if kind == "full":
-            t = self.tile(v, k, r0, r1, c0, c1)
+            t = self.tile(v, max(vs_k, 0), r0, r1, c0, c1)
             return ("tile", t.ap())
         if kind is None:
             raise Unsupported("operand broadcast pattern has no tiling")
@@ -409,10 +428,9 @@ class Lowerer:
             return ("col" if kind == "col" else "tile", t.ap())
         src = self.home_of(v)
         rows = row_map(s, out, k, r0, r1)
-        vs_k = k - (len(out) - len(s))  # the split in v's own dims
         if kind == "col":
             t = self.kb.sbuf(r1 - r0, (1,), src.dtype)
-            q = self.kb.queue("load")
+            q = self.kb.queue()
             for off, s0, n in runs(rows):
                 # v's elements in row order are its flat order (its trailing dims are all 1)
                 for acc, ro, nr, _, _ in H.block_dmas(src, len(src.shape), s0, s0 + n, 0, 1):

@@ -57,6 +57,7 @@ def tiling(lw, op):
     for c0 in range(0, N, nb):
         c1 = min(c0 + nb, N)
         lw.mm_block = (c0, c1)
+        _prefetch_block(lw, op, rows[:M_GROUP], batches)
         for g in range(0, len(rows), M_GROUP):
             for n0 in range(c0, c1, NMAX):
                 for r0, r1 in rows[g:g + M_GROUP]:
@@ -86,13 +87,11 @@ def tile(lw, op, r0: int, r1: int, c0: int, c1: int, func: str = "copy", odt: st
     kb = lw.kb
     bi, m0 = divmod(r0, M)
     mt = r1 - r0
-    batch = S[:-2]
-    ba = _batch_index(P.shape(a)[:-2], batch, bi)
-    bb = _batch_index(P.shape(b)[:-2], batch, bi)
+    bb = _batch_index(P.shape(b)[:-2], S[:-2], bi)
     mdt = lw_dt(a)
     kt = -(-K // PMAX)
     _drop_other_blocks(lw, *getattr(lw, "mm_block", (0, N)))
-    at = _at_tiles(lw, a, ba, m0, mt, M, K, mdt)
+    at = _row_at(lw, op, r0, r1)
     odt = odt or lw_dt(op.results[0])
     out = kb.sbuf(mt, (c1 - c0,), odt)
     for n0 in range(c0, c1, NMAX):
@@ -111,6 +110,34 @@ def tile(lw, op, r0: int, r1: int, c0: int, c1: int, func: str = "copy", odt: st
         lw.evict(out.ap((0, mt), (n0 - c0, n1 - c0)), ps.ap(), func)
         kb.free(ps)
     return out
+
+
+def _row_at(lw, op, r0: int, r1: int):
+    """The A^T tiles of output rows [r0, r1) of [batch*M, N]."""
+    a = op.operands[0]
+    S, M, K, N = dims(op)
+    bi, m0 = divmod(r0, M)
+    return _at_tiles(lw, a, _batch_index(P.shape(a)[:-2], S[:-2], bi), m0, r1 - r0, M, K, lw_dt(a))
+
+
+def _prefetch_block(lw, op, rows, batches: int) -> None:
+    """Emit the loads of an N block [lw.mm_block) up front: the first row group's A^T tiles,
+    then all the block's B tiles. In program order they precede the block's stores, so no load
+    queues behind a store that waits for compute, and a layer's weights stream in (each tile
+    waiting only for its SBUF space) while the previous layer computes."""
+    a, b, _, trans_b = operands(op)
+    S, M, K, N = dims(op)
+    c0, c1 = lw.mm_block
+    _drop_other_blocks(lw, c0, c1)
+    saved, lw.tile_cache = lw.tile_cache, {}  # what the loads stage (A rows, casts) dies here
+    for r0, r1 in rows:
+        _row_at(lw, op, r0, r1)
+    for bb in sorted({_batch_index(P.shape(b)[:-2], S[:-2], bi) for bi in range(batches)}):
+        for n0 in range(c0, c1, NMAX):
+            for kk in range(-(-K // PMAX)):
+                _b_tile(lw, b, bb, kk, K, n0, min(n0 + NMAX, c1), trans_b, lw_dt(a))
+    lw.kb.free(*set(lw.tile_cache.values()))
+    lw.tile_cache = saved
 
 
 def _at_tiles(lw, a, ba, m0, mt, M, K, mdt):
@@ -145,6 +172,7 @@ def tiling_t(lw, op):
     nb = N if per_col * N <= B_BUDGET else max(NMAX, (B_BUDGET // per_col) // NMAX * NMAX)
     for c0 in range(0, N, nb):
         lw.mm_block = (c0, min(N, c0 + nb))
+        _prefetch_block(lw, op, [(m0, min(m0 + PMAX, M)) for m0 in range(0, M, PMAX)][:M_GROUP], 1)
         for n0 in range(c0, min(N, c0 + nb), PMAX):
             for m0 in range(0, M, PMAX):
                 yield n0, min(n0 + PMAX, N), m0, min(m0 + PMAX, M)

@@ -180,7 +180,7 @@ def column(lw, v, rows: list[int]):
 
     src = lw.home_of(v)
     t = _scratch(lw, len(rows), 1, src.dtype)
-    q = lw.kb.queue("load")
+    q = lw.kb.queue()
     for off, s0, n in runs(rows):
         for acc, ro, nr, _, _ in H.block_dmas(src, len(src.shape), s0, s0 + n, 0, 1):
             d = t.ap((off + ro, off + ro + nr), (0, 1))

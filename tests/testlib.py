@@ -24,6 +24,23 @@ def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
     return bool(np.array_equal(na, nb) and np.array_equal(ua[~na], ub[~nb]))
 
 
+# DESIGN.md "Comparisons and tolerances": the simulator against the interpreter (same option),
+# within a share of the option's own error (the interpreter against fp32), 1e-5 under none.
+SIM_SHARE = {"bf16": 0.25, "fp8_e4m3": 0.25, "fp16": 1.0, "tf32": 1.0}
+NONE_TOL = 1e-5
+
+
+def rel_l2(a, b) -> float:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    n = np.linalg.norm(b)
+    return float(np.linalg.norm(a - b) / n) if n else float(np.linalg.norm(a - b))
+
+
+def sim_bound(mode: str, type_: str, own: float) -> float:
+    """The largest rel L2 the simulator may be off the interpreter by under an option."""
+    return NONE_TOL if mode == "none" else max(SIM_SHARE[type_] * own, NONE_TOL)
+
+
 def run_neuron_cc(argv, capsys) -> tuple[int, str, str]:
     """Run neuron-cc in-process: (exit code, stdout, stderr)."""
     from neuron_opt.cli import neuron_cc

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from xdsl.context import Context
 from xdsl.dialects.builtin import Builtin, tf32
 from xdsl.dialects.func import Func
@@ -16,8 +17,13 @@ from xdsl.dialects.func import Func
 from neuron_opt.dialects import nt
 from neuron_opt.dialects.parse import parse_module, verify_module
 from neuron_opt.dialects.types import round_to
+from neuron_opt.lowering.lower_to_nisa import lower_module_text
+from neuron_opt.lowering.lowerer import NoLowering
 from neuron_opt.passes.pipeline import run_cast_pipeline
 from neuron_opt.runtime.reference import Reference
+from test_fuzz_lowering import check_lowered
+
+from nt_graphs import Graph
 
 CTX = Context()
 for _d in (Builtin, Func, nt.NT):
@@ -101,3 +107,35 @@ def test_canonicalize_casts_refolds_after_a_use_goes():
     CanonicalizeCastsPass().apply(Context(), twice)
     assert str(twice) == str(once)
     assert "nt.weight @w0 : tensor<1x1xbf16>" in str(once)
+
+
+# Found by test_fuzz_lowering.py. lowering/lowerer.py operand(): an operand of lower rank that
+# broadcasts as a whole tile was loaded at the output's split, not its own (one element of two).
+def test_lower_rank_full_operand_loads_every_element(tmp_path):
+    m = parse("""func.func @main(%0: tensor<2xf32>) -> tensor<1x2xf32> {
+  %1 = nt.constant 0.25146043 : tensor<1x1xf32>
+  %2 = nt.add %1, %0 : (tensor<1x1xf32>, tensor<2xf32>) -> tensor<1x2xf32>
+  func.return %2 : tensor<1x2xf32>
+}""")
+    check_lowered(Graph(m, {}, [{"arg0": np.array([1.5, -2.0], np.float32)}], []), "none", "bf16", tmp_path)
+
+
+# Found by test_fuzz_lowering.py: rank-0 values gave an invalid `tensor<xf32>` HBM declaration or
+# an IndexError. An unused rank-0 argument is now not declared; a rank-0 result or a rank-0
+# constant stored to HBM is a located NoLowering error.
+def test_rank0_values_lower_or_fail_cleanly(tmp_path):
+    unused = parse("""func.func @main(%0: tensor<1xf32>, %1: tensor<f32>) -> tensor<1xf32> {
+  %2 = nt.exp %0 : tensor<1xf32>
+  func.return %2 : tensor<1xf32>
+}""")
+    feed = {"arg0": np.array([0.5], np.float32), "arg1": np.array(2.0, np.float32)}
+    check_lowered(Graph(unused, {}, [feed], []), "none", "bf16", tmp_path)
+    for body, where in (("  %1 = nt.constant 0.25 : tensor<f32>\n  func.return %0, %1 : tensor<1xf32>, tensor<f32>",
+                         "t.mlir:3:3: error: func.return: rank-0 results"),
+                        ("  %1 = nt.constant 0.25 : tensor<f32>\n  %2 = nt.reshape %1 : (tensor<f32>) -> tensor<1xf32>\n"
+                         "  func.return %0, %2 : tensor<1xf32>, tensor<1xf32>", "t.mlir:3:3: error: nt.reshape: a rank-0 constant")):
+        results = "tensor<1xf32>, tensor<f32>" if "rank-0 results" in where else "tensor<1xf32>, tensor<1xf32>"
+        m = parse(f"func.func @main(%0: tensor<1xf32>) -> ({results}) {{\n{body}\n}}")
+        with pytest.raises(NoLowering) as e:
+            lower_module_text(m)
+        assert str(e.value).startswith(where), str(e.value)

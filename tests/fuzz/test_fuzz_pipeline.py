@@ -20,13 +20,12 @@ Profiles (NEURON_FUZZ_PROFILE): ci (bounded, the default) and long (`make fuzz N
 from __future__ import annotations
 
 import io
-import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from xdsl.context import Context
 from xdsl.dialects.builtin import Builtin, TensorType, f8E4M3, f32
 from xdsl.dialects.func import Func, FuncOp
@@ -44,20 +43,13 @@ from neuron_opt.passes.preserve_io import PreserveIOPass
 from neuron_opt.runtime.reference import Reference
 from testlib import same_bits
 
+from fuzz_settings import fuzz_settings
 from nt_graphs import WEIGHTS_FILE, Graph, graphs
 
 # inf - inf, 0/0 and overflow are the semantics under test.
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
-_COMMON = dict(
-    deadline=None,  # an example runs 17 pipelines and the interpreter: far beyond 200 ms
-    database=None,  # reproducible from the printed blob; no .hypothesis/ in the shared tree
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
-    print_blob=True,
-)
-settings.register_profile("ci", max_examples=int(os.environ.get("NEURON_FUZZ_EXAMPLES", "150")), **_COMMON)
-settings.register_profile("long", max_examples=int(os.environ.get("NEURON_FUZZ_EXAMPLES", "10000")), **_COMMON)
-PROFILE = settings.get_profile(os.environ.get("NEURON_FUZZ_PROFILE", "ci"))
+PROFILE = fuzz_settings(ci_examples=150)
 
 TYPES = ("bf16", "fp16", "tf32", "fp8_e4m3")
 OPTIONS = [(m, t) for m in ("matmult", "all") for t in TYPES]

@@ -18,24 +18,10 @@ from neuron_opt.dialects.parse import parse_module, verify_module
 from neuron_opt.lowering.lower_to_nisa import lower_module_text
 from neuron_opt.runtime.reference import Reference
 from neuron_opt.runtime.sim import simulate
+from testlib import EXAMPLES, NONE_TOL, example_inputs, rel_l2, sim_bound
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 MODELS = ["mlp", "transformer", "cnn", "fp16_io"]
 OPTIONS = [("none", "bf16")] + [(m, t) for t in ("bf16", "fp16", "tf32", "fp8_e4m3") for m in ("matmult", "all")]
-# the simulator vs the interpreter, as a share of the option's own error (interpreter vs fp32)
-SHARE = {"bf16": 0.25, "fp8_e4m3": 0.25, "fp16": 1.0, "tf32": 1.0}
-NONE_TOL = 1e-5
-
-
-def rel_l2(a, b) -> float:
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    n = np.linalg.norm(b)
-    return float(np.linalg.norm(a - b) / n) if n else float(np.linalg.norm(a - b))
-
-
-def _inputs(name):
-    with np.load(EXAMPLES / f"{name}_inputs.npz") as z:
-        return {k: z[k] for k in z.files}
 
 
 def _run(module, weights: dict, inputs: dict):
@@ -54,7 +40,7 @@ def fp32_refs():
     out = {}
     for name in MODELS:
         m, w = compile_model(str(EXAMPLES / f"{name}.onnx"), "none", "bf16", False, "weights.npz")
-        out[name] = _run(m, w, _inputs(name))[1]
+        out[name] = _run(m, w, example_inputs(name))[1]
     return out
 
 
@@ -62,7 +48,7 @@ def fp32_refs():
 @pytest.mark.parametrize("name", MODELS)
 def test_simulator_matches_interpreter(name, mode, type_, fp32_refs):
     m, w = compile_model(str(EXAMPLES / f"{name}.onnx"), mode, type_, False, "weights.npz")
-    sim, ref = _run(m, w, _inputs(name))
+    sim, ref = _run(m, w, example_inputs(name))
     assert set(sim) == set(ref)
     for out, r in ref.items():
         s = sim[out]
@@ -70,7 +56,7 @@ def test_simulator_matches_interpreter(name, mode, type_, fp32_refs):
         err = rel_l2(s, r)
         differing = float(np.mean(np.asarray(s, np.float64) != np.asarray(r, np.float64)))
         own = rel_l2(r, fp32_refs[name][out])
-        bound = NONE_TOL if mode == "none" else max(SHARE[type_] * own, NONE_TOL)
+        bound = sim_bound(mode, type_, own)
         print(f"{name} {mode}-{type_} {out}: sim vs interpreter rel L2 {err:.2e} "
               f"(bound {bound:.2e}, own error {own:.2e}), differing {100 * differing:.2f}%")
         assert np.all(np.isfinite(s) == np.isfinite(r))
@@ -169,7 +155,7 @@ def test_matmul_bound_speedup_and_gemm_utilization(tmp_path):
             assert r.utilization("tensor") > 0.9  # fp32 matmuls: TensorE-bound
     speedup = lat["none"] / lat["matmult"]
     print(f"wide MLP: none {lat['none']:.1f} us, matmult-bf16 {lat['matmult']:.1f} us, {speedup:.2f}x")
-    assert 2.4 <= speedup <= 4.0
+    assert 3.0 <= speedup <= 4.0  # issue 12: at least 3x; fp32 TensorE is exactly 4x slower
     mod = _nt("    %c = nt.matmul %a, %b : (tensor<2048x2048xbf16>, tensor<2048x2048xbf16>) -> tensor<2048x2048xbf16>\n"
               "    func.return %c : tensor<2048x2048xbf16>",
               '%a: tensor<2048x2048xbf16> {nt.name = "a"}, %b: tensor<2048x2048xbf16> {nt.name = "b"}',

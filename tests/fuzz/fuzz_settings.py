@@ -1,0 +1,23 @@
+"""hypothesis settings shared by the fuzz tests: profile `ci` (the default, bounded for CI) and
+`long` (`make fuzz N=...`: NEURON_FUZZ_EXAMPLES examples, 10000 unless set)."""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+_COMMON = dict(
+    deadline=None,  # an example runs many pipelines and the interpreter: far beyond 200 ms
+    database=None,  # reproducible from the printed blob; no .hypothesis/ in the shared tree
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+    print_blob=True,
+)
+
+
+def fuzz_settings(ci_examples: int) -> settings:
+    """`ci_examples` examples in CI (NEURON_FUZZ_EXAMPLES overrides); the long profile's count
+    under `make fuzz`."""
+    long = os.environ.get("NEURON_FUZZ_PROFILE", "ci") == "long"
+    n = int(os.environ.get("NEURON_FUZZ_EXAMPLES", "10000" if long else str(ci_examples)))
+    return settings(max_examples=n, **_COMMON)
