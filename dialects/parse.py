@@ -51,17 +51,27 @@ class LocatingParser(Parser):
 
 
 def parse_error(e: ParseError, line_offset: int = 0) -> CompileError:
-    """xDSL's multi-line parse error -> one located line."""
+    """xDSL's multi-line parse error -> one located line, saying what was wrong where xDSL only
+    says what it expected."""
     span = e.span
     _, line, col = span.get_location()
-    msg = str(e.msg) if hasattr(e, "msg") else str(e)
-    return CompileError(msg.strip().splitlines()[-1], f"{span.input.name}:{line + line_offset}:{col}")
+    msg = (str(e.msg) if hasattr(e, "msg") else str(e)).strip().splitlines()[-1]
+    tok = span.text
+    if not span.input.content[span.start:].strip() and msg.startswith("Expected"):
+        msg = f"unexpected end of input (is the file truncated?): {msg}"
+    elif msg == "Expected shape type.":
+        if tok.startswith("-"):
+            msg = "a tensor dimension must be a non-negative integer"
+        elif tok[:1].isalpha():
+            msg = f"unknown element type '{tok}' (nt has f32, tf32, bf16, f16, f8E4M3, i1, i8, i16, i32, i64)"
+    return CompileError(msg, f"{span.input.name}:{line + line_offset}:{col}")
 
 
 def parse_module(ctx: Context, text: str, filename: str, line_offset: int = 0) -> ModuleOp:
     """Parse IR text into a module; raises CompileError with the location on any problem."""
-    if not text.strip():
-        raise CompileError("empty input: expected a module", f"{filename}:1:1")
+    if all(not ln.strip() or ln.lstrip().startswith("//") for ln in text.splitlines()):
+        raise CompileError("empty input: expected a module" + (" (the file holds only comments)" if text.strip() else ""),
+                           f"{filename}:1:1")
     try:
         parser = LocatingParser(ctx, text, filename, line_offset)
         module = parser.parse_module()

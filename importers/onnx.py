@@ -324,9 +324,10 @@ def save_compiled(module: ModuleOp, weights: dict[str, np.ndarray], out_mlir_pat
     out = Path(out_mlir_path)
     npz = out.with_suffix(".npz")
     module.attributes[WEIGHTS_ATTR] = StringAttr(npz.name)
-    with atomic_output(npz, "wb") as f:
-        np.savez(f, **weights)
-    with atomic_output(out) as f:
-        Printer(stream=f).print_op(module)
-        f.write("\n")
+    # Both are written before either is renamed (the weights first), so a failure in either
+    # leaves neither, and only a kill between the two renames can pair new weights with old IR.
+    with atomic_output(out) as ir, atomic_output(npz, "wb") as w:
+        np.savez(w, **weights)
+        Printer(stream=ir).print_op(module)
+        ir.write("\n")
 

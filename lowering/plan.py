@@ -135,11 +135,16 @@ def resident_bytes(v: SSAValue) -> int:
 
 def plan_residency(ops: list[Operation], fused: set[Operation], returned: set[SSAValue]) -> set[Operation]:
     """Ops whose result stays in SBUF: computed by a tile group, small, not returned, and read
-    only by ops that read tiles (never by DMA-only ops such as reshape or conv)."""
+    only by ops that read tiles (never by DMA-only ops such as reshape or conv). Resident tiles
+    hold the [rows, last dim] view, so a group with a row-wise op over another axis (tiled in
+    another view) is not resident."""
     readers = TILEABLE + (nt.ReduceSumOp, nt.ReduceMeanOp, nt.ReduceMaxOp, nt.BatchNormOp)
     out = set()
     for op in ops:
         if op in fused or not tileable(op) or op.results[0] in returned:
+            continue
+        if any(isinstance(m, ROWWISE) and m.prop("axis") % len(shape(m.results[0])) != len(shape(m.results[0])) - 1
+               for m in members(op, fused)):
             continue
         users = [u.operation for u in op.results[0].uses]
         if users and all(isinstance(u, readers) and (tileable(u) or not isinstance(u, TILEABLE)) for u in users) and 0 < resident_bytes(op.results[0]) <= RESIDENT_BYTES:

@@ -24,6 +24,8 @@ def atomic_output(path: str | os.PathLike, mode: str = "w"):
     try:
         with os.fdopen(fd, mode) as f:
             yield f
+            f.flush()
+            os.fsync(f.fileno())  # the data reaches the disk before the name does
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
         os.replace(tmp, target)
     except BaseException:

@@ -15,6 +15,7 @@ from xdsl.dialects.builtin import Float32Type
 from xdsl.ir import Attribute
 
 from neuron_opt.dialects.types import is_bool, is_float, numpy_dtype, round_to
+from neuron_opt.runtime import special
 
 F32 = np.float32
 
@@ -148,10 +149,6 @@ def compare(predicate: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # Unary functions on float32 data.
 
-_SQRT_HALF = F32(np.sqrt(0.5))
-_TANH_C = F32(np.sqrt(2.0 / np.pi))
-_TANH_K = F32(0.044715)
-
 
 def _relu(x):
     # IEEE max(x, +0): np.maximum propagates NaN, and adding +0 turns a -0 result into +0
@@ -161,12 +158,9 @@ def _relu(x):
     return r
 
 
-def _gelu_none(x):
-    return F32(0.5) * x * (F32(1) + scipy.special.erf(x * _SQRT_HALF))
-
-
-def _gelu_tanh(x):
-    return F32(0.5) * x * (F32(1) + np.tanh(_TANH_C * (x + _TANH_K * x * x * x)))
+def _in_f64(fn):
+    """fn evaluated in float64 and rounded once to fp32."""
+    return lambda x: fn(x.astype(np.float64)).astype(F32)
 
 
 UNARY_FLOAT = {
@@ -182,8 +176,8 @@ UNARY_FLOAT = {
     "sigmoid": scipy.special.expit,  # stable for large |x|, unlike 1 / (1 + exp(-x))
     "erf": scipy.special.erf,
     "silu": lambda x: x * scipy.special.expit(x),
-    "gelu_none": _gelu_none,
-    "gelu_tanh": _gelu_tanh,
+    "gelu_none": _in_f64(special.gelu),
+    "gelu_tanh": _in_f64(special.gelu_tanh),
 }
 
 UNARY_INT = {"neg": np.negative, "abs": np.abs}

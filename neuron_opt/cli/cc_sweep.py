@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from pathlib import Path
 
 
 from neuron_opt.diagnostics import CompileError
+from neuron_opt.outputs import atomic_output
 
 OPTIONS = [("none", "bf16")] + [(m, t) for t in ("bf16", "fp16", "tf32", "fp8_e4m3")
                                 for m in ("matmult", "all")]
@@ -103,6 +102,23 @@ def pareto(rows: list[dict]) -> list[str]:
     return front
 
 
+def _label(ax, points: list[tuple[float, float, str]]) -> None:
+    """Name each point, moving a label to another side of its point where it would overlap a
+    label already placed (options often share a latency or an error)."""
+    ax.figure.canvas.draw()  # fixes the data -> pixel transform
+    to_px = ax.transData.transform
+    placed: list[tuple[float, float, float, float]] = []
+    for x, y, text in sorted(points, key=lambda p: (p[0], p[1])):
+        px, py = to_px((x, y))
+        w, h = 5.5 * len(text) + 4, 11  # about 8 pt text at 100 dpi
+        for dx, dy in ((5, 4), (5, -13), (-w - 5, 4), (-w - 5, -13), (5, 14), (5, -24)):
+            box = (px + dx, py + dy, px + dx + w, py + dy + h)
+            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+                break
+        placed.append(box)
+        ax.annotate(text, (x, y), textcoords="offset pixels", xytext=(dx, dy), fontsize=8)
+
+
 def plot(rows: list[dict], tolerance: float, best: dict | None, path: str, title: str) -> None:
     """Latency vs rel L2 (log), the Pareto front joined, the tolerance and the pick marked;
     written to a temp file and renamed (atomic)."""
@@ -115,12 +131,15 @@ def plot(rows: list[dict], tolerance: float, best: dict | None, path: str, title
     fig, ax = plt.subplots(figsize=(7.5, 5))
     floor = 1e-9  # `none` has 0 error vs itself: drawn at the floor of the log axis
     pts = [(r["latency_us"], max(r["rel_l2"], floor), r) for r in rows if "latency_us" in r]
+    xs = [x for x, _, _ in pts]
+    # A log latency axis only when the options span a decade; else plain microseconds.
+    ax.set_xscale("log" if xs and max(xs) > 10 * min(xs) else "linear")
+    ax.set_yscale("log")
     for x, y, r in pts:
         bad = r["non_finite"] > 0
         ax.scatter([x], [y], marker="x" if bad else "o", s=60,
                    color="tab:red" if bad else ("tab:green" if r["option"] in front else "tab:blue"))
-        ax.annotate(r["option"] + (" (non-finite)" if bad else ""), (x, y), textcoords="offset points",
-                    xytext=(5, 4), fontsize=8)
+    _label(ax, [(x, y, r["option"] + (" (non-finite)" if r["non_finite"] > 0 else "")) for x, y, r in pts])
     fr = sorted((x, y) for x, y, r in pts if r["option"] in front)
     if fr:
         ax.plot([p[0] for p in fr], [p[1] for p in fr], "--", color="tab:green", lw=1, label="Pareto front")
@@ -128,23 +147,16 @@ def plot(rows: list[dict], tolerance: float, best: dict | None, path: str, title
     if best:
         ax.scatter([best["latency_us"]], [max(best["rel_l2"], floor)], s=220, facecolors="none",
                    edgecolors="black", label=f"recommended: {best['option']}")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
     ax.set_xlabel("simulated latency (µs, NeuronCore-v2)")
     ax.set_ylabel("rel L2 error vs fp32 (worst output)")
     ax.set_title(title)
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
-    out = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".png", dir=out.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, out)
+        with atomic_output(path, "wb") as f:
+            fig.savefig(f, dpi=110, format="png")
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _e(v) -> str:
@@ -187,7 +199,6 @@ def run(args) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from neuron_opt.cli import cc_model
-    from neuron_opt.outputs import atomic_output
     from neuron_opt.cli.cc_metrics import json_safe
 
     if not args.model.endswith(".onnx"):

@@ -16,6 +16,7 @@ from xdsl.dialects.builtin import Float32Type, FloatTF32Type
 
 from neuron_opt.dialects import nisa
 from neuron_opt.dialects.types import is_float, numpy_dtype, round_tf32, round_to
+from neuron_opt.runtime import special
 from neuron_opt.runtime.sim.errors import Fault
 
 F32 = np.float32
@@ -97,8 +98,6 @@ ALU: dict[str, Callable] = {
     "lt": lambda a, b: (a < b).astype(F32),
 }
 
-_SQRT_2_PI = math.sqrt(2.0 / math.pi)
-
 
 def _special():
     # scipy.special costs ~0.7 s to import: only kernels using erf/gelu/sigmoid/silu pay it.
@@ -119,8 +118,8 @@ ACT: dict[str, Callable] = {
     "tanh": np.tanh,
     "sigmoid": lambda y: _special().expit(y),
     "erf": lambda y: _special().erf(y),
-    "gelu": lambda y: 0.5 * y * (1.0 + _special().erf(y / math.sqrt(2.0))),
-    "gelu_tanh": lambda y: 0.5 * y * (1.0 + np.tanh(_SQRT_2_PI * (y + 0.044715 * y**3))),
+    "gelu": special.gelu,
+    "gelu_tanh": special.gelu_tanh,
     "silu": lambda y: y * _special().expit(y),
     "relu": _relu,
     "rsqrt": lambda y: 1.0 / np.sqrt(y),

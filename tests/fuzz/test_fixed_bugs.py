@@ -139,3 +139,17 @@ def test_rank0_values_lower_or_fail_cleanly(tmp_path):
         with pytest.raises(NoLowering) as e:
             lower_module_text(m)
         assert str(e.value).startswith(where), str(e.value)
+
+
+# Found by test_fuzz_lowering.py. lowering/lowerer.py lower_group: a row-wise op over axis 0
+# (tiled [1, rows]) was kept resident as if in the [rows, last dim] view; its next reader
+# copied one element of two and read uninitialized SBUF.
+def test_rowwise_over_another_axis_is_not_resident(tmp_path):
+    m = parse("""func.func @main(%0: tensor<2x1xf32>) -> (tensor<2x1xf32>, tensor<2x1xf32>) {
+  %1 = nt.constant 0.25146043 : tensor<f32>
+  %2 = nt.rms_norm %0, %1 {axis = 0 : i64, epsilon = 1.000000e-05 : f64} : (tensor<2x1xf32>, tensor<f32>) -> tensor<2x1xf32>
+  %3 = nt.exp %2 : tensor<2x1xf32>
+  %4 = nt.tanh %2 : tensor<2x1xf32>
+  func.return %3, %4 : tensor<2x1xf32>, tensor<2x1xf32>
+}""")
+    check_lowered(Graph(m, {}, [{"arg0": np.array([[0.5], [-1.0]], np.float32)}], []), "none", "bf16", tmp_path)

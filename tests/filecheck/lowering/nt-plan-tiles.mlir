@@ -1,4 +1,4 @@
-// RUN: neuron-opt %s -p nt-plan-tiles | filecheck %s
+// RUN: neuron-opt %s --split-input-file -p nt-plan-tiles | filecheck %s
 
 // Elementwise chains and matmul epilogues fuse into their consumer (one tile pass, no HBM
 // round trip); a group holds at most one contraction or row-wise op, so the matmul feeding
@@ -25,3 +25,21 @@ builtin.module {
 // CHECK-NEXT:   %c = nt.cast %g {nisa.fused}
 // CHECK-NEXT:   %e = nt.cast %c :
 // CHECK-NEXT:   %r = nt.reshape %n :
+
+// -----
+
+// Resident tiles hold the [rows, last dim] view: a row-wise op over axis 0 is tiled in the
+// transposed view, so its result goes to HBM even though only tile groups read it.
+builtin.module {
+  func.func @axis0(%x: tensor<2x8xf32>, %s: tensor<f32>) -> (tensor<2x8xf32>, tensor<2x8xf32>) {
+    %n = nt.rms_norm %x, %s {axis = 0 : i64, epsilon = 1.000000e-05 : f64} : (tensor<2x8xf32>, tensor<f32>) -> tensor<2x8xf32>
+    %e = nt.exp %n : tensor<2x8xf32>
+    %t = nt.tanh %n : tensor<2x8xf32>
+    func.return %e, %t : tensor<2x8xf32>, tensor<2x8xf32>
+  }
+}
+
+// CHECK-LABEL: func.func @axis0(
+// CHECK-NEXT:   %n = nt.rms_norm %x, %s {axis = 0 : i64, epsilon = 1.000000e-05 : f64} :
+// CHECK-NEXT:   %e = nt.exp %n :
+// CHECK-NEXT:   %t = nt.tanh %n :

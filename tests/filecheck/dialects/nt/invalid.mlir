@@ -206,7 +206,7 @@ func.func @unknown_op(%a: tensor<4xf32>) {
 func.func @unknown_type(%a: tensor<4xf31>) {
   func.return
 }
-// CHECK: invalid.mlir:206:38: error: Expected shape type.
+// CHECK: invalid.mlir:206:38: error: unknown element type 'f31'
 
 // -----
 
