@@ -83,7 +83,7 @@ def base_dir():
         yield Path(d)
 
 
-@fuzz_settings(ci_examples=40)
+@fuzz_settings(ci_examples=200)
 @given(g=graphs(lowerable=True), option=st.sampled_from(OPTIONS))
 def test_simulator_matches_interpreter_on_fuzzed_graphs(g, option, base_dir):
     for name in sorted(check_lowered(g, *option, base_dir)):
