@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 from onnx import helper
-from xdsl.dialects.builtin import IntegerType, TensorType
+from xdsl.dialects.builtin import IntegerType, NameLoc, StringAttr, TensorType, UnknownLoc
 from xdsl.ir import Attribute, SSAValue
 from xdsl.utils.exceptions import VerifyException
 
@@ -144,8 +144,13 @@ class NodeCtx:
             op.verify_()  # nt's own checks; make() already fixed the operand/property layout
         except (VerifyException, shapes.ShapeError) as e:
             self.invalid(f"{cls.name}: {str(e).strip().splitlines()[0]}")
-        self.env.block.add_op(op)
+        self._add(op)
         return op.result
+
+    def _add(self, op) -> None:
+        # The node as the op's location: later errors (e.g. no lowering) name the ONNX node.
+        op.location = NameLoc(StringAttr(self.where), UnknownLoc())
+        self.env.block.add_op(op)
 
     def constant(self, values, elt: Attribute, shape=None) -> SSAValue:
         """A small inline constant of element type `elt`."""
@@ -154,7 +159,7 @@ class NodeCtx:
             arr = arr.reshape(shape)
         data = as_nt_array(arr, elt)
         op = ConstantOp.from_array(data, tensor_type(elt, data.shape))
-        self.env.block.add_op(op)
+        self._add(op)
         return op.result
 
     def scalar_like(self, value: float, v: SSAValue) -> SSAValue:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from xdsl.dialects.builtin import FileLineColLoc
+from xdsl.dialects.builtin import FileLineColLoc, NameLoc
 from xdsl.ir import Operation
 
 
@@ -23,10 +23,13 @@ class CompileError(Exception):
 
 
 def location_of(op: Operation) -> str | None:
-    """`file:line:col` of an op parsed from text (or created in its place), else None."""
+    """`file:line:col` of an op parsed from text (or created in its place), the ONNX node an
+    imported op came from (`model.onnx: node NAME (OpType)`, a NameLoc), else None."""
     loc = op.location
     if isinstance(loc, FileLineColLoc):
         return f"{loc.filename.data}:{loc.line.data}:{loc.column.data}"
+    if isinstance(loc, NameLoc):
+        return loc.desc.data
     return None
 
 

@@ -53,6 +53,8 @@ def sweep(model: str, inputs: dict, progress=None) -> list[dict]:
             result = cc_model.simulate(c, inputs)
             ref = cc_model.reference(c, inputs)
         except CompileError as e:  # one option failing (e.g. does not fit) is a row, not a stop
+            if mode == "none":  # but every row is measured against none: nothing to compare
+                raise
             row["error"] = str(e)
             rows.append(row)
             continue
@@ -175,9 +177,10 @@ def print_table(rows: list[dict], best: dict | None, tolerance: float, plot_path
                       ("sim vs interp", "right"), ("differing", "right"), ("latency µs", "right"),
                       ("speed-up", "right"), ("TensorE", "right"), ("HFU", "right")):
         t.add_column(col, justify=just)
+    failed = [r for r in rows if "error" in r]
     for r in rows:
-        if "error" in r:
-            t.add_row(r["option"], r["error"], *[""] * 10)
+        if "error" in r:  # the message goes below the table (a cell would wrap it into shreds)
+            t.add_row(r["option"], "[red]failed (below)[/red]", *[""] * 10)
             continue
         mark = " *" if best is r else ""
         t.add_row(r["option"] + mark, _e(r["rel_l2"]), _e(r["rel_max_abs"]), str(r["non_finite"]),
@@ -185,6 +188,8 @@ def print_table(rows: list[dict], best: dict | None, tolerance: float, plot_path
                   f"{100 * r['differing_share']:.2f}%", f"{r['latency_us']:.2f}",
                   f"{r.get('speedup', 0):.2f}x", f"{100 * r['tensor_busy']:.1f}%", f"{100 * r['hfu']:.1f}%")
     console.print(t)
+    for r in failed:
+        console.print(f"{r['option']}: {r['error']}", markup=False)
     if best:
         console.print(f"recommendation (rel L2 <= {tolerance:g}, all outputs finite): [bold]{best['option']}[/bold] "
                       f"— {best['latency_us']:.2f} µs, {best.get('speedup', 1):.2f}x over none, "

@@ -49,6 +49,11 @@ def main(out: Path | None = None) -> None:
     # An op the importer does not support (Sin is an ONNX op; nt has no sin).
     _save(_model([helper.make_node("Sin", ["x"], ["y"], name="sin_0")], [x], [y]), "unsupported_op.onnx")
 
+    # An op the importer supports and the lowering does not (nt.mod): run/sweep name the node.
+    c = helper.make_tensor("c", TensorProto.FLOAT, [2, 4], np.full(8, 1.5, np.float32))
+    _save(_model([helper.make_node("Mod", ["x", "c"], ["y"], name="mod_0", fmod=1)], [x], [y], [c]),
+          "no_lowering.onnx")
+
     # A dynamic batch dimension.
     xd = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])
     yd = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])

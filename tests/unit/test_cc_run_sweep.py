@@ -89,3 +89,16 @@ def test_sweep_table_plot_and_recommendation(tmp_path, capsys):
     assert report["recommendation"] == min(ok, key=lambda r: (r["latency_us"], r["rel_l2"]))["option"]
     assert rows["none"]["speedup"] == pytest.approx(1.0)
     assert "recommendation" in stdout and str(png) in stdout.replace("\n", "")
+
+
+def test_sweep_table_lists_a_failed_option_with_its_error(capsys):
+    from neuron_opt.cli.cc_sweep import print_table
+
+    ok = {"option": "none", "rel_l2": 0.0, "rel_max_abs": 0.0, "non_finite": 0, "overflowed": 0, "saturated": 0,
+          "sim_vs_interpreter_rel_l2": 0.0, "differing_share": 0.0, "latency_us": 5.0, "speedup": 1.0,
+          "tensor_busy": 0.1, "hfu": 0.01}
+    bad = {"option": "all-fp8_e4m3", "error": "m.onnx: node big (MatMul): error: nt.matmul: does not fit on chip"}
+    print_table([ok, bad], ok, 0.01, "p.png", "m.onnx")
+    out = capsys.readouterr().out
+    assert "failed (below)" in out
+    assert "all-fp8_e4m3: m.onnx: node big (MatMul): error: nt.matmul: does not fit on chip" in out.replace("\n", " ")
