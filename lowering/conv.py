@@ -33,6 +33,18 @@ def _range(o_count, start_off, stride, size):
     return lo, max(lo, hi)
 
 
+def _source(lw, v):
+    """(HBM tensor to load, SBUF tile dtype) of a conv operand: a cast fused into the conv
+    (plan.dma_cast) is done by the loading DMAs, from the cast's input."""
+    from neuron_opt.lowering.lowerer import dt
+
+    p = v.owner
+    if p in lw.fused:
+        return lw.home_of(p.operands[0]), dt(v)
+    src = lw.home_of(v)
+    return src, src.dtype
+
+
 def conv(lw, op) -> None:
     from neuron_opt.lowering.lowerer import dt
     from neuron_opt.lowering.matmul import _transpose_blocks
@@ -55,13 +67,13 @@ def conv(lw, op) -> None:
     K = Ci * kh * kw
     kb = lw.kb
     mdt = dt(x)
-    xs, ws = lw.home_of(x), lw.home_of(w)
+    (xs, xdt), (ws, wdt) = _source(lw, x), _source(lw, w)
     dst = lw.new_home(op.results[0])
     # W^T tiles per Cout chunk: [Kc, Coc]
     wt = {}
     for m0 in range(0, Co, PMAX):
         m1 = min(m0 + PMAX, Co)
-        rows = kb.sbuf(m1 - m0, (K,), ws.dtype)
+        rows = kb.sbuf(m1 - m0, (K,), wdt)
         # W seen as [Cout, Cin*kh*kw] (split at dim 1): rows of output channels
         H.load(kb, lambda a, b, c0, c1: rows.ap((a, b), (c0, c1)), ws, 1, m0, m1, 0, K)
         wt[m0] = _transpose_blocks(lw, rows, m1 - m0, K, mdt)
@@ -80,7 +92,7 @@ def conv(lw, op) -> None:
         patches = []
         for kk in range(kt):
             k0, k1 = kk * PMAX, min(K, (kk + 1) * PMAX)
-            pt_ = kb.sbuf(k1 - k0, (Ho, Wo), xs.dtype)
+            pt_ = kb.sbuf(k1 - k0, (Ho, Wo), xdt)
             kb.emit("vector", f"nisa.memset {pt_.ap()} value 0.0", writes=[pt_.ap()])
             for kr in range(k0, k1):
                 ci, rem = divmod(kr, kh * kw)

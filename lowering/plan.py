@@ -13,10 +13,10 @@ from __future__ import annotations
 from xdsl.dialects import func
 from xdsl.ir import Operation, SSAValue
 
-from xdsl.dialects.builtin import UnitAttr
+from xdsl.dialects.builtin import Float8E4M3Type, UnitAttr
 
 from neuron_opt.dialects import nt
-from neuron_opt.dialects.types import type_name
+from neuron_opt.dialects.types import is_float, type_name
 from neuron_opt.lowering.kernel import DT_BYTES
 
 FUSED, RESIDENT, PLANNED = "nisa.fused", "nisa.resident", "nisa.planned"
@@ -71,10 +71,21 @@ def plan_fusion(body_ops: list[Operation], returned: set[SSAValue]) -> set[Opera
                 and op.operands[0].owner not in fused:
             # a contraction operand converted as its tiles are loaded (no cast pass over HBM)
             fused.add(op)
+        elif isinstance(user, nt.ConvOp) and isinstance(op, nt.CastOp) and res in tuple(user.operands[:2]) \
+                and dma_cast(op) and op.operands[0].owner not in fused:
+            # the conv's DMAs read the cast's input and convert on the way (nisa.dma_copy casts)
+            fused.add(op)
         elif isinstance(user, ROWWISE + (nt.ReduceSumOp, nt.ReduceMeanOp, nt.ReduceMaxOp)) and tileable(user) and \
                 user.operands[0] is res and isinstance(op, ELEMENTWISE):
             fused.add(op)
     return fused
+
+
+def dma_cast(op: nt.CastOp) -> bool:
+    """Can a DMA do this cast? dma_copy converts float to float through fp32 with RNE, never
+    saturating: every float cast but a saturating one to fp8."""
+    src, dst = op.operands[0].type.element_type, op.results[0].type.element_type
+    return is_float(src) and is_float(dst) and not (op.prop("saturate") and isinstance(dst, Float8E4M3Type))
 
 
 def _has_fixed(user: Operation, fused: set[Operation]) -> bool:

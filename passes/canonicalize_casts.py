@@ -135,6 +135,7 @@ class _BlockCanonicalizer:
         """cast(x) to type t with like's saturate flag (x itself when that is R1)."""
         new = nt.CastOp.make(x, result_type=t, saturate=R.effective_saturate(like))
         if R.is_identity(new):
+            new.drop_all_references()  # never inserted: its use of x would keep x's cast alive
             return x
         return self._insert(new, like).result
 

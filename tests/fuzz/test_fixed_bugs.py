@@ -109,6 +109,22 @@ def test_canonicalize_casts_refolds_after_a_use_goes():
     assert "nt.weight @w0 : tensor<1x1xbf16>" in str(once)
 
 
+
+# Found by the pipeline fuzz in CI. passes/canonicalize_casts.py _cast: a cast it built and
+# then found to be an identity (R1) was never inserted but kept its use of x, so x's own dead
+# cast survived the dead-cast sweep and a second run removed it (not idempotent).
+def test_canonicalize_casts_leaves_no_dead_cast_of_a_chain():
+    from neuron_opt.passes.canonicalize_casts import CanonicalizeCastsPass
+
+    m = parse("""func.func @main(%0: tensor<f32>) -> tensor<f32> {
+  %1 = nt.cast %0 : tensor<f32> to tensor<tf32>
+  %2 = nt.cast %1 : tensor<tf32> to tensor<f32>
+  %3 = nt.cast %2 : tensor<f32> to tensor<tf32>
+  func.return %0 : tensor<f32>
+}""")
+    CanonicalizeCastsPass().apply(Context(), m)
+    assert "nt.cast" not in str(m), str(m)
+
 # Found by test_fuzz_lowering.py. lowering/lowerer.py operand(): an operand of lower rank that
 # broadcasts as a whole tile was loaded at the output's split, not its own (one element of two).
 def test_lower_rank_full_operand_loads_every_element(tmp_path):
