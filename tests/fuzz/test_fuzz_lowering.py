@@ -8,6 +8,11 @@ lowered, verified as nisa and simulated on both feeds (plain, and with ±0, subn
 DESIGN.md "Comparisons and tolerances" fixes it: inf and NaN in the same places, and over the
 finite elements a rel L2 within 1e-5 under none, else within a share of the option's own error
 (the interpreter against fp32: a quarter for bf16 and fp8, all of it for fp16 and tf32).
+DESIGN.md allows results to differ where the summation order differs; with values near the
+float32 maximum that difference is not an ulp but overflow (max + max - max is inf in one order
+and max in another, inf - inf NaN). So a run whose feed, constants or weights hold a finite
+|v| > 1e30 is not compared when the graph sums (contractions, conv, reductions, softmax, norms,
+avg_pool); hypothesis counts those runs (event "order-sensitive run skipped").
 A graph holding an op or shape the lowering does not cover yet (NoLowering) is rejected; any
 other compile error, a buffer that does not fit, or a simulator error fails the test.
 """
@@ -23,6 +28,7 @@ from hypothesis import event, given, reject
 from hypothesis import strategies as st
 
 from neuron_opt.cli.common import make_context
+from neuron_opt.dialects import nt
 from neuron_opt.dialects.parse import parse_module, verify_module
 from neuron_opt.lowering.lower_to_nisa import lower_module_text
 from neuron_opt.lowering.lowerer import NoLowering
@@ -40,6 +46,26 @@ OPTIONS = [("none", "bf16")] + [(m, t) for m in ("matmult", "all") for t in ("bf
 CTX = make_context()
 
 
+ACCUMULATING = {"nt.matmul", "nt.batch_matmul", "nt.linear", "nt.conv", "nt.reduce_sum", "nt.reduce_mean",
+                "nt.softmax", "nt.log_softmax", "nt.layer_norm", "nt.rms_norm", "nt.avg_pool"}
+HUGE = 1e30  # two such terms can overflow a float32 sum in one order and not in another
+
+
+def _order_sensitive(m, g: Graph, feed: dict) -> bool:
+    """Does the graph sum, over data holding values near the float32 maximum?"""
+    if not any(op.name in ACCUMULATING for op in m.walk()):
+        return False
+    data = list(feed.values()) + list(g.weights.values()) + [
+        op.to_array() for op in m.walk() if isinstance(op, nt.ConstantOp)]
+    for a in data:
+        a = np.asarray(a)
+        if a.dtype.kind in "fV":
+            a = a.astype(np.float64)
+            if np.any(np.isfinite(a) & (np.abs(a) > HUGE)):
+                return True
+    return False
+
+
 def _finite_rel_l2(a, b) -> float:
     """rel L2 over the elements finite in both."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
@@ -48,7 +74,9 @@ def _finite_rel_l2(a, b) -> float:
 
 
 def check_lowered(g: Graph, mode: str, type_: str, base: Path) -> set[str]:
-    """Compare the simulator with the interpreter; the nt ops lowered (for coverage events)."""
+    """Compare the simulator with the interpreter; labels for hypothesis events (the nt ops
+    lowered, and whether a run was skipped as order-sensitive)."""
+    labels = set()
     np.savez(base / WEIGHTS_FILE, **g.weights)
     text = g.text()
     m = run_cast_pipeline(parse_module(CTX, text, "fuzz.mlir"), mode, type_, True)
@@ -62,6 +90,9 @@ def check_lowered(g: Graph, mode: str, type_: str, base: Path) -> set[str]:
     verify_module(kernel)  # the placement rules of docs/nisa.md
     for feed, ref in zip(g.feeds, refs):
         sim = simulate(kernel, feed, base).outputs
+        if _order_sensitive(m, g, feed):
+            labels.add("order-sensitive run skipped")
+            continue
         want32 = fp32.run(feed)
         for name, r in ref.items():
             s = sim[name]
@@ -74,7 +105,7 @@ def check_lowered(g: Graph, mode: str, type_: str, base: Path) -> set[str]:
             bound = sim_bound(mode, type_, _finite_rel_l2(r, want32[name]))
             err = _finite_rel_l2(s, r)
             assert err <= bound, f"{what}: simulator vs interpreter rel L2 {err:.3e} > {bound:.3e}\n{s!r}\n{r!r}"
-    return {op.name for op in m.walk() if op.name.startswith("nt.")}
+    return labels | {f"lowered {op.name}" for op in m.walk() if op.name.startswith("nt.")}
 
 
 @pytest.fixture(scope="module")
@@ -86,5 +117,5 @@ def base_dir():
 @fuzz_settings(ci_examples=200)
 @given(g=graphs(lowerable=True), option=st.sampled_from(OPTIONS))
 def test_simulator_matches_interpreter_on_fuzzed_graphs(g, option, base_dir):
-    for name in sorted(check_lowered(g, *option, base_dir)):
-        event(f"lowered {name}")  # coverage: pytest --hypothesis-show-statistics
+    for label in sorted(check_lowered(g, *option, base_dir)):
+        event(label)  # coverage: pytest --hypothesis-show-statistics
