@@ -23,6 +23,7 @@ from xdsl.traits import SymbolOpInterface
 from xdsl.utils.exceptions import ParseError, VerifyException
 
 from neuron_opt.diagnostics import CompileError, op_error
+from neuron_opt.dialects.types import ELEMENT_TYPE_SPELLINGS
 
 
 class LocatingParser(Parser):
@@ -63,7 +64,7 @@ def parse_error(e: ParseError, line_offset: int = 0) -> CompileError:
         if tok.startswith("-"):
             msg = "a tensor dimension must be a non-negative integer"
         elif tok[:1].isalpha():
-            msg = f"unknown element type '{tok}' (nt has f32, tf32, bf16, f16, f8E4M3, i1, i8, i16, i32, i64)"
+            msg = f"unknown element type '{tok}' (nt has {ELEMENT_TYPE_SPELLINGS})"
     return CompileError(msg, f"{span.input.name}:{line + line_offset}:{col}")
 
 

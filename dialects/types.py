@@ -28,6 +28,8 @@ from xdsl.ir import Attribute
 
 # The float element types nt accepts. fp8 is NC-v2's IEEE-style E4M3 (max 240, has inf).
 NT_FLOAT_TYPES = (Float32Type, FloatTF32Type, BFloat16Type, Float16Type, Float8E4M3Type)
+# Every element type nt accepts, as IR spells it (docs/nt.md), for error messages.
+ELEMENT_TYPE_SPELLINGS = "f32, tf32, bf16, f16, f8E4M3, i1, i8, i16, i32, i64"
 
 # --auto-cast-type spellings -> element type.
 AUTO_CAST_TYPES: dict[str, AnyFloat] = {

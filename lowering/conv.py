@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from neuron_opt.lowering import hbm as H
 from neuron_opt.lowering import plan as P
-from neuron_opt.lowering.kernel import num
+from neuron_opt.lowering.kernel import ANY_QUEUE, num
 
 PMAX = 128
 NMAX = 512
@@ -104,7 +104,7 @@ def conv(lw, op) -> None:
                 y0, x0 = oy0 * sy + dy * dy_ - pt, ox0 * sx + dx * dx_ - pl
                 src = xs.ap(n, ci, (y0, y0 + (oy1 - oy0 - 1) * sy + 1, sy), (x0, x0 + (ox1 - ox0 - 1) * sx + 1, sx))
                 d = pt_.ap((kr - k0, kr - k0 + 1), (oy0, oy1), (ox0, ox1))
-                kb.emit(kb.queue(), f"nisa.dma_copy {d}, {src}", reads=[src], writes=[d])
+                kb.emit(ANY_QUEUE, f"nisa.dma_copy {d}, {src}", reads=[src], writes=[d])
             patches.append(pt_)
         for m0 in range(0, Co, PMAX):
             m1 = min(m0 + PMAX, Co)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from math import prod
 
-from neuron_opt.lowering.kernel import Access, Buf, KernelBuilder
+from neuron_opt.lowering.kernel import ANY_QUEUE, Access, Buf, KernelBuilder
 
 DMA_SPLIT_BYTES = 64 * 1024  # above this a tile load is spread over several queues
 
@@ -63,21 +63,18 @@ def load(kb: KernelBuilder, tile_ap_fn, hbm: Buf, k: int, r0: int, r1: int, c0: 
     `tile_ap_fn(p0, p1, w0, w1)` gives the tile's access for that sub-block."""
     row_bytes = (c1 - c0) * hbm.esize
     for a, b in _split_rows(r0, r1, row_bytes):
-        q = kb.queue()
         for src, ro, nr, co, nc in block_dmas(hbm, k, a, b, c0, c1):
             dst = tile_ap_fn(a - r0 + ro, a - r0 + ro + nr, co, co + nc)
-            kb.emit(q, f"nisa.dma_copy {dst}, {src}", reads=[src], writes=[dst])
+            kb.emit(ANY_QUEUE, f"nisa.dma_copy {dst}, {src}", reads=[src], writes=[dst])
 
 
 def store(kb: KernelBuilder, tile_ap_fn, hbm: Buf, k: int, r0: int, r1: int, c0: int, c1: int) -> None:
     row_bytes = (c1 - c0) * hbm.esize
     for a, b in _split_rows(r0, r1, row_bytes):
-        q = kb.queue()
         for dst, ro, nr, co, nc in block_dmas(hbm, k, a, b, c0, c1):
             src = tile_ap_fn(a - r0 + ro, a - r0 + ro + nr, co, co + nc)
-            kb.emit(q, f"nisa.dma_copy {dst}, {src}", reads=[src], writes=[dst])
+            kb.emit(ANY_QUEUE, f"nisa.dma_copy {dst}, {src}", reads=[src], writes=[dst])
 
 
 def copy_hbm(kb: KernelBuilder, dst: Access, src: Access) -> None:
-    q = kb.queue()
-    kb.emit(q, f"nisa.dma_copy {dst}, {src}", reads=[src], writes=[dst])
+    kb.emit(ANY_QUEUE, f"nisa.dma_copy {dst}, {src}", reads=[src], writes=[dst])

@@ -20,6 +20,7 @@ LONG_ARENA = 128 * 1024  # SBUF bytes [0, LONG_ARENA) for long-lived tiles (matm
 PSUM_BYTES = 16 * 1024
 PSUM_BANK = 2048
 DMA_QUEUES = 16  # one per DMA engine
+ANY_QUEUE = "dma"  # the stream of a transfer for which `emit` picks the queue where it starts first
 # Rough timing (ns) to place each DMA on the queue where it can start first: a queue runs in
 # order, so a store waiting for compute must not sit in front of a load that could go now.
 _CLOCK = {"tensor": 2.8, "vector": 1.12, "scalar": 1.4, "gpsimd": 1.4}
@@ -254,10 +255,6 @@ class KernelBuilder:
         return self._sbuf.in_use() + self._long.in_use()
 
     # -- instructions -----------------------------------------------------------------------
-    def queue(self) -> str:
-        """A DMA stream placeholder: `emit` picks the queue where the transfer starts first."""
-        return "dma"
-
     def _need(self, stream: str | None, reads, writes) -> dict[str, int]:
         need: dict[str, int] = {}
         for acc, is_write in [(a, False) for a in reads if isinstance(a, Access)] + [
@@ -298,8 +295,8 @@ class KernelBuilder:
 
     def emit(self, stream: str, text: str, reads=(), writes=()) -> None:
         """Append `text` to `stream` with the waits its accesses need and a signal. A stream
-        of "dma" means the DMA queue where the transfer can start first."""
-        if stream == "dma":
+        of ANY_QUEUE means the DMA queue where the transfer can start first."""
+        if stream == ANY_QUEUE:
             # Loads and stores alike: matmul blocks emit their loads before their stores
             # (matmul._prefetch_block), so a store rarely holds up a load behind it.
             ready = self._ready(self._need(None, reads, writes))

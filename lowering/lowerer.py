@@ -19,7 +19,7 @@ from neuron_opt.dialects import nt
 from neuron_opt.dialects.types import type_name
 from neuron_opt.lowering import hbm as H
 from neuron_opt.lowering import plan as P
-from neuron_opt.lowering.kernel import AllocError, Buf, DT_BYTES, KernelBuilder, num
+from neuron_opt.lowering.kernel import ANY_QUEUE, AllocError, Buf, DT_BYTES, KernelBuilder, num
 
 PMAX = 128
 RESIDENT_BYTES = P.RESIDENT_BYTES
@@ -27,16 +27,20 @@ EW_COLS = 2048  # column chunk of elementwise groups (f32: 8 KiB per partition p
 FP8_MAX = 240.0
 
 
+class NoLowering(CompileError):
+    """An op or shape with no lowering yet (unlike a buffer that does not fit on chip)."""
+
+
 class Unsupported(Exception):
-    """An op or shape the lowering does not cover yet: reported as NoLowering."""
+    """An op or shape the lowering does not cover yet."""
+
+    error = NoLowering  # what the user sees, at the op
 
 
 class Internal(Exception):
-    """The lowering contradicts its own plan: a bug, reported as a plain CompileError."""
+    """The lowering contradicts its own plan: a bug."""
 
-
-class NoLowering(CompileError):
-    """An op or shape with no lowering yet (unlike a buffer that does not fit on chip)."""
+    error = CompileError
 
 
 def dt(v: SSAValue) -> str:
@@ -97,6 +101,7 @@ class Lowerer:
         self.kb = KernelBuilder()
         self.weights = weights
         self.home: dict[SSAValue, Buf] = {}
+        self.no_home: dict[SSAValue, str] = {}  # arguments an op may not read, and why
         self.group_cache: dict[tuple, Buf] = {}  # tiles that live for one group (weights, A^T)
         self.tile_cache: dict[tuple, Buf] = {}  # tiles that live for one tile step
         self.consts: dict[tuple, Buf] = {}  # kernel-lifetime SBUF constants (ones, eps columns)
@@ -111,7 +116,6 @@ class Lowerer:
         names = self._names()
         if any(not v.type.get_shape() for v in ret.operands):
             raise op_err(ret, "rank-0 results have no lowering yet", NoLowering)
-        self.no_home: dict[SSAValue, str] = {}  # arguments an op may not read, and why
         for i, arg in enumerate(self.fn.body.block.args):
             try:  # a non-float or rank-0 argument is an error only where an op uses it
                 if not arg.type.get_shape():
@@ -140,20 +144,16 @@ class Lowerer:
             except AllocError as e:
                 raise op_err(op, f"does not fit on chip: a buffer of {e.args[0]} bytes per partition "
                                  f"cannot be allocated (SBUF in use {self.kb.sbuf_in_use()} B)") from None
-            except Unsupported as e:
-                raise op_err(op, str(e), NoLowering) from None
-            except Internal as e:
-                raise op_err(op, str(e)) from None
+            except (Unsupported, Internal) as e:
+                raise op_err(op, str(e), e.error) from None
             for v in [v for v, last in self.res_last.items() if last == i and v in self.resident]:
                 self._drop_resident(v)
         for v, outs in list(self.outputs.items()):  # returned args/constants/duplicates: copy
             outs = list(outs)
             try:
                 src = self.home_of(v)  # a returned constant takes its first output as home
-            except Unsupported as e:
-                raise op_err(ret, str(e), NoLowering) from None
-            except Internal as e:
-                raise op_err(ret, str(e)) from None
+            except (Unsupported, Internal) as e:
+                raise op_err(ret, str(e), e.error) from None
             for name in outs:
                 dst = self.kb.hbm("output", name, v.type.get_shape(), self._dt(v, ret))
                 if dst.role != "output":
@@ -430,12 +430,11 @@ class Lowerer:
         rows = row_map(s, out, k, r0, r1)
         if kind == "col":
             t = self.kb.sbuf(r1 - r0, (1,), src.dtype)
-            q = self.kb.queue()
             for off, s0, n in runs(rows):
                 # v's elements in row order are its flat order (its trailing dims are all 1)
                 for acc, ro, nr, _, _ in H.block_dmas(src, len(src.shape), s0, s0 + n, 0, 1):
                     dst = t.ap((off + ro, off + ro + nr), (0, 1))
-                    self.kb.emit(q, f"nisa.dma_copy {dst}, {acc}", reads=[acc], writes=[dst])
+                    self.kb.emit(ANY_QUEUE, f"nisa.dma_copy {dst}, {acc}", reads=[acc], writes=[dst])
         else:
             W = c1 - c0
             if len(set(rows)) == 1 and r1 - r0 > 1:

@@ -28,7 +28,7 @@ def constant(lw, op) -> None:
     from neuron_opt.lowering.lowerer import dt
 
     v = op.result
-    if not op.result.type.get_shape():
+    if not v.type.get_shape():
         raise _unsupported("a rank-0 constant other than an operand immediate (rank-0 tensors have no lowering yet)")
     a = np.asarray(op.to_array()).reshape(-1)
     n = a.size

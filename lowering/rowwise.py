@@ -10,7 +10,7 @@ from math import prod
 from neuron_opt.dialects import nt
 from neuron_opt.lowering import hbm as H
 from neuron_opt.lowering import plan as P
-from neuron_opt.lowering.kernel import num
+from neuron_opt.lowering.kernel import ANY_QUEUE, num
 
 BN_FMAX = 512
 PMAX = 128
@@ -180,11 +180,10 @@ def column(lw, v, rows: list[int]):
 
     src = lw.home_of(v)
     t = _scratch(lw, len(rows), 1, src.dtype)
-    q = lw.kb.queue()
     for off, s0, n in runs(rows):
         for acc, ro, nr, _, _ in H.block_dmas(src, len(src.shape), s0, s0 + n, 0, 1):
             d = t.ap((off + ro, off + ro + nr), (0, 1))
-            lw.kb.emit(q, f"nisa.dma_copy {d}, {acc}", reads=[acc], writes=[d])
+            lw.kb.emit(ANY_QUEUE, f"nisa.dma_copy {d}, {acc}", reads=[acc], writes=[d])
     return t.ap()
 
 

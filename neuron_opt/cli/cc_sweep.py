@@ -109,14 +109,16 @@ def _label(ax, points: list[tuple[float, float, str]]) -> None:
     label already placed (options often share a latency or an error)."""
     ax.figure.canvas.draw()  # fixes the data -> pixel transform
     to_px = ax.transData.transform
+    left, right = ax.bbox.x0, ax.bbox.x1
     placed: list[tuple[float, float, float, float]] = []
     for x, y, text in sorted(points, key=lambda p: (p[0], p[1])):
         px, py = to_px((x, y))
         w, h = 5.5 * len(text) + 4, 11  # about 8 pt text at 100 dpi
-        for dx, dy in ((5, 4), (5, -13), (-w - 5, 4), (-w - 5, -13), (5, 14), (5, -24)):
-            box = (px + dx, py + dy, px + dx + w, py + dy + h)
-            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
-                break
+        boxes = [(dx, dy, (px + dx, py + dy, px + dx + w, py + dy + h))
+                 for dx, dy in ((5, 4), (5, -13), (-w - 5, 4), (-w - 5, -13), (5, 14), (5, -24))]
+        free = [c for c in boxes if left <= c[2][0] and c[2][2] <= right
+                and not any(c[2][0] < b[2] and b[0] < c[2][2] and c[2][1] < b[3] and b[1] < c[2][3] for b in placed)]
+        dx, dy, box = (free or boxes)[0]
         placed.append(box)
         ax.annotate(text, (x, y), textcoords="offset pixels", xytext=(dx, dy), fontsize=8)
 
@@ -141,7 +143,6 @@ def plot(rows: list[dict], tolerance: float, best: dict | None, path: str, title
         bad = r["non_finite"] > 0
         ax.scatter([x], [y], marker="x" if bad else "o", s=60,
                    color="tab:red" if bad else ("tab:green" if r["option"] in front else "tab:blue"))
-    _label(ax, [(x, y, r["option"] + (" (non-finite)" if r["non_finite"] > 0 else "")) for x, y, r in pts])
     fr = sorted((x, y) for x, y, r in pts if r["option"] in front)
     if fr:
         ax.plot([p[0] for p in fr], [p[1] for p in fr], "--", color="tab:green", lw=1, label="Pareto front")
@@ -152,8 +153,10 @@ def plot(rows: list[dict], tolerance: float, best: dict | None, path: str, title
     ax.set_xlabel("simulated latency (µs, NeuronCore-v2)")
     ax.set_ylabel("rel L2 error vs fp32 (worst output)")
     ax.set_title(title)
-    ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
+    # Labels last: their overlap test needs the final axis limits and layout.
+    _label(ax, [(x, y, r["option"] + (" (non-finite)" if r["non_finite"] > 0 else "")) for x, y, r in pts])
+    ax.legend(fontsize=8, loc="best")
     try:
         with atomic_output(path, "wb") as f:
             fig.savefig(f, dpi=110, format="png")
