@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from neuron_opt.dialects import ncv2
 
 SBUF_BYTES = 192 * 1024
 LONG_ARENA = 128 * 1024  # SBUF bytes [0, LONG_ARENA) for long-lived tiles (matmul B blocks)
@@ -23,8 +24,9 @@ DMA_QUEUES = 16  # one per DMA engine
 ANY_QUEUE = "dma"  # the stream of a transfer for which `emit` picks the queue where it starts first
 # Rough timing (ns) to place each DMA on the queue where it can start first: a queue runs in
 # order, so a store waiting for compute must not sit in front of a load that could go now.
-_CLOCK = {"tensor": 2.8, "vector": 1.12, "scalar": 1.4, "gpsimd": 1.4}
-_DMA_FIXED, _DMA_BW = 1300.0, 17.0
+_CLOCK = ncv2.CLOCK_GHZ
+_DMA_FIXED, _DMA_BW = ncv2.value("DMA_FIXED_NS"), ncv2.value("DMA_ENGINE_BYTES_PER_NS")
+_MIN_II, _LATENCY, _FP32 = ncv2.value("MIN_II"), ncv2.value("ACCESS_LATENCY"), ncv2.value("MATMUL_FP32_FACTOR")
 DT_BYTES = {"f32": 4, "tf32": 4, "bf16": 2, "f16": 2, "f8E4M3": 1}
 _BUCKET = 4096  # bytes per tracking bucket (fewer entries to scan per access)
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$.]*$")
@@ -282,16 +284,16 @@ class KernelBuilder:
                           if isinstance(a, Access)] or [0])
             return _DMA_FIXED + nbytes / _DMA_BW, nbytes / _DMA_BW
         w = writes[0] if writes else None
-        n = w.free if w is not None else 64
+        n = w.free if w is not None else _MIN_II
         if op in ("nisa.matmul", "nisa.transpose"):
             f32 = any(isinstance(a, Access) and a.buf.dtype == "f32" for a in reads)
-            cyc = max(min(64, w.partitions), n) * (4 if f32 else 1)
+            cyc = max(min(64, w.partitions), n) * (_FP32 if f32 else 1)
         elif op == "nisa.tensor_tensor":
             cyc = 2 * n
         else:
             cyc = n
-        cyc = max(64, cyc)
-        return (cyc + 60) / _CLOCK[stream], cyc / _CLOCK[stream]
+        cyc = max(_MIN_II, cyc)
+        return (cyc + _LATENCY) / _CLOCK[stream], cyc / _CLOCK[stream]
 
     def emit(self, stream: str, text: str, reads=(), writes=()) -> None:
         """Append `text` to `stream` with the waits its accesses need and a signal. A stream
