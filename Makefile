@@ -28,7 +28,8 @@ pytest: $(STAMP)
 	$(BIN)/pytest
 
 fuzz: $(STAMP)
-	NEURON_FUZZ_PROFILE=long NEURON_FUZZ_EXAMPLES=$(or $(N),10000) $(BIN)/pytest tests/fuzz -p no:cacheprovider
+	NEURON_FUZZ_PROFILE=long NEURON_FUZZ_EXAMPLES=$(or $(N),10000) $(BIN)/pytest tests/fuzz -p no:cacheprovider \
+		--hypothesis-show-statistics
 
 # Benchmarks print figures and write JSON under bench/results/ (never part of `make test`).
 bench: $(STAMP)

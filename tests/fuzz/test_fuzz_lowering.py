@@ -19,7 +19,6 @@ other compile error, a buffer that does not fit, or a simulator error fails the 
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -108,14 +107,9 @@ def check_lowered(g: Graph, mode: str, type_: str, base: Path) -> set[str]:
     return labels | {f"lowered {op.name}" for op in m.walk() if op.name.startswith("nt.")}
 
 
-@pytest.fixture(scope="module")
-def base_dir():
-    with tempfile.TemporaryDirectory(prefix="nt-fuzz-sim-") as d:
-        yield Path(d)
-
-
 @fuzz_settings(ci_examples=200)
 @given(g=graphs(lowerable=True), option=st.sampled_from(OPTIONS))
-def test_simulator_matches_interpreter_on_fuzzed_graphs(g, option, base_dir):
+def test_simulator_matches_interpreter_on_fuzzed_graphs(g, option, base_dir, progress):
     for label in sorted(check_lowered(g, *option, base_dir)):
         event(label)  # coverage: pytest --hypothesis-show-statistics
+    progress()

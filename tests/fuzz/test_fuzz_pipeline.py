@@ -20,12 +20,11 @@ Profiles (NEURON_FUZZ_PROFILE): ci (bounded, the default) and long (`make fuzz N
 from __future__ import annotations
 
 import io
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import event, given
 from xdsl.context import Context
 from xdsl.dialects.builtin import Builtin, TensorType, f8E4M3, f32
 from xdsl.dialects.func import Func, FuncOp
@@ -270,13 +269,23 @@ def check_graph(g: Graph, base: Path) -> None:
             roundtrip(p, w)
 
 
-@pytest.fixture(scope="module")
-def base_dir():
-    with tempfile.TemporaryDirectory(prefix="nt-fuzz-") as d:
-        yield Path(d)
-
-
 @PROFILE
 @given(g=graphs())
-def test_fuzzed_graphs_keep_the_pipeline_invariants(g, base_dir):
+def test_fuzzed_graphs_keep_the_pipeline_invariants(g, base_dir, progress):
     check_graph(g, base_dir)
+    for label in sorted(_coverage(g)):
+        event(label)  # pytest --hypothesis-show-statistics (make fuzz shows it)
+    progress()
+
+
+def _coverage(g: Graph) -> set[str]:
+    """What a graph exercised: its op classes, ops, and integer/bool or special-value data."""
+    ops = [op for op in g.module.walk() if op.name.startswith("nt.")]
+    labels = {f"class {cls.name}" for op in ops if (cls := nt.op_class(op)) is not None}
+    labels |= {f"op {op.name}" for op in ops}
+    if any(not is_float(r.type.element_type) for op in ops for r in op.results):
+        labels.add("integer/bool tensors")
+    if any(not np.all(np.isfinite(np.asarray(op.to_array(), np.float64)))
+           for op in ops if isinstance(op, nt.ConstantOp) and is_float(op.result.type.element_type)):
+        labels.add("inf/NaN constants")
+    return labels

@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from neuron_opt.dialects.types import round_to
 from nt_graphs import Graph
-from test_fuzz_pipeline import base_dir, check_graph, parse  # noqa: F401 (base_dir: fixture)
+from test_fuzz_pipeline import check_graph, parse
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
@@ -31,8 +32,6 @@ def _graph(text: str, weights=None) -> Graph:
             if special:
                 a.reshape(-1)[: SPECIALS.size] = SPECIALS[: a.size]
             # Inputs hold values of the framework type (what a user's .npz holds).
-            from neuron_opt.dialects.types import round_to
-
             feed[f"arg{i}"] = round_to(a, t.element_type).astype(np.float32)
         feeds.append(feed)
     return Graph(m, weights or {}, feeds, [])
