@@ -7,6 +7,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+from neuron_opt.outputs import atomic_output
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -19,7 +21,10 @@ def load_example(relpath: str):
 
 
 def write_json(path: str | Path, data) -> None:
+    """Results under bench/results/, written atomically: an interrupted benchmark leaves the
+    previous results whole."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2) + "\n")
-    print(f"wrote {path}")
+    with atomic_output(path) as f:
+        f.write(json.dumps(data, indent=2) + "\n")
+    print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")

@@ -51,12 +51,12 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 from xdsl.printer import Printer
 
+from bench_common import ROOT, write_json
 from neuron_opt.cli.common import make_context
 from neuron_opt.dialects.parse import parse_module, verify_module
 from neuron_opt.passes.pipeline import cast_pipeline
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = ROOT / "bench" / "results"
 IR_DIR = RESULTS / "compile_speed"
 BIN = Path(sys.executable).parent  # neuron-opt and xdsl-opt of this venv
 TARGET, WANTED = 1.5, 1.3  # DESIGN.md: matmult pipeline / no-pass round trip at 100k
@@ -521,8 +521,7 @@ def main() -> None:
                     data["profile"] = old.get("profile")
         except (json.JSONDecodeError, KeyError):
             pass
-    out.write_text(json.dumps(data, indent=1))
-    console.print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
+    write_json(out, data)
 
 
 if __name__ == "__main__":

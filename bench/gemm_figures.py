@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from bench_common import load_example, write_json
+from bench_common import ROOT, load_example, write_json
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(argv=None) -> int:

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_common import load_example, write_json
+from bench_common import ROOT, load_example, write_json
 
 import numpy as np
 import onnxruntime as ort
@@ -32,9 +32,8 @@ from neuron_opt.importers.onnx import import_onnx, save_compiled
 from neuron_opt.passes.pipeline import run_cast_pipeline
 from neuron_opt.runtime.reference import Reference
 
-ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = ROOT / "bench" / "results"
 TARGET = 5.0  # none: interpreter within 5x of onnxruntime
 OPTIONS = ["none"] + [f"{m}-{t}" for m in ("matmult", "all") for t in ("bf16", "fp16", "tf32", "fp8_e4m3")]
 

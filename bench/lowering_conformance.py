@@ -4,6 +4,8 @@ run and match, that stop with a one-line CompileError (an op, dtype or shape wit
 lowering), that mismatch, and that crash (any other exception: a bug).
 
     .venv/bin/python bench/lowering_conformance.py
+
+Writes bench/results/lowering_conformance.json.
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ from __future__ import annotations
 import collections
 import sys
 import tempfile
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench_common import ROOT, write_json
+
 sys.path.insert(0, str(ROOT / "tests" / "conformance"))
 
 
@@ -76,6 +78,9 @@ def main() -> int:
     print("most common errors:")
     for msg, n in unsupported.most_common(15):
         print(f"  {n:4d}  {msg}")
+    write_json(ROOT / "bench/results/lowering_conformance.json",
+               {"counts": dict(stats), "crashes": crashes, "mismatches": mismatches,
+                "errors": dict(unsupported.most_common())})
     return 0
 
 

@@ -12,13 +12,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
-from bench_common import write_json
+from bench_common import ROOT, write_json
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def nt_gemm(m: int, k: int, n: int, dtype: str = "bf16", out: str = "bf16") -> str:

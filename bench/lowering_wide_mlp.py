@@ -17,11 +17,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench_common import load_example, write_json
+from bench_common import ROOT, load_example, write_json
 
 import onnx
 
-ROOT = Path(__file__).resolve().parents[1]
 OPTIONS = (("none", "bf16"), ("matmult", "bf16"), ("all", "bf16"))
 
 

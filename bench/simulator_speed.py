@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import platform
 import sys
 import time
-from pathlib import Path
 
-from bench_common import load_example
+from bench_common import ROOT, load_example, write_json
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(argv=None) -> int:
@@ -91,9 +88,7 @@ def main(argv=None) -> int:
         r = out[key]
         print(f"{key:12s} decode {r['decode_s']:.3f} s, loop {r['loop_s']:.3f} s: "
               f"{r['instructions_per_s']:,.0f} instructions/s (simulated {r['simulated_us']:.1f} us)")
-    path = ROOT / "bench/results/simulator_speed.json"
-    path.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"wrote {path.relative_to(ROOT)}")
+    write_json(ROOT / "bench/results/simulator_speed.json", out)
     return 0
 
 
