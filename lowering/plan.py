@@ -207,7 +207,8 @@ def plan_transposed(resident: set[Operation], fused: set[Operation]) -> set[Oper
     out = set()
     for root in resident:
         v = root.results[0]
-        if len(shape(v)) != 2 or not all(_mm2d(u.operation) and u.operation.operands[0] is v for u in v.uses):
+        # Every use the left operand: as a right operand too (x @ x^T) it would be read as stored.
+        if len(shape(v)) != 2 or not all(_mm2d(u.operation) and u.index == 0 for u in v.uses):
             continue
         mem = members(root, fused)
         mms = [o for o in mem if isinstance(o, CONTRACTION)]

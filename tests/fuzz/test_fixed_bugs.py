@@ -171,6 +171,20 @@ def test_rowwise_over_another_axis_is_not_resident(tmp_path):
     check_lowered(Graph(m, {}, [{"arg0": np.array([[0.5], [-1.0]], np.float32)}], []), "none", "bf16", tmp_path)
 
 
+# Found by test_fuzz_lowering.py. lowering/plan.py plan_transposed: a matmul result used as both
+# operands of the next contraction (x @ x^T) was computed transposed for its left use and then
+# read as stored for its right one (one element of two copied, an uninitialized SBUF read).
+def test_a_result_used_as_both_contraction_operands_is_not_transposed(tmp_path):
+    m = parse("""func.func @main(%0: tensor<2x3xf32>) -> tensor<2x2xf32> {
+  %1 = nt.constant [0.5, -1.0, 2.0, 0.25, 1.5, -0.75] : tensor<3x2xf32>
+  %2 = nt.matmul %0, %1 : (tensor<2x3xf32>, tensor<3x2xf32>) -> tensor<2x2xf32>
+  %3 = nt.linear %2, %2 {trans_b} : (tensor<2x2xf32>, tensor<2x2xf32>) -> tensor<2x2xf32>
+  func.return %3 : tensor<2x2xf32>
+}""")
+    x = np.array([[1.0, 2.0, -3.0], [0.5, -1.5, 4.0]], np.float32)
+    check_lowered(Graph(m, {}, [{"arg0": x}], []), "none", "bf16", tmp_path)
+
+
 # Found by test_fuzz_lowering.py (not a lowering bug): with values near the float32 maximum a
 # matmul's result depends on the summation order (inf in the simulator's order, NaN in
 # numpy's: -max + -max overflows before + inf in one of them). DESIGN.md allows order
