@@ -448,29 +448,21 @@ class Lowerer:
         return ("col" if kind == "col" else "tile", t.ap())
 
     def row_broadcast(self, v, src: Buf, k: int, row: int, c0: int, c1: int, parts: int) -> Buf:
-        """Row `row` of v on `parts` partitions: one row by DMA, then TensorE ones.T @ row."""
+        """Row `row` of v on `parts` partitions, one DMA per partition. Not a TensorE ones
+        matmul: its accumulator starts at +0, so a -0 would come out +0 (rsqrt, division
+        and max/min then differ); the DMAs are bit copies, spread over the queues, and
+        measured faster on the examples (they keep TensorE and the evictions free)."""
         key = ("rowb", v, row, c0, c1, parts)
         if key in self.group_cache:
             return self.group_cache[key]
-        W = c1 - c0
-        mdt = "f32" if src.dtype == "tf32" else src.dtype
-        one = self.kb.sbuf(1, (W,), mdt)
-        H.load(self.kb, lambda a, b, w0, w1: one.ap((a, b), (w0, w1)), src, max(k, 0), row, row + 1, c0, c1)
-        ones = self.ones(mdt, parts)
-        t = self.kb.sbuf(parts, (W,), src.dtype)
-        for n0 in range(0, W, 512):
-            n1 = min(n0 + 512, W)
-            ps = self.kb.psum(parts, (n1 - n0,))
-            self.kb.emit("tensor", f"nisa.matmul {ps.ap()}, {ones.ap((0, 1), (0, parts))}, "
-                         f"{one.ap((0, 1), (n0, n1))} start stop",
-                         reads=[ones.ap((0, 1), (0, parts)), one.ap((0, 1), (n0, n1))], writes=[ps.ap()])
-            self.evict(t.ap((0, parts), (n0, n1)), ps.ap())
-            self.kb.free(ps)
-        self.kb.free(one)
+        t = self.kb.sbuf(parts, (c1 - c0,), src.dtype)
+        for p in range(parts):
+            H.load(self.kb, lambda a, b, w0, w1, p=p: t.ap((p + a, p + b), (w0, w1)),
+                   src, max(k, 0), row, row + 1, c0, c1)
         self.group_cache[key] = t
         return t
 
-    def ones(self, dtype: str, parts: int = PMAX) -> Buf:
+    def ones(self, dtype: str) -> Buf:
         key = ("ones", dtype)
         if key not in self.consts:
             b = self.kb.sbuf(1, (PMAX,), dtype)

@@ -185,6 +185,26 @@ def test_a_result_used_as_both_contraction_operands_is_not_transposed(tmp_path):
     check_lowered(Graph(m, {}, [{"arg0": x}], []), "none", "bf16", tmp_path)
 
 
+# Found by make fuzz. lowering/lowerer.py row_broadcast: a row broadcast across partitions by a
+# TensorE ones matmul turned -0 into +0 (the accumulator starts at +0), so rsqrt(max(x, -0))
+# gave +inf for x = -0. Rows now go across by DMA (bit copies).
+def test_a_partition_broadcast_keeps_negative_zero(tmp_path):
+    m = parse("""func.func @main(%0: tensor<2x2xf32>, %1: tensor<3x6xf32>, %2: tensor<6xf32>) -> (tensor<2x2xf32>, tensor<3x6xf32>) {
+  %3 = nt.constant [-0.0, -1.5] : tensor<2xtf32>
+  %4 = nt.cast %0 : tensor<2x2xf32> to tensor<2x2xtf32>
+  %5 = nt.max %4, %3 : (tensor<2x2xtf32>, tensor<2xtf32>) -> tensor<2x2xtf32>
+  %6 = nt.cast %5 : tensor<2x2xtf32> to tensor<2x2xf32>
+  %7 = nt.rsqrt %6 : tensor<2x2xf32>
+  %8 = nt.div %1, %2 : (tensor<3x6xf32>, tensor<6xf32>) -> tensor<3x6xf32>
+  func.return %7, %8 : tensor<2x2xf32>, tensor<3x6xf32>
+}""")
+    feed = {"arg0": np.array([[-0.0, 1.0], [0.0, 4.0]], np.float32),
+            "arg1": np.array([[1.0, -2.0, 3.0, 0.5, -0.0, 2.0]] * 3, np.float32),
+            "arg2": np.array([-0.0, 0.0, -1e-45, np.nan, -np.inf, 3.0], np.float32)}
+    for option in (("none", "bf16"), ("all", "bf16"), ("all", "fp16"), ("all", "fp8_e4m3")):
+        check_lowered(Graph(m, {}, [feed], []), *option, tmp_path)
+
+
 # Found by test_fuzz_lowering.py (not a lowering bug): with values near the float32 maximum a
 # matmul's result depends on the summation order (inf in the simulator's order, NaN in
 # numpy's: -max + -max overflows before + inf in one of them). DESIGN.md allows order
