@@ -10,6 +10,7 @@ from pathlib import Path
 from neuron_opt.outputs import atomic_output
 
 ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
 
 
 def load_example(relpath: str):

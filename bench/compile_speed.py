@@ -51,12 +51,11 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 from xdsl.printer import Printer
 
-from bench_common import ROOT, write_json
+from bench_common import RESULTS, ROOT, write_json
 from neuron_opt.cli.common import make_context
 from neuron_opt.dialects.parse import parse_module, verify_module
 from neuron_opt.passes.pipeline import cast_pipeline
 
-RESULTS = ROOT / "bench" / "results"
 IR_DIR = RESULTS / "compile_speed"
 BIN = Path(sys.executable).parent  # neuron-opt and xdsl-opt of this venv
 TARGET, WANTED = 1.5, 1.3  # DESIGN.md: matmult pipeline / no-pass round trip at 100k

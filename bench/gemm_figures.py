@@ -12,10 +12,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench_common import ROOT, load_example, write_json
+from bench_common import RESULTS, load_example, write_json
 
 import numpy as np
-
 
 
 def main(argv=None) -> int:
@@ -51,7 +50,7 @@ def main(argv=None) -> int:
     ratio = rows[2]["tensor_busy_us"] / rows[0]["tensor_busy_us"]
     print(f"fp32 / bf16 at 1024^3: TensorE time x{ratio:.2f}, "
           f"makespan x{rows[2]['makespan_us'] / rows[0]['makespan_us']:.2f}")
-    write_json(ROOT / "bench/results/gemm_figures.json", {"rows": rows, "fp32_over_bf16_tensor_time": ratio})
+    write_json(RESULTS / "gemm_figures.json", {"rows": rows, "fp32_over_bf16_tensor_time": ratio})
     return 0
 
 

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_common import ROOT, load_example, write_json
+from bench_common import RESULTS, ROOT, load_example, write_json
 
 import numpy as np
 import onnxruntime as ort
@@ -33,7 +33,6 @@ from neuron_opt.passes.pipeline import run_cast_pipeline
 from neuron_opt.runtime.reference import Reference
 
 EXAMPLES = ROOT / "examples"
-RESULTS = ROOT / "bench" / "results"
 TARGET = 5.0  # none: interpreter within 5x of onnxruntime
 OPTIONS = ["none"] + [f"{m}-{t}" for m in ("matmult", "all") for t in ("bf16", "fp16", "tf32", "fp8_e4m3")]
 

@@ -16,7 +16,7 @@ import tempfile
 
 import numpy as np
 
-from bench_common import ROOT, write_json
+from bench_common import RESULTS, ROOT, write_json
 
 sys.path.insert(0, str(ROOT / "tests" / "conformance"))
 
@@ -78,7 +78,7 @@ def main() -> int:
     print("most common errors:")
     for msg, n in unsupported.most_common(15):
         print(f"  {n:4d}  {msg}")
-    write_json(ROOT / "bench/results/lowering_conformance.json",
+    write_json(RESULTS / "lowering_conformance.json",
                {"counts": dict(stats), "crashes": crashes, "mismatches": mismatches,
                 "errors": dict(unsupported.most_common())})
     return 0

@@ -13,10 +13,9 @@ import argparse
 import sys
 import time
 
-from bench_common import ROOT, write_json
+from bench_common import RESULTS, write_json
 
 import numpy as np
-
 
 
 def nt_gemm(m: int, k: int, n: int, dtype: str = "bf16", out: str = "bf16") -> str:
@@ -70,7 +69,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", type=int, action="append")
     p.add_argument("--numerics", action="store_true")
-    p.add_argument("--json", default=str(ROOT / "bench/results/lowering_gemm.json"))
+    p.add_argument("--json", default=str(RESULTS / "lowering_gemm.json"))
     a = p.parse_args(argv)
     rows = [run(s, a.numerics) for s in (a.size or [4096])]
     print(f"{'GEMM':>12} {'instr':>7} {'time us':>9} {'TensorE us':>10} {'busy':>7} {'HFU':>7}")

@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench_common import ROOT, load_example, write_json
+from bench_common import RESULTS, load_example, write_json
 
 import onnx
 
@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--batch", type=int, default=512, help="activation rows (default 512)")
     p.add_argument("--numerics", action="store_true", help="also compute values and compare")
-    p.add_argument("--json", default=str(ROOT / "bench/results/lowering_wide_mlp.json"))
+    p.add_argument("--json", default=str(RESULTS / "lowering_wide_mlp.json"))
     a = p.parse_args(argv)
     from neuron_opt.cli import cc_model
 

@@ -16,10 +16,9 @@ import platform
 import sys
 import time
 
-from bench_common import ROOT, load_example, write_json
+from bench_common import RESULTS, load_example, write_json
 
 import numpy as np
-
 
 
 def main(argv=None) -> int:
@@ -88,7 +87,7 @@ def main(argv=None) -> int:
         r = out[key]
         print(f"{key:12s} decode {r['decode_s']:.3f} s, loop {r['loop_s']:.3f} s: "
               f"{r['instructions_per_s']:,.0f} instructions/s (simulated {r['simulated_us']:.1f} us)")
-    write_json(ROOT / "bench/results/simulator_speed.json", out)
+    write_json(RESULTS / "simulator_speed.json", out)
     return 0
 
 
