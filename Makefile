@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/gemm_figures.py
 	$(BIN)/python bench/lowering_gemm.py
 	$(BIN)/python bench/lowering_wide_mlp.py
+	$(BIN)/python bench/lowering_broadcast.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
