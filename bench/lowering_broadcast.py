@@ -31,11 +31,11 @@ def nt_bias_scale(m: int, n: int) -> str:
 def run(m: int, n: int) -> dict:
     from neuron_opt.cli.common import make_context
     from neuron_opt.dialects.parse import parse_module
-    from neuron_opt.lowering.lower_to_nisa import lower_module_text
+    from neuron_opt.lowering.lower_to_nisa import lower_module
     from neuron_opt.runtime.sim import simulate
 
-    text = lower_module_text(parse_module(make_context(), nt_bias_scale(m, n), "broadcast.mlir"))
-    r = simulate(parse_module(make_context(), text, "broadcast_nisa.mlir"), {}, numerics=False)
+    kernel = lower_module(parse_module(make_context(), nt_bias_scale(m, n), "broadcast.mlir"))
+    r = simulate(kernel, {}, numerics=False)
     return {"m": m, "n": n, "instructions": r.instructions, "makespan_us": r.makespan_us,
             "dma_bytes": r.dma_bytes, "operand_bytes": 4 * (2 * m * n + 2 * n)}
 

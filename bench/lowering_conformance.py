@@ -29,7 +29,7 @@ def run():
     from neuron_opt.diagnostics import CompileError
     from neuron_opt.dialects.parse import parse_module
     from neuron_opt.importers.onnx import import_onnx, static_inputs
-    from neuron_opt.lowering.lower_to_nisa import lower_module_text
+    from neuron_opt.lowering.lower_to_nisa import lower_module
     from neuron_opt.runtime.reference import run_module
     from neuron_opt.runtime.sim import simulate
 
@@ -49,7 +49,7 @@ def run():
                     np.savez(f"{d}/model.npz", **weights)
                 free = {k: v for k, v in feeds.items() if k not in bind}
                 ref = run_module(module, free, d)
-                kernel = parse_module(make_context(), lower_module_text(module), "k.mlir")
+                kernel = lower_module(module)
                 with np.errstate(all="ignore"):
                     got = simulate(kernel, free, d).outputs
         except CompileError as e:

@@ -25,7 +25,9 @@ docs/nisa.md is the contract: operands, dtypes, semantics and cost of every inst
 
 from __future__ import annotations
 
+import io
 import math
+import re
 from typing import ClassVar
 
 from xdsl.dialects.builtin import (
@@ -114,7 +116,7 @@ class AccessAttr(ParametrizedAttribute):
                 parts.append(f"{a}:{b}")
             else:
                 parts.append(f"{a}:{b}:{s}")
-        return f"@{self.memory.data}[{', '.join(parts)}]"
+        return f"{symbol_text(self.memory.data)}[{', '.join(parts)}]"
 
     @classmethod
     def parse_parameters(cls, parser: AttrParser):
@@ -133,6 +135,18 @@ class AccessAttr(ParametrizedAttribute):
                 raise VerifyException(f"access {self.text()}: step must be >= 1")
             if b <= a:
                 raise VerifyException(f"access {self.text()}: empty slice {a}:{b}")
+
+
+_BARE_SYMBOL = re.compile(r"[A-Za-z_][A-Za-z0-9_$.]*")
+
+
+def symbol_text(name: str) -> str:
+    """`@name`, quoted and escaped as xDSL prints symbols when the name is not bare."""
+    if _BARE_SYMBOL.fullmatch(name):
+        return f"@{name}"
+    out = io.StringIO()
+    Printer(stream=out).print_symbol_name(name)
+    return out.getvalue()
 
 
 def parse_access(parser: AttrParser) -> AccessAttr:
@@ -558,10 +572,10 @@ class InstrOp(IRDLOperation):
             else:
                 printer.print_string(f" {name} {_format_value(v)}")
         if self.wait:
-            w = ", ".join(f"@{k} >= {v.data}" for k, v in self.wait.data.items())
+            w = ", ".join(f"{symbol_text(k)} >= {v.data}" for k, v in self.wait.data.items())
             printer.print_string(f" wait({w})")
         if self.signal:
-            printer.print_string(" signal(" + ", ".join(f"@{s.data}" for s in self.signal.data) + ")")
+            printer.print_string(" signal(" + ", ".join(symbol_text(s.data) for s in self.signal.data) + ")")
         if self.attributes:
             printer.print_string(" ")
             printer.print_attr_dict(self.attributes)

@@ -53,6 +53,18 @@ _NUMPY_FLOAT = {
 _BYTES = {Float32Type: 4, FloatTF32Type: 4, BFloat16Type: 2, Float16Type: 2, Float8E4M3Type: 1}
 
 
+_BY_NAME: dict[str, Attribute] = {"f32": f32, "tf32": tf32, "bf16": bf16, "f16": f16, "f8E4M3": f8E4M3}
+
+
+def element_type_named(name: str) -> Attribute:
+    """The element type IR spells `name` (f32, bf16, i32, i1, ...)."""
+    if name in _BY_NAME:
+        return _BY_NAME[name]
+    if name.startswith("i") and name[1:].isdigit():
+        return IntegerType(int(name[1:]))
+    raise ValueError(f"unknown element type {name!r}")
+
+
 def is_float(elt: Attribute) -> bool:
     return isinstance(elt, NT_FLOAT_TYPES)
 

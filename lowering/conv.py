@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from neuron_opt.lowering import hbm as H
 from neuron_opt.lowering import plan as P
-from neuron_opt.lowering.kernel import ANY_QUEUE, num
+from neuron_opt.dialects import nisa
+from neuron_opt.lowering.kernel import ANY_QUEUE
 
 PMAX = 128
 NMAX = 512
@@ -93,7 +94,7 @@ def conv(lw, op) -> None:
         for kk in range(kt):
             k0, k1 = kk * PMAX, min(K, (kk + 1) * PMAX)
             pt_ = kb.sbuf(k1 - k0, (Ho, Wo), xdt)
-            kb.emit("vector", f"nisa.memset {pt_.ap()} value 0.0", writes=[pt_.ap()])
+            kb.inst("vector", nisa.MemsetOp, pt_.ap(), value=0.0)
             for kr in range(k0, k1):
                 ci, rem = divmod(kr, kh * kw)
                 dy, dx = divmod(rem, kw)
@@ -104,7 +105,7 @@ def conv(lw, op) -> None:
                 y0, x0 = oy0 * sy + dy * dy_ - pt, ox0 * sx + dx * dx_ - pl
                 src = xs.ap(n, ci, (y0, y0 + (oy1 - oy0 - 1) * sy + 1, sy), (x0, x0 + (ox1 - ox0 - 1) * sx + 1, sx))
                 d = pt_.ap((kr - k0, kr - k0 + 1), (oy0, oy1), (ox0, ox1))
-                kb.emit(ANY_QUEUE, f"nisa.dma_copy {d}, {src}", reads=[src], writes=[d])
+                kb.inst(ANY_QUEUE, nisa.DmaCopyOp, d, src)
             patches.append(pt_)
         for m0 in range(0, Co, PMAX):
             m1 = min(m0 + PMAX, Co)
@@ -117,12 +118,11 @@ def conv(lw, op) -> None:
                     kc = min(PMAX, K - kk * PMAX)
                     st = wt[m0][kk].ap((0, kc), (0, mt))
                     mv = patches[kk].ap((0, kc), (oy, oy1), (0, Wo))
-                    flags = (" start" if kk == 0 else "") + (" stop" if kk == kt - 1 else "")
-                    kb.emit("tensor", f"nisa.matmul {ps.ap()}, {st}, {mv}{flags}", reads=[st, mv], writes=[ps.ap()])
+                    kb.inst("tensor", nisa.MatmulOp, ps.ap(), st, mv, start=kk == 0, stop=kk == kt - 1)
                 d = out.ap((0, mt), (oy * Wo, oy1 * Wo))
                 if bias is not None:
                     b = bcol[m0].ap()
-                    kb.emit("scalar", f"nisa.activation {d}, {ps.ap()} func copy bias {b}", reads=[ps.ap(), b], writes=[d])
+                    kb.inst("scalar", nisa.ActivationOp, d, ps.ap(), func="copy", bias=b)
                 else:
                     lw.evict(d, ps.ap())
                 kb.free(ps)
@@ -166,7 +166,7 @@ def pool(lw, op) -> None:
         p = r1 - r0
         t = kb.sbuf(p, (hp, wp), xs.dtype)
         if padded:
-            kb.emit("vector", f"nisa.memset {t.ap()} value {'-inf' if is_max else '0.0'}", writes=[t.ap()])
+            kb.inst("vector", nisa.MemsetOp, t.ap(), value=float("-inf") if is_max else 0.0)
         H.load(kb, lambda a, b, c0, c1: _rows_box(t, a, b, pads, Hh, Ww), xs, 2, r0, r1, 0, Hh * Ww)
         acc = kb.sbuf(p, (Ho, Wo), "f32")
         first = True
@@ -175,17 +175,15 @@ def pool(lw, op) -> None:
                 ys, xs_ = dy * dil[0], dx * dil[1]
                 v = t.ap((0, p), (ys, ys + (Ho - 1) * sy + 1, sy), (xs_, xs_ + (Wo - 1) * sx + 1, sx))
                 if first:
-                    kb.emit("vector", f"nisa.tensor_copy {acc.ap()}, {v}", reads=[v], writes=[acc.ap()])
+                    kb.inst("vector", nisa.TensorCopyOp, acc.ap(), v)
                     first = False
                 else:
-                    kb.emit("vector", f"nisa.tensor_tensor {acc.ap()}, {acc.ap()}, {v} op {'max' if is_max else 'add'}",
-                            reads=[acc.ap(), v], writes=[acc.ap()])
+                    kb.inst("vector", nisa.TensorTensorOp, acc.ap(), acc.ap(), v, op="max" if is_max else "add")
         out = kb.sbuf(p, (Ho, Wo), dt(op.results[0]))
         if is_max:
-            kb.emit("vector", f"nisa.tensor_copy {out.ap()}, {acc.ap()}", reads=[acc.ap()], writes=[out.ap()])
+            kb.inst("vector", nisa.TensorCopyOp, out.ap(), acc.ap())
         else:
-            kb.emit("vector", f"nisa.tensor_scalar {out.ap()}, {acc.ap()} op0 div operand0 {num(kh * kw)}",
-                    reads=[acc.ap()], writes=[out.ap()])
+            kb.inst("vector", nisa.TensorScalarOp, out.ap(), acc.ap(), op0="div", operand0=kh * kw)
         H.store(kb, lambda a, b, c0, c1: out.ap((a, b)), dst, 2, r0, r1, 0, Ho * Wo)
         kb.free(t, acc, out)
 

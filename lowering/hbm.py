@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from math import prod
 
+from neuron_opt.dialects.nisa import DmaCopyOp
 from neuron_opt.lowering.kernel import ANY_QUEUE, Access, Buf, KernelBuilder
 
 DMA_SPLIT_BYTES = 64 * 1024  # above this a tile load is spread over several queues
@@ -65,7 +66,7 @@ def load(kb: KernelBuilder, tile_ap_fn, hbm: Buf, k: int, r0: int, r1: int, c0: 
     for a, b in _split_rows(r0, r1, row_bytes):
         for src, ro, nr, co, nc in block_dmas(hbm, k, a, b, c0, c1):
             dst = tile_ap_fn(a - r0 + ro, a - r0 + ro + nr, co, co + nc)
-            kb.emit(ANY_QUEUE, f"nisa.dma_copy {dst}, {src}", reads=[src], writes=[dst])
+            kb.inst(ANY_QUEUE, DmaCopyOp, dst, src)
 
 
 def store(kb: KernelBuilder, tile_ap_fn, hbm: Buf, k: int, r0: int, r1: int, c0: int, c1: int) -> None:
@@ -73,8 +74,8 @@ def store(kb: KernelBuilder, tile_ap_fn, hbm: Buf, k: int, r0: int, r1: int, c0:
     for a, b in _split_rows(r0, r1, row_bytes):
         for dst, ro, nr, co, nc in block_dmas(hbm, k, a, b, c0, c1):
             src = tile_ap_fn(a - r0 + ro, a - r0 + ro + nr, co, co + nc)
-            kb.emit(ANY_QUEUE, f"nisa.dma_copy {dst}, {src}", reads=[src], writes=[dst])
+            kb.inst(ANY_QUEUE, DmaCopyOp, dst, src)
 
 
 def copy_hbm(kb: KernelBuilder, dst: Access, src: Access) -> None:
-    kb.emit(ANY_QUEUE, f"nisa.dma_copy {dst}, {src}", reads=[src], writes=[dst])
+    kb.inst(ANY_QUEUE, DmaCopyOp, dst, src)

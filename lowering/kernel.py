@@ -11,10 +11,13 @@ tensors), so reusing freed memory is synchronised like any other dependency.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
-from neuron_opt.dialects import ncv2
+from xdsl.dialects.builtin import ModuleOp, StringAttr, TensorType
+from xdsl.ir import Operation
+
+from neuron_opt.dialects import ncv2, nisa
+from neuron_opt.dialects.types import element_type_named
 
 SBUF_BYTES = 192 * 1024
 LONG_ARENA = 128 * 1024  # SBUF bytes [0, LONG_ARENA) for long-lived tiles (matmul B blocks)
@@ -29,11 +32,7 @@ _DMA_FIXED, _DMA_BW = ncv2.value("DMA_FIXED_NS"), ncv2.value("DMA_ENGINE_BYTES_P
 _MIN_II, _LATENCY, _FP32 = ncv2.value("MIN_II"), ncv2.value("ACCESS_LATENCY"), ncv2.value("MATMUL_FP32_FACTOR")
 DT_BYTES = {"f32": 4, "tf32": 4, "bf16": 2, "f16": 2, "f8E4M3": 1}
 _BUCKET = 4096  # bytes per tracking bucket (fewer entries to scan per access)
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$.]*$")
-
-
-def sym(name: str) -> str:
-    return f"@{name}" if _IDENT.match(name) else f'@"{name}"'
+_WRITTEN = ("dst", "accumulate")  # the operands an instruction writes
 
 
 class AllocError(Exception):
@@ -80,15 +79,8 @@ class Access:
     buf: Buf
     slices: tuple[tuple[int, int, int], ...]
 
-    @property
-    def text(self) -> str:
-        parts = []
-        for a, b, s in self.slices:
-            parts.append(str(a) if b == a + 1 else (f"{a}:{b}" if s == 1 else f"{a}:{b}:{s}"))
-        return f"{sym(self.buf.name)}[{', '.join(parts)}]"
-
-    def __str__(self) -> str:
-        return self.text
+    def attr(self) -> nisa.AccessAttr:
+        return nisa.AccessAttr.get(self.buf.name, self.slices)
 
     @property
     def partitions(self) -> int:
@@ -171,8 +163,8 @@ class _Entry:
 @dataclass
 class KernelBuilder:
     name: str = "main"
-    decls: list[str] = field(default_factory=list)
-    streams: dict[str, list[str]] = field(default_factory=dict)
+    decls: list[Operation] = field(default_factory=list)
+    streams: dict[str, list[nisa.InstrOp]] = field(default_factory=dict)
     sbuf_budget: int = SBUF_BYTES
 
     def __post_init__(self):
@@ -196,8 +188,8 @@ class KernelBuilder:
     def hbm(self, role: str, name: str, shape, dtype: str) -> Buf:
         if name in self._hbm:
             return self._hbm[name]
-        dims = "x".join(map(str, shape))
-        self.decls.append(f"nisa.hbm {role} {sym(name)} : tensor<{dims}x{dtype}>")
+        t = TensorType(element_type_named(dtype), list(shape))
+        self.decls.append(nisa.HbmOp.get(name, role, t))
         buf = Buf(name, "hbm", tuple(shape), dtype, role=role)
         self._hbm[name] = buf
         return buf
@@ -212,8 +204,8 @@ class KernelBuilder:
         if name is None:
             name = f"{'t' if mem == 'sbuf' else 'p'}{len(self._decl_names)}"
             self._decl_names[key] = name
-            dims = "x".join(map(str, (parts, *free)))
-            self.decls.append(f"nisa.{mem} @{name} partitions 0:{parts} offset {offset} : tensor<{dims}x{dtype}>")
+            cls = nisa.SbufOp if mem == "sbuf" else nisa.PsumOp
+            self.decls.append(cls.get(name, 0, offset, TensorType(element_type_named(dtype), [parts, *free])))
         return Buf(name, mem, (parts, *free), dtype, offset)
 
     def sbuf(self, parts: int, free, dtype: str, long: bool = False) -> Buf:
@@ -276,28 +268,33 @@ class KernelBuilder:
         return max((self._end[s][n - 1] for s, n in need.items()), default=0.0)
 
     @staticmethod
-    def _cost(stream: str, text: str, reads, writes) -> tuple[float, float]:
+    def _cost(stream: str, cls: type[nisa.InstrOp], reads, writes) -> tuple[float, float]:
         """(latency, occupancy) in ns, roughly as the simulator charges them."""
-        op = text.split(None, 1)[0]
         if stream.startswith("q"):
             nbytes = max([a.partitions * a.free * a.buf.esize for a in list(reads) + list(writes)
                           if isinstance(a, Access)] or [0])
             return _DMA_FIXED + nbytes / _DMA_BW, nbytes / _DMA_BW
         w = writes[0] if writes else None
         n = w.free if w is not None else _MIN_II
-        if op in ("nisa.matmul", "nisa.transpose"):
+        if cls in (nisa.MatmulOp, nisa.TransposeOp):
             f32 = any(isinstance(a, Access) and a.buf.dtype == "f32" for a in reads)
             cyc = max(min(64, w.partitions), n) * (_FP32 if f32 else 1)
-        elif op == "nisa.tensor_tensor":
+        elif cls is nisa.TensorTensorOp:
             cyc = 2 * n
         else:
             cyc = n
         cyc = max(_MIN_II, cyc)
         return (cyc + _LATENCY) / _CLOCK[stream], cyc / _CLOCK[stream]
 
-    def emit(self, stream: str, text: str, reads=(), writes=()) -> None:
-        """Append `text` to `stream` with the waits its accesses need and a signal. A stream
-        of ANY_QUEUE means the DMA queue where the transfer can start first."""
+    def inst(self, stream: str, cls: type[nisa.InstrOp], *positional, **keywords) -> nisa.InstrOp:
+        """Append one `cls` instruction to `stream` with the waits its accesses need and a
+        signal; operands as in the class's POSITIONAL/KEYWORDS (lowering `Access`es, numbers,
+        words, True for flags). Its `dst` and `accumulate` accesses are what it writes, every
+        other access what it reads. A stream of ANY_QUEUE means the DMA queue where the
+        transfer can start first."""
+        named = dict(zip((n for n, _ in cls.POSITIONAL), positional)) | keywords
+        reads = [v for n, v in named.items() if isinstance(v, Access) and n not in _WRITTEN]
+        writes = [v for n, v in named.items() if isinstance(v, Access) and n in _WRITTEN]
         if stream == ANY_QUEUE:
             # Loads and stores alike: matmul blocks emit their loads before their stores
             # (matmul._prefetch_block), so a store rarely holds up a load behind it.
@@ -306,24 +303,26 @@ class KernelBuilder:
                          key=lambda q: (max(ready, self._free.get(q, 0.0)), self._free.get(q, 0.0)))
         need = self._need(stream, reads, writes)
         waited = self._waited.setdefault(stream, {})
-        waits = []
+        waits = {}
         for s, n in sorted(need.items()):
             if waited.get(s, 0) < n:
                 waited[s] = n
-                waits.append(f"@s_{s} >= {n}")
+                waits[f"s_{s}"] = n
         idx = self._count.get(stream, 0)
         self._count[stream] = idx + 1
-        lat, occ = self._cost(stream, text, reads, writes)
+        lat, occ = self._cost(stream, cls, reads, writes)
         start = max(self._ready(need), self._free.get(stream, 0.0))
         self._free[stream] = start + occ
         self._end.setdefault(stream, []).append(start + lat)
         for acc in reads:
-            if isinstance(acc, Access):
-                self._record(acc, stream, idx, False)
+            self._record(acc, stream, idx, False)
         for acc in writes:
             self._record(acc, stream, idx, True)
-        sync = (f" wait({', '.join(waits)})" if waits else "") + f" signal(@s_{stream})"
-        self.streams.setdefault(stream, []).append(text + sync)
+        args = [v.attr() if isinstance(v, Access) else v for v in positional]
+        kws = {n: v.attr() if isinstance(v, Access) else v for n, v in keywords.items()}
+        op = cls.make(*args, wait=waits, signal=[f"s_{stream}"], **kws)
+        self.streams.setdefault(stream, []).append(op)
+        return op
 
     def _buckets(self, acc: Access):
         key, _, _, b0, b1 = acc.box()
@@ -347,32 +346,18 @@ class KernelBuilder:
                 continue
             lst.append(_Entry(p0, p1, b0, b1, stream, idx, write))
 
-    # -- text -------------------------------------------------------------------------------
-    def text(self, weights: str | None = None) -> str:
-        attrs = f' attributes {{nt.weights = "{weights}"}}' if weights else ""
-        out = [f"builtin.module{attrs} {{", f"  nisa.kernel @{self.name} {{"]
-        out += [f"    {d}" for d in self.decls]
+    # -- the kernel -------------------------------------------------------------------------
+    def module(self, weights: str | None = None) -> ModuleOp:
+        """The kernel as a nisa module (the builder's declarations and streams move into it)."""
         order = ["tensor", "vector", "scalar", "gpsimd"]
         names = [s for s in order if s in self.streams]
         names += sorted((s for s in self.streams if s not in order), key=lambda q: int(q[1:]))
-        out += [f"    nisa.semaphore @s_{s}" for s in names]
+        body: list[Operation] = list(self.decls)
+        body += [nisa.SemaphoreOp.get(f"s_{s}") for s in names]
         for s in names:
-            head = f"nisa.engine @{s}" if s in order else f"nisa.dma_queue @{s}"
-            out.append(f"    {head} {{")
-            out += [f"      {line}" for line in self.streams[s]]
-            out.append("    }")
-        out += ["  }", "}"]
-        return "\n".join(out) + "\n"
-
-
-def num(x: float) -> str:
-    """A float as nisa's parser reads it (inf spelled out; an exponent needs a '.')."""
-    x = float(x)
-    if x != x:
-        raise ValueError("NaN has no nisa literal")
-    if x in (float("inf"), float("-inf")):
-        return "inf" if x > 0 else "-inf"
-    s = repr(x)
-    if "e" in s and "." not in s:
-        s = s.replace("e", ".0e")
-    return s
+            stream_cls = nisa.EngineOp if s in order else nisa.DmaQueueOp
+            body.append(stream_cls(s, self.streams[s]))
+        module = ModuleOp([nisa.KernelOp(self.name, body)])
+        if weights:
+            module.attributes["nt.weights"] = StringAttr(weights)
+        return module

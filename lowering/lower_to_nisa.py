@@ -16,12 +16,12 @@ def lowering_pipeline() -> list[ModulePass]:
     return [NtPlanTilesPass(), NtToNisaPass()]
 
 
-def lower_module_text(module: ModuleOp) -> str:
-    """The nisa kernel text for an nt module (the module is annotated by the plan, not lowered)."""
-    from neuron_opt.lowering.nt_to_nisa import kernel_text
+def lower_module(module: ModuleOp) -> ModuleOp:
+    """A new nisa module for an nt module (which the tile plan annotates, not lowers)."""
+    from neuron_opt.lowering.nt_to_nisa import kernel_module
 
     lowering_pipeline()[0].apply(Context(), module)
-    return kernel_text(module)
+    return kernel_module(module)
 
 
 @dataclass(frozen=True)

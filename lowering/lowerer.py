@@ -12,14 +12,15 @@ from math import prod
 
 import numpy as np
 from xdsl.dialects import func
+from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation, SSAValue
 
 from neuron_opt.diagnostics import CompileError, location_of
-from neuron_opt.dialects import nt
+from neuron_opt.dialects import nisa, nt
 from neuron_opt.dialects.types import type_name
 from neuron_opt.lowering import hbm as H
 from neuron_opt.lowering import plan as P
-from neuron_opt.lowering.kernel import ANY_QUEUE, AllocError, Buf, DT_BYTES, KernelBuilder, num
+from neuron_opt.lowering.kernel import ANY_QUEUE, AllocError, Buf, DT_BYTES, KernelBuilder
 
 PMAX = 128
 RESIDENT_BYTES = P.RESIDENT_BYTES
@@ -109,7 +110,7 @@ class Lowerer:
         self.op: Operation | None = None
 
     # -- driver -----------------------------------------------------------------------------
-    def run(self) -> str:
+    def run(self) -> ModuleOp:
         body = list(self.fn.body.block.ops)
         ret = body[-1]
         assert isinstance(ret, func.ReturnOp)
@@ -161,7 +162,7 @@ class Lowerer:
                                       "(nisa names HBM tensors by their .npz key)")
                 if src is not dst:
                     H.copy_hbm(self.kb, dst.ap(), src.ap())
-        return self.kb.text(self.weights)
+        return self.kb.module(self.weights)
 
     def _drop_resident(self, v) -> None:
         for *_, t in self.resident.pop(v):
@@ -242,6 +243,8 @@ class Lowerer:
         if isinstance(op, nt.ConstantOp):
             return  # materialized in HBM on first use as a tensor (splats become immediates)
         for v in list(op.operands) + list(op.results):
+            if 0 in P.shape(v):
+                raise Unsupported("zero-size tensors have no lowering (HBM tensors hold at least one element)")
             if not P.shape(v) and not (isinstance(v.owner, nt.ConstantOp) and self.splat(v) is not None):
                 raise Unsupported("rank-0 tensors have no lowering yet (only scalar constants)")
         if isinstance(op, P.CONTRACTION) and any(len(P.shape(v)) < 2 for v in op.operands[:2]):
@@ -379,7 +382,7 @@ class Lowerer:
             if lo_r < hi_r and lo_c < hi_c:
                 src = t.ap((lo_r - a0, hi_r - a0), (lo_c - b0, hi_c - b0))
                 dst = out.ap((lo_r - r0, hi_r - r0), (lo_c - c0, hi_c - c0))
-                self.kb.emit("dma", f"nisa.dma_copy {dst}, {src}", reads=[src], writes=[dst])
+                self.kb.inst("dma", nisa.DmaCopyOp, dst, src)
         return out
 
     def compute(self, op: Operation, k, r0, r1, c0, c1) -> Buf:
@@ -434,7 +437,7 @@ class Lowerer:
                 # v's elements in row order are its flat order (its trailing dims are all 1)
                 for acc, ro, nr, _, _ in H.block_dmas(src, len(src.shape), s0, s0 + n, 0, 1):
                     dst = t.ap((off + ro, off + ro + nr), (0, 1))
-                    self.kb.emit(ANY_QUEUE, f"nisa.dma_copy {dst}, {acc}", reads=[acc], writes=[dst])
+                    self.kb.inst(ANY_QUEUE, nisa.DmaCopyOp, dst, acc)
         else:
             W = c1 - c0
             if len(set(rows)) == 1 and r1 - r0 > 1:
@@ -466,7 +469,7 @@ class Lowerer:
         key = ("ones", dtype)
         if key not in self.consts:
             b = self.kb.sbuf(1, (PMAX,), dtype)
-            self.kb.emit("vector", f"nisa.memset {b.ap()} value 1.0", writes=[b.ap()])
+            self.kb.inst("vector", nisa.MemsetOp, b.ap(), value=1.0)
             self.consts[key] = b
         return self.consts[key]
 
@@ -475,7 +478,7 @@ class Lowerer:
         key = ("col", value)
         if key not in self.consts:
             b = self.kb.sbuf(PMAX, (1,), "f32")
-            self.kb.emit("vector", f"nisa.memset {b.ap()} value {num(value)}", writes=[b.ap()])
+            self.kb.inst("vector", nisa.MemsetOp, b.ap(), value=value)
             self.consts[key] = b
         return self.consts[key].ap((0, parts))
 
@@ -483,9 +486,9 @@ class Lowerer:
         """PSUM -> SBUF, alternating VectorE and ScalarE (they share the PSUM port)."""
         self.evict_rr += 1
         if func == "copy" and self.evict_rr % 2:
-            self.kb.emit("vector", f"nisa.tensor_copy {dst}, {src}", reads=[src], writes=[dst])
+            self.kb.inst("vector", nisa.TensorCopyOp, dst, src)
         else:
-            self.kb.emit("scalar", f"nisa.activation {dst}, {src} func {func}", reads=[src], writes=[dst])
+            self.kb.inst("scalar", nisa.ActivationOp, dst, src, func=func)
 
     # -- elementwise ------------------------------------------------------------------------
     def elementwise(self, op: Operation, k, r0, r1, c0, c1) -> Buf:
@@ -503,11 +506,6 @@ class Lowerer:
         d = t.ap()
         kb = self.kb
 
-        def reads_of(*xs):
-            return [x[1] for x in xs if x[0] != "imm"]
-
-        def scalar_of(x):
-            return num(x[1]) if x[0] == "imm" else str(x[1])
 
         if isinstance(op, tuple(P.BINARY_ALU)):
             alu = P.BINARY_ALU[type(op)]
@@ -515,23 +513,19 @@ class Lowerer:
             if a[0] == "tile" and b[0] == "tile":
                 if a[1].buf.mem == "psum" and b[1].buf.mem == "psum":
                     raise Unsupported("both operands in PSUM")
-                kb.emit("vector", f"nisa.tensor_tensor {d}, {a[1]}, {b[1]} op {alu}", reads=reads_of(a, b), writes=[d])
+                kb.inst("vector", nisa.TensorTensorOp, d, a[1], b[1], op=alu)
             elif a[0] == "tile":
-                kb.emit("vector", f"nisa.tensor_scalar {d}, {a[1]} op0 {alu} operand0 {scalar_of(b)}",
-                        reads=reads_of(a, b), writes=[d])
+                kb.inst("vector", nisa.TensorScalarOp, d, a[1], op0=alu, operand0=b[1])
             elif b[0] == "tile":
-                kb.emit("vector", f"nisa.tensor_scalar {d}, {b[1]} op0 {alu} operand0 {scalar_of(a)} reverse0",
-                        reads=reads_of(a, b), writes=[d])
+                kb.inst("vector", nisa.TensorScalarOp, d, b[1], op0=alu, operand0=a[1], reverse0=True)
             else:  # column (op) column/imm: per-row values broadcast along the free dim
                 col = a if a[0] == "col" else b
                 other = b if col is a else a
                 tmp = self.kb.sbuf(r1 - r0, (c1 - c0,), "f32")
-                kb.emit("vector", f"nisa.memset {tmp.ap()} value 0.0", writes=[tmp.ap()])
-                kb.emit("vector", f"nisa.tensor_scalar {tmp.ap()}, {tmp.ap()} op0 add operand0 {col[1]}",
-                        reads=[tmp.ap(), col[1]], writes=[tmp.ap()])
-                rev = "" if col is a else " reverse0"
-                kb.emit("vector", f"nisa.tensor_scalar {d}, {tmp.ap()} op0 {alu} operand0 {scalar_of(other)}{rev}",
-                        reads=[tmp.ap()] + reads_of(other), writes=[d])
+                kb.inst("vector", nisa.MemsetOp, tmp.ap(), value=0.0)
+                kb.inst("vector", nisa.TensorScalarOp, tmp.ap(), tmp.ap(), op0="add", operand0=col[1])
+                kb.inst("vector", nisa.TensorScalarOp, d, tmp.ap(), op0=alu, operand0=other[1],
+                        reverse0=col is not a)
                 self.tile_cache[("tmp", id(tmp))] = tmp
             return t
         (a, *rest) = ops
@@ -539,27 +533,26 @@ class Lowerer:
             raise Unsupported("a broadcast operand of a unary op")
         src = a[1]
         if isinstance(op, tuple(P.UNARY_ACT)):
-            kb.emit("scalar", f"nisa.activation {d}, {src} func {P.UNARY_ACT[type(op)]}", reads=[src], writes=[d])
+            kb.inst("scalar", nisa.ActivationOp, d, src, func=P.UNARY_ACT[type(op)])
         elif isinstance(op, nt.GeluOp):
             f = "gelu_tanh" if op.prop("approximate") == "tanh" else "gelu"
-            kb.emit("scalar", f"nisa.activation {d}, {src} func {f}", reads=[src], writes=[d])
+            kb.inst("scalar", nisa.ActivationOp, d, src, func=f)
         elif isinstance(op, nt.NegOp):
-            kb.emit("vector", f"nisa.tensor_scalar {d}, {src} op0 mul operand0 -1.0", reads=[src], writes=[d])
+            kb.inst("vector", nisa.TensorScalarOp, d, src, op0="mul", operand0=-1.0)
         elif isinstance(op, nt.ClipOp):
             lo, hi = op.prop("min"), op.prop("max")
-            parts = []
-            if lo is not None:
-                parts.append(f"op{len(parts)} max operand{len(parts)} {num(lo)}")
-            if hi is not None:
-                parts.append(f"op{len(parts)} min operand{len(parts)} {num(hi)}")
-            if not parts:
-                kb.emit("vector", f"nisa.tensor_copy {d}, {src}", reads=[src], writes=[d])
+            bounds = [(alu, x) for alu, x in (("max", lo), ("min", hi)) if x is not None]
+            if not bounds:
+                kb.inst("vector", nisa.TensorCopyOp, d, src)
             else:
-                kb.emit("vector", f"nisa.tensor_scalar {d}, {src} {' '.join(parts)}", reads=[src], writes=[d])
+                kws = {}
+                for i, (alu, x) in enumerate(bounds):
+                    kws[f"op{i}"], kws[f"operand{i}"] = alu, x
+                kb.inst("vector", nisa.TensorScalarOp, d, src, **kws)
         elif isinstance(op, nt.CastOp):
             if op.prop("saturate") and odt == "f8E4M3":
-                kb.emit("vector", f"nisa.tensor_scalar {d}, {src} op0 max operand0 {num(-FP8_MAX)} "
-                        f"op1 min operand1 {num(FP8_MAX)}", reads=[src], writes=[d])
+                kb.inst("vector", nisa.TensorScalarOp, d, src, op0="max", operand0=-FP8_MAX,
+                        op1="min", operand1=FP8_MAX)
             else:
                 self.copy(d, src)
         else:
@@ -586,6 +579,6 @@ class Lowerer:
         """A converting copy, alternating VectorE / ScalarE (GpSimd cannot read PSUM)."""
         self.evict_rr += 1
         if self.evict_rr % 2:
-            self.kb.emit("vector", f"nisa.tensor_copy {dst}, {src}", reads=[src], writes=[dst])
+            self.kb.inst("vector", nisa.TensorCopyOp, dst, src)
         else:
-            self.kb.emit("scalar", f"nisa.activation {dst}, {src} func copy", reads=[src], writes=[dst])
+            self.kb.inst("scalar", nisa.ActivationOp, dst, src, func="copy")

@@ -15,7 +15,7 @@ from math import prod
 
 import numpy as np
 
-from neuron_opt.dialects import nt
+from neuron_opt.dialects import nisa, nt
 from neuron_opt.lowering import plan as P
 from neuron_opt.lowering.kernel import DT_BYTES
 
@@ -105,8 +105,7 @@ def tile(lw, op, r0: int, r1: int, c0: int, c1: int, func: str = "copy", odt: st
         if bias is not None:
             steps.append(_bias_step(lw, bias, n0, n1, mt, op))
         for i, (st, mv) in enumerate(steps):
-            flags = (" start" if i == 0 else "") + (" stop" if i == len(steps) - 1 else "")
-            kb.emit("tensor", f"nisa.matmul {ps.ap()}, {st}, {mv}{flags}", reads=[st, mv], writes=[ps.ap()])
+            kb.inst("tensor", nisa.MatmulOp, ps.ap(), st, mv, start=i == 0, stop=i == len(steps) - 1)
         lw.evict(out.ap((0, mt), (n0 - c0, n1 - c0)), ps.ap(), func)
         kb.free(ps)
     return out
@@ -196,14 +195,12 @@ def tile_t(lw, op, n0: int, n1: int, m0: int, m1: int, func: str = "copy", odt: 
         kc = min(PMAX, K - kk * PMAX)
         st = _b_tile(lw, b, 0, kk, K, nc0, nc1, trans_b, mdt).ap((0, kc), (n0 - nc0, n1 - nc0))
         mv = at[kk].ap((0, kc), (0, m1 - m0))
-        flags = (" start" if kk == 0 else "") + (" stop" if kk == kt - 1 else "")
-        kb.emit("tensor", f"nisa.matmul {ps.ap()}, {st}, {mv}{flags}", reads=[st, mv], writes=[ps.ap()])
+        kb.inst("tensor", nisa.MatmulOp, ps.ap(), st, mv, start=kk == 0, stop=kk == kt - 1)
     if bias is not None:
         from neuron_opt.lowering.rowwise import column
 
         col = column(lw, bias, list(range(n0, n1)))
-        kb.emit("scalar", f"nisa.activation {out.ap()}, {ps.ap()} func {func} bias {col}",
-                reads=[ps.ap(), col], writes=[out.ap()])
+        kb.inst("scalar", nisa.ActivationOp, out.ap(), ps.ap(), func=func, bias=col)
     else:
         lw.evict(out.ap(), ps.ap(), func)
     kb.free(ps)
@@ -224,7 +221,7 @@ def _transpose_blocks(lw, rows, parts: int, width: int, mdt: str):
         kc = min(PMAX, width - k0)
         ps = kb.psum(kc, (parts,))
         src = rows.ap((0, parts), (k0, k0 + kc))
-        kb.emit("tensor", f"nisa.transpose {ps.ap()}, {src}", reads=[src], writes=[ps.ap()])
+        kb.inst("tensor", nisa.TransposeOp, ps.ap(), src)
         t = kb.sbuf(kc, (parts,), mdt)
         lw.evict(t.ap(), ps.ap())
         kb.free(ps)
@@ -250,7 +247,7 @@ def _b_tile(lw, b, bb, kk, K, n0, n1, trans_b, mdt):
             rows = lw.tile(b, rb, s0, s1, k0, k1)
             ps = kb.psum(k1 - k0, (s1 - s0,))
             src = rows.ap()
-            kb.emit("tensor", f"nisa.transpose {ps.ap()}, {src}", reads=[src], writes=[ps.ap()])
+            kb.inst("tensor", nisa.TransposeOp, ps.ap(), src)
             lw.evict(t.ap((0, k1 - k0), (s0 - n0, s1 - n0)), ps.ap())
             kb.free(ps)
     lw.group_cache[key] = t

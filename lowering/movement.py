@@ -12,7 +12,7 @@ import numpy as np
 
 from neuron_opt.lowering import hbm as H
 from neuron_opt.lowering import plan as P
-from neuron_opt.lowering.kernel import num
+from neuron_opt.dialects import nisa
 
 MAX_DMAS = 4096
 CONST_MAX = 16384  # elements of an inline constant built with memsets
@@ -47,7 +47,7 @@ def constant(lw, op) -> None:
         while j < n and vals[j] == vals[i] and np.signbit(vals[j]) == np.signbit(vals[i]):
             j += 1
         acc = stage.ap((0, 1), (i, j))
-        lw.kb.emit("vector", f"nisa.memset {acc} value {num(vals[i])}", writes=[acc])
+        lw.kb.inst("vector", nisa.MemsetOp, acc, value=float(vals[i]))
         i = j
     H.store(lw.kb, lambda a_, b_, w0, w1: stage.ap((a_, b_), (w0, w1)), dst, 0, 0, 1, 0, n)
     lw.kb.free(stage)
@@ -140,7 +140,7 @@ def pad(lw, op) -> None:
     if total > CONST_MAX:
         raise _unsupported(f"a pad result of {total} elements (at most {CONST_MAX})")
     stage = lw.kb.sbuf(1, (total,), dt(op.results[0]))
-    lw.kb.emit("vector", f"nisa.memset {stage.ap()} value {num(op.prop('value') or 0.0)}", writes=[stage.ap()])
+    lw.kb.inst("vector", nisa.MemsetOp, stage.ap(), value=op.prop("value") or 0.0)
     H.store(lw.kb, lambda a_, b_, w0, w1: stage.ap((a_, b_), (w0, w1)), dst, 0, 0, 1, 0, total)
     lw.kb.free(stage)
     sl = [(pads[i], pads[i] + d) for i, d in enumerate(src.shape)]

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 
 from xdsl.context import Context
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.passes import ModulePass
 
 from neuron_opt.diagnostics import CompileError
 
 
-def kernel_text(module: ModuleOp) -> str:
-    """The nisa kernel text for an nt module (weights attribute kept)."""
+def kernel_module(module: ModuleOp) -> ModuleOp:
+    """A new nisa module holding the kernel for an nt module (weights attribute kept)."""
     from neuron_opt.lowering.lowerer import Lowerer
 
     fns = [op for op in module.body.block.ops if isinstance(op, func.FuncOp)]
@@ -29,7 +29,7 @@ def kernel_text(module: ModuleOp) -> str:
         raise CompileError("nt-to-nisa: the module holds no func.func to lower")
     fn = next((f for f in fns if f.sym_name.data == "main"), fns[0])
     w = module.attributes.get("nt.weights")
-    return Lowerer(fn, w.data if w is not None else None).run()
+    return Lowerer(fn, w.data if isinstance(w, StringAttr) else None).run()
 
 
 @dataclass(frozen=True)
@@ -37,16 +37,7 @@ class NtToNisaPass(ModulePass):
     name = "nt-to-nisa"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        from xdsl.dialects.builtin import Builtin
-
-        from neuron_opt.dialects.nisa import NISA
-        from neuron_opt.dialects.parse import parse_module
-
-        text = kernel_text(op)
-        kctx = Context()
-        kctx.load_dialect(Builtin)
-        kctx.load_dialect(NISA)
-        new = parse_module(kctx, text, "<nt-to-nisa>")
+        new = kernel_module(op)
         for old in list(op.body.block.ops):
             old.detach()
             old.erase()

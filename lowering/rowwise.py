@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from math import prod
 
-from neuron_opt.dialects import nt
+from neuron_opt.dialects import nisa, nt
 from neuron_opt.lowering import hbm as H
 from neuron_opt.lowering import plan as P
-from neuron_opt.lowering.kernel import ANY_QUEUE, num
+from neuron_opt.lowering.kernel import ANY_QUEUE
 
 BN_FMAX = 512
 PMAX = 128
@@ -42,26 +42,25 @@ def tile(lw, op, k, r0, r1, c0, c1):
         for i in range(g):
             a, b = i * BN_FMAX, min(C, (i + 1) * BN_FMAX)
             src, dst = x.buf.ap((0, p), (a, b)), st.buf.ap((0, p), (3 * i, 3 * i + 3))
-            kb.emit("vector", f"nisa.bn_stats {dst}, {src}", reads=[src], writes=[dst])
+            kb.inst("vector", nisa.BnStatsOp, dst, src)
         mv = _scratch(lw, p, 2)
-        kb.emit("vector", f"nisa.bn_aggr {mv.ap()}, {st}", reads=[st], writes=[mv.ap()])
+        kb.inst("vector", nisa.BnAggrOp, mv.ap(), st)
         mean, var = mv.ap((0, p), (0, 1)), mv.ap((0, p), (1, 2))
     else:  # rms_norm: mean of squares
         sq = _scratch(lw, p, C).ap()
         ssum = _scratch(lw, p, 1).ap()
-        kb.emit("scalar", f"nisa.activation {sq}, {x} func square accumulate {ssum}", reads=[x], writes=[sq, ssum])
+        kb.inst("scalar", nisa.ActivationOp, sq, x, func="square", accumulate=ssum)
         var = _scratch(lw, p, 1).ap()
-        kb.emit("vector", f"nisa.tensor_scalar {var}, {ssum} op0 div operand0 {num(C)}", reads=[ssum], writes=[var])
+        kb.inst("vector", nisa.TensorScalarOp, var, ssum, op0="div", operand0=C)
         mean = None
     sd = _scratch(lw, p, 1).ap()
     eps_col = lw.const_col(float(eps), p)
-    kb.emit("scalar", f"nisa.activation {sd}, {var} func sqrt bias {eps_col}", reads=[var, eps_col], writes=[sd])
+    kb.inst("scalar", nisa.ActivationOp, sd, var, func="sqrt", bias=eps_col)
     y = _scratch(lw, p, C).ap()
     if mean is not None:
-        kb.emit("vector", f"nisa.tensor_scalar {y}, {x} op0 sub operand0 {mean} op1 div operand1 {sd}",
-                reads=[x, mean, sd], writes=[y])
+        kb.inst("vector", nisa.TensorScalarOp, y, x, op0="sub", operand0=mean, op1="div", operand1=sd)
     else:
-        kb.emit("vector", f"nisa.tensor_scalar {y}, {x} op0 div operand0 {sd}", reads=[x, sd], writes=[y])
+        kb.inst("vector", nisa.TensorScalarOp, y, x, op0="div", operand0=sd)
     scale = op.operands[1]
     bias = op.operands[2] if len(op.operands) > 2 else None
     kind, sc = lw.operand(scale, S, k, r0, r1, 0, C)
@@ -77,18 +76,16 @@ def _softmax(lw, o, x, p: int, C: int, log: bool) -> None:
     """Softmax (or log-softmax) of the rows of tile x into o, along the free dim."""
     kb = lw.kb
     nmax = _scratch(lw, p, 1).ap()
-    kb.emit("vector", f"nisa.tensor_reduce {nmax}, {x} op max negate", reads=[x], writes=[nmax])
+    kb.inst("vector", nisa.TensorReduceOp, nmax, x, op="max", negate=True)
     e = _scratch(lw, p, C).ap()
     s = _scratch(lw, p, 1).ap()
-    kb.emit("scalar", f"nisa.activation {e}, {x} func exp bias {nmax} accumulate {s}",
-            reads=[x, nmax], writes=[e, s])
+    kb.inst("scalar", nisa.ActivationOp, e, x, func="exp", bias=nmax, accumulate=s)
     if not log:
-        kb.emit("vector", f"nisa.tensor_scalar {o}, {e} op0 div operand0 {s}", reads=[e, s], writes=[o])
+        kb.inst("vector", nisa.TensorScalarOp, o, e, op0="div", operand0=s)
     else:
         ls = _scratch(lw, p, 1).ap()
-        kb.emit("scalar", f"nisa.activation {ls}, {s} func log", reads=[s], writes=[ls])
-        kb.emit("vector", f"nisa.tensor_scalar {o}, {x} op0 add operand0 {nmax} op1 sub operand1 {ls}",
-                reads=[x, nmax, ls], writes=[o])
+        kb.inst("scalar", nisa.ActivationOp, ls, s, func="log")
+        kb.inst("vector", nisa.TensorScalarOp, o, x, op0="add", operand0=nmax, op1="sub", operand1=ls)
 
 
 def softmax_any_axis(lw, op) -> None:
@@ -120,12 +117,10 @@ def softmax_any_axis(lw, op) -> None:
 
 
 def _apply(lw, dst, src, alu, kind, val):
-    if kind == "imm":
-        lw.kb.emit("vector", f"nisa.tensor_scalar {dst}, {src} op0 {alu} operand0 {num(val)}", reads=[src], writes=[dst])
-    elif kind == "col":
-        lw.kb.emit("vector", f"nisa.tensor_scalar {dst}, {src} op0 {alu} operand0 {val}", reads=[src, val], writes=[dst])
+    if kind in ("imm", "col"):
+        lw.kb.inst("vector", nisa.TensorScalarOp, dst, src, op0=alu, operand0=val)
     else:
-        lw.kb.emit("vector", f"nisa.tensor_tensor {dst}, {src}, {val} op {alu}", reads=[src, val], writes=[dst])
+        lw.kb.inst("vector", nisa.TensorTensorOp, dst, src, val, op=alu)
 
 
 def reduce(lw, op):
@@ -164,11 +159,10 @@ def reduce(lw, op):
         res = lw.kb.sbuf(r1 - r0, (1,), dt(out))
         if isinstance(op, nt.ReduceMeanOp):
             s = _scratch(lw, r1 - r0, 1).ap()
-            lw.kb.emit("vector", f"nisa.tensor_reduce {s}, {t} op add", reads=[t], writes=[s])
-            lw.kb.emit("vector", f"nisa.tensor_scalar {res.ap()}, {s} op0 div operand0 {num(C)}",
-                       reads=[s], writes=[res.ap()])
+            lw.kb.inst("vector", nisa.TensorReduceOp, s, t, op="add")
+            lw.kb.inst("vector", nisa.TensorScalarOp, res.ap(), s, op0="div", operand0=C)
         else:
-            lw.kb.emit("vector", f"nisa.tensor_reduce {res.ap()}, {t} op {alu}", reads=[t], writes=[res.ap()])
+            lw.kb.inst("vector", nisa.TensorReduceOp, res.ap(), t, op=alu)
         H.store(lw.kb, lambda a, b, w0, w1: res.ap((a, b), (w0, w1)), dst, len(So), r0, r1, 0, 1)
         lw.kb.free(res, *lw.tile_cache.values())
         lw.tile_cache = {}
@@ -183,7 +177,7 @@ def column(lw, v, rows: list[int]):
     for off, s0, n in runs(rows):
         for acc, ro, nr, _, _ in H.block_dmas(src, len(src.shape), s0, s0 + n, 0, 1):
             d = t.ap((off + ro, off + ro + nr), (0, 1))
-            lw.kb.emit(ANY_QUEUE, f"nisa.dma_copy {d}, {acc}", reads=[acc], writes=[d])
+            lw.kb.inst(ANY_QUEUE, nisa.DmaCopyOp, d, acc)
     return t.ap()
 
 
@@ -206,14 +200,11 @@ def batch_norm(lw, op):
         t = lw.tile(x, 2, r0, r1, 0, C).ap()
         m, vv, sc, b = (column(lw, v, ch) for v in (mean, var, scale, bias))
         sd = _scratch(lw, p, 1).ap()
-        kb.emit("scalar", f"nisa.activation {sd}, {vv} func sqrt bias {lw.const_col(eps, p)}",
-                reads=[vv, lw.const_col(eps, p)], writes=[sd])
+        kb.inst("scalar", nisa.ActivationOp, sd, vv, func="sqrt", bias=lw.const_col(eps, p))
         y = _scratch(lw, p, C).ap()
-        kb.emit("vector", f"nisa.tensor_scalar {y}, {t} op0 sub operand0 {m} op1 div operand1 {sd}",
-                reads=[t, m, sd], writes=[y])
+        kb.inst("vector", nisa.TensorScalarOp, y, t, op0="sub", operand0=m, op1="div", operand1=sd)
         res = kb.sbuf(p, (C,), dt(out))
-        kb.emit("vector", f"nisa.tensor_scalar {res.ap()}, {y} op0 mul operand0 {sc} op1 add operand1 {b}",
-                reads=[y, sc, b], writes=[res.ap()])
+        kb.inst("vector", nisa.TensorScalarOp, res.ap(), y, op0="mul", operand0=sc, op1="add", operand1=b)
         H.store(kb, lambda a, b_, w0, w1: res.ap((a, b_), (w0, w1)), dst, 2, r0, r1, 0, C)
         kb.free(res, *lw.tile_cache.values())
         lw.tile_cache = {}

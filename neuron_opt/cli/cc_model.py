@@ -27,14 +27,12 @@ class Compiled:
     keep: list = field(default_factory=list)  # temp dirs alive as long as this object
 
 
-def lower(nt_module, where: str):
-    """nt module -> parsed nisa module (lowering errors are located CompileErrors)."""
-    from neuron_opt.cli.common import make_context
-    from neuron_opt.dialects.parse import parse_module, verify_module
-    from neuron_opt.lowering.lower_to_nisa import lower_module_text
+def lower(nt_module):
+    """nt module -> nisa module (lowering errors are located CompileErrors)."""
+    from neuron_opt.dialects.parse import verify_module
+    from neuron_opt.lowering.lower_to_nisa import lower_module
 
-    text = lower_module_text(nt_module)
-    kernel = parse_module(make_context(), text, f"{where} (lowered)")
+    kernel = lower_module(nt_module)
     verify_module(kernel)  # nisa's placement rules (docs/nisa.md): a lowering bug shows here
     return kernel
 
@@ -47,7 +45,7 @@ def compile_onnx(path: str, mode: str, type_: str, cast_io: bool = False) -> Com
     tmp = tempfile.TemporaryDirectory(prefix="neuron-cc-run-")
     np.savez(Path(tmp.name) / WEIGHTS, **weights)
     label = option_label(SimpleNamespace(auto_cast=mode, auto_cast_type=type_, cast_io=cast_io))
-    c = Compiled(module, lower(module, path), Path(tmp.name), label, onnx=path)
+    c = Compiled(module, lower(module), Path(tmp.name), label, onnx=path)
     c.keep.append(tmp)
     return c
 
@@ -143,7 +141,7 @@ def compile_for_run(args) -> Compiled:
                             args.cast_io)
     module = load_module(args.model)  # an nt module runs as written (its casts included)
     base = Path(args.model).resolve().parent if args.model != "-" else Path.cwd()
-    return Compiled(module, lower(module, args.model), base, "as written")
+    return Compiled(module, lower(module), base, "as written")
 
 
 def run_model(args) -> int:

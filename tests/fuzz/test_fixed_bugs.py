@@ -17,7 +17,7 @@ from xdsl.dialects.func import Func
 from neuron_opt.dialects import nt
 from neuron_opt.dialects.parse import parse_module, verify_module
 from neuron_opt.dialects.types import round_to
-from neuron_opt.lowering.lower_to_nisa import lower_module_text
+from neuron_opt.lowering.lower_to_nisa import lower_module
 from neuron_opt.lowering.lowerer import NoLowering
 from neuron_opt.passes.pipeline import run_cast_pipeline
 from neuron_opt.runtime.reference import Reference
@@ -153,7 +153,7 @@ def test_rank0_values_lower_or_fail_cleanly(tmp_path):
         results = "tensor<1xf32>, tensor<f32>" if "rank-0 results" in where else "tensor<1xf32>, tensor<1xf32>"
         m = parse(f"func.func @main(%0: tensor<1xf32>) -> ({results}) {{\n{body}\n}}")
         with pytest.raises(NoLowering) as e:
-            lower_module_text(m)
+            lower_module(m)
         assert str(e.value).startswith(where), str(e.value)
 
 

@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from neuron_opt.cli.common import make_context
 from neuron_opt.dialects import nt
 from neuron_opt.dialects.parse import parse_module, verify_module
-from neuron_opt.lowering.lower_to_nisa import lower_module_text
+from neuron_opt.lowering.lower_to_nisa import lower_module
 from neuron_opt.lowering.lowerer import NoLowering
 from neuron_opt.passes.pipeline import run_cast_pipeline
 from neuron_opt.runtime.reference import Reference
@@ -82,10 +82,9 @@ def check_lowered(g: Graph, mode: str, type_: str, base: Path) -> set[str]:
     refs = [Reference(m, base).run(f) for f in g.feeds]
     fp32 = Reference(parse_module(CTX, text, "fuzz.mlir"), base)
     try:
-        kernel_text = lower_module_text(m)
+        kernel = lower_module(m)
     except NoLowering:
         reject()
-    kernel = parse_module(CTX, kernel_text, "kernel.mlir")
     verify_module(kernel)  # the placement rules of docs/nisa.md
     for feed, ref in zip(g.feeds, refs):
         sim = simulate(kernel, feed, base).outputs

@@ -15,7 +15,7 @@ from neuron_opt.cli.cc_compile import compile_model
 from neuron_opt.cli.common import make_context
 from neuron_opt.diagnostics import CompileError
 from neuron_opt.dialects.parse import parse_module, verify_module
-from neuron_opt.lowering.lower_to_nisa import lower_module_text
+from neuron_opt.lowering.lower_to_nisa import lower_module
 from neuron_opt.runtime.reference import Reference
 from neuron_opt.runtime.sim import simulate
 from testlib import EXAMPLES, NONE_TOL, example_inputs, rel_l2, sim_bound
@@ -29,8 +29,10 @@ def _run(module, weights: dict, inputs: dict):
     with tempfile.TemporaryDirectory() as d:
         np.savez(Path(d) / "weights.npz", **weights)
         ref = Reference(module, d).run(inputs)
-        kernel = parse_module(make_context(), lower_module_text(module), "kernel.mlir")
+        kernel = lower_module(module)
         verify_module(kernel)  # every placement rule of docs/nisa.md
+        # what `-o X.mlir` writes parses back to the same kernel
+        assert str(parse_module(make_context(), str(kernel), "kernel.mlir")) == str(kernel)
         sim = simulate(kernel, inputs, d).outputs
     return sim, ref
 
@@ -127,7 +129,7 @@ def test_no_lowering_is_a_located_error():
     mod = _nt("    %y = nt.gather %x, %i {axis = 0 : i64} : (tensor<4x8xf32>, tensor<2xi64>) -> tensor<2x8xf32>\n"
               "    func.return %y : tensor<2x8xf32>", "%x: tensor<4x8xf32>, %i: tensor<2xi64>", "tensor<2x8xf32>")
     with pytest.raises(CompileError) as e:
-        lower_module_text(mod)
+        lower_module(mod)
     assert str(e.value).startswith("t.mlir:3:5: error: nt.gather:")
     assert "\n" not in str(e.value)
 
@@ -160,6 +162,6 @@ def test_matmul_bound_speedup_and_gemm_utilization(tmp_path):
               "    func.return %c : tensor<2048x2048xbf16>",
               '%a: tensor<2048x2048xbf16> {nt.name = "a"}, %b: tensor<2048x2048xbf16> {nt.name = "b"}',
               'tensor<2048x2048xbf16> {nt.name = "c"}')
-    r = simulate(parse_module(make_context(), lower_module_text(mod), "k.mlir"), {}, numerics=False)
+    r = simulate(lower_module(mod), {}, numerics=False)
     print(f"2048^3 bf16 GEMM: TensorE busy {100 * r.utilization('tensor'):.1f}%, HFU {100 * r.hfu:.1f}%")
     assert r.utilization("tensor") > 0.8 and r.hfu > 0.75
