@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lit pytest fuzz bench clean
+.PHONY: demo test lit pytest fuzz bench zoo clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -40,6 +40,13 @@ bench: $(STAMP)
 	$(BIN)/python bench/lowering_gemm.py
 	$(BIN)/python bench/lowering_wide_mlp.py
 	$(BIN)/python bench/lowering_broadcast.py
+
+# The model zoo at realistic sizes (BERT-base, GPT-2 small, ResNet-50 at 224, a 4096-wide MLP
+# at batch 512, ...) into zoo-out/ (gitignored, a few GB); the tiny zoo is committed in
+# examples/zoo. Installs the zoo extra (torch 2.13.0 CPU, transformers, onnxscript).
+zoo: $(STAMP)
+	$(BIN)/pip install -q -e '.[dev,zoo]'
+	$(BIN)/python examples/zoo/make_zoo.py --real --out zoo-out
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -153,6 +153,13 @@ for _name, _pred in [
     op(_name)(_compare(_pred))
 
 
+@op("IsNaN", since=9)
+def _is_nan(c: NodeCtx):
+    # NaN is the one value unequal to itself (IEEE `ne` is unordered-or-unequal).
+    x = c.value(0)
+    return [c.emit(nt.CmpOp, x, x, predicate="ne")]
+
+
 def _unary(cls):
     return lambda c: [c.emit(cls, c.value(0))]
 
@@ -327,10 +334,26 @@ def _pool(c: NodeCtx, cls, extra: dict):
     dilations = [int(d) for d in c.attr("dilations", [1] * n)]
     pads = _padding(c, xs[2:], kernel, strides, dilations)
     ceil = bool(c.attr("ceil_mode", 0))
+    if ceil:
+        kernel = _clip_window(xs[2:], kernel, strides, pads, dilations)
     return c.emit(
         cls, x, kernel=kernel, strides=strides, pads=pads,
         dilations=dilations if any(d != 1 for d in dilations) else None, ceil_mode=ceil, **extra,
     )  # fmt: skip
+
+
+def _clip_window(spatial, kernel, strides, pads, dilations) -> list[int]:
+    """With ceil_mode, a window longer than the padded input (by less than a stride) still
+    gives one output: the window over all of it, as onnxruntime computes it for either
+    count_include_pad. HF EfficientNet exports pool with kernel = its channel count (1280 on
+    a 7x7 map). Shorten such a window to the padded input (dilation 1 only)."""
+    n = len(kernel)
+    out = list(kernel)
+    for i in range(n):
+        total = spatial[i] + pads[i] + pads[n + i]
+        if dilations[i] == 1 and total < kernel[i] < total + strides[i]:
+            out[i] = total
+    return out
 
 
 @op("AveragePool")

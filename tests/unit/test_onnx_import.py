@@ -163,6 +163,16 @@ CASES = {
     "avgpool_count_include_pad": (
         [helper.make_node("AveragePool", ["x"], ["y"], kernel_shape=[3, 3], pads=[1, 1, 1, 1],
                           count_include_pad=1)], {"x": randn(1, 2, 5, 5)}, [vi("y", None)], 13),
+    "avgpool_maxpool_ceil_window_past_the_input": (  # HF EfficientNet's pooler: kernel 1280 on 7x7
+        [helper.make_node("AveragePool", ["x"], ["a"], kernel_shape=[5, 7], strides=[5, 7], ceil_mode=1),
+         helper.make_node("AveragePool", ["x"], ["b"], kernel_shape=[4, 7], strides=[4, 7], ceil_mode=1,
+                          pads=[1, 0, 0, 1], count_include_pad=1),
+         helper.make_node("MaxPool", ["x"], ["m"], kernel_shape=[3, 5], strides=[2, 3], ceil_mode=1)],
+        {"x": randn(1, 2, 2, 3)}, [vi("a", None), vi("b", None), vi("m", None)], 17),
+    "isnan": (
+        [helper.make_node("IsNaN", ["x"], ["y"])],
+        {"x": np.array([[np.nan, 0.0, -0.0, np.inf], [-np.inf, 1.5, -np.nan, 3e38]], np.float32)},
+        [vi("y", [2, 4], TensorProto.BOOL)], 13),
     "instance_norm": (
         [helper.make_node("InstanceNormalization", ["x", "s", "b"], ["y"], epsilon=1e-3)],
         {"x": randn(2, 3, 4, 5), "s": randn(3), "b": randn(3)}, [vi("y", [2, 3, 4, 5])], 13),
