@@ -1,24 +1,49 @@
-"""2-D convolution as tiled matmuls, and pooling on VectorE.
+"""2-D convolution (implicit GEMM on TensorE; depthwise also on VectorE) and pooling (VectorE),
+both in bands of output rows, so any image size fits on chip.
 
-conv: out[n, co, :] = W[co, (ci, dy, dx)] @ patches[(ci, dy, dx), (oy, ox)]. The patch rows
-(im2col) are built by strided DMAs straight from the input in HBM into a zeroed SBUF tile
-[K, Ho, Wo], so padding costs a memset; W^T [K, Cout] (stationary) is transposed on TensorE
-once. Cout lands on PSUM partitions, which matches NCHW rows; the bias is a per-partition
-column fused into the eviction (activation copy + bias).
+conv: out[n, co, oy, ox] = sum over taps t = (ty, tx) and input channels ci of
+W[co, ci, ty, tx] * xpad[n, ci, oy*sy + ty*dy, ox*sx + tx*dx]. Contraction rows are ordered
+tap-major, (t, ci), and cut into K tiles of <= 128 rows, each a run of taps over a block of
+input channels. Per band of output rows, the input rows the band needs (with its halo) are
+loaded once per block of 128 channels into an SBUF tile [ci, rows, padded width] whose pad
+strips are memset to zero. With more than PACK_CI input channels a K tile is one tap and its
+moving operand is a strided view of that tile (no copy); with fewer, several taps share a
+K tile so the PE rows fill up, and their rows are gathered into an im2col tile by one
+strided DMA per tap. The stationary operands W_t^T [K tile, Cout <= 128] are transposed on
+TensorE once per conv (per job: see below) from weight rows loaded tap-major, one DMA per tap.
+Cout lands on PSUM partitions (NCHW rows); a bias is a per-partition column fused into the
+eviction.
 
-pools: rows (n, c) on partitions; each window offset is a strided view of one padded SBUF
-tile, folded with tensor_tensor max/add."""
+Grouped convolution: a depthwise conv (one input channel per group) runs per block of
+channels either on TensorE, each tap a diagonal stationary diag(w[:, t]) (block-diagonal
+selection matrices when a group has several outputs) accumulated in PSUM over the taps, or
+on VectorE/ScalarE, channels on partitions, one multiply-accumulate per tap with the tap's
+weights as a per-partition scalar (ScalarE multiplies, VectorE adds). DEPTHWISE_ENGINE is
+the faster of the two on the simulator (bench/lowering_conv.py; docs/lowering.md). Other
+grouped convs run group by group as dense convs on TensorE.
+
+pools: rows (n, c) on partitions; per band of output rows, one padded input tile (pads
+-inf or 0), each window offset a strided view of it, folded with tensor_tensor max/add; an
+average divides by the window's count, a per-position count map where windows are partial.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 
+from neuron_opt.dialects import nisa
 from neuron_opt.lowering import hbm as H
 from neuron_opt.lowering import plan as P
-from neuron_opt.dialects import nisa
-from neuron_opt.lowering.kernel import ANY_QUEUE
+from neuron_opt.lowering.kernel import ANY_QUEUE, DT_BYTES
 
 PMAX = 128
-NMAX = 512
+NMAX = 512  # output columns per PSUM bank (fp32)
+VCOLS = 2048  # free size of a VectorE step
+PACK_CI = 32  # at most this many input channels: several taps share a K tile (im2col)
+BAND_BYTES = 48 * 1024  # per partition: the input tiles of one band of output rows
+WEIGHT_BYTES = 64 * 1024  # per partition: the stationary tiles of one job
+POOL_BYTES = 64 * 1024  # per partition: a pool band (input, accumulator, count map, result)
+DEPTHWISE_ENGINE = "tensor"  # faster than "vector" on every layer bench/lowering_conv.py measures
 
 
 def _unsupported(msg):
@@ -46,93 +71,388 @@ def _source(lw, v):
     return src, src.dtype
 
 
+@dataclass(frozen=True)
+class Window:
+    """A 2-D window op's geometry: output rows oy read padded input rows oy*sy + ty*dy."""
+
+    H: int
+    W: int
+    Ho: int
+    Wo: int
+    kh: int
+    kw: int
+    sy: int
+    sx: int
+    pt: int  # top pad
+    pl: int  # left pad
+    dy: int = 1
+    dx: int = 1
+
+    @property
+    def taps(self) -> int:
+        return self.kh * self.kw
+
+    @property
+    def wp(self) -> int:
+        """Columns of padded input the windows read."""
+        return (self.Wo - 1) * self.sx + (self.kw - 1) * self.dx + 1
+
+    def rows_in(self, r: int) -> int:
+        """Padded input rows that r consecutive output rows read."""
+        return (r - 1) * self.sy + (self.kh - 1) * self.dy + 1
+
+    def band_rows(self, step: int, fits) -> int:
+        """The most output rows per band (a multiple of `step` when above it) for which
+        fits(rows) holds; at least one row, or the op does not fit on chip."""
+        best = 0
+        for r in range(1, self.Ho + 1):
+            if r >= step and r % step and r != self.Ho:
+                continue
+            if not fits(r):
+                break
+            best = r
+        if best == 0:
+            raise _unsupported("one output row of this window op does not fit in SBUF")
+        return best
+
+    def chunks(self, b0: int, b1: int, cols: int):
+        """(oy0, oy1, ox0, ox1) pieces of output rows [b0, b1) of at most `cols` positions."""
+        if self.Wo <= cols:
+            r = max(1, cols // self.Wo)
+            return [(y, min(b1, y + r), 0, self.Wo) for y in range(b0, b1, r)]
+        return [(y, y + 1, x, min(self.Wo, x + cols)) for y in range(b0, b1) for x in range(0, self.Wo, cols)]
+
+    def view(self, t, parts: int, ty: int, tx: int, b0: int, oy0: int, oy1: int, ox0: int, ox1: int):
+        """The window offset (ty, tx) of band tile t (band from output row b0) for outputs
+        [oy0, oy1) x [ox0, ox1)."""
+        r = (oy0 - b0) * self.sy + ty * self.dy
+        c = ox0 * self.sx + tx * self.dx
+        return t.ap((0, parts), (r, r + (oy1 - oy0 - 1) * self.sy + 1, self.sy),
+                    (c, c + (ox1 - ox0 - 1) * self.sx + 1, self.sx))
+
+
+def _split(total: int, nbytes: int) -> list[tuple[int, int]]:
+    """[0, total) in up to 8 parts when a transfer is large (spread over DMA queues)."""
+    parts = max(1, min(total, 8, nbytes // H.DMA_SPLIT_BYTES))
+    step = -(-total // parts)
+    return [(a, min(a + step, total)) for a in range(0, total, step)]
+
+
+def load_band(kb, g: Window, xs, t, lead: list, b0: int, b1: int, fill: float) -> None:
+    """Fill band tile t [P, rows_in, wp] with the padded input rows of output rows [b0, b1):
+    `lead` are (tile partition, HBM index prefix, count) runs of partitions (each prefix
+    indexes the dims before the two spatial ones, the last of them a range of `count`);
+    the pad strips get `fill`."""
+    rows = g.rows_in(b1 - b0)
+    top = b0 * g.sy - g.pt  # input row of tile row 0
+    y0, y1 = max(0, top), min(g.H, top + rows)
+    x0, x1 = max(0, -g.pl), min(g.W, g.wp - g.pl)
+    parts = t.shape[0]
+    strips = [((0, y0 - top), (0, g.wp)), ((y1 - top, rows), (0, g.wp)),
+              ((y0 - top, y1 - top), (0, x0 + g.pl)), ((y0 - top, y1 - top), (x1 + g.pl, g.wp))]
+    for (ra, rb), (ca, cb) in strips:
+        if ra < rb and ca < cb:
+            kb.inst("vector", nisa.MemsetOp, t.ap((0, parts), (ra, rb), (ca, cb)), value=fill)
+    if y0 >= y1 or x0 >= x1:
+        return
+    for p0, prefix, count in lead:
+        esz = DT_BYTES[xs.dtype]
+        for a, b in _split(count, count * (y1 - y0) * (x1 - x0) * esz):
+            *head, (s0, _) = prefix
+            src = xs.ap(*head, (s0 + a, s0 + b), (y0, y1), (x0, x1))
+            dst = t.ap((p0 + a, p0 + b), (y0 - top, y1 - top), (x0 + g.pl, x1 + g.pl))
+            kb.inst(ANY_QUEUE, nisa.DmaCopyOp, dst, src)
+
+
+# ---------------------------------------------------------------------------------------------
+# Convolution
+
+
+@dataclass
+class Job:
+    """A dense conv on a slice of the channels: inputs [ci0, ci0 + cin) (weight columns
+    [0, cin)), outputs [co0, co0 + cout); `diag`: a depthwise block (cout = mult * cin)."""
+
+    ci0: int
+    cin: int
+    co0: int
+    cout: int
+    diag: bool = False
+    mult: int = 1
+
+
+def _jobs(Ci: int, Co: int, groups: int) -> list[Job]:
+    a, b = Ci // groups, Co // groups
+    if groups == 1:
+        return [Job(0, Ci, 0, Co)]
+    if a == 1 and b <= PMAX:  # depthwise (channel multiplier b): blocks of channels
+        cb = PMAX // b
+        return [Job(c, min(cb, Ci - c), c * b, min(cb, Ci - c) * b, True, b) for c in range(0, Ci, cb)]
+    return [Job(g * a, a, g * b, b) for g in range(groups)]
+
+
+def _ktiles(job: Job, taps: int) -> list[list[tuple[int, int, int]]]:
+    """K tiles as lists of (tap, c0, c1) pieces, tap-major."""
+    if job.diag or job.cin > PACK_CI:
+        return [[(t, c0, min(job.cin, c0 + PMAX))] for t in range(taps) for c0 in range(0, job.cin, PMAX)]
+    per = PMAX // job.cin
+    return [[(t, 0, job.cin) for t in range(t0, min(taps, t0 + per))] for t0 in range(0, taps, per)]
+
+
 def conv(lw, op) -> None:
     from neuron_opt.lowering.lowerer import dt
-    from neuron_opt.lowering.matmul import _transpose_blocks
 
     x, w = op.operands[0], op.operands[1]
     bias = op.operands[2] if len(op.operands) > 2 else None
     Sx, Sw, So = P.shape(x), P.shape(w), P.shape(op.results[0])
     if len(Sx) != 4:
         raise _unsupported("only 2-D convolution has a lowering")
-    if op.prop("groups") != 1:
-        raise _unsupported("grouped convolution has no lowering yet")
     N, Ci, Hh, Ww = Sx
     Co, _, kh, kw = Sw
-    _, _, Ho, Wo = So
-    sy, sx = op.prop("strides")
-    pt, pl = op.prop("pads")[0], op.prop("pads")[1]
-    dy_, dx_ = op.prop("dilations")
-    if Wo > NMAX:
-        raise _unsupported(f"output width {Wo} > {NMAX}")
-    K = Ci * kh * kw
-    kb = lw.kb
-    mdt = dt(x)
+    g = Window(Hh, Ww, So[2], So[3], kh, kw, *op.prop("strides"), op.prop("pads")[0], op.prop("pads")[1],
+               *op.prop("dilations"))
     (xs, xdt), (ws, wdt) = _source(lw, x), _source(lw, w)
+    mdt = dt(x)
+    kb = lw.kb
     dst = lw.new_home(op.results[0])
-    # W^T tiles per Cout chunk: [Kc, Coc]
-    wt = {}
-    for m0 in range(0, Co, PMAX):
-        m1 = min(m0 + PMAX, Co)
-        rows = kb.sbuf(m1 - m0, (K,), wdt)
-        # W seen as [Cout, Cin*kh*kw] (split at dim 1): rows of output channels
-        H.load(kb, lambda a, b, c0, c1: rows.ap((a, b), (c0, c1)), ws, 1, m0, m1, 0, K)
-        wt[m0] = _transpose_blocks(lw, rows, m1 - m0, K, mdt)
-        kb.free(rows)
-    bcol = {}
-    if bias is not None:
-        bs = lw.home_of(bias)
-        for m0 in range(0, Co, PMAX):
-            m1 = min(m0 + PMAX, Co)
-            t = kb.sbuf(m1 - m0, (1,), bs.dtype)
-            H.load(kb, lambda a, b, c0, c1: t.ap((a, b), (c0, c1)), bs, 1, m0, m1, 0, 1)
-            bcol[m0] = t
-    rows_per = max(1, NMAX // Wo)
-    kt = -(-K // PMAX)
+    bs = lw.home_of(bias) if bias is not None else None
+    for job in _jobs(Ci, Co, op.prop("groups")):
+        if job.diag and job.mult == 1 and DEPTHWISE_ENGINE == "vector":
+            _depthwise_vector(lw, g, job, N, Co, xs, xdt, ws, wdt, bs, dst)
+            continue
+        kt = _ktiles(job, g.taps)
+        obs = [(m, min(job.cout, m + PMAX)) for m in range(0, job.cout, PMAX)]
+        per_ob = len(kt) * PMAX * DT_BYTES[mdt]  # stationary bytes per partition of one out block
+        step = max(1, WEIGHT_BYTES // per_ob)
+        for i in range(0, len(obs), step):  # out blocks whose stationaries fit together
+            _conv_job(lw, g, job, kt, obs[i:i + step], N, Co, xs, xdt, ws, wdt, mdt, bs, dst)
+
+
+def _conv_job(lw, g: Window, job: Job, kt, obs, N, Co, xs, xdt, ws, wdt, mdt, bs, dst) -> None:
+    kb = lw.kb
+    st = {}  # (K tile, out block start) -> stationary [K rows, cout block]
+    for m0, m1 in obs:
+        tiles = _diag_stationaries(lw, g, job, ws, wdt, mdt) if job.diag else \
+            _stationaries(lw, g, job, kt, ws, wdt, mdt, m0, m1)
+        for k, t in enumerate(tiles):
+            st[k, m0] = t
+    bcol = {m0: _bias_col(kb, bs, job.co0 + m0, job.co0 + m1) for m0, m1 in obs} if bs is not None else {}
+    view = job.diag or job.cin > PACK_CI
+    esz = DT_BYTES[xdt]
+    cblocks = [(c0, min(job.cin, c0 + PMAX)) for c0 in range(0, job.cin, PMAX)]
+    if view:
+        fits = lambda r: len(cblocks) * g.rows_in(r) * g.wp * esz <= BAND_BYTES  # noqa: E731
+    else:
+        fits = lambda r: len(kt) * r * g.Wo * esz <= BAND_BYTES  # noqa: E731
+    R = g.band_rows(max(1, NMAX // g.Wo), fits)
     for n in range(N):
-        patches = []
-        for kk in range(kt):
-            k0, k1 = kk * PMAX, min(K, (kk + 1) * PMAX)
-            pt_ = kb.sbuf(k1 - k0, (Ho, Wo), xdt)
-            kb.inst("vector", nisa.MemsetOp, pt_.ap(), value=0.0)
-            for kr in range(k0, k1):
-                ci, rem = divmod(kr, kh * kw)
-                dy, dx = divmod(rem, kw)
-                oy0, oy1 = _range(Ho, dy * dy_ - pt, sy, Hh)
-                ox0, ox1 = _range(Wo, dx * dx_ - pl, sx, Ww)
-                if oy0 >= oy1 or ox0 >= ox1:
-                    continue
-                y0, x0 = oy0 * sy + dy * dy_ - pt, ox0 * sx + dx * dx_ - pl
-                src = xs.ap(n, ci, (y0, y0 + (oy1 - oy0 - 1) * sy + 1, sy), (x0, x0 + (ox1 - ox0 - 1) * sx + 1, sx))
-                d = pt_.ap((kr - k0, kr - k0 + 1), (oy0, oy1), (ox0, ox1))
-                kb.inst(ANY_QUEUE, nisa.DmaCopyOp, d, src)
-            patches.append(pt_)
-        for m0 in range(0, Co, PMAX):
-            m1 = min(m0 + PMAX, Co)
-            mt = m1 - m0
-            out = kb.sbuf(mt, (Ho * Wo,), dst.dtype)
-            for oy in range(0, Ho, rows_per):
-                oy1 = min(Ho, oy + rows_per)
-                ps = kb.psum(mt, ((oy1 - oy) * Wo,))
-                for kk in range(kt):
-                    kc = min(PMAX, K - kk * PMAX)
-                    st = wt[m0][kk].ap((0, kc), (0, mt))
-                    mv = patches[kk].ap((0, kc), (oy, oy1), (0, Wo))
-                    kb.inst("tensor", nisa.MatmulOp, ps.ap(), st, mv, start=kk == 0, stop=kk == kt - 1)
-                d = out.ap((0, mt), (oy * Wo, oy1 * Wo))
-                if bias is not None:
-                    b = bcol[m0].ap()
-                    kb.inst("scalar", nisa.ActivationOp, d, ps.ap(), func="copy", bias=b)
+        for b0 in range(0, g.Ho, R):
+            b1 = min(g.Ho, b0 + R)
+            if view:
+                ins = []
+                for c0, c1 in cblocks:
+                    t = kb.sbuf(c1 - c0, (g.rows_in(b1 - b0), g.wp), xdt)
+                    load_band(kb, g, xs, t, [(0, (n, (job.ci0 + c0, job.ci0 + c1)), c1 - c0)], b0, b1, 0.0)
+                    ins.append(t)
+            else:
+                ins = [_im2col(kb, g, xs, xdt, job, pieces, n, b0, b1) for pieces in kt]
+            for m0, m1 in obs:
+                out = kb.sbuf(m1 - m0, (b1 - b0, g.Wo), dst.dtype)
+                for oy0, oy1, ox0, ox1 in g.chunks(b0, b1, NMAX):
+                    ps = kb.psum(m1 - m0, ((oy1 - oy0) * (ox1 - ox0),))
+                    steps = []
+                    for k, pieces in enumerate(kt):
+                        t, c0, c1 = pieces[0]
+                        if view:
+                            ty, tx = divmod(t, g.kw)
+                            j = c0 // PMAX
+                            mv = g.view(ins[j], c1 - c0, ty, tx, b0, oy0, oy1, ox0, ox1)
+                            rows = c1 - c0
+                        else:
+                            rows = len(pieces) * job.cin
+                            mv = ins[k].ap((0, rows), (oy0 - b0, oy1 - b0), (ox0, ox1))
+                        steps.append((st[k, m0].ap((0, rows), (0, m1 - m0)), mv))
+                    for i, (s, mv) in enumerate(steps):
+                        kb.inst("tensor", nisa.MatmulOp, ps.ap(), s, mv, start=i == 0, stop=i == len(steps) - 1)
+                    d = out.ap((0, m1 - m0), (oy0 - b0, oy1 - b0), (ox0, ox1))
+                    if bs is not None:
+                        kb.inst("scalar", nisa.ActivationOp, d, ps.ap(), func="copy", bias=bcol[m0].ap())
+                    else:
+                        lw.evict(d, ps.ap())
+                    kb.free(ps)
+                r0 = n * Co + job.co0 + m0
+                _store_rows(kb, out, dst, r0, r0 + m1 - m0, b0, b1, g.Wo)
+                kb.free(out)
+            kb.free(*ins)
+    kb.free(*st.values(), *bcol.values())
+
+
+def _store_rows(kb, out, dst, r0: int, r1: int, b0: int, b1: int, wo: int) -> None:
+    """Store tile out [rows, b1 - b0, wo] to rows [r0, r1) of dst seen as [N*C, Ho*Wo]."""
+    H.store(kb, lambda a, b, c0, c1: out.ap((a, b), (c0 // wo, c1 // wo)), dst, 2, r0, r1, b0 * wo, b1 * wo)
+
+
+def _bias_col(kb, bs, c0: int, c1: int):
+    t = kb.sbuf(c1 - c0, (1,), bs.dtype)
+    H.load(kb, lambda a, b, w0, w1: t.ap((a, b), (w0, w1)), bs, 1, c0, c1, 0, 1)
+    return t
+
+
+def _im2col(kb, g: Window, xs, xdt, job: Job, pieces, n: int, b0: int, b1: int):
+    """The K tile's rows (tap, ci) for output rows [b0, b1): one strided DMA per tap from HBM
+    into a zeroed [rows, b1 - b0, Wo] tile."""
+    rows = len(pieces) * job.cin
+    t = kb.sbuf(rows, (b1 - b0, g.Wo), xdt)
+    boxes = []
+    for t_, _, _ in pieces:
+        ty, tx = divmod(t_, g.kw)
+        oy0, oy1 = _range(g.Ho, ty * g.dy - g.pt, g.sy, g.H)
+        ox0, ox1 = _range(g.Wo, tx * g.dx - g.pl, g.sx, g.W)
+        boxes.append((max(oy0, b0), min(oy1, b1), ox0, ox1, ty, tx))
+    if any((a, b, c, d) != (b0, b1, 0, g.Wo) for a, b, c, d, _, _ in boxes):
+        kb.inst("vector", nisa.MemsetOp, t.ap(), value=0.0)
+    for i, (oy0, oy1, ox0, ox1, ty, tx) in enumerate(boxes):
+        if oy0 >= oy1 or ox0 >= ox1:
+            continue
+        y0, x0 = oy0 * g.sy + ty * g.dy - g.pt, ox0 * g.sx + tx * g.dx - g.pl
+        for a, b in _split(job.cin, job.cin * (oy1 - oy0) * (ox1 - ox0) * DT_BYTES[xdt]):
+            src = xs.ap(n, (job.ci0 + a, job.ci0 + b), (y0, y0 + (oy1 - oy0 - 1) * g.sy + 1, g.sy),
+                        (x0, x0 + (ox1 - ox0 - 1) * g.sx + 1, g.sx))
+            d = t.ap((i * job.cin + a, i * job.cin + b), (oy0 - b0, oy1 - b0), (ox0, ox1))
+            kb.inst(ANY_QUEUE, nisa.DmaCopyOp, d, src)
+    return t
+
+
+def _stationaries(lw, g: Window, job: Job, kt, ws, wdt, mdt, m0: int, m1: int):
+    """W^T tiles [K tile rows, m1 - m0] of out block [m0, m1) of the job: the weight rows are
+    loaded tap-major [cout, tap, cin] (one DMA per tap) and each K tile's columns transposed
+    on TensorE."""
+    kb = lw.kb
+    mb = m1 - m0
+    rows = kb.sbuf(mb, (g.taps, job.cin), wdt)
+    c0 = job.co0 + m0
+    for t in range(g.taps):
+        ty, tx = divmod(t, g.kw)
+        for a, b in _split(mb, mb * job.cin * DT_BYTES[wdt]):
+            kb.inst(ANY_QUEUE, nisa.DmaCopyOp, rows.ap((a, b), t, (0, job.cin)),
+                    ws.ap((c0 + a, c0 + b), (0, job.cin), ty, tx))
+    out = []
+    for pieces in kt:
+        t0, ca, cb = pieces[0]
+        t1 = pieces[-1][0] + 1
+        src = rows.ap((0, mb), (t0, t1), (ca, cb))
+        k = (t1 - t0) * (cb - ca)
+        ps = kb.psum(k, (mb,))
+        kb.inst("tensor", nisa.TransposeOp, ps.ap(), src)
+        s = kb.sbuf(k, (mb,), mdt, long=True)
+        lw.evict(s.ap(), ps.ap())
+        kb.free(ps)
+        out.append(s)
+    kb.free(rows)
+    return out
+
+
+def _diag_stationaries(lw, g: Window, job: Job, ws, wdt, mdt):
+    """Per tap, the depthwise stationary [cin, cout]: entry (c, c*mult + j) = W[c*mult + j, 0, t],
+    zero elsewhere; built on VectorE from 0/1 selection matrices (GpSimd affine_select)."""
+    kb = lw.kb
+    cb, m = job.cin, job.mult
+    wt = kb.sbuf(cb, (m * g.taps,), wdt)
+    kb.inst(ANY_QUEUE, nisa.DmaCopyOp, wt.ap(), ws.ap((job.co0, job.co0 + job.cout), 0, (0, g.kh), (0, g.kw)))
+    sel = [_selection(lw, cb, m, j) for j in range(m)]
+    out = []
+    for t in range(g.taps):
+        s = kb.sbuf(cb, (cb * m,), mdt, long=True)
+        for j in range(m):
+            col = wt.ap((0, cb), (j * g.taps + t, j * g.taps + t + 1))
+            if j == 0:
+                kb.inst("vector", nisa.TensorScalarOp, s.ap(), sel[j].ap(), op0="mul", operand0=col)
+            else:  # disjoint supports: the sum is exact
+                tmp = kb.sbuf(cb, (cb * m,), mdt)
+                kb.inst("vector", nisa.TensorScalarOp, tmp.ap(), sel[j].ap(), op0="mul", operand0=col)
+                kb.inst("vector", nisa.TensorTensorOp, s.ap(), s.ap(), tmp.ap(), op="add")
+                kb.free(tmp)
+        out.append(s)
+    kb.free(wt)
+    return out
+
+
+def _selection(lw, cb: int, m: int, j: int):
+    """[cb, cb*m] f32: 1 where column == m*partition + j (the identity for m = 1), kept for
+    the kernel."""
+    key = ("sel", cb, m, j)
+    if key not in lw.consts:
+        kb = lw.kb
+        ones = kb.sbuf(cb, (cb * m,), "f32")
+        kb.inst("gpsimd", nisa.MemsetOp, ones.ap(), value=1.0)
+        s = kb.sbuf(cb, (cb * m,), "f32", long=True)
+        kb.inst("gpsimd", nisa.AffineSelectOp, s.ap(), ones.ap(), base=-j, channel=-m, step=1, cmp="eq", fill=0.0)
+        kb.free(ones)
+        lw.consts[key] = s
+    return lw.consts[key]
+
+
+def _depthwise_vector(lw, g: Window, job: Job, N, Co, xs, xdt, ws, wdt, bs, dst) -> None:
+    """Depthwise block on VectorE: channels on partitions; per tap, ScalarE multiplies the
+    shifted view by the channel's weight (a per-partition scale) and VectorE adds it into an
+    fp32 accumulator."""
+    kb = lw.kb
+    cb = job.cin
+    wt = kb.sbuf(cb, (g.taps,), wdt)
+    kb.inst(ANY_QUEUE, nisa.DmaCopyOp, wt.ap(), ws.ap((job.co0, job.co0 + cb), 0, (0, g.kh), (0, g.kw)))
+    bcol = _bias_col(kb, bs, job.co0, job.co0 + cb) if bs is not None else None
+    esz = DT_BYTES[xdt]
+    R = g.band_rows(max(1, VCOLS // g.Wo), lambda r: g.rows_in(r) * g.wp * esz <= BAND_BYTES)
+    for n in range(N):
+        for b0 in range(0, g.Ho, R):
+            b1 = min(g.Ho, b0 + R)
+            t = kb.sbuf(cb, (g.rows_in(b1 - b0), g.wp), xdt)
+            load_band(kb, g, xs, t, [(0, (n, (job.ci0, job.ci0 + cb)), cb)], b0, b1, 0.0)
+            out = kb.sbuf(cb, (b1 - b0, g.Wo), dst.dtype)
+            for oy0, oy1, ox0, ox1 in g.chunks(b0, b1, VCOLS):
+                shape = (oy1 - oy0, ox1 - ox0)
+                acc = kb.sbuf(cb, shape, "f32")
+                for tap in range(g.taps):
+                    ty, tx = divmod(tap, g.kw)
+                    v = g.view(t, cb, ty, tx, b0, oy0, oy1, ox0, ox1)
+                    col = wt.ap((0, cb), (tap, tap + 1))
+                    if tap == 0:
+                        kb.inst("vector", nisa.TensorScalarOp, acc.ap(), v, op0="mul", operand0=col)
+                        continue
+                    prod_ = kb.sbuf(cb, shape, "f32")
+                    kb.inst("scalar", nisa.ActivationOp, prod_.ap(), v, func="copy", scale=col)
+                    kb.inst("vector", nisa.TensorTensorOp, acc.ap(), acc.ap(), prod_.ap(), op="add")
+                    kb.free(prod_)
+                d = out.ap((0, cb), (oy0 - b0, oy1 - b0), (ox0, ox1))
+                if bcol is not None:
+                    kb.inst("scalar", nisa.ActivationOp, d, acc.ap(), func="copy", bias=bcol.ap())
                 else:
-                    lw.evict(d, ps.ap())
-                kb.free(ps)
-            r0 = n * Co + m0
-            H.store(kb, lambda a, b, c0, c1: out.ap((a, b), (c0, c1)), dst, 2, r0, r0 + mt, 0, Ho * Wo)
-            kb.free(out)
-        kb.free(*patches)
-    for ts in wt.values():
-        kb.free(*ts)
-    kb.free(*bcol.values())
+                    kb.inst("vector", nisa.TensorCopyOp, d, acc.ap())
+                kb.free(acc)
+            r0 = n * Co + job.co0
+            _store_rows(kb, out, dst, r0, r0 + cb, b0, b1, g.Wo)
+            kb.free(t, out)
+    kb.free(wt, bcol)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pooling
+
+
+def _counts(o: int, k: int, s: int, d: int, lo: int, hi: int) -> list[int]:
+    """Per output position, how many of its k window taps fall in padded coordinates [lo, hi)."""
+    return [sum(1 for t in range(k) if lo <= i * s + t * d < hi) for i in range(o)]
+
+
+def _runs(vals: list[int]) -> list[tuple[int, int, int]]:
+    out, i = [], 0
+    while i < len(vals):
+        j = i
+        while j < len(vals) and vals[j] == vals[i]:
+            j += 1
+        out.append((i, j, vals[i]))
+        i = j
+    return out
 
 
 def pool(lw, op) -> None:
@@ -144,50 +464,66 @@ def pool(lw, op) -> None:
     if len(Sx) != 4:
         raise _unsupported("only 2-D pooling has a lowering")
     N, C, Hh, Ww = Sx
-    _, _, Ho, Wo = So
-    kh, kw = op.prop("kernel")
-    sy, sx = op.prop("strides")
     pads = list(op.prop("pads"))
     dil = list(op.prop("dilations") or [1, 1])
+    g = Window(Hh, Ww, So[2], So[3], *op.prop("kernel"), *op.prop("strides"), pads[0], pads[1], *dil)
     is_max = isinstance(op, nt.MaxPoolOp)
-    hp = max(Hh + pads[0] + pads[2], (Ho - 1) * sy + (kh - 1) * dil[0] + 1)
-    wp = max(Ww + pads[1] + pads[3], (Wo - 1) * sx + (kw - 1) * dil[1] + 1)
-    padded = (hp, wp) != (Hh, Ww)
-    if not is_max and padded and not (op.prop("count_include_pad") and hp == Hh + pads[0] + pads[2]
-                                      and wp == Ww + pads[1] + pads[3]):
-        if any(pads) or hp != Hh or wp != Ww:
-            raise _unsupported("average pooling with a partial window count has no lowering yet")
+    cy = cx = None
+    if not is_max:  # window counts: explicit pads count with count_include_pad, the overhang never
+        inc = bool(op.prop("count_include_pad"))
+        lo_y, hi_y = (0, Hh + pads[0] + pads[2]) if inc else (pads[0], pads[0] + Hh)
+        lo_x, hi_x = (0, Ww + pads[1] + pads[3]) if inc else (pads[1], pads[1] + Ww)
+        cy = _counts(g.Ho, g.kh, g.sy, g.dy, lo_y, hi_y)
+        cx = _counts(g.Wo, g.kw, g.sx, g.dx, lo_x, hi_x)
+    uniform = cy is not None and len(set(cy)) == 1 and len(set(cx)) == 1
     xs = lw.home_of(x)
+    odt = dt(op.results[0])
     dst = lw.new_home(op.results[0])
     kb = lw.kb
-    R = N * C
-    for r0 in range(0, R, PMAX):
-        r1 = min(R, r0 + PMAX)
+    esz, oes = DT_BYTES[xs.dtype], DT_BYTES[odt]
+    per_out = 4 + oes + (4 if cy is not None and not uniform else 0)
+    R = g.band_rows(1, lambda r: g.rows_in(r) * g.wp * esz + r * g.Wo * per_out <= POOL_BYTES)
+    R_ = N * C
+    fill = float("-inf") if is_max else 0.0
+    for r0 in range(0, R_, PMAX):
+        r1 = min(R_, r0 + PMAX)
         p = r1 - r0
-        t = kb.sbuf(p, (hp, wp), xs.dtype)
-        if padded:
-            kb.inst("vector", nisa.MemsetOp, t.ap(), value=float("-inf") if is_max else 0.0)
-        H.load(kb, lambda a, b, c0, c1: _rows_box(t, a, b, pads, Hh, Ww), xs, 2, r0, r1, 0, Hh * Ww)
-        acc = kb.sbuf(p, (Ho, Wo), "f32")
-        first = True
-        for dy in range(kh):
-            for dx in range(kw):
-                ys, xs_ = dy * dil[0], dx * dil[1]
-                v = t.ap((0, p), (ys, ys + (Ho - 1) * sy + 1, sy), (xs_, xs_ + (Wo - 1) * sx + 1, sx))
-                if first:
+        lead = [(ro, (n_, (c_[0], c_[1])), c_[1] - c_[0]) for (n_, c_), ro in _nc_runs(r0, r1, C)]
+        for b0 in range(0, g.Ho, R):
+            b1 = min(g.Ho, b0 + R)
+            t = kb.sbuf(p, (g.rows_in(b1 - b0), g.wp), xs.dtype)
+            load_band(kb, g, xs, t, lead, b0, b1, fill)
+            acc = kb.sbuf(p, (b1 - b0, g.Wo), "f32")
+            for tap in range(g.taps):
+                ty, tx = divmod(tap, g.kw)
+                v = g.view(t, p, ty, tx, b0, b0, b1, 0, g.Wo)
+                if tap == 0:
                     kb.inst("vector", nisa.TensorCopyOp, acc.ap(), v)
-                    first = False
                 else:
                     kb.inst("vector", nisa.TensorTensorOp, acc.ap(), acc.ap(), v, op="max" if is_max else "add")
-        out = kb.sbuf(p, (Ho, Wo), dt(op.results[0]))
-        if is_max:
-            kb.inst("vector", nisa.TensorCopyOp, out.ap(), acc.ap())
-        else:
-            kb.inst("vector", nisa.TensorScalarOp, out.ap(), acc.ap(), op0="div", operand0=kh * kw)
-        H.store(kb, lambda a, b, c0, c1: out.ap((a, b)), dst, 2, r0, r1, 0, Ho * Wo)
-        kb.free(t, acc, out)
+            out = kb.sbuf(p, (b1 - b0, g.Wo), odt)
+            if is_max:
+                kb.inst("vector", nisa.TensorCopyOp, out.ap(), acc.ap())
+            elif uniform:
+                kb.inst("vector", nisa.TensorScalarOp, out.ap(), acc.ap(), op0="div", operand0=float(cy[0] * cx[0]))
+            else:
+                cnt = kb.sbuf(p, (b1 - b0, g.Wo), "f32")
+                for ya, yb, vy in _runs(cy[b0:b1]):
+                    for xa, xb, vx in _runs(cx):
+                        kb.inst("vector", nisa.MemsetOp, cnt.ap((0, p), (ya, yb), (xa, xb)), value=float(vy * vx))
+                kb.inst("vector", nisa.TensorTensorOp, out.ap(), acc.ap(), cnt.ap(), op="div")
+                kb.free(cnt)
+            _store_rows(kb, out, dst, r0, r1, b0, b1, g.Wo)
+            kb.free(t, acc, out)
 
 
-def _rows_box(t, a, b, pads, Hh, Ww):
-    # the DMA pieces cover whole rows (all H*W columns): place them inside the padding
-    return t.ap((a, b), (pads[0], pads[0] + Hh), (pads[1], pads[1] + Ww))
+def _nc_runs(r0: int, r1: int, C: int):
+    """Rows [r0, r1) of [N*C] as ((n, (c0, c1)), tile row) runs within one image each."""
+    out = []
+    r = r0
+    while r < r1:
+        n, c = divmod(r, C)
+        e = min(r1, (n + 1) * C)
+        out.append(((n, (c, c + e - r)), r - r0))
+        r = e
+    return out

@@ -11,7 +11,7 @@ from __future__ import annotations
 from math import prod
 
 from neuron_opt.dialects.nisa import DmaCopyOp
-from neuron_opt.lowering.kernel import ANY_QUEUE, Access, Buf, KernelBuilder
+from neuron_opt.lowering.kernel import ANY_QUEUE, DMA_QUEUES, Access, Buf, KernelBuilder
 
 DMA_SPLIT_BYTES = 64 * 1024  # above this a tile load is spread over several queues
 
@@ -77,5 +77,26 @@ def store(kb: KernelBuilder, tile_ap_fn, hbm: Buf, k: int, r0: int, r1: int, c0:
             kb.inst(ANY_QUEUE, DmaCopyOp, dst, src)
 
 
-def copy_hbm(kb: KernelBuilder, dst: Access, src: Access) -> None:
-    kb.inst(ANY_QUEUE, DmaCopyOp, dst, src)
+def copy_hbm(kb: KernelBuilder, dst: Access, src: Access, parts: int | None = None) -> None:
+    """dst = src (equal element counts). A large copy between boxes of the same extents is
+    split over several queues along its outer dims, so the pieces write disjoint byte ranges
+    (the builder orders writes whose ranges overlap)."""
+    ext = [-(-(b - a) // s) for a, b, s in dst.slices]
+    if parts is None:
+        parts = min(DMA_QUEUES, prod(ext) * max(dst.buf.esize, src.buf.esize) // DMA_SPLIT_BYTES)
+    i = next((i for i, e in enumerate(ext) if e > 1), None)
+    if parts < 2 or i is None or ext != [-(-(b - a) // s) for a, b, s in src.slices]:
+        kb.inst(ANY_QUEUE, DmaCopyOp, dst, src)
+        return
+    step = -(-ext[i] // min(parts, ext[i]))
+    for k0 in range(0, ext[i], step):
+        k1 = min(ext[i], k0 + step)
+        copy_hbm(kb, _sub(dst, i, k0, k1), _sub(src, i, k0, k1), -(-parts // ext[i]) if k1 - k0 == 1 else 1)
+
+
+def _sub(acc: Access, i: int, k0: int, k1: int) -> Access:
+    """Elements [k0, k1) of dim i of an access."""
+    a, _, s = acc.slices[i]
+    sl = list(acc.slices)
+    sl[i] = (a + k0 * s, a + (k1 - 1) * s + 1, s)
+    return Access(acc.buf, tuple(sl))

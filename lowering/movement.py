@@ -13,8 +13,10 @@ import numpy as np
 from neuron_opt.lowering import hbm as H
 from neuron_opt.lowering import plan as P
 from neuron_opt.dialects import nisa
+from neuron_opt.lowering.kernel import ANY_QUEUE
 
 MAX_DMAS = 4096
+PMAX = 128
 CONST_MAX = 16384  # elements of an inline constant built with memsets
 
 
@@ -127,21 +129,55 @@ def concat(lw, op) -> None:
 
 
 def pad(lw, op) -> None:
+    """Constant pad (negative pads crop): the kept box of the input is one HBM -> HBM copy, and
+    the border slabs around it are filled from a memset SBUF tile (fill_hbm)."""
     from neuron_opt.lowering.lowerer import dt
 
     if (op.prop("mode") or "constant") != "constant":
         raise _unsupported(f"pad mode {op.prop('mode')}")
     pads = list(op.prop("pads"))
-    if any(p < 0 for p in pads):
-        raise _unsupported("negative pads")
     src = lw.home_of(op.operands[0])
     dst = lw.new_home(op.results[0])
-    total = prod(dst.shape)
-    if total > CONST_MAX:
-        raise _unsupported(f"a pad result of {total} elements (at most {CONST_MAX})")
-    stage = lw.kb.sbuf(1, (total,), dt(op.results[0]))
-    lw.kb.inst("vector", nisa.MemsetOp, stage.ap(), value=op.prop("value") or 0.0)
-    H.store(lw.kb, lambda a_, b_, w0, w1: stage.ap((a_, b_), (w0, w1)), dst, 0, 0, 1, 0, total)
-    lw.kb.free(stage)
-    sl = [(pads[i], pads[i] + d) for i, d in enumerate(src.shape)]
-    H.copy_hbm(lw.kb, dst.ap(*sl), src.ap())
+    rank = len(src.shape)
+    lo = [max(0, p) for p in pads[:rank]]  # kept box in dst
+    keep = [d - max(0, -b) - max(0, -e) for d, b, e in zip(src.shape, pads[:rank], pads[rank:])]
+    value = float(op.prop("value") or 0.0)
+    if min(keep) <= 0:
+        fill_hbm(lw, dst, [(0, d) for d in dst.shape], value, dt(op.results[0]))
+        return
+    hi = [a + k for a, k in zip(lo, keep)]
+    for i in range(rank):  # slabs: dims before i inside the box, dim i outside it, the rest whole
+        for a, b in ((0, lo[i]), (hi[i], dst.shape[i])):
+            if a < b:
+                box = [(lo[j], hi[j]) for j in range(i)] + [(a, b)] + [(0, d) for d in dst.shape[i + 1:]]
+                fill_hbm(lw, dst, box, value, dt(op.results[0]))
+    s_sl = [(max(0, -b), max(0, -b) + k) for b, k in zip(pads[:rank], keep)]
+    H.copy_hbm(lw.kb, dst.ap(*[(a, b) for a, b in zip(lo, hi)]), src.ap(*s_sl))
+
+
+FILL_COLS = 2048  # free size of the memset tile a fill is stored from
+
+
+def fill_hbm(lw, dst, box: list[tuple[int, int]], value: float, dtype: str) -> None:
+    """Write `value` into the box (one (start, stop) per dim) of HBM tensor dst: DMAs of
+    [<= 128 rows, inner] from one memset tile, where inner is the box's trailing dims (a run
+    of the last dim when that alone is longer than FILL_COLS)."""
+    ext = [b - a for a, b in box]
+    if ext[-1] > FILL_COLS:
+        for c in range(box[-1][0], box[-1][1], FILL_COLS):
+            fill_hbm(lw, dst, box[:-1] + [(c, min(box[-1][1], c + FILL_COLS))], value, dtype)
+        return
+    j = len(ext) - 1
+    while j > 0 and prod(ext[j - 1:]) <= FILL_COLS:
+        j -= 1
+    inner = prod(ext[j:])
+    lead = prod(ext[:j])
+    kb = lw.kb
+    t = kb.sbuf(min(PMAX, lead), (inner,), dtype)
+    kb.inst("vector", nisa.MemsetOp, t.ap(), value=value)
+    for r0 in range(0, lead, PMAX):
+        for sl, f in H.boxes(tuple(ext[:j]), r0, min(lead, r0 + PMAX)):
+            n = prod(b - a for a, b in sl) if sl else 1
+            d = [(box[i][0] + a, box[i][0] + b) for i, (a, b) in enumerate(sl)] + box[j:]
+            kb.inst(ANY_QUEUE, nisa.DmaCopyOp, dst.ap(*d), t.ap((0, n), (0, inner)))
+    kb.free(t)
