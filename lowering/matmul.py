@@ -17,12 +17,13 @@ import numpy as np
 
 from neuron_opt.dialects import nisa, nt
 from neuron_opt.lowering import plan as P
-from neuron_opt.lowering.kernel import DT_BYTES
+from neuron_opt.lowering.kernel import DT_BYTES, SBUF_BYTES
 
 PMAX = 128
 NMAX = 512
 M_GROUP = 4  # row tiles sharing each B chunk in a pass
 B_BUDGET = 128 * 1024  # bytes per partition of resident B tiles (of 176 KiB usable)
+STEP_RESERVE = 24 * 1024  # per partition: a step's output, epilogue and staging tiles
 
 
 def operands(op):
@@ -52,7 +53,7 @@ def tiling(lw, op):
     kt = -(-K // PMAX)
     esz = DT_BYTES[lw_dt(b)]
     per_col = kt * esz * (batches if len(P.shape(b)) > 2 else 1)
-    nb = N if per_col * N <= B_BUDGET else max(NMAX, (B_BUDGET // per_col) // NMAX * NMAX)
+    nb = _block_cols(lw, op, per_col, N)
     rows = [(bi * M + m0, bi * M + min(m0 + PMAX, M)) for bi in range(batches) for m0 in range(0, M, PMAX)]
     for c0 in range(0, N, nb):
         c1 = min(c0 + nb, N)
@@ -62,6 +63,19 @@ def tiling(lw, op):
             for n0 in range(c0, c1, NMAX):
                 for r0, r1 in rows[g:g + M_GROUP]:
                     yield r0, r1, n0, min(n0 + NMAX, c1)
+
+
+def _block_cols(lw, op, per_col: int, N: int) -> int:
+    """Columns of B kept in SBUF per N block: what fits beside the cached A^T tiles of a row
+    group, an A row tile, the values kept resident and a step's own tiles (a wide K leaves
+    less room, so the weights stream in narrower blocks)."""
+    S, M, K, _ = dims(op)
+    esz = DT_BYTES[lw_dt(op.operands[0])]
+    a_side = M_GROUP * -(-K // PMAX) * PMAX * esz + K * esz
+    budget = min(B_BUDGET, SBUF_BYTES - a_side - lw.res_bytes - STEP_RESERVE)
+    if per_col * N <= budget:
+        return N
+    return max(NMAX, (budget // per_col) // NMAX * NMAX)
 
 
 def lw_dt(v):
@@ -168,7 +182,7 @@ def tiling_t(lw, op):
     S, M, K, N = dims(op)
     b = op.operands[1]
     per_col = -(-K // PMAX) * DT_BYTES[lw_dt(b)]
-    nb = N if per_col * N <= B_BUDGET else max(NMAX, (B_BUDGET // per_col) // NMAX * NMAX)
+    nb = _block_cols(lw, op, per_col, N)
     for c0 in range(0, N, nb):
         lw.mm_block = (c0, min(N, c0 + nb))
         _prefetch_block(lw, op, [(m0, min(m0 + PMAX, M)) for m0 in range(0, M, PMAX)][:M_GROUP], 1)
