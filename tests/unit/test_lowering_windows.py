@@ -1,0 +1,135 @@
+"""Convolutions (dense, grouped, depthwise on each engine), pools and pads lowered to nisa and
+simulated against the reference interpreter (DESIGN.md tolerances: 1e-5 rel L2 without
+auto-cast), at sizes that need several bands of output rows, channel blocks and queue-split
+copies; and a contraction whose weights stream in N blocks beside a wide K."""
+
+from __future__ import annotations
+
+import math
+import tempfile
+
+import numpy as np
+import pytest
+
+from neuron_opt.cli.common import make_context
+from neuron_opt.dialects.parse import parse_module, verify_module
+from neuron_opt.lowering import conv as conv_lowering
+from neuron_opt.lowering.lower_to_nisa import lower_module_text
+from neuron_opt.runtime.reference import Reference
+from neuron_opt.runtime.sim import simulate
+from testlib import NONE_TOL, rel_l2
+
+
+def _ty(shape, elt="f32") -> str:
+    return "tensor<" + "x".join(map(str, shape)) + f"x{elt}>"
+
+
+def _check(body: str, args: list[tuple[str, tuple, str]], out: tuple, out_elt: str = "f32", exact: bool = False):
+    """Lower and simulate `body` (computing %y), compare with the interpreter; returns the
+    simulation result."""
+    rng = np.random.default_rng(len(body))
+    sig = ", ".join(f'%{n}: {_ty(s, e)} {{nt.name = "{n}"}}' for n, s, e in args)
+    text = (f"builtin.module {{\n  func.func @main({sig}) -> ({_ty(out, out_elt)} {{nt.name = \"y\"}}) {{\n"
+            f"{body}\n    func.return %y : {_ty(out, out_elt)}\n  }}\n}}\n")
+    mod = parse_module(make_context(), text, "t.mlir")
+    inputs = {n: rng.standard_normal(s).astype(np.float32) for n, s, _ in args}
+    with tempfile.TemporaryDirectory() as d:
+        ref = Reference(mod, d).run(inputs)["y"]
+        kernel = parse_module(make_context(), lower_module_text(mod), "kernel.mlir")
+        verify_module(kernel)
+        r = simulate(kernel, inputs, d)
+    sim = r.outputs["y"]
+    assert sim.shape == ref.shape
+    if exact:
+        assert np.array_equal(np.asarray(sim, np.float32).view(np.uint32), np.asarray(ref, np.float32).view(np.uint32))
+    else:
+        assert rel_l2(sim, ref) <= NONE_TOL
+    return r
+
+
+def _conv(n, c, h, w, co, k, stride=1, pad=0, groups=1, dil=1, bias=False, elt="f32"):
+    ho = (h + 2 * pad - dil * (k - 1) - 1) // stride + 1
+    wo = (w + 2 * pad - dil * (k - 1) - 1) // stride + 1
+    args = [("x", (n, c, h, w), elt), ("w", (co, c // groups, k, k), elt)] + ([("b", (co,), elt)] if bias else [])
+    ops = ", ".join(f"%{a}" for a, _, _ in args)
+    tys = ", ".join(_ty(s, e) for _, s, e in args)
+    out = (n, co, ho, wo)
+    body = (f"    %y = nt.conv {ops} {{strides = array<i64: {stride}, {stride}>, pads = array<i64: {pad}, {pad}, "
+            f"{pad}, {pad}>, dilations = array<i64: {dil}, {dil}>, groups = {groups} : i64}} : ({tys}) -> {_ty(out)}")
+    return _check(body, args, out)
+
+
+@pytest.mark.parametrize("case", [
+    dict(n=1, c=3, h=8, w=8, co=4, k=3),  # taps packed into one K tile (im2col)
+    dict(n=2, c=8, h=10, w=9, co=6, k=3, stride=2, pad=1, bias=True),
+    dict(n=1, c=40, h=9, w=9, co=20, k=3, pad=1),  # one tap per K tile, strided views
+    dict(n=1, c=130, h=7, w=7, co=140, k=3, pad=1, bias=True),  # channel blocks on both sides
+    dict(n=1, c=16, h=5, w=600, co=8, k=3, pad=1, dil=2),  # output rows wider than a PSUM bank
+    dict(n=1, c=3, h=64, w=64, co=16, k=7, stride=2, pad=3),  # stem-like: taps over two K tiles
+    dict(n=1, c=8, h=8, w=8, co=8, k=3, pad=1, groups=2),  # groups of 4 channels, one by one
+    dict(n=1, c=8, h=8, w=8, co=16, k=3, pad=1, groups=8, bias=True),  # depthwise, multiplier 2
+    dict(n=2, c=150, h=12, w=12, co=150, k=5, stride=2, pad=2, groups=150, bias=True),  # depthwise blocks
+    dict(n=1, c=32, h=28, w=28, co=32, k=3, pad=1, elt="bf16"),
+], ids=lambda c: "-".join(f"{k}{v}" for k, v in c.items()))
+def test_conv_against_interpreter(case):
+    _conv(**case)
+
+
+@pytest.mark.parametrize("engine", ["tensor", "vector"])
+def test_depthwise_on_each_engine(engine, monkeypatch):
+    monkeypatch.setattr(conv_lowering, "DEPTHWISE_ENGINE", engine)
+    r = _conv(1, 24, 70, 70, 24, 3, pad=1, groups=24, bias=True)  # two bands of output rows
+    busy = {e: r.utilization(e) for e in ("tensor", "vector")}
+    assert busy["tensor" if engine == "tensor" else "vector"] > busy["vector" if engine == "tensor" else "tensor"]
+
+
+def test_conv_band_of_a_large_image():
+    """A 112 x 112 image in several bands of output rows (the band tile holds 48 KiB)."""
+    _conv(1, 64, 112, 112, 8, 3, pad=1)
+
+
+def _pool(kind, shape, k, s, p, extra=(), dil=1):
+    n, c, h, w = shape
+    f = math.ceil if "ceil_mode" in extra else math.floor
+    ho = int(f((h + 2 * p - dil * (k - 1) - 1) / s)) + 1
+    wo = int(f((w + 2 * p - dil * (k - 1) - 1) / s)) + 1
+    attrs = "".join(f", {e}" for e in extra) + (f", dilations = array<i64: {dil}, {dil}>" if dil != 1 else "")
+    out = (n, c, ho, wo)
+    body = (f"    %y = nt.{kind} %x {{kernel = array<i64: {k}, {k}>, strides = array<i64: {s}, {s}>, "
+            f"pads = array<i64: {p}, {p}, {p}, {p}>{attrs}}} : ({_ty(shape)}) -> {_ty(out)}")
+    return _check(body, [("x", shape, "f32")], out, exact=kind == "max_pool")
+
+
+@pytest.mark.parametrize("kind,shape,k,s,p,extra,dil", [
+    ("max_pool", (1, 16, 230, 230), 3, 2, 1, (), 1),  # several bands (the padded image is 207 KiB)
+    ("max_pool", (1, 8, 11, 11), 3, 2, 1, ("ceil_mode",), 1),
+    ("max_pool", (2, 70, 9, 9), 3, 1, 2, (), 2),
+    ("avg_pool", (2, 70, 20, 20), 3, 1, 1, (), 1),  # partial windows: a per-position count map
+    ("avg_pool", (1, 8, 11, 11), 3, 2, 1, ("count_include_pad", "ceil_mode"), 1),  # the overhang never counts
+    ("avg_pool", (1, 8, 12, 12), 2, 2, 0, ("count_include_pad",), 1),
+    ("avg_pool", (1, 200, 7, 7), 7, 1, 0, (), 1),  # global
+])
+def test_pool_against_interpreter(kind, shape, k, s, p, extra, dil):
+    _pool(kind, shape, k, s, p, extra, dil)
+
+
+@pytest.mark.parametrize("shape,pads,value,elt", [
+    ((1, 64, 56, 56), [0, 0, 1, 1, 0, 0, 1, 1], 0.0, "f32"),  # 215296 elements
+    ((1, 3, 30, 3000), [0, 0, -1, 2, 0, 1, 3, -5], -1.5, "f32"),  # crops, fills longer than a tile
+    ((5000,), [3, 7], 2.0, "f32"),
+    ((4, 6), [-4, 0, 2, 0], 1.0, "f32"),  # everything cropped: all fill
+    ((1, 1, 134, 134), [0, 0, 1, 1, 0, 0, 1, 1], 0.25, "bf16"),
+])
+def test_pad_against_interpreter(shape, pads, value, elt):
+    r = len(shape)
+    out = tuple(d + pads[i] + pads[r + i] for i, d in enumerate(shape))
+    body = (f"    %y = nt.pad %x {{pads = array<i64: {', '.join(map(str, pads))}>, mode = \"constant\", "
+            f"value = {value} : f64}} : ({_ty(shape, elt)}) -> {_ty(out, elt)}")
+    _check(body, [("x", shape, elt)], out, elt, exact=True)
+
+
+def test_weights_stream_beside_a_wide_k():
+    """K = 4096 in fp32: the A^T tiles of a row group take 64 KiB per partition, so B streams
+    in 512-column blocks (it ran out of SBUF before)."""
+    body = ("    %y = nt.matmul %a, %b : (tensor<256x4096xf32>, tensor<4096x1024xf32>) -> tensor<256x1024xf32>")
+    _check(body, [("a", (256, 4096), "f32"), ("b", (4096, 1024), "f32")], (256, 1024))
