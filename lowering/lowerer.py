@@ -107,6 +107,7 @@ class Lowerer:
         self.tile_cache: dict[tuple, Buf] = {}  # tiles that live for one tile step
         self.consts: dict[tuple, Buf] = {}  # kernel-lifetime SBUF constants (ones, eps columns)
         self.evict_rr = 0
+        self.out_long = False  # elementwise results go to the long-lived arena (tile(long=True))
         self.op: Operation | None = None
 
     # -- driver -----------------------------------------------------------------------------
@@ -359,7 +360,9 @@ class Lowerer:
             return self.tile_cache[key]
         op = v.owner
         if isinstance(op, Operation) and op in self.fused:
+            saved, self.out_long = self.out_long, long  # a long-lived tile (a B block) computed
             t = self.compute(op, k, r0, r1, c0, c1)
+            self.out_long = saved
         elif v in self.resident and k == len(P.shape(v)) - 1:
             t = self._from_resident(v, r0, r1, c0, c1)
         else:
@@ -502,7 +505,7 @@ class Lowerer:
             mm = matmul.tile_t if self.tmode else matmul.tile
             return mm(self, op.operands[0].owner, r0, r1, c0, c1, func=epilogue, odt=odt)
         ops = [self.operand(v, S, k, r0, r1, c0, c1) for v in op.operands]
-        t = self.kb.sbuf(r1 - r0, (c1 - c0,), odt)
+        t = self.kb.sbuf(r1 - r0, (c1 - c0,), odt, long=self.out_long)
         d = t.ap()
         kb = self.kb
 

@@ -23,7 +23,7 @@ PMAX = 128
 NMAX = 512
 M_GROUP = 4  # row tiles sharing each B chunk in a pass
 B_BUDGET = 128 * 1024  # bytes per partition of resident B tiles (of 176 KiB usable)
-STEP_RESERVE = 24 * 1024  # per partition: a step's output, epilogue and staging tiles
+STEP_RESERVE = 32 * 1024  # per partition: a step's output, epilogue and staging tiles
 
 
 def operands(op):
@@ -67,11 +67,12 @@ def tiling(lw, op):
 
 def _block_cols(lw, op, per_col: int, N: int) -> int:
     """Columns of B kept in SBUF per N block: what fits beside the cached A^T tiles of a row
-    group, an A row tile, the values kept resident and a step's own tiles (a wide K leaves
-    less room, so the weights stream in narrower blocks)."""
+    group, an A row tile (and the fp32 row a fused cast converts), the values kept resident
+    and a step's own tiles (a wide K leaves less room: the weights stream in narrower
+    blocks)."""
     S, M, K, _ = dims(op)
     esz = DT_BYTES[lw_dt(op.operands[0])]
-    a_side = M_GROUP * -(-K // PMAX) * PMAX * esz + K * esz
+    a_side = M_GROUP * -(-K // PMAX) * PMAX * esz + K * (esz + 4)  # + an fp32 row staged for a cast
     budget = min(B_BUDGET, SBUF_BYTES - a_side - lw.res_bytes - STEP_RESERVE)
     if per_col * N <= budget:
         return N
@@ -142,14 +143,21 @@ def _prefetch_block(lw, op, rows, batches: int) -> None:
     S, M, K, N = dims(op)
     c0, c1 = lw.mm_block
     _drop_other_blocks(lw, c0, c1)
-    saved, lw.tile_cache = lw.tile_cache, {}  # what the loads stage (A rows, casts) dies here
+    saved = lw.tile_cache
+
+    def staged():  # what a load stages (an A row, a cast's input) dies after its transposes/cast
+        lw.kb.free(*set(lw.tile_cache.values()))
+        lw.tile_cache = {}
+
+    lw.tile_cache = {}
     for r0, r1 in rows:
         _row_at(lw, op, r0, r1)
+        staged()
     for bb in sorted({_batch_index(P.shape(b)[:-2], S[:-2], bi) for bi in range(batches)}):
         for n0 in range(c0, c1, NMAX):
             for kk in range(-(-K // PMAX)):
                 _b_tile(lw, b, bb, kk, K, n0, min(n0 + NMAX, c1), trans_b, lw_dt(a))
-    lw.kb.free(*set(lw.tile_cache.values()))
+                staged()
     lw.tile_cache = saved
 
 

@@ -56,12 +56,13 @@ builtin.module {
 
 // -----
 
-// Depthwise (groups = channels): per tap a diagonal stationary diag(w[:, tap]), the identity
-// (GpSimd affine_select of ones on p == f) scaled by the tap's weight column on VectorE; the
-// taps accumulate in PSUM, each reading a strided view of the padded band tile.
+// Depthwise (groups = channels), bf16 (the cost model picks TensorE): per tap a diagonal
+// stationary diag(w[:, tap]), the identity (GpSimd affine_select of ones on p == f) scaled by
+// the tap's weight column (VectorE and ScalarE alternately); the taps accumulate in PSUM,
+// each reading a strided view of the padded band tile.
 builtin.module {
-  func.func @main(%x: tensor<1x4x6x6xf32> {nt.name = "x"}, %w: tensor<4x1x3x3xf32> {nt.name = "w"}) -> (tensor<1x4x6x6xf32> {nt.name = "y"}) {
-    %y = nt.conv %x, %w {strides = array<i64: 1, 1>, pads = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, groups = 4 : i64} : (tensor<1x4x6x6xf32>, tensor<4x1x3x3xf32>) -> tensor<1x4x6x6xf32>
+  func.func @main(%x: tensor<1x4x6x6xbf16> {nt.name = "x"}, %w: tensor<4x1x3x3xbf16> {nt.name = "w"}) -> (tensor<1x4x6x6xf32> {nt.name = "y"}) {
+    %y = nt.conv %x, %w {strides = array<i64: 1, 1>, pads = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, groups = 4 : i64, acc = f32} : (tensor<1x4x6x6xbf16>, tensor<4x1x3x3xbf16>) -> tensor<1x4x6x6xf32>
     func.return %y : tensor<1x4x6x6xf32>
   }
 }
@@ -74,6 +75,8 @@ builtin.module {
 // CHECK:       nisa.engine @vector {
 // CHECK-NEXT:    nisa.tensor_scalar @[[D0]][0:4, 0:4], @[[I:t[0-9]+]][0:4, 0:4] op0 mul operand0 @[[WCOL:t[0-9]+]][0:4, 0]
 // CHECK:         nisa.tensor_scalar @[[D8]][0:4, 0:4], @[[I]][0:4, 0:4] op0 mul operand0 @[[WCOL]][0:4, 8]
+// CHECK:       nisa.engine @scalar {
+// CHECK-NEXT:    nisa.activation @{{t[0-9]+}}[0:4, 0:4], @[[I]][0:4, 0:4] func copy scale @[[WCOL]][0:4, 1]
 // CHECK:       nisa.engine @gpsimd {
 // CHECK-NEXT:    nisa.memset @[[ONES:t[0-9]+]][0:4, 0:4] value 1.0
 // CHECK-NEXT:    nisa.affine_select @[[I]][0:4, 0:4], @[[ONES]][0:4, 0:4] base 0 channel -1 step 1 cmp eq fill 0.0
