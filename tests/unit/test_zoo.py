@@ -4,6 +4,7 @@ matches onnxruntime and the float64 torch run. No torch needed: the files are co
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -63,3 +64,25 @@ def test_zoo_model_imports_and_interpreter_matches(key, tmp_path):
             assert rel_l2(got[name], want) <= TOLERANCE + rel_l2(want, exact[name]), name
         else:
             assert rel_l2(got[name], want) <= TOLERANCE, name
+
+
+def test_zoo_status_measures_stage_by_stage(monkeypatch):
+    """bench/zoo_status.py: a model that runs passes every stage and matches; one that stops
+    records the stage and a one-line error, and nothing after it."""
+    root = ZOO.parents[1]
+    monkeypatch.syspath_prepend(str(root / "bench"))  # as when run as a script: bench_common
+    spec = importlib.util.spec_from_file_location("zoo_status", root / "bench" / "zoo_status.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    options = [("none", "bf16"), ("matmult", "bf16")]
+    mlp = mod.measure(str(ZOO), RECORDS["mlp.torchscript"], options)
+    for name, row in mlp["options"].items():
+        assert list(row["stages"]) == ["cast", "lower", "simulate", "interpret", "compare"], name
+        assert set(row["stages"].values()) == {"ok"} and row["match"] and row["latency_us"] > 0, name
+    assert mlp["options"]["none"]["speedup"] == 1.0
+    bert = mod.measure(str(ZOO), RECORDS["bert.dynamo"], options[:1])["options"]["none"]
+    if "error" in bert:  # today the token-embedding gather has no lowering
+        assert bert["stages"][bert["stopped_at"]] == "failed" and "\n" not in bert["error"]
+        assert list(bert["stages"])[-1] == bert["stopped_at"] and "latency_us" not in bert
+    else:
+        assert bert["match"]
