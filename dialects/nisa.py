@@ -25,6 +25,7 @@ docs/nisa.md is the contract: operands, dtypes, semantics and cost of every inst
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import re
@@ -91,14 +92,12 @@ class AccessAttr(ParametrizedAttribute):
 
     @staticmethod
     def get(memory: str, slices) -> AccessAttr:
-        flat: list[IntAttr] = []
+        flat: list[int] = []
         for s in slices:
             if isinstance(s, int):
                 s = (s, s + 1, 1)
-            start, stop = s[0], s[1]
-            step = s[2] if len(s) > 2 else 1
-            flat += [IntAttr(start), IntAttr(stop), IntAttr(step)]
-        return AccessAttr(StringAttr(memory), ArrayAttr(flat))
+            flat += [s[0], s[1], s[2] if len(s) > 2 else 1]
+        return _access(memory, tuple(flat))
 
     def slices(self) -> list[tuple[int, int, int]]:
         d = [a.data for a in self.dims.data]
@@ -147,6 +146,18 @@ def symbol_text(name: str) -> str:
     out = io.StringIO()
     Printer(stream=out).print_symbol_name(name)
     return out.getvalue()
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _access(memory: str, flat: tuple[int, ...]) -> AccessAttr:
+    # Attributes are immutable, so kernels share them: a lowering builds the same access
+    # patterns over and over, and building xDSL attributes dominates its time otherwise.
+    return AccessAttr(StringAttr(memory), ArrayAttr([_int(v) for v in flat]))
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _int(v: int) -> IntAttr:
+    return IntAttr(v)
 
 
 def parse_access(parser: AttrParser) -> AccessAttr:

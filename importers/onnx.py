@@ -45,10 +45,11 @@ __all__ = [
 _DEFAULT_DOMAINS = ("", "ai.onnx")
 
 
-def load_model(model_or_path) -> tuple[onnx.ModelProto, str]:
-    """The model and the label its errors use (the path as given, else `model.onnx`)."""
+def load_model(model_or_path, label: str | None = None) -> tuple[onnx.ModelProto, str]:
+    """The model and the label its errors use (the path as given, else `label` or
+    `model.onnx` for a ModelProto)."""
     if isinstance(model_or_path, onnx.ModelProto):
-        return model_or_path, "model.onnx"
+        return model_or_path, label or "model.onnx"
     path = os.fspath(model_or_path)
     try:
         data = Path(path).read_bytes()
@@ -176,14 +177,15 @@ def import_onnx(
     weights_name: str | None = None,
     *,
     bind: dict[str, np.ndarray] | None = None,
+    label: str | None = None,
 ) -> tuple[ModuleOp, dict[str, np.ndarray]]:
     """Import an ONNX model (a ModelProto or a path) into a module holding `func.func @main`.
 
     Returns the module and the weights to save in the .npz its `nt.weights` attribute names
     (`weights_name`, by default the model's stem + .npz). Graph inputs named in `bind` become
-    constants instead of arguments.
+    constants instead of arguments. `label` names a ModelProto in errors (its file's path).
     """
-    model, label = load_model(model_or_path)
+    model, label = load_model(model_or_path, label)
     opset = model_opset(model, label)
     _prescan(model, opset, label)
     _check(model, label)

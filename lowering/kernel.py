@@ -12,6 +12,7 @@ tensors), so reusing freed memory is synchronised like any other dependency.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from xdsl.dialects.builtin import ModuleOp, StringAttr, TensorType
 from xdsl.ir import Operation
@@ -94,6 +95,7 @@ class Access:
             n *= -(-(b - a) // s)
         return n
 
+    @cached_property
     def box(self) -> tuple[str, int, int, int, int]:
         """(memory key, p0, p1, byte0, byte1): the bounding box the simulator's race check uses."""
         buf = self.buf
@@ -255,7 +257,7 @@ class KernelBuilder:
             (a, True) for a in writes
         ]:
             for key, e_list in self._buckets(acc):
-                key_box = acc.box()
+                key_box = acc.box
                 for e in e_list:
                     if e.stream == stream or not (e.write or is_write):
                         continue
@@ -325,12 +327,12 @@ class KernelBuilder:
         return op
 
     def _buckets(self, acc: Access):
-        key, _, _, b0, b1 = acc.box()
+        key, _, _, b0, b1 = acc.box
         for k in range(b0 // _BUCKET, (b1 - 1) // _BUCKET + 1):
             yield (key, k), self._track.get((key, k), ())
 
     def _record(self, acc: Access, stream: str, idx: int, write: bool) -> None:
-        key, p0, p1, b0, b1 = acc.box()
+        key, p0, p1, b0, b1 = acc.box
         for k in range(b0 // _BUCKET, (b1 - 1) // _BUCKET + 1):
             lst = self._track.setdefault((key, k), [])
             if write:

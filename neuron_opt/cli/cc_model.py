@@ -5,6 +5,8 @@ with the reference interpreter for the same option, with fp32 and with onnxrunti
 from __future__ import annotations
 
 import tempfile
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,14 +19,21 @@ WEIGHTS = "weights.npz"
 
 @dataclass
 class Compiled:
-    """An nt module for one option, its weights directory and the nisa kernel."""
+    """An nt module for one option and its weights directory; the nisa kernel is lowered on
+    first use (a baseline only evaluated by the interpreter is never lowered)."""
 
     nt: object
-    kernel: object
     weights_dir: Path
     option: str
     onnx: str | None = None
-    keep: list = field(default_factory=list)  # temp dirs alive as long as this object
+    keep: list = field(default_factory=list)  # what must live as long as this object
+    _kernel: object = None
+
+    @property
+    def kernel(self):
+        if self._kernel is None:
+            self._kernel = lower(self.nt)
+        return self._kernel
 
 
 def lower(nt_module):
@@ -37,17 +46,47 @@ def lower(nt_module):
     return kernel
 
 
-def compile_onnx(path: str, mode: str, type_: str, cast_io: bool = False) -> Compiled:
-    from neuron_opt.cli.cc_compile import compile_model, option_label
-    from types import SimpleNamespace
+class OnnxModel:
+    """An ONNX model read and imported once; each option compiles a clone of the import,
+    and every option shares one weights file (passes never change the stored weights)."""
 
-    module, weights = compile_model(path, mode, type_, cast_io, WEIGHTS)
-    tmp = tempfile.TemporaryDirectory(prefix="neuron-cc-run-")
-    np.savez(Path(tmp.name) / WEIGHTS, **weights)
-    label = option_label(SimpleNamespace(auto_cast=mode, auto_cast_type=type_, cast_io=cast_io))
-    c = Compiled(module, lower(module), Path(tmp.name), label, onnx=path)
-    c.keep.append(tmp)
-    return c
+    def __init__(self, path: str):
+        from neuron_opt.importers.onnx import import_onnx, load_model
+
+        self.path = path
+        self.proto, _ = load_model(path)
+        self.fp32, weights = import_onnx(self.proto, WEIGHTS, label=path)
+        self._tmp = tempfile.TemporaryDirectory(prefix="neuron-cc-run-")
+        self.weights_dir = Path(self._tmp.name)
+        np.savez(self.weights_dir / WEIGHTS, **weights)
+
+    def compile(self, mode: str, type_: str, cast_io: bool = False) -> Compiled:
+        from types import SimpleNamespace
+
+        from neuron_opt.cli.cc_compile import normalized_mode, option_label
+        from neuron_opt.dialects.parse import verify_module
+        from neuron_opt.passes.pipeline import run_cast_pipeline
+
+        module = self.fp32.clone()
+        run_cast_pipeline(module, normalized_mode(mode), type_, preserve_io=not cast_io)
+        verify_module(module)
+        label = option_label(SimpleNamespace(auto_cast=mode, auto_cast_type=type_, cast_io=cast_io))
+        return Compiled(module, self.weights_dir, label, onnx=self.path, keep=[self])
+
+    def inputs(self, inputs_path: str) -> dict:
+        """The .npz's arrays, checked against the model's graph inputs."""
+        from neuron_opt.cli.cc_eval import load_inputs
+
+        return load_inputs(inputs_path, self.proto)
+
+    def onnxruntime(self, inputs: dict) -> dict:
+        from neuron_opt.cli.cc_eval import _run_onnxruntime
+
+        return _run_onnxruntime(self.path, inputs, [o.name for o in self.proto.graph.output])
+
+
+def compile_onnx(path: str, mode: str, type_: str, cast_io: bool = False) -> Compiled:
+    return OnnxModel(path).compile(mode, type_, cast_io)
 
 
 def is_kernel(module) -> bool:
@@ -87,22 +126,6 @@ def agreement(sim_out: dict, ref: dict) -> dict:
     return out
 
 
-def onnx_inputs(path: str, inputs_path: str) -> dict:
-    from neuron_opt.cli.cc_eval import load_inputs
-    from neuron_opt.importers.onnx import load_model
-
-    model, _ = load_model(path)
-    return load_inputs(inputs_path, model)
-
-
-def onnxruntime_outputs(path: str, inputs: dict) -> dict:
-    from neuron_opt.cli.cc_eval import _run_onnxruntime
-    from neuron_opt.importers.onnx import load_model
-
-    model, _ = load_model(path)
-    return _run_onnxruntime(path, inputs, [o.name for o in model.graph.output])
-
-
 def engine_summary(result) -> dict:
     return {
         "latency_us": result.makespan_us,
@@ -132,16 +155,14 @@ def wants_lowering(path: str) -> bool:
     return not is_kernel(load_module(path))
 
 
-def compile_for_run(args) -> Compiled:
-    from neuron_opt.cli.cc_compile import normalized_mode
+def compile_for_run(args, model: OnnxModel | None) -> Compiled:
     from neuron_opt.cli.common import load_module
 
-    if args.model.endswith(".onnx"):
-        return compile_onnx(args.model, normalized_mode(args.auto_cast), args.auto_cast_type,
-                            args.cast_io)
+    if model is not None:
+        return model.compile(args.auto_cast, args.auto_cast_type, args.cast_io)
     module = load_module(args.model)  # an nt module runs as written (its casts included)
     base = Path(args.model).resolve().parent if args.model != "-" else Path.cwd()
-    return Compiled(module, lower(module), base, "as written")
+    return Compiled(module, base, "as written")
 
 
 def run_model(args) -> int:
@@ -154,24 +175,35 @@ def run_model(args) -> int:
     numerics = not args.no_numerics
     if args.output and not numerics:
         raise CompileError("-o needs numerics (drop --no-numerics)", "neuron-cc")
-    is_onnx = args.model.endswith(".onnx")
+    if numerics and not args.inputs:
+        raise CompileError("--inputs X.npz is needed to compute outputs (or use --no-numerics)",
+                           "neuron-cc")
+    wall = Stopwatch()
+    model = None
+    if args.model.endswith(".onnx"):
+        with wall("import"):
+            model = OnnxModel(args.model)
     inputs = {}
     if numerics:
-        if not args.inputs:
-            raise CompileError("--inputs X.npz is needed to compute outputs (or use --no-numerics)",
-                               "neuron-cc")
-        inputs = onnx_inputs(args.model, args.inputs) if is_onnx else load_npz(args.inputs)
-    c = compile_for_run(args)
-    result = simulate(c, inputs, numerics=numerics, trace=bool(args.trace))
+        inputs = model.inputs(args.inputs) if model is not None else load_npz(args.inputs)
+    with wall("passes"):
+        c = compile_for_run(args, model)
+    with wall("lowering"):
+        _ = c.kernel
+    with wall("simulation"):
+        result = simulate(c, inputs, numerics=numerics, trace=bool(args.trace))
     report = {"model": args.model, "option": c.option, "simulation": engine_summary(result),
               "outputs": {}}
     if numerics:
-        ref = reference(c, inputs)
+        with wall("interpreter"):
+            ref = reference(c, inputs)
         agree = agreement(result.outputs, ref)
         ref32 = ort = None
-        if is_onnx:
-            ref32 = ref if c.option == "none" else reference(compile_onnx(args.model, "none", "bf16"), inputs)
-            ort = onnxruntime_outputs(args.model, inputs)
+        if model is not None:
+            with wall("interpreter"):
+                ref32 = ref if c.option == "none" else reference(model.compile("none", "bf16"), inputs)
+            with wall("onnxruntime"):
+                ort = model.onnxruntime(inputs)
         cast_type = "none" if c.option in ("none", "as written") else args.auto_cast_type
         for name, out in result.outputs.items():
             m = {"vs_interpreter": agree.get(name)}
@@ -182,10 +214,26 @@ def run_model(args) -> int:
                 m.update(range_counts(out, ref32[name], cast_type))
             report["outputs"][name] = m
         print_comparison(report)
-    print_summary(result, args.model)
+    print_summary(result, args.model, wall.seconds)
     report["metrics"] = result.metrics()
+    report["wall_seconds"] = wall.seconds
     save_run_files(args, result, report)
     return 0
+
+
+class Stopwatch:
+    """Wall seconds per stage (`with wall("lowering"): ...`), summed over repeats."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - t0
 
 
 def _num(v) -> str:

@@ -60,7 +60,8 @@ def simulate_file(path: str, inputs: dict[str, np.ndarray], numerics: bool = Tru
         raise
 
 
-def print_summary(result, path: str) -> None:
+def print_summary(result, path: str, wall: dict[str, float] | None = None) -> None:
+    """The simulation table; `wall` adds the wall seconds of each stage before simulation."""
     from rich.console import Console
     from rich.table import Table
 
@@ -86,10 +87,12 @@ def print_summary(result, path: str) -> None:
         f"TensorE busy {100 * result.utilization('tensor'):.1f}%  HFU {100 * result.hfu:.1f}%  "
         f"FLOPs {result.flops:,}  DMA {result.dma_bytes:,} B  instructions {result.instructions:,}"
     )
-    console.print(
-        f"wall: decode {result.timings['decode']:.3f} s, simulate {result.timings['simulate']:.3f} s",
-        style="dim",
-    )
+    wall = dict(wall or {})
+    wall.pop("simulation", None)  # shown split into the simulator's decode and run
+    wall |= {"decode": result.timings["decode"], "simulate": result.timings["simulate"]}
+    order = ("import", "passes", "lowering", "decode", "simulate", "interpreter", "onnxruntime")
+    stages = [f"{k} {wall[k]:.3f} s" for k in order if k in wall]
+    console.print("wall: " + ", ".join(stages), style="dim")
 
 
 def run(args) -> int:

@@ -1,10 +1,10 @@
-"""`neuron-cc sweep MODEL.onnx --inputs X.npz [--tolerance R] [--plot P.png] [--json FILE]`:
+"""`neuron-cc sweep MODEL.onnx --inputs X.npz [--tolerance R] [--plot P.png] [--json FILE] [--jobs N]`:
 every auto-cast option compiled, lowered and run on the simulator, side by side: accuracy
 against the fp32 interpreter (and the simulator's agreement with the interpreter for the same
 option), non-finite and range counts, simulated latency, speed-up over `none`, TensorE HFU; a
 Pareto plot (latency vs rel L2); and a recommendation as neuronx-cc's advice goes: start from
 the fastest option and step up in precision until the accuracy is enough, never an option with
-a non-finite output."""
+a non-finite output. The model is imported once; the options run in --jobs worker processes."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 
+from neuron_opt.cli.pool import default_jobs
 from neuron_opt.diagnostics import CompileError
 from neuron_opt.outputs import atomic_output
 
@@ -30,43 +31,65 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plot", metavar="P.png",
                    help="where the Pareto plot goes (default MODEL_sweep.png in the current directory)")
     p.add_argument("--json", metavar="FILE", help="write the table and recommendation as JSON")
+    p.add_argument("--jobs", type=int, default=default_jobs(), metavar="N",
+                   help="options evaluated side by side in N worker processes (default: every core)")
 
 
 def label(mode: str, type_: str) -> str:
     return "none" if mode == "none" else f"{mode}-{type_}"
 
 
-def sweep(model: str, inputs: dict, progress=None) -> list[dict]:
-    """One row per option (its metrics), in OPTIONS order."""
-    from neuron_opt.cli import cc_model
-    from neuron_opt.cli.cc_metrics import error_norms, range_counts
+# The model and inputs of the sweep in progress: forked workers inherit them.
+_SWEEP: dict = {}
 
-    ort = cc_model.onnxruntime_outputs(model, inputs)
-    rows, ref32 = [], None
+
+def _evaluate(option: tuple[str, str]) -> dict:
+    """One option on the simulator and in the interpreter (in a worker process)."""
+    from neuron_opt.cli import cc_model
+
+    model, inputs = _SWEEP["model"], _SWEEP["inputs"]
+    try:
+        c = model.compile(*option)
+        result = cc_model.simulate(c, inputs)
+        ref = cc_model.reference(c, inputs)
+    except CompileError as e:  # one option failing (e.g. does not fit) is a row, not a stop
+        return {"error": e}
+    return {"summary": cc_model.engine_summary(result), "outputs": result.outputs, "reference": ref}
+
+
+def sweep(model, inputs: dict, jobs: int = 1) -> list[dict]:
+    """One row per option (its metrics), in OPTIONS order; `model` is a cc_model.OnnxModel."""
+    from neuron_opt.cli.cc_metrics import error_norms, range_counts
+    from neuron_opt.cli.cc_model import agreement
+    from neuron_opt.cli.pool import run_all
+
+    _SWEEP.update(model=model, inputs=inputs)
+    try:
+        done = dict(run_all(_evaluate, OPTIONS, jobs, lambda o: label(*o), "sweep"))
+    finally:
+        _SWEEP.clear()
+    base = done[OPTIONS[0]]
+    if "error" in base:  # every row is measured against none: nothing to compare
+        raise base["error"]
+    ort = model.onnxruntime(inputs)
+    ref32 = base["reference"]
+    rows = []
     for mode, type_ in OPTIONS:
         name = label(mode, type_)
-        if progress:
-            progress(name)
         row = {"option": name, "auto_cast": mode, "auto_cast_type": None if mode == "none" else type_}
-        try:
-            c = cc_model.compile_onnx(model, mode, type_)
-            result = cc_model.simulate(c, inputs)
-            ref = cc_model.reference(c, inputs)
-        except CompileError as e:  # one option failing (e.g. does not fit) is a row, not a stop
-            if mode == "none":  # but every row is measured against none: nothing to compare
-                raise
-            row["error"] = str(e)
+        got = done[(mode, type_)]
+        if "error" in got:
+            row["error"] = str(got["error"])
             rows.append(row)
             continue
-        if mode == "none":
-            ref32 = ref
-        row.update(cc_model.engine_summary(result))
+        row.update(got["summary"])
         outs = {}
-        for out_name, out in result.outputs.items():
-            agree = cc_model.agreement({out_name: out}, {out_name: ref[out_name]})[out_name]
+        for out_name, out in got["outputs"].items():
+            ref = got["reference"][out_name]
+            agree = agreement({out_name: out}, {out_name: ref})[out_name]
             m = {"vs_fp32": error_norms(out, ref32[out_name]),
                  "vs_onnxruntime": error_norms(out, ort[out_name]),
-                 "interpreter_vs_fp32": error_norms(ref[out_name], ref32[out_name]),
+                 "interpreter_vs_fp32": error_norms(ref, ref32[out_name]),
                  "sim_vs_interpreter": agree}
             m.update(range_counts(out, ref32[out_name], "none" if mode == "none" else type_))
             outs[out_name] = m
@@ -203,9 +226,6 @@ def print_table(rows: list[dict], best: dict | None, tolerance: float, plot_path
 
 
 def run(args) -> int:
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from neuron_opt.cli import cc_model
     from neuron_opt.cli.cc_metrics import json_safe
 
@@ -217,22 +237,11 @@ def run(args) -> int:
     if not plot_path.endswith(".png"):
         raise CompileError("the plot must be a .png file", plot_path)
     cc_model.check_outputs_dir(plot_path, args.json)
-    inputs = cc_model.onnx_inputs(args.model, args.inputs)
-    console = Console(stderr=True)
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=console, transient=True,
-                  disable=not console.is_terminal) as prog:
-        task = prog.add_task("sweep", total=len(OPTIONS))
-        seen = []
-
-        def step(name):
-            if seen:
-                prog.advance(task)
-            seen.append(name)
-            prog.update(task, description=f"{name}: compile, lower, simulate")
-
-        rows = sweep(args.model, inputs, step)
-        prog.advance(task)
+    if args.jobs < 1:
+        raise CompileError("--jobs must be at least 1", "neuron-cc")
+    model = cc_model.OnnxModel(args.model)
+    inputs = model.inputs(args.inputs)
+    rows = sweep(model, inputs, args.jobs)
     best = recommend(rows, args.tolerance)
     plot(rows, args.tolerance, best, plot_path, f"{Path(args.model).name}: latency vs error")
     print_table(rows, best, args.tolerance, plot_path, args.model)

@@ -102,3 +102,39 @@ def test_sweep_table_lists_a_failed_option_with_its_error(capsys):
     out = capsys.readouterr().out
     assert "failed (below)" in out
     assert "all-fp8_e4m3: m.onnx: node big (MatMul): error: nt.matmul: does not fit on chip" in out.replace("\n", " ")
+
+
+def test_sweep_in_worker_processes_gives_the_same_rows(tmp_path, capsys):
+    rows = {}
+    for jobs in ("1", "2"):
+        js = tmp_path / f"s{jobs}.json"
+        code, _, err = run_neuron_cc(["sweep", EXAMPLES / "mlp.onnx", "--inputs", EXAMPLES / "mlp_inputs.npz",
+                                      "--plot", tmp_path / "p.png", "--json", js, "--jobs", jobs], capsys)
+        assert code == 0, err
+        rows[jobs] = [(r["option"], r["latency_us"], r["rel_l2"], r["instructions"])
+                      for r in json.loads(js.read_text())["options"]]
+    assert rows["1"] == rows["2"]
+
+
+def test_run_imports_once_and_lowers_only_the_simulated_option(monkeypatch, capsys):
+    from neuron_opt.cli import cc_model
+    from neuron_opt.importers import onnx as onnx_importer
+
+    calls = {"lower": 0, "import": 0}
+    lower, import_onnx = cc_model.lower, onnx_importer.import_onnx
+
+    def counting_lower(m):
+        calls["lower"] += 1
+        return lower(m)
+
+    def counting_import(*a, **k):
+        calls["import"] += 1
+        return import_onnx(*a, **k)
+
+    monkeypatch.setattr(cc_model, "lower", counting_lower)
+    monkeypatch.setattr(onnx_importer, "import_onnx", counting_import)
+    code, stdout, err = run_neuron_cc(["run", EXAMPLES / "mlp.onnx", "--inputs", EXAMPLES / "mlp_inputs.npz",
+                                       "--auto-cast", "matmult"], capsys)
+    assert code == 0, err
+    assert calls == {"lower": 1, "import": 1}  # the fp32 baseline runs in the interpreter only
+    assert "wall: import" in stdout.replace("\n", " ") and "lowering" in stdout
