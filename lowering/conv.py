@@ -1,5 +1,6 @@
-"""2-D convolution (implicit GEMM on TensorE; depthwise also on VectorE) and pooling (VectorE),
-both in bands of output rows, so any image size fits on chip.
+"""1-D and 2-D convolution (implicit GEMM on TensorE; depthwise also on VectorE) and pooling
+(VectorE), both in bands of output rows, so any image size fits on chip (a 1-D op is a 2-D one
+with a single row).
 
 conv: out[n, co, oy, ox] = sum over taps t = (ty, tx) and input channels ci of
 W[co, ci, ty, tx] * xpad[n, ci, oy*sy + ty*dy, ox*sx + tx*dx]. Contraction rows are ordered
@@ -132,6 +133,33 @@ class Window:
                     (c, c + (ox1 - ox0 - 1) * self.sx + 1, self.sx))
 
 
+def _as_2d(shape) -> tuple[int, ...]:
+    """(N, C, L) as (N, C, 1, L): a 1-D window op is a 2-D one with one row."""
+    return tuple(shape) if len(shape) == 4 else (shape[0], shape[1], 1, shape[2])
+
+
+def _attrs_2d(op, spatial: int, *names) -> list[list[int]]:
+    """Window attributes in 2-D form: kernel/strides/dilations (1, d) and pads
+    (0, begin, 0, end) for a 1-D op; dilations default to 1."""
+    out = []
+    for name in names:
+        v = list(op.prop(name) or [1] * spatial)
+        if spatial == 1:
+            v = [0, v[0], 0, v[1]] if name == "pads" else [1, v[0]]
+        out.append(v)
+    return out
+
+
+class _Rank3:
+    """A rank-3 (N, C, L) HBM tensor addressed as (N, C, 1, L) (its row index dropped)."""
+
+    def __init__(self, buf):
+        self.buf, self.dtype = buf, buf.dtype
+
+    def ap(self, *slices):
+        return self.buf.ap(*slices[:2], *slices[3:])
+
+
 def _split(total: int, nbytes: int) -> list[tuple[int, int]]:
     """[0, total) in up to 8 parts when a transfer is large (spread over DMA queues)."""
     parts = max(1, min(total, 8, nbytes // H.DMA_SPLIT_BYTES))
@@ -206,13 +234,16 @@ def conv(lw, op) -> None:
     x, w = op.operands[0], op.operands[1]
     bias = op.operands[2] if len(op.operands) > 2 else None
     Sx, Sw, So = P.shape(x), P.shape(w), P.shape(op.results[0])
-    if len(Sx) != 4:
-        raise _unsupported("only 2-D convolution has a lowering")
-    N, Ci, Hh, Ww = Sx
-    Co, _, kh, kw = Sw
-    g = Window(Hh, Ww, So[2], So[3], kh, kw, *op.prop("strides"), op.prop("pads")[0], op.prop("pads")[1],
-               *op.prop("dilations"))
+    flat = len(Sx) == 3
+    if len(Sx) not in (3, 4):
+        raise _unsupported("only 1-D and 2-D convolution have a lowering")
+    N, Ci, Hh, Ww = _as_2d(Sx)
+    Co, _, kh, kw = _as_2d(Sw)
+    strides, pads, dil = _attrs_2d(op, len(Sx) - 2, "strides", "pads", "dilations")
+    g = Window(Hh, Ww, _as_2d(So)[2], So[-1], kh, kw, *strides, pads[0], pads[1], *dil)
     (xs, xdt), (ws, wdt) = _source(lw, x), _source(lw, w)
+    if flat:
+        xs, ws = _Rank3(xs), _Rank3(ws)
     mdt = dt(x)
     kb = lw.kb
     dst = lw.new_home(op.results[0])
@@ -485,12 +516,11 @@ def pool(lw, op) -> None:
 
     x = op.operands[0]
     Sx, So = P.shape(x), P.shape(op.results[0])
-    if len(Sx) != 4:
-        raise _unsupported("only 2-D pooling has a lowering")
-    N, C, Hh, Ww = Sx
-    pads = list(op.prop("pads"))
-    dil = list(op.prop("dilations") or [1, 1])
-    g = Window(Hh, Ww, So[2], So[3], *op.prop("kernel"), *op.prop("strides"), pads[0], pads[1], *dil)
+    if len(Sx) not in (3, 4):
+        raise _unsupported("only 1-D and 2-D pooling have a lowering")
+    N, C, Hh, Ww = _as_2d(Sx)
+    kernel, strides, pads, dil = _attrs_2d(op, len(Sx) - 2, "kernel", "strides", "pads", "dilations")
+    g = Window(Hh, Ww, _as_2d(So)[2], So[-1], *kernel, *strides, pads[0], pads[1], *dil)
     is_max = isinstance(op, nt.MaxPoolOp)
     cy = cx = None
     if not is_max:  # window counts: explicit pads count with count_include_pad, the overhang never
@@ -501,6 +531,8 @@ def pool(lw, op) -> None:
         cx = _counts(g.Wo, g.kw, g.sx, g.dx, lo_x, hi_x)
     uniform = cy is not None and len(set(cy)) == 1 and len(set(cx)) == 1
     xs = lw.home_of(x)
+    if len(Sx) == 3:
+        xs = _Rank3(xs)
     odt = dt(op.results[0])
     dst = lw.new_home(op.results[0])
     kb = lw.kb

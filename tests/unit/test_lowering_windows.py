@@ -86,6 +86,30 @@ def test_conv_band_of_a_large_image():
     _conv(1, 64, 112, 112, 8, 3, pad=1)
 
 
+@pytest.mark.parametrize("case", [
+    dict(c=80, l=3000, co=48, k=3, pad=1),  # Whisper's front end: rows wider than a PSUM bank
+    dict(c=48, l=301, co=48, k=3, stride=2, pad=1, bias=True),
+    dict(c=16, l=64, co=16, k=5, pad=2, groups=16),  # depthwise 1-D
+])
+def test_conv1d_against_interpreter(case):
+    c, l, co, k = case["c"], case["l"], case["co"], case["k"]
+    s, p, g = case.get("stride", 1), case.get("pad", 0), case.get("groups", 1)
+    lo = (l + 2 * p - k) // s + 1
+    args = [("x", (1, c, l), "f32"), ("w", (co, c // g, k), "f32")] + ([("b", (co,), "f32")] if case.get("bias") else [])
+    ops = ", ".join(f"%{a}" for a, _, _ in args)
+    tys = ", ".join(_ty(sh, e) for _, sh, e in args)
+    body = (f"    %y = nt.conv {ops} {{strides = array<i64: {s}>, pads = array<i64: {p}, {p}>, "
+            f"dilations = array<i64: 1>, groups = {g} : i64}} : ({tys}) -> {_ty((1, co, lo))}")
+    _check(body, args, (1, co, lo))
+
+
+@pytest.mark.parametrize("kind,extra", [("max_pool", ""), ("avg_pool", ""), ("avg_pool", ", count_include_pad")])
+def test_pool1d_against_interpreter(kind, extra):
+    body = (f"    %y = nt.{kind} %x {{kernel = array<i64: 3>, strides = array<i64: 2>, pads = array<i64: 1, 1>{extra}}}"
+            f" : ({_ty((2, 70, 33))}) -> {_ty((2, 70, 17))}")
+    _check(body, [("x", (2, 70, 33), "f32")], (2, 70, 17), exact=kind == "max_pool")
+
+
 def _pool(kind, shape, k, s, p, extra=(), dil=1):
     n, c, h, w = shape
     f = math.ceil if "ceil_mode" in extra else math.floor
