@@ -182,7 +182,7 @@ def column(lw, v, rows: list[int]):
 
 
 def batch_norm(lw, op):
-    from neuron_opt.lowering.lowerer import dt
+    from neuron_opt.lowering.lowerer import EW_COLS, dt
 
     x, scale, bias, mean, var = op.operands
     S = P.shape(x)
@@ -197,14 +197,19 @@ def batch_norm(lw, op):
         p = r1 - r0
         lw.tile_cache = {}
         ch = [r % Ch for r in range(r0, r1)]
-        t = lw.tile(x, 2, r0, r1, 0, C).ap()
         m, vv, sc, b = (column(lw, v, ch) for v in (mean, var, scale, bias))
         sd = _scratch(lw, p, 1).ap()
         kb.inst("scalar", nisa.ActivationOp, sd, vv, func="sqrt", bias=lw.const_col(eps, p))
-        y = _scratch(lw, p, C).ap()
-        kb.inst("vector", nisa.TensorScalarOp, y, t, op0="sub", operand0=m, op1="div", operand1=sd)
-        res = kb.sbuf(p, (C,), dt(out))
-        kb.inst("vector", nisa.TensorScalarOp, res.ap(), y, op0="mul", operand0=sc, op1="add", operand1=b)
-        H.store(kb, lambda a, b_, w0, w1: res.ap((a, b_), (w0, w1)), dst, 2, r0, r1, 0, C)
-        kb.free(res, *lw.tile_cache.values())
+        columns = list(lw.tile_cache.values())  # per-row values, kept for every column chunk
+        for c0 in range(0, C, EW_COLS):  # any spatial size: chunks of the free dim
+            c1 = min(C, c0 + EW_COLS)
+            lw.tile_cache = {}
+            t = lw.tile(x, 2, r0, r1, c0, c1).ap()
+            y = _scratch(lw, p, c1 - c0).ap()
+            kb.inst("vector", nisa.TensorScalarOp, y, t, op0="sub", operand0=m, op1="div", operand1=sd)
+            res = kb.sbuf(p, (c1 - c0,), dt(out))
+            kb.inst("vector", nisa.TensorScalarOp, res.ap(), y, op0="mul", operand0=sc, op1="add", operand1=b)
+            H.store(kb, lambda a, b_, w0, w1: res.ap((a, b_), (w0, w1)), dst, 2, r0, r1, c0, c1)
+            kb.free(res, *lw.tile_cache.values())
+        kb.free(*columns)
         lw.tile_cache = {}

@@ -24,15 +24,17 @@ def _ty(shape, elt="f32") -> str:
     return "tensor<" + "x".join(map(str, shape)) + f"x{elt}>"
 
 
-def _check(body: str, args: list[tuple[str, tuple, str]], out: tuple, out_elt: str = "f32", exact: bool = False):
+def _check(body: str, args: list[tuple[str, tuple, str]], out: tuple, out_elt: str = "f32", exact: bool = False,
+           positive: tuple[str, ...] = ()):
     """Lower and simulate `body` (computing %y), compare with the interpreter; returns the
-    simulation result."""
+    simulation result. Inputs are standard normal (their magnitude for the `positive` ones)."""
     rng = np.random.default_rng(len(body))
     sig = ", ".join(f'%{n}: {_ty(s, e)} {{nt.name = "{n}"}}' for n, s, e in args)
     text = (f"builtin.module {{\n  func.func @main({sig}) -> ({_ty(out, out_elt)} {{nt.name = \"y\"}}) {{\n"
             f"{body}\n    func.return %y : {_ty(out, out_elt)}\n  }}\n}}\n")
     mod = parse_module(make_context(), text, "t.mlir")
     inputs = {n: rng.standard_normal(s).astype(np.float32) for n, s, _ in args}
+    inputs.update({n: np.abs(inputs[n]) + np.float32(0.1) for n in positive})
     with tempfile.TemporaryDirectory() as d:
         ref = Reference(mod, d).run(inputs)["y"]
         r = simulate(lower_module(mod), inputs, d)  # checks every placement rule of docs/nisa.md
@@ -165,3 +167,14 @@ def test_depthwise_engine_choice():
     block = conv_lowering.Job(0, 128, 0, 128, diag=True)
     assert conv_lowering.depthwise_engine(big, block, 1, "bf16") == "tensor"
     assert conv_lowering.depthwise_engine(small, block, 1, "f32") == "vector"
+
+
+def test_batch_norm_over_a_large_image():
+    """112 x 112 positions per channel: the rows are normalized in column chunks (a whole row
+    with its intermediates took 150 KiB per partition)."""
+    s = (1, 64, 112, 112)
+    ch = _ty((64,))
+    body = (f"    %y = nt.batch_norm %x, %g, %b, %m, %v {{epsilon = 1.0e-05 : f64}} : ({_ty(s)}, {ch}, {ch}, {ch}, {ch})"
+            f" -> {_ty(s)}")
+    _check(body, [("x", s, "f32"), ("g", (64,), "f32"), ("b", (64,), "f32"), ("m", (64,), "f32"),
+                  ("v", (64,), "f32")], s, positive=("v",))
