@@ -179,7 +179,7 @@ class KernelBuilder:
         self._psum = _Allocator(PSUM_BYTES, PSUM_BANK)
         self._decl_names: dict[tuple, str] = {}
         self._hbm: dict[str, Buf] = {}
-        self._track: dict[tuple, list[_Entry]] = {}
+        self._track: dict[tuple, tuple[list[_Entry], list[_Entry]]] = {}  # (reads, writes)
         self._waited: dict[str, dict[str, int]] = {}
         self._count: dict[str, int] = {}
         self._end: dict[str, list[float]] = {}
@@ -252,18 +252,22 @@ class KernelBuilder:
 
     # -- instructions -----------------------------------------------------------------------
     def _need(self, stream: str | None, reads, writes) -> dict[str, int]:
+        """Per other stream, how many of its instructions must have completed: every earlier
+        access overlapping these bytes where either side writes."""
         need: dict[str, int] = {}
-        for acc, is_write in [(a, False) for a in reads if isinstance(a, Access)] + [
-            (a, True) for a in writes
-        ]:
-            for key, e_list in self._buckets(acc):
-                key_box = acc.box
-                for e in e_list:
-                    if e.stream == stream or not (e.write or is_write):
+        for accs, is_write in ((reads, False), (writes, True)):
+            for acc in accs:
+                _, q0, q1, c0, c1 = box = acc.box
+                for k in range(c0 // _BUCKET, (c1 - 1) // _BUCKET + 1):
+                    track = self._track.get((box[0], k))
+                    if track is None:
                         continue
-                    if e.p0 < key_box[2] and key_box[1] < e.p1 and e.b0 < key_box[4] and key_box[3] < e.b1:
-                        if need.get(e.stream, 0) < e.idx + 1:
-                            need[e.stream] = e.idx + 1
+                    # a read conflicts with writes only; a write with reads too
+                    for lst in (track[1], track[0]) if is_write else (track[1],):
+                        for e in lst:
+                            if (e.stream != stream and e.p0 < q1 and q0 < e.p1 and e.b0 < c1
+                                    and c0 < e.b1 and need.get(e.stream, 0) <= e.idx):
+                                need[e.stream] = e.idx + 1
         return need
 
     def _ready(self, need: dict[str, int]) -> float:
@@ -326,27 +330,27 @@ class KernelBuilder:
         self.streams.setdefault(stream, []).append(op)
         return op
 
-    def _buckets(self, acc: Access):
-        key, _, _, b0, b1 = acc.box
-        for k in range(b0 // _BUCKET, (b1 - 1) // _BUCKET + 1):
-            yield (key, k), self._track.get((key, k), ())
-
     def _record(self, acc: Access, stream: str, idx: int, write: bool) -> None:
+        """Track the access (per 4 KiB bucket: reads and writes apart). A write drops every
+        entry it covers (a later access that overlaps one overlaps the write, which waited for
+        it); a read drops the stream's own reads it covers (their index is lower)."""
         key, p0, p1, b0, b1 = acc.box
+        entry = _Entry(p0, p1, b0, b1, stream, idx, write)
         for k in range(b0 // _BUCKET, (b1 - 1) // _BUCKET + 1):
-            lst = self._track.setdefault((key, k), [])
+            track = self._track.get((key, k))
+            if track is None:
+                track = self._track[(key, k)] = ([], [])
+            reads, writes = track
             if write:
-                lst[:] = [e for e in lst if not (p0 <= e.p0 and e.p1 <= p1 and b0 <= e.b0 and e.b1 <= b1)]
+                for lst in track:
+                    if lst:
+                        lst[:] = [e for e in lst if not (p0 <= e.p0 and e.p1 <= p1 and b0 <= e.b0 and e.b1 <= b1)]
+                writes.append(entry)
             else:
-                for e in lst:
-                    if (not e.write and e.stream == stream and e.p0 == p0 and e.p1 == p1
-                            and e.b0 == b0 and e.b1 == b1):
-                        e.idx = idx
-                        break
-                else:
-                    lst.append(_Entry(p0, p1, b0, b1, stream, idx, write))
-                continue
-            lst.append(_Entry(p0, p1, b0, b1, stream, idx, write))
+                if reads:
+                    reads[:] = [e for e in reads if not (e.stream == stream and p0 <= e.p0 and e.p1 <= p1
+                                                         and b0 <= e.b0 and e.b1 <= b1)]
+                reads.append(entry)
 
     # -- the kernel -------------------------------------------------------------------------
     def module(self, weights: str | None = None) -> ModuleOp:
