@@ -20,7 +20,6 @@ import json
 import os
 import re
 import sys
-import tempfile
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -32,7 +31,6 @@ sys.path.insert(0, str(ROOT / "tests"))
 from testlib import sim_bound  # noqa: E402  (the tests' tolerance rule, one copy)
 
 OPTIONS = [("none", "bf16"), ("matmult", "bf16"), ("all", "bf16"), ("all", "fp16"), ("matmult", "fp8_e4m3")]
-WEIGHTS = "weights.npz"
 
 
 def label(mode: str, type_: str) -> str:
@@ -78,57 +76,46 @@ class _Stage:
 def measure(zoo_dir: str, record: dict, options: list[tuple[str, str]]) -> dict:
     """One export through every option: a dict for the JSON (picklable: runs in a worker)."""
     from neuron_opt.cli import cc_model
-    from neuron_opt.dialects.parse import verify_module
-    from neuron_opt.importers.onnx import import_onnx
-    from neuron_opt.passes.pipeline import run_cast_pipeline
-
-    import numpy as np
 
     path = os.path.relpath(Path(zoo_dir) / record["file"])  # errors name it as given
     out = {"model": record["name"], "exporter": record["exporter"], "family": record["family"],
            "file": record["file"], "wall_s": {}, "stages": {}, "options": {}}
-    with tempfile.TemporaryDirectory(prefix="zoo-status-") as tmp:
-        with _Stage(out, "import"):
-            module, weights = import_onnx(path, WEIGHTS)
-            np.savez(Path(tmp) / WEIGHTS, **weights)
-            inputs = cc_model.onnx_inputs(path, str(Path(zoo_dir) / record["inputs_file"]))
-        if "error" in out:
-            return out
-        ref32 = None
-        for mode, type_ in options:
-            row = {"wall_s": {}, "stages": {}}
-            out["options"][label(mode, type_)] = row
-            c = None
-            with _Stage(row, "cast"):
-                nt_module = module.clone()
-                run_cast_pipeline(nt_module, mode, type_, preserve_io=True)
-                verify_module(nt_module)
-            if "error" in row:
-                continue
-            with _Stage(row, "lower"):
-                c = cc_model.Compiled(nt_module, cc_model.lower(nt_module), Path(tmp), label(mode, type_))
-            if "error" in row:
-                continue
-            with _Stage(row, "simulate"):
-                result = cc_model.simulate(c, inputs)
-                row.update(cc_model.engine_summary(result))
-            if "error" in row:
-                continue
-            with _Stage(row, "interpret"):
-                ref = cc_model.reference(c, inputs)
-                if ref32 is None:
-                    ref32 = ref if mode == "none" else cc_model.reference(
-                        cc_model.Compiled(module, None, Path(tmp), "none"), inputs)
-            if "error" in row:
-                continue
-            with _Stage(row, "compare"):
-                row["outputs"] = _compare(result.outputs, ref, ref32, mode, type_)
-                row["sim_vs_interpreter_rel_l2"] = max(o["rel_l2"] for o in row["outputs"].values())
-                row["match"] = all(o["match"] for o in row["outputs"].values())
-        base = out["options"].get("none", {}).get("latency_us")
-        for row in out["options"].values():
-            if base and "latency_us" in row:
-                row["speedup"] = base / row["latency_us"]
+    with _Stage(out, "import"):
+        model = cc_model.OnnxModel(path)
+        inputs = model.inputs(str(Path(zoo_dir) / record["inputs_file"]))
+    if "error" in out:
+        return out
+    ref32 = None
+    for mode, type_ in options:
+        row = {"wall_s": {}, "stages": {}}
+        out["options"][label(mode, type_)] = row
+        with _Stage(row, "cast"):
+            c = model.compile(mode, type_)
+        if "error" in row:
+            continue
+        with _Stage(row, "lower"):
+            _ = c.kernel
+        if "error" in row:
+            continue
+        with _Stage(row, "simulate"):
+            result = cc_model.simulate(c, inputs)
+            row.update(cc_model.engine_summary(result))
+        if "error" in row:
+            continue
+        with _Stage(row, "interpret"):
+            ref = cc_model.reference(c, inputs)
+            if ref32 is None:
+                ref32 = ref if mode == "none" else cc_model.reference(model.compile("none", "bf16"), inputs)
+        if "error" in row:
+            continue
+        with _Stage(row, "compare"):
+            row["outputs"] = _compare(result.outputs, ref, ref32, mode, type_)
+            row["sim_vs_interpreter_rel_l2"] = max(o["rel_l2"] for o in row["outputs"].values())
+            row["match"] = all(o["match"] for o in row["outputs"].values())
+    base = out["options"].get("none", {}).get("latency_us")
+    for row in out["options"].values():
+        if base and "latency_us" in row:
+            row["speedup"] = base / row["latency_us"]
     return out
 
 
