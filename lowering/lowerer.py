@@ -17,7 +17,7 @@ from xdsl.ir import Operation, SSAValue
 
 from neuron_opt.diagnostics import CompileError, location_of
 from neuron_opt.dialects import nisa, nt
-from neuron_opt.dialects.types import type_name
+from neuron_opt.dialects.types import is_float, type_name
 from neuron_opt.lowering import hbm as H
 from neuron_opt.lowering import plan as P
 from neuron_opt.lowering.kernel import ANY_QUEUE, AllocError, Buf, DT_BYTES, KernelBuilder
@@ -314,7 +314,13 @@ class Lowerer:
 
     def _tile_step(self, v, k, r0, r1, c0, c1, dst: Buf) -> None:
         self.tile_cache = {}
-        t = self.compute(v.owner, k, r0, r1, c0, c1)
+        op = v.owner
+        if dst is not None and isinstance(op, nt.CastOp) and self._cast_folds(op) \
+                and not (op.operands[0].owner in self.fused and dt(op.operands[0]) == "f32"):
+            # the store converts (an f32 producer writes the cast's type itself, in compute)
+            t = self.tile(op.operands[0], k, r0, r1, c0, c1)
+        else:
+            t = self.compute(op, k, r0, r1, c0, c1)
         if dst is None:
             self.resident[v].append((r0, r1, c0, c1, t))
         else:
@@ -494,10 +500,15 @@ class Lowerer:
             self.kb.inst("scalar", nisa.ActivationOp, dst, src, func=func)
 
     # -- elementwise ------------------------------------------------------------------------
-    def elementwise(self, op: Operation, k, r0, r1, c0, c1) -> Buf:
+    def elementwise(self, op: Operation, k, r0, r1, c0, c1, odt: str | None = None) -> Buf:
+        """The op's tile, written in `odt` (default: its result type) by its last instruction."""
         out = op.results[0]
         S = P.shape(out)
-        odt = dt(out)
+        odt = odt or dt(out)
+        if isinstance(op, nt.CastOp) and self._cast_folds(op):
+            folded = self._folded_cast(op, k, r0, r1, c0, c1, odt)
+            if folded is not None:
+                return folded
         epilogue = self._epilogue(op)
         if epilogue is not None:  # the activation is applied as the matmul result leaves PSUM
             from neuron_opt.lowering import matmul
@@ -561,6 +572,28 @@ class Lowerer:
         else:
             raise Unsupported("no lowering to nisa for this op")
         return t
+
+    def _cast_folds(self, op: Operation) -> bool:
+        """A float -> float cast that a converting write can do: engines and DMAs round to
+        their destination's type (RNE), but do not saturate to fp8's range."""
+        src, res = op.operands[0], op.results[0]
+        return (not self.tmode and is_float(src.type.element_type) and is_float(res.type.element_type)
+                and not (op.prop("saturate") and dt(res) == "f8E4M3") and P.shape(src) == P.shape(res))
+
+    def _folded_cast(self, op: Operation, k, r0, r1, c0, c1, odt: str) -> Buf | None:
+        """A cast done by the write of its fused f32 producer, no pass of its own: the producer
+        writes `odt` (one rounding from fp32, as producer-then-cast rounds). Not by a loading
+        DMA: a converting DMA measured slower than a load and an engine copy."""
+        p = op.operands[0].owner
+        if not (isinstance(p, Operation) and p in self.fused and dt(op.operands[0]) == "f32"):
+            return None
+        if isinstance(p, P.CONTRACTION):
+            from neuron_opt.lowering import matmul
+
+            return matmul.tile(self, p, r0, r1, c0, c1, odt=odt)
+        if isinstance(p, P.ELEMENTWISE):
+            return self.elementwise(p, k, r0, r1, c0, c1, odt=odt)
+        return None
 
     def _epilogue(self, op: Operation) -> str | None:
         """The ScalarE function of a unary activation applied to a fused f32 contraction result
