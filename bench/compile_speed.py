@@ -6,7 +6,7 @@ the shapes of BERT-base), 42 ops a layer, 8 of them contractions (19%): 6 nt.lin
 layer_norm, softmax, gelu, add, mul, transpose, reshape, one nt.constant (attention scale) and
 16 nt.weight ops, each used once, as the ONNX importer emits them. Types are written out in
 full (no `!alias`), as neuron-opt itself prints IR; `--type-alias` writes aliases instead
-(xdsl-notes.md §6: they halve lexing).
+(docs/design.md §7: they halve lexing).
 
 In process (gc disabled during the work, as the driver does) it times parse (LocatingParser),
 verify_module, print (custom and generic form), then for --auto-cast=matmult and =all
@@ -58,7 +58,7 @@ from neuron_opt.passes.pipeline import cast_pipeline
 
 IR_DIR = RESULTS / "compile_speed"
 BIN = Path(sys.executable).parent  # neuron-opt and xdsl-opt of this venv
-TARGET, WANTED = 1.5, 1.3  # DESIGN.md: matmult pipeline / no-pass round trip at 100k
+TARGET, WANTED = 1.5, 1.3  # docs/design.md §7: matmult pipeline / no-pass round trip at 100k
 MODES = ("matmult", "all")
 console = Console()
 

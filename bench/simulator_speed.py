@@ -4,7 +4,7 @@
 
 The kernel is the hand-written double-buffered bf16 GEMM (examples/kernels/gemm.py), >= 10k
 instructions. Parse, decode and the simulation loop are timed apart; the rate counts the
-simulation loop only (DESIGN.md's target: >= 100k instructions/s with --no-numerics).
+simulation loop only (docs/design.md's target: >= 100k instructions/s with --no-numerics).
 Writes bench/results/simulator_speed.json.
 """
 

@@ -2,7 +2,7 @@
 
 The nisa verifier (memory sizes, operand limits) and the simulator (clocks, costs, latencies)
 both read this table, so a limit the verifier enforces is the limit the simulator models.
-Sources are sections of ../shared/reference/neuroncore-v2.md ("NC2 §N") and their tags there:
+Sources are AWS Neuron documentation topics ("NC2 §N", listed in docs/design.md §6) and tags:
 [doc] AWS documentation, [doc-old] an older documentation version, [inf] an inference.
 Nothing here imports the rest of the package (a leaf, like types.py).
 """
@@ -44,7 +44,7 @@ TABLE: dict[str, Constant] = {
     "ACT_READ_ACCUMULATOR": Constant(64, "cycles", "NC2 §3 activation_reduce + MIN_II [doc-old]"),
     "BN_AGGR_NUM": Constant(13, "", "NC2 §3 bn_aggr max(MIN_II, 13N/3) [doc-old 2.22]"),
     "BN_AGGR_DEN": Constant(3, "", "NC2 §3 bn_aggr max(MIN_II, 13N/3) [doc-old 2.22]"),
-    # Latencies (not issue time: DESIGN.md issue model) --------------------------------------
+    # Latencies (not issue time: docs/design.md issue model) ----------------------------------
     "ACCESS_LATENCY": Constant(60, "cycles", "NC2 §2 static ~60-cycle SBUF/PSUM access start [doc]"),
     "SEMAPHORE_LATENCY": Constant(
         100, "cycles",

@@ -13,7 +13,7 @@ from neuron_opt.dialects.types import numpy_dtype
 i8 = IntegerType(8)
 
 # The ONNX types nt has. ONNX has no IEEE-style E4M3 (its FLOAT8E4M3FN is OCP's, NC-v4's
-# format), and DESIGN.md leaves f64, unsigned and 16-bit integers out of nt.
+# format), and docs/design.md leaves f64, unsigned and 16-bit integers out of nt.
 ONNX_TO_NT: dict[int, Attribute] = {
     TensorProto.FLOAT: f32,
     TensorProto.FLOAT16: f16,

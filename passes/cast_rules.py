@@ -1,7 +1,7 @@
 """The bit-exact cast folds, as functions shared by canonicalize-casts and preserve-io.
 
 Each rule has its proof in tests/unit/test_cast_rules.py (exhaustive over every bf16/f16/fp8
-pattern, else 10^7 random values plus every special value). Evidence: casting.md (c).
+pattern, else 10^7 random values plus every special value). Evidence: docs/design.md §3.2.
 
   R1 identity     cast(x: T -> T) = x                      (not for a saturating fp8 cast:
                                                              it maps +-inf to +-240)
@@ -23,7 +23,7 @@ pattern, else 10^7 random values plus every special value). Evidence: casting.md
                   in B and in C (saturated, when the outer cast saturates) so that m uses
                   the same value in either type.
 Never: ext(trunc(x)) -> x, trunc(trunc(x)) -> trunc(x) (double rounding), or pushing a trunc
-into arithmetic: each changes values (casting.md (c), "Value-changing").
+into arithmetic: each changes values (docs/design.md §3.2, "Forbidden").
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The op policy: what auto-cast does to each op class under each mode, in one table.
 
 An op's class comes from its trait (dialects/nt.py); this table is the only place that says
-what a class means to a mode. Evidence for each op's class: shared/reference/casting.md (b).
+what a class means to a mode. Evidence for each op's class: docs/design.md §3.4.
 
 Roles name the type a value gets: "matmul" is the --auto-cast-type (fp8 only here), "act" the
 activation type (the auto-cast type, bf16 for fp8_e4m3), "f32" is fp32, "keep" no change.

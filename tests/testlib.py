@@ -24,7 +24,7 @@ def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
     return bool(np.array_equal(na, nb) and np.array_equal(ua[~na], ub[~nb]))
 
 
-# DESIGN.md "Comparisons and tolerances": the simulator against the interpreter (same option),
+# docs/design.md "Comparisons and tolerances": the simulator against the interpreter (same option),
 # within a share of the option's own error (the interpreter against fp32), 1e-5 under none.
 SIM_SHARE = {"bf16": 0.25, "fp8_e4m3": 0.25, "fp16": 1.0, "tf32": 1.0}
 NONE_TOL = 1e-5

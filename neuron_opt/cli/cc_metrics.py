@@ -1,6 +1,6 @@
 """Accuracy metrics of an auto-cast option's outputs against fp32 and onnxruntime.
 
-Floats are compared normwise (DESIGN.md "Comparisons and tolerances"): rel L2 = ||a-b|| / ||b||
+Floats are compared normwise (docs/design.md "Comparisons and tolerances"): rel L2 = ||a-b|| / ||b||
 and rel max abs = max|a-b| / max|b|, never an elementwise relative error. Non-finite values
 count as equal when they match by position and sign (NaN matches NaN); a mismatch is an
 infinite error. Range counts say how the low-precision type's range was hit.

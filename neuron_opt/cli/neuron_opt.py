@@ -145,7 +145,7 @@ def _process(ctx, chunk: str, offset: int, filename: str, passes, args) -> str:
 
     from neuron_opt.dialects.parse import parse_module, verify_module
 
-    gc.disable()  # the cyclic GC costs half the time on large modules (xdsl-notes.md §6)
+    gc.disable()  # the cyclic GC costs half the time on large modules (docs/design.md §7)
     try:
         module = parse_module(ctx, chunk, filename, offset)
         verify_module(module)

@@ -1,6 +1,6 @@
 """The event loop: in-order engines and DMA queues, semaphores, ports, DMA engines.
 
-DESIGN.md's issue model: a stream issues its next instruction max(MIN_II, cost) after the
+docs/design.md's issue model: a stream issues its next instruction max(MIN_II, cost) after the
 previous one (DMA: bytes / bandwidth), once its waits are met and the shared port is free;
 the instruction completes after its access latency (DMA: after its fixed cost and data), and
 its signals land SEMAPHORE_LATENCY later. Streams are advanced in order of their next start

@@ -52,7 +52,7 @@ def test_rank0_under_all_tf32_runs():
 
 
 # passes/preserve_io.py _lower_arguments: lowers an f32 argument whose uses are all casts to
-# ONE float type U, for any U; DESIGN.md: "retypes an f32 argument to T where every use of it
+# ONE float type U, for any U; docs/design.md: "retypes an f32 argument to T where every use of it
 # is a cast to T". Under matmult-bf16 --cast-io this gives an f16 input.
 def test_cast_io_lowers_only_to_the_auto_cast_type():
     m = run_cast_pipeline(parse("""func.func @main(%0: tensor<4xf32>) -> tensor<4xf16> {
@@ -207,7 +207,7 @@ def test_a_partition_broadcast_keeps_negative_zero(tmp_path):
 
 # Found by test_fuzz_lowering.py (not a lowering bug): with values near the float32 maximum a
 # matmul's result depends on the summation order (inf in the simulator's order, NaN in
-# numpy's: -max + -max overflows before + inf in one of them). DESIGN.md allows order
+# numpy's: -max + -max overflows before + inf in one of them). docs/design.md allows order
 # differences, so such runs are not compared; clean data on the same graph still must match.
 def test_order_sensitive_runs_are_skipped_and_clean_runs_compared(tmp_path):
     from test_fuzz_lowering import _order_sensitive

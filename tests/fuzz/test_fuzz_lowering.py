@@ -5,10 +5,10 @@ covers, with shared values, broadcasting and special-value constants. Each runs 
 cast pipeline under one drawn option (none, or matmult/all x bf16, fp16, tf32, fp8_e4m3), is
 lowered, verified as nisa and simulated on both feeds (plain, and with ±0, subnormals, max,
 ±inf, NaN in the inputs). The outputs must match the interpreter's for the same option as
-DESIGN.md "Comparisons and tolerances" fixes it: inf and NaN in the same places, and over the
+docs/design.md "Comparisons and tolerances" fixes it: inf and NaN in the same places, and over the
 finite elements a rel L2 within 1e-5 under none, else within a share of the option's own error
 (the interpreter against fp32: a quarter for bf16 and fp8, all of it for fp16 and tf32).
-DESIGN.md allows results to differ where the summation order differs; with values near the
+docs/design.md allows results to differ where the summation order differs; with values near the
 float32 maximum that difference is not an ulp but overflow (max + max - max is inf in one order
 and max in another, inf - inf NaN). So a run whose feed, constants or weights hold a finite
 |v| > 1e30 is not compared when the graph sums (contractions, conv, reductions, softmax, norms,

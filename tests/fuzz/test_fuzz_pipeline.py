@@ -1,4 +1,4 @@
-"""Fuzzed `nt` graphs through every auto-cast option: the invariants of DESIGN.md.
+"""Fuzzed `nt` graphs through every auto-cast option: the invariants of docs/design.md.
 
 For each graph (nt_graphs.graphs) and each option (none; matmult and all x bf16, fp16, tf32,
 fp8_e4m3; preserve-io on and off):
@@ -169,7 +169,7 @@ def check_untouched(m, snap: dict, mode: str, t: str, what: str) -> None:
 
 
 def cast_io_signature(orig, canon, mode: str, t: str):
-    """The low-precision signature DESIGN.md defines for preserve-io{enabled=false}, from the
+    """The low-precision signature docs/design.md defines for preserve-io{enabled=false}, from the
     framework signature `orig` and the module after auto-cast + canonicalize-casts."""
     act, mm = role_type("act", t), role_type("matmul", t)
     outs = [retyped(x, act) if mode == "all" else x for x in orig.outputs.data]

@@ -81,7 +81,7 @@ def test_returned_bf16_argument_under_all_tf32(base_dir):
 def test_cast_io_lowers_an_argument_used_only_by_casts_to_t(base_dir):
     # Under matmult-bf16 --cast-io, %0's uses (the matmul's operand cast and a user cast to
     # bf16, merged by CSE) are all casts to bf16, and %1's one use is the matmul's: both
-    # inputs become bf16 (DESIGN.md); the f32 matmul result stays f32.
+    # inputs become bf16 (docs/design.md); the f32 matmul result stays f32.
     g = _graph("""func.func @main(%0: tensor<2x3xf32>, %1: tensor<3x4xf32>) -> (tensor<2x4xf32>, tensor<2x3xbf16>) {
   %2 = nt.matmul %0, %1 : (tensor<2x3xf32>, tensor<3x4xf32>) -> tensor<2x4xf32>
   %3 = nt.cast %0 : tensor<2x3xf32> to tensor<2x3xbf16>

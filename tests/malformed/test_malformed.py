@@ -18,7 +18,7 @@ CASES = tomllib.loads((HERE / "manifest.toml").read_text())["case"]
 BIN = Path(sys.executable).parent
 TIMEOUT = 60  # seconds; a hang is a failure, not a slow pass
 
-# The location form of each kind of problem (DESIGN.md, "Spellings": Errors).
+# The location form of each kind of problem (docs/design.md, "Bad input").
 LOCATION = {
     "ir": r"^(\S+\.mlir|<stdin>):\d+:\d+: error: ",
     "option": r"^neuron-(opt|cc): error: ",

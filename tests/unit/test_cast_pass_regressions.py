@@ -78,7 +78,7 @@ func.func @main() -> tensor<2x{dst}> {{
 
 @pytest.mark.parametrize("dst,sat", [("f8E4M3", " {saturate}"), ("f32", "")])
 def test_r4_weight_fold_ignores_the_stored_dtype(tmp_path, dst, sat):
-    # The .npz keeps f32 after auto-cast{mode=all} retyped the weight to bf16 (DESIGN.md), so
+    # The .npz keeps f32 after auto-cast{mode=all} retyped the weight to bf16 (docs/design.md), so
     # retyping the weight to fp8 makes the loader round f32 -> fp8 once (17.0625 -> 18) instead
     # of f32 -> bf16 -> fp8 (17 -> 16); to f32 it drops the bf16 rounding altogether.
     # auto-cast{mode=all type=fp8_e4m3} produces exactly the fp8 case for every matmul weight.

@@ -1,6 +1,6 @@
 """lower-to-nisa end to end: every example model under every auto-cast option, lowered and run
 on the simulator, against the reference interpreter (the oracle) for the same option, with
-the tolerances of DESIGN.md "Comparisons and tolerances"; plus contraction edge shapes and
+the tolerances of docs/design.md "Comparisons and tolerances"; plus contraction edge shapes and
 lowering errors. The figures (rel L2, share of differing elements) are printed (pytest -s)."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Convolutions (dense, grouped, depthwise on each engine), pools and pads lowered to nisa and
-simulated against the reference interpreter (DESIGN.md tolerances: 1e-5 rel L2 without
+simulated against the reference interpreter (docs/design.md tolerances: 1e-5 rel L2 without
 auto-cast), at sizes that need several bands of output rows, channel blocks and queue-split
 copies; and a contraction whose weights stream in N blocks beside a wide K."""
 

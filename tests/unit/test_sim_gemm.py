@@ -59,7 +59,7 @@ def test_bf16_matches_reference_rounding(tmp_path, data):
     assert c.dtype == ml_dtypes.bfloat16
     assert np.array_equal(c.view(np.uint16), r32.astype(ml_dtypes.bfloat16).view(np.uint16))
     # ... which is the reference rounding except where the reordered fp32 sum sits next to
-    # a rounding boundary (DESIGN.md: one-ulp flips, a small share).
+    # a rounding boundary (docs/design.md: one-ulp flips, a small share).
     ref = exact.astype(np.float32).astype(ml_dtypes.bfloat16)
     differ = np.count_nonzero(c.view(np.uint16) != ref.view(np.uint16)) / c.size
     assert differ < 0.01
