@@ -218,8 +218,8 @@ ZOO: dict[str, Entry] = {
              kernel_sizes=[3, 3, 5, 3], in_channels=[32, 16, 24, 40], out_channels=[16, 24, 40, 80],
              strides=[1, 2, 2, 2], num_block_repeats=[1, 2, 2, 3], expand_ratios=[1, 6, 6, 6],
              num_labels=10, image=32),
-        dict(width_coefficient=1.0, depth_coefficient=1.0, image_size=224, num_labels=1000,
-             image=224)), "EfficientNet-B0 at 224"),
+        dict(width_coefficient=1.0, depth_coefficient=1.0, image_size=224, hidden_dim=1280,
+             num_labels=1000, image=224)), "EfficientNet-B0 at 224"),
     "convnext": Entry("cnn", _vision("ConvNextForImageClassification", "ConvNextConfig", 26), Sizes(
         dict(hidden_sizes=[8, 16], depths=[1, 1], num_stages=2, num_labels=10, image=32),
         dict(num_labels=1000, image=224)), "ConvNeXt-T at 224"),
@@ -343,8 +343,18 @@ def build_one(name: str, real: bool, out: Path, exporters, log) -> list[dict]:
 
     entry = ZOO[name]
     cfg = entry.sizes.real if real else entry.sizes.tiny
+
+    def record(exporter: str, **more) -> dict:
+        rec = {"name": name, "family": entry.family, "exporter": exporter,
+               "opset": EXPORTERS[exporter], "size": "real" if real else "tiny", **more}
+        return rec | {"about": entry.about} if real else rec
+
     torch.manual_seed(1000 + list(ZOO).index(name))
-    model, inputs, output_names = entry.build(cfg)
+    try:
+        model, inputs, output_names = entry.build(cfg)
+    except Exception as e:  # a config the library rejects: recorded for both exporters
+        log(f"{name}: build failed: {_first_line(e)}")
+        return [record(x, error=f"build failed: {_first_line(e)}") for x in exporters]
     inputs_file = f"{name}_inputs.npz"
     _save_npz(out / inputs_file, inputs)
     exact_file = f"{name}_float64.npz"
@@ -356,11 +366,7 @@ def build_one(name: str, real: bool, out: Path, exporters, log) -> list[dict]:
         log(f"{name}: no float64 reference ({_first_line(e)})")
     records = []
     for exporter in exporters:
-        rec = {"name": name, "family": entry.family, "exporter": exporter,
-               "opset": EXPORTERS[exporter], "size": "real" if real else "tiny",
-               "inputs_file": inputs_file}
-        if real:
-            rec["about"] = entry.about
+        rec = record(exporter, inputs_file=inputs_file)
         path = out / f"{name}.{exporter}.onnx"
         try:
             export(model, inputs, output_names, path, exporter)
