@@ -112,11 +112,26 @@ def measure(zoo_dir: str, record: dict, options: list[tuple[str, str]]) -> dict:
             row["outputs"] = _compare(result.outputs, ref, ref32, mode, type_)
             row["sim_vs_interpreter_rel_l2"] = max(o["rel_l2"] for o in row["outputs"].values())
             row["match"] = all(o["match"] for o in row["outputs"].values())
+            if mode == "none" and "float64_file" in record:
+                row["vs_float64"] = _vs_float64(result.outputs, ref, zoo_dir, record)
     base = out["options"].get("none", {}).get("latency_us")
     for row in out["options"].values():
         if base and "latency_us" in row:
             row["speedup"] = base / row["latency_us"]
     return out
+
+
+def _vs_float64(sim: dict, ref: dict, zoo_dir: str, record: dict) -> dict:
+    """fp32 runs against the model run by torch in float64 (the truth they approximate): a
+    deep net's fp32 error grows with depth, and this says whose it is."""
+    import numpy as np
+
+    from neuron_opt.cli.cc_metrics import error_norms
+
+    exact = dict(np.load(Path(zoo_dir) / record["float64_file"]))
+    ort = dict(np.load(Path(zoo_dir) / record["outputs_file"]))
+    worst = lambda outs: max(error_norms(outs[k], exact[k])["rel_l2"] for k in exact)  # noqa: E731
+    return {"simulator": worst(sim), "interpreter": worst(ref), "onnxruntime": worst(ort)}
 
 
 def _compare(sim: dict, ref: dict, ref32: dict, mode: str, type_: str) -> dict:
@@ -184,6 +199,17 @@ def print_report(results: list[dict], options: list[str]) -> None:
         for msg, opts in stops.items():
             which = "all options" if len(opts) == len(options) else ", ".join(opts)
             console.print(f"  {key} {which}: {msg}", markup=False, soft_wrap=True)
+    off = [r for r in results if r["options"].get("none", {}).get("match") is False
+           and "vs_float64" in r["options"]["none"]]
+    if off:
+        console.print("mismatches under none, against the float64 torch run (fp32 error grows with depth):")
+    for r in off:
+        row = r["options"]["none"]
+        f = row["vs_float64"]
+        console.print(f"  {r['model']}.{r['exporter']}: simulator vs interpreter "
+                      f"{row['sim_vs_interpreter_rel_l2']:.1e} > 1e-5; rel L2 to float64: "
+                      f"simulator {f['simulator']:.1e}, interpreter {f['interpreter']:.1e}, "
+                      f"onnxruntime {f['onnxruntime']:.1e}", markup=False, soft_wrap=True)
     counts = summary(results, options)
     console.print(
         f"{counts['exports']} exports x {len(options)} options = {counts['runs']} runs: "
