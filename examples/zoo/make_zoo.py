@@ -349,9 +349,12 @@ def build_one(name: str, real: bool, out: Path, exporters, log) -> list[dict]:
                "opset": EXPORTERS[exporter], "size": "real" if real else "tiny", **more}
         return rec | {"about": entry.about} if real else rec
 
-    torch.manual_seed(1000 + list(ZOO).index(name))
+    def build():
+        torch.manual_seed(1000 + list(ZOO).index(name))
+        return entry.build(cfg)
+
     try:
-        model, inputs, output_names = entry.build(cfg)
+        model, inputs, output_names = build()
     except Exception as e:  # a config the library rejects: recorded for both exporters
         log(f"{name}: build failed: {_first_line(e)}")
         return [record(x, error=f"build failed: {_first_line(e)}") for x in exporters]
@@ -369,6 +372,10 @@ def build_one(name: str, real: bool, out: Path, exporters, log) -> list[dict]:
         rec = record(exporter, inputs_file=inputs_file)
         path = out / f"{name}.{exporter}.onnx"
         try:
+            # The same seeded model, fresh for each exporter: TorchScript tracing can change a
+            # module (Swin keeps a traced tensor as its last stage's window size), which the
+            # dynamo exporter then fails on.
+            model = build()[0] if records else model
             export(model, inputs, output_names, path, exporter)
         except Exception as e:  # the exporter's own failure: recorded, not hidden
             rec["error"] = f"export failed: {_first_line(e)}"
