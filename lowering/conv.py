@@ -33,6 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from neuron_opt.dialects import ncv2, nisa
+from neuron_opt.dialects.types import FP8_MAX
 from neuron_opt.lowering import hbm as H
 from neuron_opt.lowering import plan as P
 from neuron_opt.lowering.kernel import ANY_QUEUE, DT_BYTES, AllocError
@@ -40,10 +41,10 @@ from neuron_opt.lowering.kernel import ANY_QUEUE, DT_BYTES, AllocError
 PMAX = 128
 NMAX = 512  # output columns per PSUM bank (fp32)
 VCOLS = 2048  # free size of a VectorE step
-PACK_CI = 32  # at most this many input channels: several taps share a K tile (im2col)
 BAND_BYTES = 48 * 1024  # per partition: the input tiles of one band of output rows
 WEIGHT_BYTES = 64 * 1024  # per partition: the stationary tiles of one job
 POOL_BYTES = 64 * 1024  # per partition: a pool band (input, accumulator, count map, result)
+PACK_CI = 32  # at most this many input channels: several taps share a K tile (im2col)
 DEPTHWISE_ENGINE = "auto"  # or "tensor" / "vector" (bench/lowering_conv.py forces each)
 
 
@@ -61,15 +62,22 @@ def _range(o_count, start_off, stride, size):
 
 
 def _source(lw, v):
-    """(HBM tensor to load, SBUF tile dtype) of a conv operand: a cast fused into the conv
-    (plan.dma_cast) is done by the loading DMAs, from the cast's input."""
+    """(HBM tensor to load, SBUF tile dtype, saturate) of a conv operand: a cast fused into
+    the conv is done by the loading DMAs, from the cast's input; a saturating one to fp8 also
+    by a clamp of the loaded tile to +-240 (the DMA rounds to fp8 without saturating: what
+    overflows is inf, which the clamp turns into +-240; NaN stays NaN)."""
     from neuron_opt.lowering.lowerer import dt
 
     p = v.owner
     if p in lw.fused:
-        return lw.home_of(p.operands[0]), dt(v)
+        return lw.home_of(p.operands[0]), dt(v), not P.dma_cast(p)
     src = lw.home_of(v)
-    return src, src.dtype
+    return src, src.dtype, False
+
+
+def _saturate(kb, t) -> None:
+    kb.inst("vector", nisa.TensorScalarOp, t.ap(), t.ap(), op0="max", operand0=-FP8_MAX,
+            op1="min", operand1=FP8_MAX)
 
 
 @dataclass(frozen=True)
@@ -241,7 +249,7 @@ def conv(lw, op) -> None:
     Co, _, kh, kw = _as_2d(Sw)
     strides, pads, dil = _attrs_2d(op, len(Sx) - 2, "strides", "pads", "dilations")
     g = Window(Hh, Ww, _as_2d(So)[2], So[-1], kh, kw, *strides, pads[0], pads[1], *dil)
-    (xs, xdt), (ws, wdt) = _source(lw, x), _source(lw, w)
+    (xs, xdt, xsat), (ws, wdt, _) = _source(lw, x), _source(lw, w)  # plan: w's casts never saturate
     if flat:
         xs, ws = _Rank3(xs), _Rank3(ws)
     mdt = dt(x)
@@ -250,14 +258,14 @@ def conv(lw, op) -> None:
     bs = lw.home_of(bias) if bias is not None else None
     for job in _jobs(Ci, Co, op.prop("groups")):
         if job.diag and job.mult == 1 and depthwise_engine(g, job, N, mdt) == "vector":
-            _depthwise_vector(lw, g, job, N, Co, xs, xdt, ws, wdt, bs, dst)
+            _depthwise_vector(lw, g, job, N, Co, xs, xdt, xsat, ws, wdt, bs, dst)
             continue
         kt = _ktiles(job, g.taps)
         obs = [(m, min(job.cout, m + PMAX)) for m in range(0, job.cout, PMAX)]
         per_ob = len(kt) * PMAX * DT_BYTES[mdt]  # stationary bytes per partition of one out block
         step = max(1, WEIGHT_BYTES // per_ob)
         for i in range(0, len(obs), step):  # out blocks whose stationaries fit together
-            _conv_job(lw, g, job, kt, obs[i:i + step], N, Co, xs, xdt, ws, wdt, mdt, bs, dst)
+            _conv_job(lw, g, job, kt, obs[i:i + step], N, Co, xs, xdt, xsat, ws, wdt, mdt, bs, dst)
 
 
 def depthwise_engine(g: Window, job: Job, images: int, mdt: str) -> str:
@@ -281,7 +289,7 @@ def depthwise_engine(g: Window, job: Job, images: int, mdt: str) -> str:
     return "vector" if vector < tensor else "tensor"
 
 
-def _conv_job(lw, g: Window, job: Job, kt, obs, N, Co, xs, xdt, ws, wdt, mdt, bs, dst) -> None:
+def _conv_job(lw, g: Window, job: Job, kt, obs, N, Co, xs, xdt, xsat, ws, wdt, mdt, bs, dst) -> None:
     kb = lw.kb
     st = {}  # (K tile, out block start) -> stationary [K rows, cout block]
     for m0, m1 in obs:
@@ -309,6 +317,9 @@ def _conv_job(lw, g: Window, job: Job, kt, obs, N, Co, xs, xdt, ws, wdt, mdt, bs
                     ins.append(t)
             else:
                 ins = [_im2col(kb, g, xs, xdt, job, pieces, n, b0, b1) for pieces in kt]
+            if xsat:
+                for t in ins:
+                    _saturate(kb, t)
             for m0, m1 in obs:
                 out = kb.sbuf(m1 - m0, (b1 - b0, g.Wo), dst.dtype)
                 for oy0, oy1, ox0, ox1 in g.chunks(b0, b1, NMAX):
@@ -447,7 +458,7 @@ def _selection(lw, cb: int, m: int, j: int):
     return lw.consts[key]
 
 
-def _depthwise_vector(lw, g: Window, job: Job, N, Co, xs, xdt, ws, wdt, bs, dst) -> None:
+def _depthwise_vector(lw, g: Window, job: Job, N, Co, xs, xdt, xsat, ws, wdt, bs, dst) -> None:
     """Depthwise block on VectorE: channels on partitions; per tap, ScalarE multiplies the
     shifted view by the channel's weight (a per-partition scale) and VectorE adds it into an
     fp32 accumulator."""
@@ -463,6 +474,8 @@ def _depthwise_vector(lw, g: Window, job: Job, N, Co, xs, xdt, ws, wdt, bs, dst)
             b1 = min(g.Ho, b0 + R)
             t = kb.sbuf(cb, (g.rows_in(b1 - b0), g.wp), xdt)
             load_band(kb, g, xs, t, [(0, (n, (job.ci0, job.ci0 + cb)), cb)], b0, b1, 0.0)
+            if xsat:
+                _saturate(kb, t)
             out = kb.sbuf(cb, (b1 - b0, g.Wo), dst.dtype)
             for oy0, oy1, ox0, ox1 in g.chunks(b0, b1, VCOLS):
                 shape = (oy1 - oy0, ox1 - ox0)

@@ -72,7 +72,7 @@ def plan_fusion(body_ops: list[Operation], returned: set[SSAValue]) -> set[Opera
             # a contraction operand converted as its tiles are loaded (no cast pass over HBM)
             fused.add(op)
         elif isinstance(user, nt.ConvOp) and isinstance(op, nt.CastOp) and res in tuple(user.operands[:2]) \
-                and dma_cast(op) and op.operands[0].owner not in fused:
+                and _conv_cast(op, user) and op.operands[0].owner not in fused:
             # the conv's DMAs read the cast's input and convert on the way (nisa.dma_copy casts)
             fused.add(op)
         elif isinstance(user, ROWWISE + (nt.ReduceSumOp, nt.ReduceMeanOp, nt.ReduceMaxOp)) and tileable(user) and \
@@ -86,6 +86,14 @@ def dma_cast(op: nt.CastOp) -> bool:
     saturating: every float cast but a saturating one to fp8."""
     src, dst = op.operands[0].type.element_type, op.results[0].type.element_type
     return is_float(src) and is_float(dst) and not (op.prop("saturate") and isinstance(dst, Float8E4M3Type))
+
+
+def _conv_cast(op: nt.CastOp, conv: nt.ConvOp) -> bool:
+    """Does the conv's loading do this cast? Every DMA cast; on the input, a saturating one to
+    fp8 too (lowering/conv.py clamps the loaded tiles in place: even an im2col tile, which
+    repeats values once per tap, measured faster than the cast's own pass through HBM)."""
+    src, dst = op.operands[0].type.element_type, op.results[0].type.element_type
+    return dma_cast(op) or (op.results[0] is conv.operands[0] and is_float(src) and is_float(dst))
 
 
 def _has_fixed(user: Operation, fused: set[Operation]) -> bool:

@@ -178,3 +178,32 @@ def test_batch_norm_over_a_large_image():
             f" -> {_ty(s)}")
     _check(body, [("x", s, "f32"), ("g", (64,), "f32"), ("b", (64,), "f32"), ("m", (64,), "f32"),
                   ("v", (64,), "f32")], s, positive=("v",))
+
+
+@pytest.mark.parametrize("c,groups,engine", [(3, 1, "auto"), (40, 1, "auto"), (16, 16, "tensor"), (16, 16, "vector")])
+def test_saturating_fp8_cast_fused_into_conv(c, groups, engine, monkeypatch):
+    """A saturating cast to fp8 of a conv's input is done by its loading DMAs (which round
+    without saturating: overflow becomes inf) and a clamp of the loaded tiles to +-240: the
+    result equals the interpreter's cast (values past 248 and infinities included)."""
+    monkeypatch.setattr(conv_lowering, "DEPTHWISE_ENGINE", engine)
+    co = c if groups > 1 else 8
+    x_t, c8_t = _ty((1, c, 12, 12)), _ty((1, c, 12, 12), "f8E4M3")
+    w_t, y_t = _ty((co, c // groups, 3, 3), "f8E4M3"), _ty((1, co, 12, 12))
+    text = (f"builtin.module {{\n  func.func @main(%x: {x_t} {{nt.name = \"x\"}}, %w: {w_t} {{nt.name = \"w\"}}) "
+            f"-> ({y_t} {{nt.name = \"y\"}}) {{\n"
+            f"    %c = nt.cast %x {{saturate}} : {x_t} to {c8_t}\n"
+            f"    %y = nt.conv %c, %w {{strides = array<i64: 1, 1>, pads = array<i64: 1, 1, 1, 1>, dilations = "
+            f"array<i64: 1, 1>, groups = {groups} : i64, acc = f32}} : ({c8_t}, {w_t}) -> {y_t}\n"
+            f"    func.return %y : {y_t}\n  }}\n}}\n")
+    mod = parse_module(make_context(), text, "t.mlir")
+    rng = np.random.default_rng(c + groups)
+    x = (rng.standard_normal((1, c, 12, 12)) * 200).astype(np.float32)
+    x.flat[::37] = np.inf
+    x.flat[5::41] = -np.inf
+    inputs = {"x": x, "w": rng.standard_normal((co, c // groups, 3, 3)).astype(np.float32)}
+    kernel = lower_module(mod)
+    assert not any(o.name == "nt.cast" for o in mod.walk() if "nisa.fused" not in o.attributes)
+    with tempfile.TemporaryDirectory() as d:
+        ref = Reference(mod, d).run(inputs)["y"]
+        sim = simulate(kernel, inputs, d).outputs["y"]
+    assert np.isfinite(ref).all() and rel_l2(sim, ref) <= NONE_TOL

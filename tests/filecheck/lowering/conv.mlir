@@ -85,8 +85,9 @@ builtin.module {
 // -----
 
 // A cast feeding the conv (auto-cast matmult's bf16 input) is done by the loading DMAs, which
-// convert while they load (f32 in HBM -> bf16 patch tile): no cast pass over HBM. A
-// saturating cast to fp8 is not what a DMA does, so it stays a group of its own.
+// convert while they load (f32 in HBM -> bf16 patch tile): no cast pass over HBM. A DMA
+// does not saturate, so a saturating cast to fp8 is that DMA (overflow rounds to inf) and a
+// clamp of the loaded tile to +-240 on VectorE.
 builtin.module {
   func.func @main(%x: tensor<1x1x4x4xf32> {nt.name = "x"}, %w: tensor<2x1x1x1xbf16> {nt.name = "w"}, %w8: tensor<2x1x1x1xf8E4M3> {nt.name = "w8"}) -> (tensor<1x2x4x4xf32> {nt.name = "y"}, tensor<1x2x4x4xf32> {nt.name = "y8"}) {
     %c = nt.cast %x : tensor<1x1x4x4xf32> to tensor<1x1x4x4xbf16>
@@ -100,9 +101,10 @@ builtin.module {
 // CHECK-LABEL: // -----
 // CHECK-DAG:   nisa.hbm input @x : tensor<1x1x4x4xf32>
 // CHECK-DAG:   nisa.sbuf @[[P:t[0-9]+]] partitions 0:1 offset {{[0-9]+}} : tensor<1x4x4xbf16>
-// CHECK-DAG:   nisa.hbm scratch @[[H8:h[0-9]+]] : tensor<1x1x4x4xf8E4M3>
+// CHECK-DAG:   nisa.sbuf @[[P8:t[0-9]+]] partitions 0:1 offset {{[0-9]+}} : tensor<1x4x4xf8E4M3>
 // CHECK-DAG:   nisa.dma_copy @[[P]][0, 0:4, 0:4], @x[0, 0, 0:4, 0:4]
-// CHECK-DAG:   nisa.dma_copy @{{t[0-9]+}}[0, 0:4, 0:4], @[[H8]][0, 0, 0:4, 0:4]
+// CHECK-DAG:   nisa.dma_copy @[[P8]][0, 0:4, 0:4], @x[0, 0, 0:4, 0:4]
+// CHECK-DAG:   nisa.tensor_scalar @[[P8]][0, 0:4, 0:4], @[[P8]][0, 0:4, 0:4] op0 max operand0 -240.0 op1 min operand1 240.0
 
 // -----
 
