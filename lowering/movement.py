@@ -78,6 +78,9 @@ def permute(lw, src, dst, perm) -> None:
     while j > 0 and perm[j - 1] < perm[j]:
         j -= 1
     count = prod(So[:j])
+    swap = _block_swap(perm)
+    if swap is not None and count > SWAP_DMAS and src.dtype in FLOAT_DTYPES:
+        return _swap_on_tensor(lw, src, dst, *swap)
     if count > MAX_DMAS:
         raise _unsupported(f"a transpose needing {count} DMAs (at most {MAX_DMAS})")
     for idx in itertools.product(*(range(d) for d in So[:j])):
@@ -86,6 +89,57 @@ def permute(lw, src, dst, perm) -> None:
         for i, p in enumerate(perm):
             s_sl[p] = idx[i] if i < j else (0, So[i])
         H.copy_hbm(lw.kb, dst.ap(*d_sl), src.ap(*s_sl))
+
+
+SWAP_DMAS = 16  # above this many DMAs a block swap goes through TensorE transposes
+SWAP_COLS = 4096  # columns of a source tile in a block swap
+FLOAT_DTYPES = ("f32", "tf32", "bf16", "f16", "f8E4M3")
+
+
+def _block_swap(perm) -> tuple[int, int] | None:
+    """(b, j) when perm keeps dims [0, b) and swaps the blocks [b, j) and [j, n) (each kept
+    in order): the permute is a batch of 2-D transposes."""
+    n = len(perm)
+    b = 0
+    while b < n and perm[b] == b:
+        b += 1
+    if b == n:
+        return None
+    j = perm[b]
+    if list(perm[b:]) != list(range(j, n)) + list(range(b, j)):
+        return None
+    return b, j
+
+
+def _swap_on_tensor(lw, src, dst, b: int, j: int) -> None:
+    """dst[p, c, a] = src[p, a, c] (p: dims before b, a: dims [b, j), c: the rest) by
+    128 x 128 TensorE transposes: a tile of rows a (partitions) and columns c is loaded,
+    each 128-column block transposed into PSUM (a bit copy for finite and non-finite values
+    alike on the simulator), evicted in dst's dtype and stored as rows c of dst."""
+    from neuron_opt.lowering.matmul import PMAX as P_
+
+    kb = lw.kb
+    S = src.shape
+    n_p, n_a, n_c = prod(S[:b]), prod(S[b:j]), prod(S[j:])
+    kd = b + len(S) - j  # dst split: rows (p, c), columns a
+    for p in range(n_p):
+        for a0 in range(0, n_a, P_):
+            a1 = min(n_a, a0 + P_)
+            for w0 in range(0, n_c, SWAP_COLS):
+                w1 = min(n_c, w0 + SWAP_COLS)
+                t = kb.sbuf(a1 - a0, (w1 - w0,), src.dtype)
+                H.load(kb, lambda r0, r1, c0, c1: t.ap((r0, r1), (c0, c1)), src, j, p * n_a + a0, p * n_a + a1, w0, w1)
+                for c0 in range(w0, w1, P_):
+                    c1 = min(w1, c0 + P_)
+                    ps = kb.psum(c1 - c0, (a1 - a0,))
+                    kb.inst("tensor", nisa.TransposeOp, ps.ap(), t.ap((0, a1 - a0), (c0 - w0, c1 - w0)))
+                    o = kb.sbuf(c1 - c0, (a1 - a0,), dst.dtype)
+                    lw.evict(o.ap(), ps.ap())
+                    kb.free(ps)
+                    H.store(kb, lambda r0, r1, x0, x1, o=o: o.ap((r0, r1), (x0, x1)), dst, kd,
+                            p * n_c + c0, p * n_c + c1, a0, a1)
+                    kb.free(o)
+                kb.free(t)
 
 
 def broadcast(lw, op) -> None:

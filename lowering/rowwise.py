@@ -13,6 +13,7 @@ from neuron_opt.lowering import plan as P
 from neuron_opt.lowering.kernel import ANY_QUEUE
 
 BN_FMAX = 512
+REDUCE_COLS = 8192  # free size of one tensor_reduce (rows longer than this reduce in chunks)
 PMAX = 128
 
 
@@ -147,22 +148,31 @@ def reduce(lw, op):
     dst = lw.new_home(out)
     R, C = prod(Sx[:kx]), prod(Sx[kx:])
     alu = "max" if isinstance(op, nt.ReduceMaxOp) else "add"
+    chunks = [(c0, min(C, c0 + REDUCE_COLS)) for c0 in range(0, C, REDUCE_COLS)]
     for r0 in range(0, R, PMAX):
         r1 = min(r0 + PMAX, R)
         lw.tile_cache = {}
-        if src is None:
-            t = lw.tile(x, kx, r0, r1, 0, C).ap()
-        else:
-            tb = _scratch(lw, r1 - r0, C, src.dtype)
-            H.load(lw.kb, lambda a, b, w0, w1: tb.ap((a, b), (w0, w1)), src, kx, r0, r1, 0, C)
-            t = tb.ap()
         res = lw.kb.sbuf(r1 - r0, (1,), dt(out))
-        if isinstance(op, nt.ReduceMeanOp):
-            s = _scratch(lw, r1 - r0, 1).ap()
-            lw.kb.inst("vector", nisa.TensorReduceOp, s, t, op="add")
-            lw.kb.inst("vector", nisa.TensorScalarOp, res.ap(), s, op0="div", operand0=C)
-        else:
-            lw.kb.inst("vector", nisa.TensorReduceOp, res.ap(), t, op=alu)
+        mean = isinstance(op, nt.ReduceMeanOp)
+        total = _scratch(lw, r1 - r0, 1).ap() if mean else res.ap()
+        # rows longer than a chunk: one fp32 partial per chunk, then a reduce of the partials
+        part = _scratch(lw, r1 - r0, len(chunks)) if len(chunks) > 1 else None
+        for i, (c0, c1) in enumerate(chunks):
+            kept, lw.tile_cache = lw.tile_cache, {}
+            if src is None:
+                t = lw.tile(x, kx, r0, r1, c0, c1).ap()
+            else:
+                tb = _scratch(lw, r1 - r0, c1 - c0, src.dtype)
+                H.load(lw.kb, lambda a, b, w0, w1: tb.ap((a, b), (w0, w1)), src, kx, r0, r1, c0, c1)
+                t = tb.ap()
+            acc = part.ap((0, r1 - r0), (i, i + 1)) if part is not None else total
+            lw.kb.inst("vector", nisa.TensorReduceOp, acc, t, op=alu)
+            lw.kb.free(*lw.tile_cache.values())
+            lw.tile_cache = kept
+        if part is not None:
+            lw.kb.inst("vector", nisa.TensorReduceOp, total, part.ap(), op=alu)
+        if mean:
+            lw.kb.inst("vector", nisa.TensorScalarOp, res.ap(), total, op0="div", operand0=C)
         H.store(lw.kb, lambda a, b, w0, w1: res.ap((a, b), (w0, w1)), dst, len(So), r0, r1, 0, 1)
         lw.kb.free(res, *lw.tile_cache.values())
         lw.tile_cache = {}
