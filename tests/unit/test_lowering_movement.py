@@ -1,6 +1,6 @@
 """Transposes that swap two blocks of dims (a batch of 2-D transposes on TensorE) and reductions
 over rows longer than one tensor_reduce, lowered to nisa and simulated against the reference
-interpreter: transposes bit for bit, reductions within DESIGN.md's 1e-5 rel L2."""
+interpreter: transposes bit for bit, reductions within docs/design.md's 1e-5 rel L2."""
 
 from __future__ import annotations
 
