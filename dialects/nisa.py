@@ -61,13 +61,19 @@ from xdsl.utils.exceptions import VerifyException
 from xdsl.utils.mlir_lexer import MLIRTokenKind
 
 from neuron_opt.dialects import ncv2
-from neuron_opt.dialects.types import byte_size, is_float, type_name
+from neuron_opt.dialects.types import byte_size, is_float, is_integer, type_name
 
 ENGINES = ("tensor", "vector", "scalar", "gpsimd")
 ROLES = ("input", "output", "weight", "scratch")
 
-# Vector/GpSimd ALU ops (tensor_tensor, tensor_scalar). Arithmetic runs in fp32.
-ALU_OPS = ("add", "sub", "mul", "div", "max", "min", "pow", "eq", "ne", "ge", "gt", "le", "lt")
+# Vector/GpSimd ALU ops (tensor_tensor, tensor_scalar). Arithmetic runs in fp32, or exactly on
+# integers when every tensor input is an integer buffer (docs/nisa.md §3). `mod` takes the
+# divisor's sign, `fmod` the dividend's; the bitvec ops take integer operands only.
+ALU_OPS = (
+    "add", "sub", "mul", "div", "mod", "fmod", "max", "min", "pow",
+    "eq", "ne", "ge", "gt", "le", "lt", "and", "or", "xor",
+)  # fmt: skip
+BITVEC_OPS = ("and", "or", "xor")
 REDUCE_OPS = ("add", "max", "min")
 CMP_OPS = ("eq", "ne", "ge", "gt", "le", "lt")
 # ScalarE functions f(x * scale + bias), computed exactly in fp32 (not the hardware LUTs).
@@ -413,7 +419,13 @@ class _OnChipOp(_DeclOp):
             raise VerifyException(
                 f"partitions {p0}:{p1} exceed the {ncv2.PARTITIONS} partitions of {self.MEMORY}"
             )
-        esize = byte_size(self.type.element_type)
+        elt = self.type.element_type
+        if is_integer(elt) and elt.width.data > 32:
+            raise VerifyException(
+                f"{type_name(elt)} cannot live in {self.MEMORY}: the NC-v2 engines have no 64-bit "
+                "integer datapath (i64 tensors stay in HBM; DMA narrows them to i32)"
+            )
+        esize = byte_size(elt)
         off = self.offset.data
         if off % esize:
             raise VerifyException(f"offset {off} is not a multiple of the element size {esize}")
@@ -952,13 +964,35 @@ class DmaCopyOp(InstrOp):
     src = prop_def(AccessAttr)
 
 
+@irdl_op_definition
+class DmaGatherOp(InstrOp):
+    """dst[p, k, ...] = src[index[p, k], ...]: an indirect DMA. GpSimd reads the indices from
+    SBUF and builds one descriptor per index (NC-v2's software descriptor generation); each
+    index selects a slab of src along its first dim, counted from the access's first row."""
+
+    name = "nisa.dma_gather"
+    POSITIONAL: ClassVar = (("dst", "access"), ("src", "access"), ("index", "access"))
+    REQUIRED: ClassVar = ("dst", "src", "index")
+    ENGINES: ClassVar = ("gpsimd",)
+    OPCODE: ClassVar = "DMA_GATHER"
+    dst = prop_def(AccessAttr)
+    src = prop_def(AccessAttr)
+    index = prop_def(AccessAttr)
+
+
 INSTRUCTIONS: tuple[type[InstrOp], ...] = (
     MatmulOp, TransposeOp, ActivationOp, TensorTensorOp, TensorScalarOp, TensorReduceOp,
     TensorCopyOp, MemsetOp, IotaOp, SelectOp, AffineSelectOp, BnStatsOp, BnAggrOp, DmaCopyOp,
+    DmaGatherOp,
 )  # fmt: skip
 
 # ---------------------------------------------------------------------------------------------
 # Placement rules (the kernel verifier; the simulator runs the same checks before it decodes)
+
+
+def hbm_shape(t: TensorType) -> tuple[int, ...]:
+    """The dims an access to an HBM tensor slices: a rank-0 tensor is accessed as `@x[0]`."""
+    return tuple(t.get_shape()) or (1,)
 
 
 def free_size(shape: tuple[int, ...]) -> int:
@@ -1082,7 +1116,7 @@ def _check_instruction(pl: Placement, engine: str, instr: InstrOp) -> None:
         if decl is None:
             raise VerifyException(f"operand {opname}: @{ap.memory.data} is not a declared buffer")
         t = decl.type
-        shape = t.get_shape()
+        shape = hbm_shape(t) if isinstance(decl, HbmOp) else t.get_shape()
         sl = ap.slices()
         if len(sl) != len(shape):
             raise VerifyException(
@@ -1098,7 +1132,12 @@ def _check_instruction(pl: Placement, engine: str, instr: InstrOp) -> None:
         mem = pl.memory_of(decl)
         mems[opname] = mem
         shapes[opname] = ap.shape()
-        _check_engine_memory(engine, instr, opname, mem)
+        if isinstance(instr, DmaGatherOp):
+            want = "HBM" if opname == "src" else "SBUF"
+            if mem != want:
+                raise VerifyException(f"operand {opname}: dma_gather's {opname} is in {want}, found {mem}")
+        else:
+            _check_engine_memory(engine, instr, opname, mem)
         if mem != "HBM":
             if sl[0][2] != 1:
                 raise VerifyException(f"operand {opname}: no striding along the partition dim")
@@ -1162,6 +1201,13 @@ def _check_shapes(pl: Placement, instr: InstrOp, mems, shapes) -> None:
             if free_size(shapes[name]) != 1:
                 fail(f"operand {name}: expected a [P, 1] column, found {free_size(shapes[name])} per partition")
 
+    if isinstance(instr, (TensorTensorOp, TensorScalarOp)):
+        ops = [instr.get(k) for k in ("op", "op0", "op1")]
+        if any(o in BITVEC_OPS for o in ops if o):
+            for name in shapes:
+                if not is_integer(_elt(pl, instr.properties[name])):
+                    fail(f"operand {name}: bitvec ops take integer buffers, found "
+                         f"{type_name(_elt(pl, instr.properties[name]))}")
     if isinstance(instr, (MatmulOp, TransposeOp)):
         dst = instr.dst
         dst_elt = _elt(pl, dst)
@@ -1206,6 +1252,17 @@ def _check_shapes(pl: Placement, instr: InstrOp, mems, shapes) -> None:
         a, b = shapes["dst"], shapes["src"]
         if math.prod(a) != math.prod(b):
             fail(f"operand src: {math.prod(b)} elements, dst has {math.prod(a)}")
+    elif isinstance(instr, DmaGatherOp):
+        same_partitions("dst", "index")
+        if not is_integer(_elt(pl, instr.index)) or _elt(pl, instr.index).width.data == 1:
+            fail(f"operand index: expected an integer buffer, found {type_name(_elt(pl, instr.index))}")
+        if instr.src.slices()[0][2] != 1:
+            fail("operand src: the indexed (first) dim takes no step")
+        row = math.prod(shapes["src"][1:])
+        want = free_size(shapes["index"]) * row
+        if free_size(shapes["dst"]) != want:
+            fail(f"operand dst: expected {want} elements per partition ({free_size(shapes['index'])} "
+                 f"indices x {row}), found {free_size(shapes['dst'])}")
     elif isinstance(instr, TensorTensorOp):
         for name in ("lhs", "rhs"):
             same_partitions("dst", name)

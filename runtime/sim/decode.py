@@ -117,6 +117,10 @@ def _is(pl, ap, cls) -> bool:
     return isinstance(pl.decls[ap.memory.data].type.element_type, cls)
 
 
+def _bytes(pl, ap: nisa.AccessAttr, count: int) -> int:
+    return count * byte_size(pl.decls[ap.memory.data].type.element_type)
+
+
 def _free(ap: nisa.AccessAttr) -> int:
     return nisa.free_size(ap.shape())
 
@@ -160,6 +164,12 @@ def _decode_one(pl: nisa.Placement, engine: str, op: nisa.InstrOp, sem_index, gr
     ins.ps, ins.pw = tuple(ps), tuple(pw)
     ins.args = ", ".join(f"{k}={ap.text()}" for k, ap in accesses.items())
 
+    if isinstance(op, nisa.DmaGatherOp):
+        # The transfer starts once GpSimd has built the descriptors and then costs what a
+        # DMA of the same bytes costs (docs/nisa.md dma_gather).
+        ins.nbytes = max(_bytes(pl, op.src, _free(op.dst) * op.dst.shape()[0]),
+                         _bytes(pl, op.dst, _free(op.dst) * op.dst.shape()[0]))
+        ins.done += cost.dma_total_ns(ins.nbytes)
     if isinstance(op, nisa.MatmulOp):
         k = op.stationary.shape()[0]
         ins.flops = 2 * k * _free(op.stationary) * _free(op.moving)
@@ -197,6 +207,7 @@ def _box(pl: nisa.Placement, name: str, ap: nisa.AccessAttr) -> tuple:
     sl = ap.slices()
     writes = name in ("dst", "accumulate")
     if isinstance(decl, nisa.HbmOp):
+        shape = nisa.hbm_shape(decl.type)
         mem = "HBM:" + ap.memory.data
         if len(shape) == 1:
             lo, hi = _span(shape, esize, sl, 0)
@@ -233,6 +244,8 @@ def _cycles(pl, engine, op, acc, mems) -> float:
         return cost.memset(_free(op.dst), half)
     if isinstance(op, (nisa.IotaOp, nisa.AffineSelectOp)):
         return cost.gpsimd(_free(op.dst))
+    if isinstance(op, nisa.DmaGatherOp):
+        return cost.gpsimd(_free(op.index))
     if isinstance(op, nisa.SelectOp):
         tensors = [k for k in ("pred", "on_true", "on_false") if k in mems]
         return cost.select(engine, _free(op.dst), any(mems[k] == "PSUM" for k in tensors))

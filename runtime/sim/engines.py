@@ -125,6 +125,7 @@ def run(program: Program, numerics: bool, record: bool = True) -> Timeline:
             tl.dma_bytes += ins.nbytes
         else:
             done = start + ins.done
+            tl.dma_bytes += ins.nbytes  # a GpSimd-driven gather moves bytes too
             for slot in ins.ps:
                 port_until[slot] = start + ins.cost
         if numerics:

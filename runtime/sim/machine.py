@@ -13,7 +13,7 @@ import numpy as np
 from xdsl.dialects.builtin import Float8E4M3Type, StringAttr
 
 from neuron_opt.dialects import ncv2
-from neuron_opt.dialects.nisa import AccessAttr, HbmOp, Placement, PsumOp, SbufOp
+from neuron_opt.dialects.nisa import AccessAttr, HbmOp, Placement, PsumOp, SbufOp, hbm_shape
 from neuron_opt.dialects.types import numpy_dtype, round_to, type_name
 from neuron_opt.runtime.sim.errors import SimError
 
@@ -33,9 +33,9 @@ class Machine:
         self.hbm_written: dict[str, np.ndarray] = {}
         for name, decl in pl.decls.items():
             if isinstance(decl, HbmOp):
-                t = decl.type
-                self.hbm[name] = np.zeros(t.get_shape(), numpy_dtype(t.element_type))
-                self.hbm_written[name] = np.zeros(t.get_shape(), np.bool_)
+                t = decl.type  # a rank-0 tensor is held as one element (accessed @x[0])
+                self.hbm[name] = np.zeros(hbm_shape(t), numpy_dtype(t.element_type))
+                self.hbm_written[name] = np.zeros(hbm_shape(t), np.bool_)
 
     def view(self, ap: AccessAttr) -> tuple[np.ndarray, np.ndarray]:
         """(values, written-mask) views of an access. The mask of an on-chip access has one
@@ -87,7 +87,7 @@ class Machine:
         if arr.dtype.kind not in "fiub" and arr.dtype != numpy_dtype(t.element_type):
             raise SimError(f"{what} '{name}': cannot read dtype {arr.dtype} as {type_name(t.element_type)}")
         sat = isinstance(t.element_type, Float8E4M3Type) and what == "weight"
-        self.hbm[name][...] = round_to(arr, t.element_type, saturate=sat)
+        self.hbm[name][...] = round_to(arr, t.element_type, saturate=sat).reshape(hbm_shape(t))
         self.hbm_written[name][...] = True
 
     def outputs(self) -> dict[str, np.ndarray]:
@@ -100,7 +100,7 @@ class Machine:
                         f"output '{name}': {missing} of {self.hbm_written[name].size} elements "
                         "were never written"
                     )
-                out[name] = self.hbm[name].copy()
+                out[name] = self.hbm[name].reshape(decl.type.get_shape()).copy()
         return out
 
 

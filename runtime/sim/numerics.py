@@ -15,36 +15,65 @@ import numpy as np
 from xdsl.dialects.builtin import Float32Type, FloatTF32Type
 
 from neuron_opt.dialects import nisa
-from neuron_opt.dialects.types import is_float, numpy_dtype, round_tf32, round_to
+from neuron_opt.dialects.types import (
+    is_bool, is_float, is_integer, numpy_dtype, round_tf32, round_to, type_name,
+)
 from neuron_opt.runtime import special
 from neuron_opt.runtime.sim.errors import Fault
 
 F32 = np.float32
 
 
+FP32_EXACT = 1 << 24  # integers of at most this magnitude are exact in fp32
+# The integer range each engine computes in exactly (docs/nisa.md §3): VectorE and ScalarE
+# convert to fp32, GpSimd computes in int32 natively.
+EXACT_RANGE = {"vector": FP32_EXACT, "scalar": FP32_EXACT, "gpsimd": (1 << 31) - 1}
+
+
+def _to_integer(x: np.ndarray, elt, operand: str) -> np.ndarray:
+    """Exact integers (int64) or fp32/float64 values -> integer type `elt`: floats truncate
+    toward zero; NaN, inf and values out of range are faults (hardware would saturate or wrap:
+    never silently)."""
+    if is_bool(elt):
+        return x != 0
+    dt = numpy_dtype(elt)
+    if x.dtype.kind == "f":
+        x = x.astype(np.float64)
+        bad = ~np.isfinite(x)
+        if bad.any():
+            raise Fault(operand, f"converts {x[bad].reshape(-1)[0]} to {type_name(elt)}")
+        x = np.trunc(x)
+    info = np.iinfo(dt)
+    out = (x < info.min) | (x > info.max)
+    if out.any():
+        v = x[out].reshape(-1)[0]
+        raise Fault(operand, f"integer {int(v)} does not fit {type_name(elt)}")
+    return x.astype(dt)
+
+
 def _rounder(elt) -> Callable[[np.ndarray], np.ndarray]:
-    """fp32 (or float64) values -> the dtype of `elt`, one RNE rounding."""
+    """fp32 (or float64, or exact int64) values -> the dtype of `elt`, one RNE rounding."""
+    if is_integer(elt):
+        return lambda x: _to_integer(np.asarray(x), elt, "dst")
     if isinstance(elt, Float32Type):
-        return lambda x: np.asarray(x, F32) if x.dtype != np.float64 else round_to(x, elt)
+        return lambda x: np.asarray(x, F32) if x.dtype == F32 else round_to(x.astype(np.float64), elt)
     if isinstance(elt, FloatTF32Type):
-        return lambda x: round_tf32(x) if x.dtype != np.float64 else round_to(x, elt)
-    if is_float(elt):
-        dt = numpy_dtype(elt)
+        return lambda x: round_tf32(x) if x.dtype == F32 else round_to(x.astype(np.float64), elt)
+    dt = numpy_dtype(elt)
 
-        def to_float(x):
-            if x.dtype == np.float64:
-                return round_to(x, elt)
-            with np.errstate(over="ignore"):
-                return x.astype(dt)
+    def to_float(x):
+        if x.dtype == np.float64 or x.dtype.kind in "iub":
+            return round_to(x.astype(np.float64), elt)
+        with np.errstate(over="ignore"):
+            return x.astype(dt)
 
-        return to_float
-    return lambda x: round_to(x, elt)
+    return to_float
 
 
 class _Operand:
     """An access's values, written-mask and the dtype facts the closures need."""
 
-    __slots__ = ("name", "values", "written", "elt", "dtype", "text", "memory", "shape", "p")
+    __slots__ = ("name", "values", "written", "elt", "dtype", "text", "memory", "shape", "p", "integer")
 
     def __init__(self, machine, name: str, ap: nisa.AccessAttr):
         self.name = name
@@ -56,19 +85,39 @@ class _Operand:
         self.memory = machine.pl.memory_of(decl)
         self.shape = self.values.shape
         self.p = self.shape[0]
+        self.integer = is_integer(self.elt)
 
     def read(self) -> np.ndarray:
-        """The values as fp32 [P, N]; a read of memory never written is a fault."""
+        """The values as fp32 [P, N]; a read of memory never written is a fault, and so is an
+        integer that fp32 cannot hold exactly."""
         if not self.written.all():
             raise Fault(self.name, f"reads uninitialized {self.memory} {self.text}")
         x = self.values.reshape(self.p, -1)
         if isinstance(self.elt, FloatTF32Type):
             return round_tf32(x)
+        if self.integer and x.dtype != np.bool_:
+            _check_range(x, FP32_EXACT, self.name, "the fp32 datapath")
         return x.astype(F32, copy=False)
+
+    def read_int(self) -> np.ndarray:
+        """The values as exact int64 [P, N] (integer buffers only)."""
+        self.check()
+        return self.values.reshape(self.p, -1).astype(np.int64)
 
     def check(self) -> None:
         if not self.written.all():
             raise Fault(self.name, f"reads uninitialized {self.memory} {self.text}")
+
+
+def _check_range(x: np.ndarray, limit: int, operand: str, where: str) -> None:
+    if x.size and x.dtype != np.bool_:
+        big = np.abs(x.astype(np.int64)) > limit
+        if big.any():
+            v = int(x[big].reshape(-1)[0])
+            if where == "gpsimd engine":
+                raise Fault(operand, f"integer {v} overflows GpSimd's int32 arithmetic")
+            raise Fault(operand, f"integer {v} is beyond {where}'s exact range (|v| <= {limit}); "
+                                 "integer arithmetic that large runs on GpSimd (int32)")
 
 
 def _ieee_max(a, b):
@@ -89,6 +138,8 @@ ALU: dict[str, Callable] = {
     "div": np.divide,
     "max": _ieee_max,
     "min": _ieee_min,
+    "mod": np.remainder,
+    "fmod": np.fmod,
     "pow": np.power,
     "eq": lambda a, b: (a == b).astype(F32),
     "ne": lambda a, b: (a != b).astype(F32),
@@ -96,6 +147,62 @@ ALU: dict[str, Callable] = {
     "gt": lambda a, b: (a > b).astype(F32),
     "le": lambda a, b: (a <= b).astype(F32),
     "lt": lambda a, b: (a < b).astype(F32),
+    # bitvec ops: the verifier admits integer buffers only, which run in INT_ALU
+    "and": None,
+    "or": None,
+    "xor": None,
+}
+
+
+def _nonzero_divisor(b) -> None:
+    if np.any(np.asarray(b) == 0):
+        raise Fault("rhs", "integer division by zero")
+
+
+def _int_div(a, b):
+    _nonzero_divisor(b)
+    q = np.abs(a) // np.abs(b)
+    return np.where((a < 0) != (b < 0), -q, q)
+
+
+def _int_mod(f):
+    def run(a, b):
+        _nonzero_divisor(b)
+        return f(a, b)
+
+    return run
+
+
+def _int_pow(a, b):
+    if np.any(np.asarray(b) < 0):
+        raise Fault("rhs", "integer power with a negative exponent")
+    with np.errstate(all="ignore"):
+        big = np.abs(np.power(np.asarray(a, np.float64), b)) > 2.0**62
+    if np.any(big):
+        raise Fault("dst", "integer power overflows")
+    return np.power(a, b)
+
+
+# Exact integer arithmetic on int64 arrays (both inputs integer buffers or integral numbers).
+INT_ALU: dict[str, Callable] = {
+    "add": np.add,
+    "sub": np.subtract,
+    "mul": np.multiply,
+    "div": _int_div,
+    "mod": _int_mod(np.remainder),
+    "fmod": _int_mod(np.fmod),
+    "max": np.maximum,
+    "min": np.minimum,
+    "pow": _int_pow,
+    "eq": lambda a, b: (a == b).astype(np.int64),
+    "ne": lambda a, b: (a != b).astype(np.int64),
+    "ge": lambda a, b: (a >= b).astype(np.int64),
+    "gt": lambda a, b: (a > b).astype(np.int64),
+    "le": lambda a, b: (a <= b).astype(np.int64),
+    "lt": lambda a, b: (a < b).astype(np.int64),
+    "and": np.bitwise_and,
+    "or": np.bitwise_or,
+    "xor": np.bitwise_xor,
 }
 
 
@@ -130,13 +237,30 @@ ACT: dict[str, Callable] = {
     "neg": np.negative,
 }
 assert set(ACT) == set(nisa.ACT_FUNCS)
-assert set(ALU) == set(nisa.ALU_OPS)
+assert set(ALU) == set(INT_ALU) == set(nisa.ALU_OPS)
 
 
 def build(op: nisa.InstrOp, machine) -> Callable[[], None]:
     ops = {name: _Operand(machine, name, ap) for name, ap in op.accesses()}
+    stream = op.parent_op()
+    ops["engine"] = stream.sym_name.data if isinstance(stream, nisa.EngineOp) else "dma"
     builder = _BUILDERS[type(op)]
     return builder(op, ops)
+
+
+def _exact(ops: dict, *names: str, numbers=()) -> bool:
+    """Does the instruction compute on exact integers: every tensor input an integer buffer
+    and every immediate a whole number?"""
+    return all(ops[n].integer for n in names if n in ops) and all(
+        float(v).is_integer() for v in numbers if v is not None and not isinstance(v, nisa.AccessAttr)
+    )
+
+
+def _limit(ops: dict, x: np.ndarray, operand: str = "dst") -> np.ndarray:
+    """An exact integer result checked against the engine's exact range."""
+    engine = ops["engine"]
+    _check_range(x, EXACT_RANGE[engine], operand, f"{engine} engine")
+    return x
 
 
 def _writer(dst: _Operand):
@@ -150,13 +274,15 @@ def _writer(dst: _Operand):
     return write
 
 
-def _scalar_operand(op: nisa.InstrOp, name: str, ops: dict):
-    """A number, or a [P, 1] column read at run time."""
+def _scalar_operand(op: nisa.InstrOp, name: str, ops: dict, exact: bool = False):
+    """A number, or a [P, 1] column read at run time (as int64 when `exact`)."""
     v = op.get(name)
     if isinstance(v, nisa.AccessAttr):
         col = ops[name]
+        if exact:
+            return lambda: col.read_int().reshape(col.p, 1)
         return lambda: col.read().reshape(col.p, 1)
-    c = F32(v)
+    c = np.int64(v) if exact else F32(v)
     return lambda: c
 
 
@@ -208,6 +334,14 @@ def _activation(op: nisa.ActivationOp, ops):
 
 def _tensor_tensor(op: nisa.TensorTensorOp, ops):
     lhs, rhs, write = ops["lhs"], ops["rhs"], _writer(ops["dst"])
+    if _exact(ops, "lhs", "rhs"):
+        g = INT_ALU[op.op.data]
+
+        def exact():
+            a, b = _limit(ops, lhs.read_int(), "lhs"), _limit(ops, rhs.read_int(), "rhs")
+            write(_limit(ops, g(a, b)))
+
+        return exact
     f = ALU[op.op.data]
 
     def run():
@@ -219,19 +353,23 @@ def _tensor_tensor(op: nisa.TensorTensorOp, ops):
 
 def _tensor_scalar(op: nisa.TensorScalarOp, ops):
     src, write = ops["src"], _writer(ops["dst"])
-    f0, s0, r0 = ALU[op.op0.data], _scalar_operand(op, "operand0", ops), op.reverse0 is not None
+    exact = _exact(ops, "src", "operand0", "operand1", numbers=(op.get("operand0"), op.get("operand1")))
+    table = INT_ALU if exact else ALU
+    cast = (lambda x: _limit(ops, x)) if exact else (lambda x: np.asarray(x, F32))
+    f0, r0 = table[op.op0.data], op.reverse0 is not None
+    s0 = _scalar_operand(op, "operand0", ops, exact)
     second = op.op1 is not None
     if second:
-        f1, s1, r1 = ALU[op.op1.data], _scalar_operand(op, "operand1", ops), op.reverse1 is not None
+        f1, r1 = table[op.op1.data], op.reverse1 is not None
+        s1 = _scalar_operand(op, "operand1", ops, exact)
 
     def run():
         with np.errstate(all="ignore"):
-            x = src.read()
-            x = f0(s0(), x) if r0 else f0(x, s0())
-            x = np.asarray(x, F32)
+            x = _limit(ops, src.read_int(), "src") if exact else src.read()
+            x = cast(f0(s0(), x) if r0 else f0(x, s0()))
             if second:
-                x = f1(s1(), x) if r1 else f1(x, s1())
-            write(np.asarray(x, F32))
+                x = cast(f1(s1(), x) if r1 else f1(x, s1()))
+            write(x)
 
     return run
 
@@ -243,6 +381,14 @@ def _tensor_reduce(op: nisa.TensorReduceOp, ops):
     keep = math.prod(free[: len(free) - axes])
     kind = op.op.data
     negate = op.negate is not None
+    if src.integer:
+
+        def exact():
+            x = _limit(ops, src.read_int(), "src").reshape(src.p, keep, -1)
+            r = {"add": np.sum, "max": np.max, "min": np.min}[kind](x, axis=2)
+            write(_limit(ops, -r if negate else r))
+
+        return exact
 
     def run():
         x = src.read().reshape(src.p, keep, -1)
@@ -276,12 +422,20 @@ def _tensor_copy(op, ops):
     if (bits := _bit_copy(src, dst)) is not None:
         return bits
     write = _writer(dst)
+    if src.integer:
+        return lambda: write(_limit(ops, src.read_int(), "src"))
     return lambda: write(src.read())
 
 
 def _memset(op: nisa.MemsetOp, ops):
     dst = ops["dst"]
-    value = round_to(np.full(dst.shape, op.value.value.data, np.float64), dst.elt)
+    v = op.value.value.data
+    if dst.integer:
+        if not float(v).is_integer() and not is_bool(dst.elt):
+            raise Fault("dst", f"value {v} is not a whole number for {type_name(dst.elt)}")
+        value = _to_integer(np.full(dst.shape, v, np.float64), dst.elt, "dst")
+    else:
+        value = round_to(np.full(dst.shape, v, np.float64), dst.elt)
     values, written = dst.values, dst.written
 
     def run():
@@ -302,9 +456,10 @@ def _affine(op, shape) -> np.ndarray:
 
 def _iota(op: nisa.IotaOp, ops):
     dst = ops["dst"]
-    value = round_to(_affine(op, dst.shape).astype(np.float64), dst.elt).reshape(dst.shape)
-    if not is_float(dst.elt):
-        value = _affine(op, dst.shape).astype(dst.dtype).reshape(dst.shape)
+    if dst.integer:
+        value = _to_integer(_affine(op, dst.shape), dst.elt, "dst").reshape(dst.shape)
+    else:
+        value = round_to(_affine(op, dst.shape).astype(np.float64), dst.elt).reshape(dst.shape)
     values, written = dst.values, dst.written
 
     def run():
@@ -334,6 +489,22 @@ def _select(op: nisa.SelectOp, ops):
         on_false = lambda: fo.read().reshape(fo.p, 1)  # noqa: E731
     else:
         on_false = fo.read
+
+    if _exact(ops, "on_true", "on_false", numbers=(op.get("on_false"),)) and ops["dst"].integer:
+        if fo is None:
+            c = np.int64(op.get("on_false"))
+            false_int = lambda: c  # noqa: E731
+        elif fo.values.size == fo.p:
+            false_int = lambda: fo.read_int().reshape(fo.p, 1)  # noqa: E731
+        else:
+            false_int = fo.read_int
+
+        def exact():
+            pred.check()
+            p = pred.values.reshape(pred.p, -1) != 0
+            write(np.where(p, on_true.read_int(), false_int()))
+
+        return exact
 
     def run():
         pred.check()
@@ -371,20 +542,49 @@ def _bn_aggr(op, ops):
     return run
 
 
+def _dma_value(src: _Operand):
+    """What a converting DMA reads: floats through fp32, integers exactly."""
+    if src.integer:
+        return lambda x: x.astype(np.int64)
+    if isinstance(src.elt, FloatTF32Type):
+        return round_tf32
+    return lambda x: x.astype(F32)
+
+
 def _dma_copy(op, ops):
     src, dst = ops["src"], ops["dst"]
     if (bits := _bit_copy(src, dst)) is not None:
         return bits
-    rnd = _rounder(dst.elt)
+    rnd, value = _rounder(dst.elt), _dma_value(src)
     values, written, shape = dst.values, dst.written, dst.shape
 
     def cast():
         src.check()
-        x = src.values.astype(F32) if is_float(src.elt) else src.values.astype(np.float64)
-        values[...] = rnd(x).reshape(shape)
+        values[...] = rnd(value(src.values)).reshape(shape)
         written[...] = True
 
     return cast
+
+
+def _dma_gather(op: nisa.DmaGatherOp, ops):
+    src, dst, index = ops["src"], ops["dst"], ops["index"]
+    rows = src.shape[0]
+    same = src.dtype == dst.dtype and not isinstance(dst.elt, FloatTF32Type)
+    rnd, value = _rounder(dst.elt), _dma_value(src)
+    values, written, shape = dst.values, dst.written, dst.shape
+
+    def run():
+        idx = index.read_int()
+        bad = (idx < 0) | (idx >= rows)
+        if bad.any():
+            raise Fault("index", f"index {int(idx[bad][0])} is out of range for the {rows} rows of {src.text}")
+        if not src.written[idx].all():
+            raise Fault("src", f"reads uninitialized HBM rows of {src.text}")
+        data = src.values[idx]
+        values[...] = (data if same else rnd(value(data))).reshape(shape)
+        written[...] = True
+
+    return run
 
 
 _BUILDERS = {
@@ -402,5 +602,6 @@ _BUILDERS = {
     nisa.BnStatsOp: _bn_stats,
     nisa.BnAggrOp: _bn_aggr,
     nisa.DmaCopyOp: _dma_copy,
+    nisa.DmaGatherOp: _dma_gather,
 }
 assert set(_BUILDERS) == set(nisa.INSTRUCTIONS)
