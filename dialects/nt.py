@@ -1163,7 +1163,7 @@ class AvgPoolOp(_Pool):
 @irdl_op_definition
 class CastOp(_Unary):
     """Convert element type, RNE. Float overflow gives +-inf unless `saturate` (fp8: clamp to
-    +-240, NaN stays NaN). Float -> integer truncates toward zero."""
+    +-240, NaN stays NaN). Float -> integer truncates toward zero and saturates (NaN -> 0)."""
 
     name = "nt.cast"
     saturate = opt_prop_def(UnitAttr)

@@ -213,7 +213,8 @@ def clip(x: np.ndarray, lo: float | None, hi: float | None, elt: Attribute) -> n
 
 def cast(x: np.ndarray, elt: Attribute, saturate: bool) -> np.ndarray:
     """RNE between float types (fp8 saturates only with `saturate`); int -> float rounds once;
-    float -> int truncates toward zero; anything -> i1 is `!= 0`."""
+    float -> int truncates toward zero and saturates (NaN -> 0, out of range -> the type's
+    min/max: ONNX leaves it undefined, this fixes one answer); anything -> i1 is `!= 0`."""
     if is_bool(elt):
         return np.asarray(x != 0) if x.dtype != np.bool_ else x
     if is_float(elt):
@@ -223,5 +224,12 @@ def cast(x: np.ndarray, elt: Attribute, saturate: bool) -> np.ndarray:
         return round_to(x.astype(np.float64), elt, saturate)
     dt = numpy_dtype(elt)
     if is_float_array(x):
-        return np.trunc(up(x)).astype(dt)
+        return saturate_int(up(x), dt)
     return x.astype(dt)
+
+
+def saturate_int(x: np.ndarray, dt: np.dtype) -> np.ndarray:
+    """Float -> integer dtype: truncate toward zero, NaN -> 0, clamp to the type's range."""
+    info = np.iinfo(dt)
+    t = np.nan_to_num(np.trunc(x.astype(np.float64)), nan=0.0)
+    return np.clip(t, info.min, info.max).astype(dt)

@@ -32,17 +32,15 @@ EXACT_RANGE = {"vector": FP32_EXACT, "scalar": FP32_EXACT, "gpsimd": (1 << 31) -
 
 def _to_integer(x: np.ndarray, elt, operand: str) -> np.ndarray:
     """Exact integers (int64) or fp32/float64 values -> integer type `elt`: floats truncate
-    toward zero; NaN, inf and values out of range are faults (hardware would saturate or wrap:
-    never silently)."""
+    toward zero and saturate (NaN -> 0); an integer out of range is a fault (hardware would
+    wrap: never silently)."""
     if is_bool(elt):
         return x != 0
     dt = numpy_dtype(elt)
     if x.dtype.kind == "f":
-        x = x.astype(np.float64)
-        bad = ~np.isfinite(x)
-        if bad.any():
-            raise Fault(operand, f"converts {x[bad].reshape(-1)[0]} to {type_name(elt)}")
-        x = np.trunc(x)
+        info = np.iinfo(dt)
+        t = np.nan_to_num(np.trunc(x.astype(np.float64)), nan=0.0)
+        return np.clip(t, info.min, info.max).astype(dt)
     info = np.iinfo(dt)
     out = (x < info.min) | (x > info.max)
     if out.any():

@@ -450,6 +450,9 @@ def test_int_float_casts():
     y = run1(f"nt.cast %a0 : {T((5,))} to {T((5,), 'i32')}", [T((5,))], T((5,), "i32"), x)
     assert y.dtype == np.int32
     np.testing.assert_array_equal(y, [2, -2, 0, 0, 100])  # toward zero
+    s = run1(f"nt.cast %a0 : {T((4,))} to {T((4,), 'i32')}", [T((4,))], T((4,), "i32"),
+             np.array([np.nan, np.inf, -3e9, 3e9], np.float32))
+    np.testing.assert_array_equal(s, [0, 2**31 - 1, -(2**31), 2**31 - 1])  # saturating
     i = np.array([16777217, 257, -3], np.int32)
     f = run1(f"nt.cast %a0 : {T((3,), 'i32')} to {T((3,), 'bf16')}", [T((3,), "i32")],
              T((3,), "bf16"), i)
