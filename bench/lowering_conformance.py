@@ -1,7 +1,8 @@
 """ONNX backend node tests through import + lower-to-nisa + the simulator, each against the
-reference interpreter (rel L2 <= 1e-5, inf/NaN in place; integers exactly). Counts cases that
-run and match, that stop with a one-line CompileError (an op, dtype or shape with no
-lowering), that mismatch, and that crash (any other exception: a bug).
+reference interpreter (rel L2 <= 1e-5, inf/NaN in place; integers exactly). Counts the cases
+the importer accepts, those that lower, and those that match; a one-line CompileError is
+counted at its stage (import, interpreter, lowering, simulator) with its message; any other
+exception is a crash (a bug).
 
     .venv/bin/python bench/lowering_conformance.py
 
@@ -39,30 +40,38 @@ def run():
         model = tc.model
         inits = {t.name for t in model.graph.initializer}
         input_names = [i.name for i in model.graph.input if i.name not in inits]
+        stats["cases"] += 1
+        stage = "import"
         try:
             static = static_inputs(model)
             feeds = dict(zip(input_names, [_array(x) for x in tc.data_sets[0][0]]))
             bind = {k: v for k, v in feeds.items() if k in static}
             module, weights = import_onnx(model, bind=bind)
+            stats["accepted"] += 1
             with tempfile.TemporaryDirectory() as d:
                 if weights:
                     np.savez(f"{d}/model.npz", **weights)
                 free = {k: v for k, v in feeds.items() if k not in bind}
+                stage = "interpreter"
                 ref = run_module(module, free, d)
+                stage = "lowering"
                 kernel = lower_module(module)
+                stats["lowered"] += 1
+                stage = "simulator"
                 with np.errstate(all="ignore"):
                     got = simulate(kernel, free, d).outputs
         except CompileError as e:
-            stats["error"] += 1
-            unsupported[str(e).split("error: ")[-1][:70]] += 1
+            stats[f"{stage}_error"] += 1
+            if stage != "import":
+                unsupported[f"{stage}: " + str(e).split("error: ")[-1][:90]] += 1
             continue
         except Exception as e:  # noqa: BLE001 - a crash is what this counts
             stats["crash"] += 1
-            crashes.append(f"{tc.name}: {type(e).__name__}: {e}")
+            crashes.append(f"{tc.name} ({stage}): {type(e).__name__}: {e}")
             continue
         bad = next((m for o in model.graph.output
                     if (m := compare(o.name, got.get(o.name, np.zeros(0)), ref[o.name]))), None)
-        stats["mismatch" if bad else "match"] += 1
+        stats["mismatched" if bad else "matched"] += 1
         if bad:
             mismatches.append(f"{tc.name}: {bad}")
     return stats, crashes, mismatches, unsupported

@@ -678,9 +678,12 @@ def _parse_value(parser: Parser, kind: str, name: str, opname: str) -> Attribute
         neg = parser.parse_optional_punctuation("-") is not None
         v = parser.parse_optional_number()
         if v is None:
-            if parser.parse_optional_keyword("inf") is None:
+            if parser.parse_optional_keyword("inf") is not None:
+                v = math.inf
+            elif parser.parse_optional_keyword("nan") is not None:
+                v = math.nan
+            else:
                 parser.raise_error(f"{opname}: '{name}' expects a number")
-            v = math.inf
         return FloatAttr(-float(v) if neg else float(v), f64)
     if kind == "int":
         v = parser.parse_optional_number()
@@ -966,14 +969,14 @@ class DmaCopyOp(InstrOp):
 
 @irdl_op_definition
 class DmaGatherOp(InstrOp):
-    """dst[p, k, ...] = src[index[p, k], ...]: an indirect DMA. GpSimd reads the indices from
-    SBUF and builds one descriptor per index (NC-v2's software descriptor generation); each
+    """dst[p, k, ...] = src[index[p, k], ...]: an indirect DMA on a DMA queue whose descriptors
+    GpSimd builds from the indices in SBUF (NC-v2's software descriptor generation); each
     index selects a slab of src along its first dim, counted from the access's first row."""
 
     name = "nisa.dma_gather"
     POSITIONAL: ClassVar = (("dst", "access"), ("src", "access"), ("index", "access"))
     REQUIRED: ClassVar = ("dst", "src", "index")
-    ENGINES: ClassVar = ("gpsimd",)
+    ENGINES: ClassVar = ("dma",)
     OPCODE: ClassVar = "DMA_GATHER"
     dst = prop_def(AccessAttr)
     src = prop_def(AccessAttr)

@@ -30,8 +30,12 @@ ANY_QUEUE = "dma"  # the stream of a transfer for which `emit` picks the queue w
 # order, so a store waiting for compute must not sit in front of a load that could go now.
 _CLOCK = ncv2.CLOCK_GHZ
 _DMA_FIXED, _DMA_BW = ncv2.value("DMA_FIXED_NS"), ncv2.value("DMA_ENGINE_BYTES_PER_NS")
+_GPSIMD_START = ncv2.value("GPSIMD_START")
 _MIN_II, _LATENCY, _FP32 = ncv2.value("MIN_II"), ncv2.value("ACCESS_LATENCY"), ncv2.value("MATMUL_FP32_FACTOR")
-DT_BYTES = {"f32": 4, "tf32": 4, "bf16": 2, "f16": 2, "f8E4M3": 1}
+DT_BYTES = {"f32": 4, "tf32": 4, "bf16": 2, "f16": 2, "f8E4M3": 1, "i1": 1, "i8": 1, "i16": 2, "i32": 4, "i64": 8}
+# What each dtype is on chip: the NC-v2 engines have no 64-bit integers, so i64 tensors live in
+# HBM as i64 and in SBUF as i32 (the DMAs narrow and widen exactly, or report the value).
+ON_CHIP = {"i64": "i32"}
 _BUCKET = 4096  # bytes per tracking bucket (fewer entries to scan per access)
 _WRITTEN = ("dst", "accumulate")  # the operands an instruction writes
 
@@ -192,7 +196,7 @@ class KernelBuilder:
             return self._hbm[name]
         t = TensorType(element_type_named(dtype), list(shape))
         self.decls.append(nisa.HbmOp.get(name, role, t))
-        buf = Buf(name, "hbm", tuple(shape), dtype, role=role)
+        buf = Buf(name, "hbm", nisa.hbm_shape(t), dtype, role=role)  # rank 0: one element
         self._hbm[name] = buf
         return buf
 
@@ -212,6 +216,7 @@ class KernelBuilder:
 
     def sbuf(self, parts: int, free, dtype: str, long: bool = False) -> Buf:
         free = tuple(free)
+        dtype = ON_CHIP.get(dtype, dtype)
         n = DT_BYTES[dtype]
         for d in free:
             n *= d
@@ -277,6 +282,10 @@ class KernelBuilder:
     def _cost(stream: str, cls: type[nisa.InstrOp], reads, writes) -> tuple[float, float]:
         """(latency, occupancy) in ns, roughly as the simulator charges them."""
         if stream.startswith("q"):
+            if cls is nisa.DmaGatherOp:  # what it writes; descriptors built on GpSimd first
+                nbytes = writes[0].partitions * writes[0].free * writes[0].buf.esize
+                setup = (_GPSIMD_START + reads[-1].free) / _CLOCK["gpsimd"]
+                return setup + _DMA_FIXED + nbytes / _DMA_BW, nbytes / _DMA_BW
             nbytes = max([a.partitions * a.free * a.buf.esize for a in list(reads) + list(writes)
                           if isinstance(a, Access)] or [0])
             return _DMA_FIXED + nbytes / _DMA_BW, nbytes / _DMA_BW

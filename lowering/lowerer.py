@@ -17,10 +17,10 @@ from xdsl.ir import Operation, SSAValue
 
 from neuron_opt.diagnostics import CompileError, location_of
 from neuron_opt.dialects import nisa, nt
-from neuron_opt.dialects.types import is_float, type_name
+from neuron_opt.dialects.types import is_float, numpy_dtype, type_name
 from neuron_opt.lowering import hbm as H
 from neuron_opt.lowering import plan as P
-from neuron_opt.lowering.kernel import ANY_QUEUE, AllocError, Buf, DT_BYTES, KernelBuilder
+from neuron_opt.lowering.kernel import ANY_QUEUE, ON_CHIP, AllocError, Buf, DT_BYTES, KernelBuilder
 
 PMAX = 128
 RESIDENT_BYTES = P.RESIDENT_BYTES
@@ -47,8 +47,22 @@ class Internal(Exception):
 def dt(v: SSAValue) -> str:
     name = type_name(v.type.element_type)
     if name not in DT_BYTES:
-        raise Unsupported(f"element type {name} has no lowering to the simulator (float types only)")
+        raise Unsupported(f"element type {name} has no lowering to the simulator")
     return name
+
+
+def on_chip(dtype: str) -> str:
+    return ON_CHIP.get(dtype, dtype)
+
+
+def alu_engine(*dtypes: str) -> str:
+    """Where an ALU op on these dtypes runs: GpSimd for 32-bit integers (exact int32 lanes;
+    VectorE's fp32 datapath is exact only to 2^24), else VectorE."""
+    return "gpsimd" if any(on_chip(d) == "i32" for d in dtypes) else "vector"
+
+
+def is_int(dtype: str) -> bool:
+    return dtype.startswith("i")
 
 
 def op_err(op: Operation, msg: str, cls: type[CompileError] = CompileError) -> CompileError:
@@ -116,12 +130,8 @@ class Lowerer:
         ret = body[-1]
         assert isinstance(ret, func.ReturnOp)
         names = self._names()
-        if any(not v.type.get_shape() for v in ret.operands):
-            raise op_err(ret, "rank-0 results have no lowering yet", NoLowering)
         for i, arg in enumerate(self.fn.body.block.args):
-            try:  # a non-float or rank-0 argument is an error only where an op uses it
-                if not arg.type.get_shape():
-                    raise Unsupported("rank-0 arguments have no lowering yet")
+            try:  # an argument of a dtype without a lowering is an error only where it is used
                 self.home[arg] = self.kb.hbm("input", names["in"][i], arg.type.get_shape(), dt(arg))
             except Unsupported as e:
                 self.no_home[arg] = str(e)
@@ -235,7 +245,7 @@ class Lowerer:
         return buf
 
     def lower_root(self, op: Operation) -> None:
-        from neuron_opt.lowering import conv, movement, rowwise
+        from neuron_opt.lowering import conv, gather, movement, rowwise
 
         if isinstance(op, nt.WeightOp):
             self.home[op.result] = self.kb.hbm("weight", op.sym_name.data, op.result.type.get_shape(),
@@ -246,8 +256,6 @@ class Lowerer:
         for v in list(op.operands) + list(op.results):
             if 0 in P.shape(v):
                 raise Unsupported("zero-size tensors have no lowering (HBM tensors hold at least one element)")
-            if not P.shape(v) and not (isinstance(v.owner, nt.ConstantOp) and self.splat(v) is not None):
-                raise Unsupported("rank-0 tensors have no lowering yet (only scalar constants)")
         if isinstance(op, P.CONTRACTION) and any(len(P.shape(v)) < 2 for v in op.operands[:2]):
             raise Unsupported("a contraction of rank-1 operands has no lowering yet")
         if isinstance(op, (nt.SoftmaxOp, nt.LogSoftmaxOp)) and not P.tileable(op):
@@ -261,6 +269,8 @@ class Lowerer:
             nt.BroadcastOp: movement.broadcast, nt.SliceOp: movement.slice_,
             nt.ConcatOp: movement.concat, nt.PadOp: movement.pad,
             nt.ConvOp: conv.conv, nt.MaxPoolOp: conv.pool, nt.AvgPoolOp: conv.pool,
+            nt.GatherOp: gather.gather, nt.GatherElementsOp: gather.gather_elements,
+            nt.GatherNdOp: gather.gather_nd,
         }.get(type(op))
         if handler is None:
             raise Unsupported("no lowering to nisa for this op")
@@ -406,13 +416,19 @@ class Lowerer:
         return self.elementwise(op, k, r0, r1, c0, c1)
 
     def splat(self, v: SSAValue) -> float | None:
+        """The one value of a constant whose elements all have the same bits, as an immediate
+        (an integer only when 32 bits hold it: the engines have no wider integers)."""
         op = v.owner
         if isinstance(op, nt.ConstantOp):
-            a = op.to_array()
-            if a.size and np.all(a.reshape(-1) == a.reshape(-1)[0]) and a.dtype.kind in "fV":
-                x = float(np.asarray(a.reshape(-1)[0]).astype(np.float32))
-                if np.isfinite(x):
-                    return x
+            a = op.to_array().reshape(-1)
+            if not a.size:
+                return None
+            if a.dtype.kind in "fV":
+                bits = np.ascontiguousarray(a).view(f"u{a.dtype.itemsize}")
+                if np.all(bits == bits[0]):
+                    return float(np.asarray(a[0]).astype(np.float32))
+            elif np.all(a == a[0]) and abs(int(a[0])) < 2**31:
+                return float(int(a[0]))
         return None
 
     def operand(self, v: SSAValue, out: tuple[int, ...], k: int, r0, r1, c0, c1):
@@ -515,58 +531,73 @@ class Lowerer:
 
             mm = matmul.tile_t if self.tmode else matmul.tile
             return mm(self, op.operands[0].owner, r0, r1, c0, c1, func=epilogue, odt=odt)
-        ops = [self.operand(v, S, k, r0, r1, c0, c1) for v in op.operands]
+        try:
+            ops = [self.operand(v, S, k, r0, r1, c0, c1) for v in op.operands]
+        except Unsupported as e:  # at this op, not its group's root: it reads the operand
+            raise op_err(op, str(e), e.error) from None
         t = self.kb.sbuf(r1 - r0, (c1 - c0,), odt, long=self.out_long)
         d = t.ap()
         kb = self.kb
-
-
-        if isinstance(op, tuple(P.BINARY_ALU)):
-            alu = P.BINARY_ALU[type(op)]
+        idt = dt(op.operands[0])
+        eng = alu_engine(idt, odt)
+        if isinstance(op, P.BINARY):
+            if isinstance(op, nt.CmpOp):
+                alu = op.prop("predicate")
+            elif isinstance(op, nt.ModOp):
+                alu = "fmod" if op.prop("fmod") else "mod"
+            else:
+                alu = P.BINARY_ALU[type(op)]
             a, b = ops
             if a[0] == "tile" and b[0] == "tile":
                 if a[1].buf.mem == "psum" and b[1].buf.mem == "psum":
                     raise Unsupported("both operands in PSUM")
-                kb.inst("vector", nisa.TensorTensorOp, d, a[1], b[1], op=alu)
+                kb.inst(eng, nisa.TensorTensorOp, d, a[1], b[1], op=alu)
             elif a[0] == "tile":
-                kb.inst("vector", nisa.TensorScalarOp, d, a[1], op0=alu, operand0=b[1])
+                kb.inst(eng, nisa.TensorScalarOp, d, a[1], op0=alu, operand0=b[1])
             elif b[0] == "tile":
-                kb.inst("vector", nisa.TensorScalarOp, d, b[1], op0=alu, operand0=a[1], reverse0=True)
+                kb.inst(eng, nisa.TensorScalarOp, d, b[1], op0=alu, operand0=a[1], reverse0=True)
             else:  # column (op) column/imm: per-row values broadcast along the free dim
                 col = a if a[0] == "col" else b
                 other = b if col is a else a
-                tmp = self.kb.sbuf(r1 - r0, (c1 - c0,), "f32")
-                kb.inst("vector", nisa.MemsetOp, tmp.ap(), value=0.0)
-                kb.inst("vector", nisa.TensorScalarOp, tmp.ap(), tmp.ap(), op0="add", operand0=col[1])
-                kb.inst("vector", nisa.TensorScalarOp, d, tmp.ap(), op0=alu, operand0=other[1],
-                        reverse0=col is not a)
-                self.tile_cache[("tmp", id(tmp))] = tmp
+                tmp = self.spread(col, idt, r1 - r0, c1 - c0)
+                kb.inst(eng, nisa.TensorScalarOp, d, tmp, op0=alu, operand0=other[1], reverse0=col is not a)
             return t
-        (a, *rest) = ops
-        if a[0] != "tile":
-            raise Unsupported("a broadcast operand of a unary op")
-        src = a[1]
-        if isinstance(op, tuple(P.UNARY_ACT)):
+        if isinstance(op, nt.WhereOp):
+            return self._where(op, ops, t, r1 - r0, c1 - c0)
+        (a,) = ops
+        src = a[1] if a[0] == "tile" else self.spread(a, idt, r1 - r0, c1 - c0)
+        if is_int(idt) and isinstance(op, (nt.NegOp, nt.AbsOp)):  # exact, no fp32 detour
+            kb.inst(eng, nisa.TensorScalarOp, d, src, op0="mul", operand0=-1)
+            if isinstance(op, nt.AbsOp):
+                kb.inst(eng, nisa.TensorTensorOp, d, d, src, op="max")
+        elif isinstance(op, tuple(P.UNARY_ACT)):
             kb.inst("scalar", nisa.ActivationOp, d, src, func=P.UNARY_ACT[type(op)])
         elif isinstance(op, nt.GeluOp):
             f = "gelu_tanh" if op.prop("approximate") == "tanh" else "gelu"
             kb.inst("scalar", nisa.ActivationOp, d, src, func=f)
         elif isinstance(op, nt.NegOp):
             kb.inst("vector", nisa.TensorScalarOp, d, src, op0="mul", operand0=-1.0)
+        elif isinstance(op, nt.NotOp):
+            kb.inst("vector", nisa.TensorScalarOp, d, src, op0="xor", operand0=1)
         elif isinstance(op, nt.ClipOp):
-            lo, hi = op.prop("min"), op.prop("max")
-            bounds = [(alu, x) for alu, x in (("max", lo), ("min", hi)) if x is not None]
+            bounds = [(alu, x) for alu, x in (("max", op.prop("min")), ("min", op.prop("max"))) if x is not None]
+            if is_int(idt):  # whole bounds within the type, as the interpreter takes them
+                info = np.iinfo(numpy_dtype(out.type.element_type))
+                bounds = [(alu, float(min(max(np.ceil(x) if alu == "max" else np.floor(x), info.min), info.max)))
+                          for alu, x in bounds]
             if not bounds:
-                kb.inst("vector", nisa.TensorCopyOp, d, src)
+                kb.inst(eng, nisa.TensorCopyOp, d, src)
             else:
                 kws = {}
                 for i, (alu, x) in enumerate(bounds):
                     kws[f"op{i}"], kws[f"operand{i}"] = alu, x
-                kb.inst("vector", nisa.TensorScalarOp, d, src, **kws)
+                kb.inst(eng, nisa.TensorScalarOp, d, src, **kws)
         elif isinstance(op, nt.CastOp):
             if op.prop("saturate") and odt == "f8E4M3":
                 kb.inst("vector", nisa.TensorScalarOp, d, src, op0="max", operand0=-FP8_MAX,
                         op1="min", operand1=FP8_MAX)
+            elif is_int(idt) or is_int(odt):  # exact integer conversions (docs/nisa.md §3)
+                kb.inst(eng if src.buf.mem != "psum" else "vector", nisa.TensorCopyOp, d, src)
             else:
                 self.copy(d, src)
         else:
@@ -594,6 +625,42 @@ class Lowerer:
         if isinstance(p, P.ELEMENTWISE):
             return self.elementwise(p, k, r0, r1, c0, c1, odt=odt)
         return None
+
+    def spread(self, x, dtype: str, parts: int, width: int):
+        """A [parts, width] tile of an immediate (a memset) or of a column broadcast along the
+        free dim: integers as 0 + x; floats as max(-inf, x), which keeps -0 and NaN."""
+        tmp = self.kb.sbuf(parts, (width,), dtype)
+        self.tile_cache[("tmp", id(tmp))] = tmp
+        eng = alu_engine(dtype)
+        if x[0] == "imm":
+            self.kb.inst(eng, nisa.MemsetOp, tmp.ap(), value=x[1])
+            return tmp.ap()
+        fill, alu = (0.0, "add") if is_int(dtype) else (-np.inf, "max")
+        self.kb.inst(eng, nisa.MemsetOp, tmp.ap(), value=fill)
+        self.kb.inst(eng, nisa.TensorScalarOp, tmp.ap(), tmp.ap(), op0=alu, operand0=x[1])
+        return tmp.ap()
+
+    def _where(self, op, ops, t: Buf, parts: int, width: int) -> Buf:
+        """select(pred, on_true, on_false): a full predicate and on_true tile; on_false may
+        stay a column or an immediate. A constant condition picks its operand."""
+        c, a, b = ops
+        ddt = dt(op.results[0])
+        if c[0] == "imm":
+            x = a if c[1] else b
+            if x[0] == "tile":
+                self.kb.inst(alu_engine(ddt), nisa.TensorCopyOp, t.ap(), x[1])
+            else:
+                self.kb.inst(alu_engine(ddt), nisa.TensorCopyOp, t.ap(), self.spread(x, ddt, parts, width))
+            return t
+        pred = c[1] if c[0] == "tile" else self.spread(c, "i1", parts, width)
+        if a[0] != "tile" and b[0] == "tile":  # select the other way round
+            inv = self.kb.sbuf(parts, (width,), "i1")
+            self.tile_cache[("tmp", id(inv))] = inv
+            self.kb.inst("vector", nisa.TensorScalarOp, inv.ap(), pred, op0="eq", operand0=0)
+            pred, a, b = inv.ap(), b, a
+        on_true = a[1] if a[0] == "tile" else self.spread(a, ddt, parts, width)
+        self.kb.inst("vector", nisa.SelectOp, t.ap(), pred, on_true, b[1])
+        return t
 
     def _epilogue(self, op: Operation) -> str | None:
         """The ScalarE function of a unary activation applied to a fused f32 contraction result

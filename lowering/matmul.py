@@ -117,13 +117,38 @@ def tile(lw, op, r0: int, r1: int, c0: int, c1: int, func: str = "copy", odt: st
             bt = _b_tile(lw, b, bb, kk, K, n0, n1, trans_b, mdt)
             kc = min(PMAX, K - kk * PMAX)
             steps.append((at[kk].ap((0, kc), (0, mt)), bt.ap((0, kc), (0, n1 - n0))))
-        if bias is not None:
+        row_bias = bias is not None and _is_row(P.shape(bias), N)
+        if row_bias:
             steps.append(_bias_step(lw, bias, n0, n1, mt, op))
         for i, (st, mv) in enumerate(steps):
             kb.inst("tensor", nisa.MatmulOp, ps.ap(), st, mv, start=i == 0, stop=i == len(steps) - 1)
-        lw.evict(out.ap((0, mt), (n0 - c0, n1 - c0)), ps.ap(), func)
+        dst = out.ap((0, mt), (n0 - c0, n1 - c0))
+        if bias is not None and not row_bias:
+            _add_bias_evicting(lw, dst, ps.ap(), bias, S, r0, r1, n0, n1, func)
+        else:
+            lw.evict(dst, ps.ap(), func)
         kb.free(ps)
     return out
+
+
+def _is_row(s: tuple[int, ...], n: int) -> bool:
+    """A bias that is one value per output column (added by a ones-row matmul)."""
+    return prod(s[:-1]) == 1 and s[-1] == n
+
+
+def _add_bias_evicting(lw, dst, ps, bias, S, r0, r1, n0, n1, func: str) -> None:
+    """Any other broadcasting bias (a scalar, a column, a full matrix): added in fp32 as the
+    PSUM result is evicted, then the epilogue's function: one rounding, as the interpreter."""
+    kind, x = lw.operand(bias, S, len(S) - 1, r0, r1, n0, n1)
+    kb = lw.kb
+    tgt = dst if func == "copy" else lw.kb.sbuf(r1 - r0, (n1 - n0,), "f32").ap()
+    if kind == "tile":
+        kb.inst("vector", nisa.TensorTensorOp, tgt, ps, x, op="add")
+    else:
+        kb.inst("vector", nisa.TensorScalarOp, tgt, ps, op0="add", operand0=x)
+    if func != "copy":
+        kb.inst("scalar", nisa.ActivationOp, dst, tgt, func=func)
+        kb.free(tgt.buf)
 
 
 def _row_at(lw, op, r0: int, r1: int):
@@ -279,10 +304,6 @@ def _b_tile(lw, b, bb, kk, K, n0, n1, trans_b, mdt):
 def _bias_step(lw, bias, n0, n1, mt, op):
     """(stationary, moving) of the bias matmul: ones[1, Mt].T @ bias[1, Nc] adds the bias row."""
     s = P.shape(bias)
-    if prod(s[:-1]) != 1:
-        from neuron_opt.lowering.lowerer import Unsupported
-
-        raise Unsupported("a bias that is not one row per output column")
     bdt = lw_dt(bias)
     key = ("bias", bias, n0, n1)
     row = lw.group_cache.get(key)

@@ -30,23 +30,25 @@ def constant(lw, op) -> None:
     from neuron_opt.lowering.lowerer import dt
 
     v = op.result
-    if not v.type.get_shape():
-        raise _unsupported("a rank-0 constant other than an operand immediate (rank-0 tensors have no lowering yet)")
     a = np.asarray(op.to_array()).reshape(-1)
     n = a.size
     if n > CONST_MAX:
         raise _unsupported(f"an inline constant of {n} elements (at most {CONST_MAX}; use a weight)")
-    if a.dtype.kind not in "fV":
-        raise _unsupported("an integer or bool constant (float tensors only)")
-    vals = a.astype(np.float32)
-    if np.isnan(vals).any():
-        raise _unsupported("a NaN constant")
+    if a.dtype.kind in "fV":
+        vals = a.astype(np.float32)
+        bits = vals.view(np.uint32)
+    else:
+        big = np.abs(a.astype(np.int64)) >= 2**31
+        if big.any():
+            raise _unsupported(f"an integer constant holding {int(a[big][0])}: constants are built by "
+                               "the engines, which compute integers in at most 32 bits")
+        vals = bits = a.astype(np.int64)
     dst = lw.new_home(v)
     stage = lw.kb.sbuf(1, (n,), dt(v))
     i = 0
     while i < n:  # one memset per run of equal values (on partition 0: start rules)
         j = i + 1
-        while j < n and vals[j] == vals[i] and np.signbit(vals[j]) == np.signbit(vals[i]):
+        while j < n and bits[j] == bits[i]:
             j += 1
         acc = stage.ap((0, 1), (i, j))
         lw.kb.inst("vector", nisa.MemsetOp, acc, value=float(vals[i]))
@@ -62,7 +64,8 @@ def reshape(lw, op) -> None:
 
 
 def transpose(lw, op) -> None:
-    permute(lw, lw.home_of(op.operands[0]), lw.new_home(op.results[0]), list(op.prop("perm")))
+    perm = list(op.prop("perm")) or [0]  # rank 0: one element, held as shape (1,)
+    permute(lw, lw.home_of(op.operands[0]), lw.new_home(op.results[0]), perm)
 
 
 def permuted_scratch(lw, src, perm):
@@ -165,9 +168,16 @@ def slice_(lw, op) -> None:
     dst = lw.new_home(op.results[0])
     starts, limits = list(op.prop("starts")), list(op.prop("limits"))
     strides = list(op.prop("strides") or [1] * len(starts))
-    if any(s <= 0 for s in strides):
-        raise _unsupported("a slice with a negative step")
-    H.copy_hbm(lw.kb, dst.ap(), src.ap(*[(a, b, s) for a, b, s in zip(starts, limits, strides)]))
+    # A DMA access steps forward only: a dim read backwards takes one DMA per index of it.
+    back = [i for i, s in enumerate(strides) if s < 0]
+    if prod(dst.shape[i] for i in back) > MAX_DMAS:
+        raise _unsupported(f"a reversed slice needing {prod(dst.shape[i] for i in back)} DMAs (at most {MAX_DMAS})")
+    for idx in itertools.product(*(range(dst.shape[i]) for i in back)):
+        at = dict(zip(back, idx))
+        d_sl = [at[i] if i in at else (0, n) for i, n in enumerate(dst.shape)]
+        s_sl = [starts[i] + at[i] * strides[i] if i in at else (starts[i], limits[i], strides[i])
+                for i in range(len(starts))]
+        H.copy_hbm(lw.kb, dst.ap(*d_sl), src.ap(*s_sl))
 
 
 def concat(lw, op) -> None:
@@ -189,7 +199,7 @@ def pad(lw, op) -> None:
 
     if (op.prop("mode") or "constant") != "constant":
         raise _unsupported(f"pad mode {op.prop('mode')}")
-    pads = list(op.prop("pads"))
+    pads = list(op.prop("pads")) or [0, 0]  # rank 0: one element, held as shape (1,)
     src = lw.home_of(op.operands[0])
     dst = lw.new_home(op.results[0])
     rank = len(src.shape)

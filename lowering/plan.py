@@ -30,15 +30,20 @@ UNARY_ACT = {
     nt.SiluOp: "silu", nt.ReluOp: "relu", nt.AbsOp: "abs",
 }  # fmt: skip
 BINARY_ALU = {nt.AddOp: "add", nt.SubOp: "sub", nt.MulOp: "mul", nt.DivOp: "div",
-              nt.MaxOp: "max", nt.MinOp: "min", nt.PowOp: "pow"}
-ELEMENTWISE = tuple(UNARY_ACT) + tuple(BINARY_ALU) + (nt.NegOp, nt.GeluOp, nt.ClipOp, nt.CastOp)
+              nt.MaxOp: "max", nt.MinOp: "min", nt.PowOp: "pow",
+              nt.AndOp: "and", nt.OrOp: "or", nt.XorOp: "xor"}
+# Binary ops whose ALU op is a property: comparisons (the predicate) and mod (fmod or not).
+BINARY = tuple(BINARY_ALU) + (nt.CmpOp, nt.ModOp)
+ELEMENTWISE = tuple(UNARY_ACT) + BINARY + (nt.NegOp, nt.NotOp, nt.GeluOp, nt.ClipOp, nt.CastOp, nt.WhereOp)
 CONTRACTION = (nt.MatmulOp, nt.BatchMatmulOp, nt.LinearOp)
 ROWWISE = (nt.SoftmaxOp, nt.LogSoftmaxOp, nt.LayerNormOp, nt.RmsNormOp)
 TILEABLE = ELEMENTWISE + CONTRACTION + ROWWISE  # producers that can compute a tile on demand
 
 
 def shape(v: SSAValue) -> tuple[int, ...]:
-    return tuple(v.type.get_shape())
+    """v's shape; a rank-0 value is lowered as one element of shape (1,) (broadcasting
+    treats () and (1,) alike, and its HBM tensor is accessed as one element)."""
+    return tuple(v.type.get_shape()) or (1,)
 
 
 def tileable(op: Operation) -> bool:

@@ -125,7 +125,7 @@ def _apply(lw, dst, src, alu, kind, val):
 
 
 def reduce(lw, op):
-    from neuron_opt.lowering.lowerer import Unsupported, dt
+    from neuron_opt.lowering.lowerer import alu_engine, dt
 
     x = op.operands[0]
     Sx = P.shape(x)
@@ -143,8 +143,6 @@ def reduce(lw, op):
         Sx = tuple(Sx[p] for p in perm)
     out = op.results[0]
     So = P.shape(out)
-    if not So:
-        raise Unsupported("a rank-0 result")
     dst = lw.new_home(out)
     R, C = prod(Sx[:kx]), prod(Sx[kx:])
     alu = "max" if isinstance(op, nt.ReduceMaxOp) else "add"
@@ -154,9 +152,19 @@ def reduce(lw, op):
         lw.tile_cache = {}
         res = lw.kb.sbuf(r1 - r0, (1,), dt(out))
         mean = isinstance(op, nt.ReduceMeanOp)
+        exact = alu_engine(dt(out)) == "gpsimd"  # 32-bit integers: exactly, on GpSimd
+
+        def reduce_into(acc, t):
+            if exact:
+                _int32_reduce(lw, acc, t, alu)
+            else:
+                lw.kb.inst("vector", nisa.TensorReduceOp, acc, t, op=alu)
+
         total = _scratch(lw, r1 - r0, 1).ap() if mean else res.ap()
-        # rows longer than a chunk: one fp32 partial per chunk, then a reduce of the partials
-        part = _scratch(lw, r1 - r0, len(chunks)) if len(chunks) > 1 else None
+        # rows longer than a chunk: one partial per chunk (fp32, or the integers' own type),
+        # then a reduce of the partials
+        part = (_scratch(lw, r1 - r0, len(chunks), dt(out) if exact else "f32")
+                if len(chunks) > 1 else None)
         for i, (c0, c1) in enumerate(chunks):
             kept, lw.tile_cache = lw.tile_cache, {}
             if src is None:
@@ -166,16 +174,34 @@ def reduce(lw, op):
                 H.load(lw.kb, lambda a, b, w0, w1: tb.ap((a, b), (w0, w1)), src, kx, r0, r1, c0, c1)
                 t = tb.ap()
             acc = part.ap((0, r1 - r0), (i, i + 1)) if part is not None else total
-            lw.kb.inst("vector", nisa.TensorReduceOp, acc, t, op=alu)
+            reduce_into(acc, t)
             lw.kb.free(*lw.tile_cache.values())
             lw.tile_cache = kept
         if part is not None:
-            lw.kb.inst("vector", nisa.TensorReduceOp, total, part.ap(), op=alu)
+            reduce_into(total, part.ap())
         if mean:
             lw.kb.inst("vector", nisa.TensorScalarOp, res.ap(), total, op0="div", operand0=C)
         H.store(lw.kb, lambda a, b, w0, w1: res.ap((a, b), (w0, w1)), dst, len(So), r0, r1, 0, 1)
         lw.kb.free(res, *lw.tile_cache.values())
         lw.tile_cache = {}
+
+
+def _int32_reduce(lw, res, t, alu: str) -> None:
+    """A free-dim reduction of 32-bit integers, exactly: a tree of GpSimd tensor_tensor ops
+    halving the width (VectorE's tensor_reduce goes through fp32, exact only to 2^24)."""
+    p, width = t.partitions, t.free
+    cur = t.buf
+    while width > 1:
+        half = width // 2
+        nxt = _scratch(lw, p, half, cur.dtype) if half > 1 else None
+        out = nxt.ap() if nxt is not None else res
+        lw.kb.inst("gpsimd", nisa.TensorTensorOp, out, cur.ap((0, p), (0, half)), cur.ap((0, p), (half, 2 * half)), op=alu)
+        if width % 2:  # the odd column folds into the first
+            first = out if nxt is None else nxt.ap((0, p), (0, 1))
+            lw.kb.inst("gpsimd", nisa.TensorTensorOp, first, first, cur.ap((0, p), (width - 1, width)), op=alu)
+        cur, width = (nxt, half) if nxt is not None else (None, 1)
+    if cur is not None:  # a single column: a copy
+        lw.kb.inst("gpsimd", nisa.TensorCopyOp, res, cur.ap((0, p), (0, 1)))
 
 
 def column(lw, v, rows: list[int]):

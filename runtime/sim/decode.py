@@ -31,7 +31,7 @@ class Instr:
 
     __slots__ = (
         "index", "opcode", "op", "busy", "cost", "done", "waits", "signals", "sig_delay",
-        "pw", "ps", "pre", "fn", "flops", "nbytes", "dma_engine", "args", "regions",
+        "pw", "ps", "pre", "fn", "flops", "nbytes", "dma_engine", "args", "regions", "setup",
     )  # fmt: skip
 
     def __init__(self):
@@ -40,6 +40,7 @@ class Instr:
         self.flops = 0
         self.nbytes = 0
         self.dma_engine = -1
+        self.setup = 0.0  # ns before a DMA's fixed cost starts (GpSimd building descriptors)
         self.pw = ()
         self.ps = ()
         # (writes, memory, row0, row1, byte0, byte1, operand, access text, buckets) per
@@ -117,10 +118,6 @@ def _is(pl, ap, cls) -> bool:
     return isinstance(pl.decls[ap.memory.data].type.element_type, cls)
 
 
-def _bytes(pl, ap: nisa.AccessAttr, count: int) -> int:
-    return count * byte_size(pl.decls[ap.memory.data].type.element_type)
-
-
 def _free(ap: nisa.AccessAttr) -> int:
     return nisa.free_size(ap.shape())
 
@@ -137,7 +134,7 @@ def _decode_one(pl: nisa.Placement, engine: str, op: nisa.InstrOp, sem_index, gr
     if engine == "dma":
         src, dst = accesses["src"], accesses["dst"]
         n = 1
-        for d in src.shape():
+        for d in dst.shape():  # a gather moves what it writes
             n *= d
         src_b = n * byte_size(pl.decls[src.memory.data].type.element_type)
         dst_b = n * byte_size(pl.decls[dst.memory.data].type.element_type)
@@ -147,6 +144,9 @@ def _decode_one(pl: nisa.Placement, engine: str, op: nisa.InstrOp, sem_index, gr
         ins.done = cost.dma_total_ns(ins.nbytes)
         ins.sig_delay = 0.0
         ins.args = (f"{src.text()} -> {dst.text()}", ins.nbytes)
+        if isinstance(op, nisa.DmaGatherOp):
+            ins.setup = cost.gpsimd(_free(op.index)) / ncv2.CLOCK_GHZ["gpsimd"]
+            ins.done += ins.setup
         return ins
 
     cycles = _cycles(pl, engine, op, accesses, mems)
@@ -164,12 +164,6 @@ def _decode_one(pl: nisa.Placement, engine: str, op: nisa.InstrOp, sem_index, gr
     ins.ps, ins.pw = tuple(ps), tuple(pw)
     ins.args = ", ".join(f"{k}={ap.text()}" for k, ap in accesses.items())
 
-    if isinstance(op, nisa.DmaGatherOp):
-        # The transfer starts once GpSimd has built the descriptors and then costs what a
-        # DMA of the same bytes costs (docs/nisa.md dma_gather).
-        ins.nbytes = max(_bytes(pl, op.src, _free(op.dst) * op.dst.shape()[0]),
-                         _bytes(pl, op.dst, _free(op.dst) * op.dst.shape()[0]))
-        ins.done += cost.dma_total_ns(ins.nbytes)
     if isinstance(op, nisa.MatmulOp):
         k = op.stationary.shape()[0]
         ins.flops = 2 * k * _free(op.stationary) * _free(op.moving)
@@ -244,8 +238,6 @@ def _cycles(pl, engine, op, acc, mems) -> float:
         return cost.memset(_free(op.dst), half)
     if isinstance(op, (nisa.IotaOp, nisa.AffineSelectOp)):
         return cost.gpsimd(_free(op.dst))
-    if isinstance(op, nisa.DmaGatherOp):
-        return cost.gpsimd(_free(op.index))
     if isinstance(op, nisa.SelectOp):
         tensors = [k for k in ("pred", "on_true", "on_false") if k in mems]
         return cost.select(engine, _free(op.dst), any(mems[k] == "PSUM" for k in tensors))

@@ -117,7 +117,7 @@ def run(program: Program, numerics: bool, record: bool = True) -> Timeline:
             ) from None
         if ins.dma_engine >= 0:
             e = ins.dma_engine
-            data_start = start + DMA_FIXED_NS
+            data_start = start + DMA_FIXED_NS + ins.setup
             if dma_free[e] > data_start:
                 data_start = dma_free[e]
             done = data_start + ins.busy
@@ -125,7 +125,6 @@ def run(program: Program, numerics: bool, record: bool = True) -> Timeline:
             tl.dma_bytes += ins.nbytes
         else:
             done = start + ins.done
-            tl.dma_bytes += ins.nbytes  # a GpSimd-driven gather moves bytes too
             for slot in ins.ps:
                 port_until[slot] = start + ins.cost
         if numerics:

@@ -92,10 +92,14 @@ class _Builder:
     def __init__(self, draw, rng: np.random.Generator, lowerable: bool = False):
         self.draw = draw
         self.rng = rng
-        self.lowerable = lowerable  # only what lower-to-nisa covers: float tensors, 2-D conv/pool
+        self.lowerable = lowerable  # only what lower-to-nisa covers: 2-D ungrouped conv/pool
         self.block: Block | None = None
         self.values: list[SSAValue] = []
         self.pure_int: dict[SSAValue, bool] = {}
+        # A bound on |v| of integer values: the simulator computes them in int32 (and reports
+        # an overflow the interpreter's int64 would not have), so the lowering fuzz keeps
+        # integer arithmetic to values that cannot overflow.
+        self.ibound: dict[SSAValue, int] = {}
         self.weights: dict[str, np.ndarray] = {}
 
     # -- helpers ------------------------------------------------------------------------------
@@ -113,8 +117,13 @@ class _Builder:
             pure = all(self.pure_int.get(o, False) for o in op.operands) and not is_float(
                 v.type.element_type)
         self.pure_int[v] = pure and not is_float(v.type.element_type)
+        self.ibound[v] = _int_bound(op, self.ibound)
         self.values.append(v)
         return v
+
+    def small(self, v) -> bool:
+        """May v take part in integer arithmetic (always, outside the lowering fuzz)?"""
+        return not self.lowerable or is_float(v.type.element_type) or self.ibound.get(v, 8) <= SMALL_INT
 
     def constant(self, shape, elt) -> SSAValue:
         specials = self.draw(st.sampled_from([0.0, 0.0, 0.3, 1.0])) if is_float(elt) else 0.0
@@ -157,13 +166,14 @@ class _Builder:
             out = [self.draw(st.integers(1, 3))] + [1] * (len(shape) - k) + out
         return tuple(out)
 
-    def partner(self, v, pred_elt=None) -> SSAValue:
-        """A second operand of v's element type whose shape broadcasts with v's."""
+    def partner(self, v, small: bool = False) -> SSAValue:
+        """A second operand of v's element type whose shape broadcasts with v's (with `small`,
+        one fit for integer arithmetic)."""
         elt = v.type.element_type
         s = self.shape_of(v)
 
         def ok(w):
-            if w.type.element_type != elt:
+            if w.type.element_type != elt or (small and not self.small(w)):
                 return False
             try:
                 from neuron_opt.dialects.shapes import broadcast
@@ -199,7 +209,7 @@ class _Builder:
         for _ in range(n):
             rank = self.draw(st.integers(0, 3))
             shape = tuple(self.draw(st.integers(1, 4)) for _ in range(rank))
-            elt = self.draw(st.sampled_from([f32] * 6 + [f16, bf16] + ([] if self.lowerable else [i32, i1])))
+            elt = self.draw(st.sampled_from([f32] * 6 + [f16, bf16, i32, i1]))
             types.append(TensorType(elt, shape))
         return types
 
@@ -223,7 +233,7 @@ class _Builder:
             self.add(cls.make(v))
 
     def op_unary_numeric(self):
-        v = self.pick(lambda v: not is_bool(v.type.element_type))
+        v = self.pick(lambda v: not is_bool(v.type.element_type) and self.small(v))
         if v is None:
             return
         which = self.draw(st.sampled_from(["neg", "abs", "clip"]))
@@ -238,18 +248,24 @@ class _Builder:
             self.add({"neg": nt.NegOp, "abs": nt.AbsOp}[which].make(v))
 
     def op_binary(self):
-        v = self.pick(lambda v: not is_bool(v.type.element_type))
+        v = self.pick(lambda v: not is_bool(v.type.element_type) and self.small(v))
         if v is None:
             return
         elt = v.type.element_type
-        names = ["add", "sub", "mul", "max", "min"]
-        if is_float(elt):
-            names += ["div", "pow"] if self.lowerable else ["div", "mod", "pow"]
-        name = self.draw(st.sampled_from(names))
-        w = self.partner(v)
-        a, b = (v, w) if self.draw(st.booleans()) else (w, v)
+        name = self.draw(st.sampled_from(["add", "sub", "mul", "max", "min", "div", "mod"]
+                                         + (["pow"] if is_float(elt) else [])))
+        if name in ("div", "mod") and not is_float(elt):
+            # integer division by zero is undefined (the simulator reports it): a divisor
+            # constant without zeros
+            d = self.rng.integers(1, 8, size=self.bshape(self.shape_of(v))) * self.rng.choice([-1, 1])
+            w = self.add(nt.ConstantOp.from_array(d.astype(numpy_dtype(elt)), TensorType(elt, d.shape)), pure=True)
+            a, b = v, w
+        else:
+            w = self.partner(v, small=True)
+            a, b = (v, w) if self.draw(st.booleans()) else (w, v)
         cls = {o.name: o for o in nt.NT_OPS}[f"nt.{name}"]
-        self.add(cls.make(a, b, fmod=True if name == "mod" else None))
+        fmod = name == "mod" and (is_float(elt) or self.draw(st.booleans()))
+        self.add(cls.make(a, b, fmod=True if fmod else None))
 
     def op_cmp(self):
         v = self.pick()
@@ -302,7 +318,7 @@ class _Builder:
             return
         elt = v.type.element_type
         if is_float(elt):
-            to = self.draw(st.sampled_from(list(FLOATS) * 3 + ([] if self.lowerable else [i32, i1])))
+            to = self.draw(st.sampled_from(list(FLOATS) * 3 + [i32, i1]))
         else:
             to = self.draw(st.sampled_from([f32, f32, bf16, f16, i64 if elt != i64 else i32]))
         sat = self.draw(st.booleans()) if to == f8E4M3 else None
@@ -410,7 +426,7 @@ class _Builder:
         self.add(cls.make(x, kernel=kern, strides=strides, pads=pads, **extra))
 
     def op_reduce(self):
-        v = self.pick(lambda v: not is_bool(v.type.element_type))
+        v = self.pick(lambda v: not is_bool(v.type.element_type) and self.small(v))
         if v is None:
             return
         s = self.shape_of(v)
@@ -461,7 +477,7 @@ class _Builder:
         s = self.shape_of(v)
         elt = v.type.element_type
         kinds = ["transpose", "reshape", "broadcast", "slice", "concat", "pad"]
-        kind = self.draw(st.sampled_from(kinds if self.lowerable else kinds + ["gather", "gather_elements", "gather_nd"]))
+        kind = self.draw(st.sampled_from(kinds + ["gather", "gather_elements", "gather_nd"]))
         if kind == "transpose":
             perm = self.draw(st.permutations(range(len(s))))
             self.add(nt.TransposeOp.make(v, perm=list(perm)))
@@ -548,8 +564,33 @@ OP_KINDS = (
     ["unary_float"] * 3 + ["unary_numeric"] * 2 + ["binary"] * 4 + ["cmp", "logical", "where"]
     + ["cast"] * 3 + ["cast_chain"] * 3 + ["matmul"] * 4 + ["conv", "pool", "reduce", "softmax", "norm"] + ["move"] * 4
 )
-# What lower-to-nisa covers (float tensors only): the simulator fuzz draws from these.
-LOWERABLE_KINDS = tuple(k for k in OP_KINDS if k not in ("cmp", "logical", "where"))
+# The simulator fuzz draws every kind too (its conv and pools stay 2-D and ungrouped).
+LOWERABLE_KINDS = OP_KINDS
+SMALL_INT = 1 << 15  # integer arithmetic operands: products and sums stay far from 2^31
+_BIG_INT = 1 << 31
+
+
+def _int_bound(op, bound: dict) -> int:
+    """A bound on |result| of an op whose result is an integer tensor (8 for fresh data:
+    inputs, constants and weights hold -7..7, index constants their small dims)."""
+    if is_float(op.results[0].type.element_type):
+        return 0
+    ins = [bound.get(v, 8) for v in op.operands if not is_float(v.type.element_type)]
+    if isinstance(op, (nt.CmpOp, nt.AndOp, nt.OrOp, nt.XorOp, nt.NotOp)):
+        return 1
+    if isinstance(op, nt.CastOp):
+        return _BIG_INT if is_float(op.operands[0].type.element_type) else ins[0]
+    if isinstance(op, (nt.AddOp, nt.SubOp)):
+        return sum(ins)
+    if isinstance(op, nt.MulOp):
+        return ins[0] * ins[1]
+    if isinstance(op, nt.ReduceSumOp):
+        return ins[0] * int(np.prod(op.operands[0].type.get_shape()))
+    if isinstance(op, nt.PadOp):
+        return max(ins + [int(abs(op.prop("value") or 0))])
+    if isinstance(op, (nt.GatherOp, nt.GatherElementsOp, nt.GatherNdOp)):
+        return ins[0]
+    return max(ins, default=8)
 
 
 @st.composite

@@ -1,12 +1,13 @@
 """Fuzzed graphs on the simulator: lower-to-nisa's kernels against the reference interpreter.
 
-Graphs come from nt_graphs.graphs(lowerable=True): float tensors and the ops the lowering
-covers, with shared values, broadcasting and special-value constants. Each runs through the
+Graphs come from nt_graphs.graphs(lowerable=True): every nt op on float, integer and bool
+tensors (conv and pools 2-D and ungrouped), with shared values, broadcasting and special-value
+constants. Each runs through the
 cast pipeline under one drawn option (none, or matmult/all x bf16, fp16, tf32, fp8_e4m3), is
 lowered, verified as nisa and simulated on both feeds (plain, and with ±0, subnormals, max,
 ±inf, NaN in the inputs). The outputs must match the interpreter's for the same option as
 docs/design.md "Comparisons and tolerances" fixes it: inf and NaN in the same places, and over the
-finite elements a rel L2 within 1e-5 under none, else within a share of the option's own error
+finite elements a rel L2 within 1e-5 under none (integers and bools: exactly), else within a share of the option's own error
 (the interpreter against fp32: a quarter for bf16 and fp8, all of it for fp16 and tf32).
 docs/design.md allows results to differ where the summation order differs; with values near the
 float32 maximum that difference is not an ulp but overflow (max + max - max is inf in one order
@@ -83,7 +84,8 @@ def check_lowered(g: Graph, mode: str, type_: str, base: Path) -> set[str]:
     fp32 = Reference(parse_module(CTX, text, "fuzz.mlir"), base)
     try:
         kernel = lower_module(m)
-    except NoLowering:
+    except NoLowering as e:
+        event(f"rejected: NoLowering ({str(e).split('error: ')[-1][:120]})")
         reject()
     verify_module(kernel)  # the placement rules of docs/nisa.md
     for feed, ref in zip(g.feeds, refs):
@@ -96,6 +98,9 @@ def check_lowered(g: Graph, mode: str, type_: str, base: Path) -> set[str]:
             s = sim[name]
             what = f"{mode}-{type_} output {name}"
             assert s.shape == r.shape and s.dtype == r.dtype, f"{what}: {s.dtype}{s.shape} != {r.dtype}{r.shape}"
+            if r.dtype.kind in "biu":  # integers and bools: exactly
+                assert np.array_equal(s, r), f"{what}: integers differ\n{s!r}\n{r!r}"
+                continue
             s64, r64 = np.asarray(s, np.float64), np.asarray(r, np.float64)
             assert np.array_equal(np.isnan(s64), np.isnan(r64)), f"{what}: NaN positions differ\n{s!r}\n{r!r}"
             assert np.array_equal(np.where(np.isinf(s64), s64, 0), np.where(np.isinf(r64), r64, 0)), \

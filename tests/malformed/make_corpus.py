@@ -49,9 +49,13 @@ def main(out: Path | None = None) -> None:
     # An op the importer does not support (Sin is an ONNX op; nt has no sin).
     _save(_model([helper.make_node("Sin", ["x"], ["y"], name="sin_0")], [x], [y]), "unsupported_op.onnx")
 
-    # An op the importer supports and the lowering does not (nt.mod): run/sweep name the node.
-    c = helper.make_tensor("c", TensorProto.FLOAT, [2, 4], np.full(8, 1.5, np.float32))
-    _save(_model([helper.make_node("Mod", ["x", "c"], ["y"], name="mod_0", fmod=1)], [x], [y], [c]),
+    # A model the importer takes and the target cannot run: int64 arithmetic on a value beyond
+    # the 32-bit integers of the NC-v2 engines. run/sweep name the node.
+    c = helper.make_tensor("c", TensorProto.INT64, [2, 4], np.full(8, 2**40, np.int64))
+    _save(_model([helper.make_node("Cast", ["x"], ["xi"], name="cast_0", to=TensorProto.INT64),
+                  helper.make_node("Add", ["xi", "c"], ["s"], name="add_0"),
+                  helper.make_node("Cast", ["s"], ["y"], name="cast_1", to=TensorProto.FLOAT)],
+                 [x], [y], [c]),
           "no_lowering.onnx")
 
     # A dynamic batch dimension.

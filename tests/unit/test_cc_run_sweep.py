@@ -52,12 +52,13 @@ def test_run_nt_module_matches_interpreter(tmp_path, capsys):
 
 def test_run_errors_are_one_line(tmp_path, capsys):
     bad = tmp_path / "g.mlir"
-    bad.write_text("builtin.module {\n  func.func @main(%x: tensor<4x8xf32>, %i: tensor<2xi64>) -> tensor<2x8xf32> {\n"
-                   "    %y = nt.gather %x, %i {axis = 0 : i64} : (tensor<4x8xf32>, tensor<2xi64>) -> tensor<2x8xf32>\n"
-                   "    func.return %y : tensor<2x8xf32>\n  }\n}\n")
+    bad.write_text("builtin.module {\n  func.func @main(%x: tensor<2x4xi64>) -> tensor<2x4xi64> {\n"
+                   "    %c = nt.constant 1099511627776 : tensor<2x4xi64>\n"
+                   "    %y = nt.add %x, %c : tensor<2x4xi64>\n"
+                   "    func.return %y : tensor<2x4xi64>\n  }\n}\n")
     code, _, err = run_neuron_cc(["run", bad, "--no-numerics"], capsys)
     assert code == 1 and err.strip().count("\n") == 0
-    assert "g.mlir:3:5: error: nt.gather: no lowering" in err
+    assert "g.mlir:4:5: error: nt.add: an integer constant holding 1099511627776" in err
     code, _, err = run_neuron_cc(["run", EXAMPLES / "cnn.onnx", "--inputs", EXAMPLES / "mlp_inputs.npz"], capsys)
     assert code == 1 and "missing" in err and "Traceback" not in err
 
