@@ -332,8 +332,8 @@ class HbmOp(_DeclOp):
     def verify_(self) -> None:
         if self.role.data not in ROLES:
             raise VerifyException(f"unknown role '{self.role.data}'")
-        if any(d <= 0 for d in self.type.get_shape()):
-            raise VerifyException("HBM tensors need a static, non-empty shape")
+        if any(d < 0 for d in self.type.get_shape()):
+            raise VerifyException("HBM tensors need a static shape")
 
 
 class _OnChipOp(_DeclOp):

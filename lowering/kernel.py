@@ -191,11 +191,15 @@ class KernelBuilder:
         self._n = 0
 
     # -- declarations -----------------------------------------------------------------------
-    def hbm(self, role: str, name: str, shape, dtype: str) -> Buf:
+    def hbm(self, role: str, name: str, shape, dtype: str, key: str | None = None) -> Buf:
+        """An HBM tensor; `key`: the .npz key of an input or weight, when not `name`."""
         if name in self._hbm:
             return self._hbm[name]
         t = TensorType(element_type_named(dtype), list(shape))
-        self.decls.append(nisa.HbmOp.get(name, role, t))
+        decl = nisa.HbmOp.get(name, role, t)
+        if key is not None:
+            decl.attributes["key"] = StringAttr(key)
+        self.decls.append(decl)
         buf = Buf(name, "hbm", nisa.hbm_shape(t), dtype, role=role)  # rank 0: one element
         self._hbm[name] = buf
         return buf

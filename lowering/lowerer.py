@@ -168,6 +168,8 @@ class Lowerer:
                 raise op_err(ret, str(e), e.error) from None
             for name in outs:
                 dst = self.kb.hbm("output", name, v.type.get_shape(), self._dt(v, ret))
+                if 0 in dst.shape:  # nothing to copy
+                    continue
                 if dst.role != "output":
                     raise op_err(ret, f"output '{name}' has the name of an HBM {dst.role} tensor "
                                       "(nisa names HBM tensors by their .npz key)")
@@ -248,14 +250,17 @@ class Lowerer:
         from neuron_opt.lowering import conv, gather, movement, rowwise
 
         if isinstance(op, nt.WeightOp):
-            self.home[op.result] = self.kb.hbm("weight", op.sym_name.data, op.result.type.get_shape(),
-                                               dt(op.result))
+            key = op.sym_name.data
+            clash = any(key in names for names in self.outputs.values())  # an output's name
+            self.home[op.result] = self.kb.hbm("weight", self.kb.fresh("w") if clash else key,
+                                               op.result.type.get_shape(), dt(op.result), key=key if clash else None)
             return
         if isinstance(op, nt.ConstantOp):
             return  # materialized in HBM on first use as a tensor (splats become immediates)
-        for v in list(op.operands) + list(op.results):
-            if 0 in P.shape(v):
-                raise Unsupported("zero-size tensors have no lowering (HBM tensors hold at least one element)")
+        if any(0 in P.shape(v) for v in list(op.operands) + list(op.results)):
+            from neuron_opt.lowering.movement import empty_operands
+
+            return empty_operands(self, op)
         if isinstance(op, P.CONTRACTION) and any(len(P.shape(v)) < 2 for v in op.operands[:2]):
             raise Unsupported("a contraction of rank-1 operands has no lowering yet")
         if isinstance(op, (nt.SoftmaxOp, nt.LogSoftmaxOp)) and not P.tileable(op):

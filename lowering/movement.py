@@ -57,6 +57,45 @@ def constant(lw, op) -> None:
     lw.kb.free(stage)
 
 
+def empty_operands(lw, op) -> None:
+    """An op with zero-size operands or results: an empty result needs no work (its HBM
+    tensor has a 0 dim and is never accessed); a reduction of an empty set is its identity
+    (the interpreter's: 0 for sums, -inf for a float max, NaN for a mean); a concat skips
+    its empty pieces."""
+    from neuron_opt.dialects import nt
+    from neuron_opt.lowering.lowerer import dt, is_int
+
+    out = op.results[0]
+    if 0 in P.shape(out):
+        lw.new_home(out)
+        return
+    if isinstance(op, nt.ConcatOp):
+        return concat(lw, op)
+    if isinstance(op, (nt.ReduceSumOp, nt.ReduceMaxOp, nt.ReduceMeanOp)):
+        if isinstance(op, nt.ReduceSumOp):
+            value = 0.0
+        elif is_int(dt(out)):
+            raise _unsupported("the maximum or mean of an empty set of integers (undefined)")
+        else:
+            value = -np.inf if isinstance(op, nt.ReduceMaxOp) else np.nan
+        return fill(lw, out, value)
+    raise _unsupported(f"{op.name} of an empty tensor into a non-empty one")
+
+
+def fill(lw, v, value: float) -> None:
+    """v's home filled with `value` (memsets on partition 0, stored)."""
+    from neuron_opt.lowering.lowerer import dt
+
+    dst = lw.new_home(v)
+    n = prod(dst.shape)
+    if n > CONST_MAX:
+        raise _unsupported(f"a fill of {n} elements (at most {CONST_MAX})")
+    stage = lw.kb.sbuf(1, (n,), dt(v))
+    lw.kb.inst("vector", nisa.MemsetOp, stage.ap(), value=value)
+    H.store(lw.kb, lambda a_, b_, w0, w1: stage.ap((a_, b_), (w0, w1)), dst, 0, 0, 1, 0, n)
+    lw.kb.free(stage)
+
+
 def reshape(lw, op) -> None:
     src = lw.home_of(op.operands[0])
     dst = lw.new_home(op.results[0])
@@ -186,6 +225,8 @@ def concat(lw, op) -> None:
     off = 0
     for v in op.operands:
         s = P.shape(v)
+        if 0 in s:
+            continue
         sl = [(0, d) for d in s]
         sl[axis] = (off, off + s[axis])
         H.copy_hbm(lw.kb, dst.ap(*sl), lw.home_of(v).ap())

@@ -66,17 +66,18 @@ class Machine:
             if not isinstance(decl, HbmOp):
                 continue
             role = decl.role.data
+            key = decl.attributes["key"].data if "key" in decl.attributes else name
             if role == "input":
-                if name not in inputs:
+                if key not in inputs:
                     have = ", ".join(sorted(inputs)) or "none"
-                    raise SimError(f"input '{name}' is missing from the inputs (keys: {have})")
-                self._store(name, decl, np.asarray(inputs[name]), "input")
+                    raise SimError(f"input '{key}' is missing from the inputs (keys: {have})")
+                self._store(name, decl, np.asarray(inputs[key]), "input")
             elif role == "weight":
                 if weights is None:
                     weights = _open_weights(module, weights_dir)
-                if name not in weights:
-                    raise SimError(f"weight '{name}' is not in {weights.path}")
-                self._store(name, decl, weights[name], "weight")
+                if key not in weights:
+                    raise SimError(f"weight '{key}' is not in {weights.path}")
+                self._store(name, decl, weights[key], "weight")
 
     def _store(self, name: str, decl: HbmOp, arr: np.ndarray, what: str) -> None:
         t = decl.type
