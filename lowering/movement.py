@@ -78,22 +78,9 @@ def empty_operands(lw, op) -> None:
             raise _unsupported("the maximum or mean of an empty set of integers (undefined)")
         else:
             value = -np.inf if isinstance(op, nt.ReduceMaxOp) else np.nan
-        return fill(lw, out, value)
+        dst = lw.new_home(out)
+        return fill_hbm(lw, dst, [(0, d) for d in dst.shape], value, dt(out))
     raise _unsupported(f"{op.name} of an empty tensor into a non-empty one")
-
-
-def fill(lw, v, value: float) -> None:
-    """v's home filled with `value` (memsets on partition 0, stored)."""
-    from neuron_opt.lowering.lowerer import dt
-
-    dst = lw.new_home(v)
-    n = prod(dst.shape)
-    if n > CONST_MAX:
-        raise _unsupported(f"a fill of {n} elements (at most {CONST_MAX})")
-    stage = lw.kb.sbuf(1, (n,), dt(v))
-    lw.kb.inst("vector", nisa.MemsetOp, stage.ap(), value=value)
-    H.store(lw.kb, lambda a_, b_, w0, w1: stage.ap((a_, b_), (w0, w1)), dst, 0, 0, 1, 0, n)
-    lw.kb.free(stage)
 
 
 def reshape(lw, op) -> None:
