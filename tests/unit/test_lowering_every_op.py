@@ -295,3 +295,21 @@ def test_op_lowers_and_matches_the_interpreter(name, t):
         else:
             bound = sim_bound("none", "bf16", 0.0)
         assert err <= bound, f"{key}: simulator vs interpreter rel L2 {err:.3e} > {bound:.3e}\n{s}\n{r}"
+
+
+def test_long_int32_reductions_are_exact_beyond_fp32():
+    """Rows longer than a reduction chunk, with sums past 2^24 (where VectorE's fp32 would
+    round): GpSimd's int32 tree and integer partials give the exact result."""
+    rng = np.random.default_rng(3)
+    x = rng.integers(-(2**14), 2**14, size=(3, 9001)).astype(np.int32)
+    x[:, 0] = 2**14 * 9001 // 2  # well past 2^24 once summed
+    c = Case(rng)
+    a = c.block.insert_arg(TensorType(i32, x.shape), 0)
+    outs = [c.add(nt.ReduceSumOp.make(a, axes=[1])), c.add(nt.ReduceMaxOp.make(a, axes=[1]))]
+    c.block.add_op(func.ReturnOp(*outs))
+    m = ModuleOp([func.FuncOp("main", FunctionType.from_lists([a.type], [v.type for v in outs]), Region(c.block))])
+    feeds = {"arg0": x}
+    ref = Reference(m, None).run(feeds)
+    sim = simulate(lower_module(m), feeds).outputs
+    assert np.array_equal(sim["out0"], x.astype(np.int64).sum(axis=1)) and np.array_equal(sim["out0"], ref["out0"])
+    assert np.array_equal(sim["out1"], ref["out1"])
