@@ -4,9 +4,10 @@ the simulator against the reference interpreter.
 The ops and their element types come from the dialect itself (the registered operations and
 each op's ELEMENTS rule), so an op added to nt without a representative case here fails
 `test_every_op_has_a_case`; the cases only say how to build a small instance of each op.
-Outputs compare as DESIGN's tolerances say: integers and bools exactly; floats with inf and
-NaN in the same places and the finite elements within 1e-5 rel L2 for f32, else within a share
-of the type's own error (the interpreter in that type against the same case in f32)."""
+Outputs compare as docs/design.md "Comparisons and tolerances" says: integers and bools
+exactly; floats with inf and NaN in the same places and the finite elements within 1e-5 rel L2
+for f32, else within a share of the type's own error (the interpreter in that type against
+the same case in f32)."""
 
 from __future__ import annotations
 
