@@ -120,6 +120,7 @@ class Lowerer:
         self.group_cache: dict[tuple, Buf] = {}  # tiles that live for one group (weights, A^T)
         self.tile_cache: dict[tuple, Buf] = {}  # tiles that live for one tile step
         self.consts: dict[tuple, Buf] = {}  # kernel-lifetime SBUF constants (ones, eps columns)
+        self.broadcasts: dict[tuple, Buf] = {}  # (value, shape) -> its broadcast copy in HBM
         self.evict_rr = 0
         self.out_long = False  # elementwise results go to the long-lived arena (tile(long=True))
         self.op: Operation | None = None
@@ -261,8 +262,6 @@ class Lowerer:
             from neuron_opt.lowering.movement import empty_operands
 
             return empty_operands(self, op)
-        if isinstance(op, P.CONTRACTION) and any(len(P.shape(v)) < 2 for v in op.operands[:2]):
-            raise Unsupported("a contraction of rank-1 operands has no lowering yet")
         if isinstance(op, (nt.SoftmaxOp, nt.LogSoftmaxOp)) and not P.tileable(op):
             return rowwise.softmax_any_axis(self, op)
         if isinstance(op, P.TILEABLE):
@@ -368,8 +367,8 @@ class Lowerer:
                         ok = False
             if ok:
                 valid.append(k)
-        if not valid:
-            raise Unsupported("operand broadcast pattern has no tiling")
+        if not valid:  # the operands no split fits are broadcast in HBM (operand)
+            return rank - 1
         big = [k for k in valid if prod(S[:k]) >= PMAX]
         return big[0] if big else valid[-1]
 
@@ -452,8 +451,8 @@ class Lowerer:
         if kind == "full":
             t = self.tile(v, max(vs_k, 0), r0, r1, c0, c1)
             return ("tile", t.ap())
-        if kind is None:
-            raise Unsupported("operand broadcast pattern has no tiling")
+        if kind is None:  # no split shows it as rows or columns: broadcast it in HBM first
+            return ("tile", self._broadcast_tile(v, out, k, r0, r1, c0, c1).ap())
         sp = pad_shape(s, len(out))
         key = ("bcast", v, k, r0, r1, c0, c1)
         if key in self.tile_cache:
@@ -479,6 +478,24 @@ class Lowerer:
                            src, max(vs_k, 0), s0, s0 + n, c0, c1)
         self.tile_cache[key] = t
         return ("col" if kind == "col" else "tile", t.ap())
+
+    def _broadcast_tile(self, v, out, k, r0, r1, c0, c1) -> Buf:
+        """A tile of v broadcast to `out`, loaded from a broadcast copy of v in HBM (made once
+        per kernel)."""
+        from neuron_opt.lowering.movement import broadcast_into
+
+        key = ("bfull", v, k, r0, r1, c0, c1)
+        if key in self.tile_cache:
+            return self.tile_cache[key]
+        full = self.broadcasts.get((v, out))
+        if full is None:
+            full = self.kb.hbm("scratch", self.kb.fresh("h"), out, dt(v))
+            broadcast_into(self, self.home_of(v), P.shape(v), full, out)
+            self.broadcasts[(v, out)] = full
+        t = self.kb.sbuf(r1 - r0, (c1 - c0,), full.dtype)
+        H.load(self.kb, lambda a, b, w0, w1: t.ap((a, b), (w0, w1)), full, k, r0, r1, c0, c1)
+        self.tile_cache[key] = t
+        return t
 
     def row_broadcast(self, v, src: Buf, k: int, row: int, c0: int, c1: int, parts: int) -> Buf:
         """Row `row` of v on `parts` partitions, one DMA per partition. Not a TensorE ones

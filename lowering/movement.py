@@ -173,10 +173,12 @@ def _swap_on_tensor(lw, src, dst, b: int, j: int) -> None:
 
 def broadcast(lw, op) -> None:
     x = op.operands[0]
-    src = lw.home_of(x)
-    dst = lw.new_home(op.results[0])
-    So = P.shape(op.results[0])
-    sx = P.shape(x)
+    broadcast_into(lw, lw.home_of(x), P.shape(x), lw.new_home(op.results[0]), P.shape(op.results[0]))
+
+
+def broadcast_into(lw, src, sx, dst, So) -> None:
+    """HBM dst (shape So) = HBM src (shape sx) broadcast as numpy does: one DMA per index of
+    the output dims up to the last broadcast one."""
     pad = len(So) - len(sx)
     sp = (1,) * pad + sx
     bdims = [i for i in range(len(So)) if sp[i] != So[i]]

@@ -225,3 +225,20 @@ def test_order_sensitive_runs_are_skipped_and_clean_runs_compared(tmp_path):
 }""")
     labels = check_lowered(Graph(clean, {}, [{"arg0": x}], []), "none", "bf16", tmp_path)
     assert "order-sensitive run skipped" not in labels and "lowered nt.matmul" in labels
+
+
+# Found by test_fuzz_lowering.py: a norm over more than the last axis whose scale broadcasts
+# along only some of the normalized dims, and an elementwise operand fused with such a norm,
+# fit no matrix split of the group ("operand broadcast pattern has no tiling"); such operands
+# are now broadcast in HBM once and tiled like full ones.
+def test_operands_no_split_fits_are_broadcast_in_hbm(tmp_path):
+    m = parse("""func.func @main(%0: tensor<8x2xf32>, %1: tensor<8x1xf32>, %2: tensor<4x2x2xf32>, %3: tensor<2xf32>) -> (tensor<8x2xf32>, tensor<4x2x2xi1>) {
+  %4 = nt.rms_norm %0, %1 {axis = -2 : i64, epsilon = 1.000000e-05 : f64} : (tensor<8x2xf32>, tensor<8x1xf32>) -> tensor<8x2xf32>
+  %5 = nt.rms_norm %2, %3 {axis = 1 : i64, epsilon = 1.000000e-05 : f64} : (tensor<4x2x2xf32>, tensor<2xf32>) -> tensor<4x2x2xf32>
+  %6 = nt.cmp %3, %5 {predicate = "ge"} : (tensor<2xf32>, tensor<4x2x2xf32>) -> tensor<4x2x2xi1>
+  func.return %4, %6 : tensor<8x2xf32>, tensor<4x2x2xi1>
+}""")
+    rng = np.random.default_rng(1)
+    feed = {f"arg{i}": rng.standard_normal(s).astype(np.float32) for i, s in enumerate([(8, 2), (8, 1), (4, 2, 2), (2,)])}
+    labels = check_lowered(Graph(m, {}, [feed], []), "none", "bf16", tmp_path)
+    assert "lowered nt.rms_norm" in labels

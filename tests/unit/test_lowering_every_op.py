@@ -223,20 +223,9 @@ def _weight(c: Case, t):
     return [c.add(nt.WeightOp.get("w", TensorType(t, (6, 5))))]
 
 
-# Ops another part of the lowering still works on: (op, element types or None for all) -> why.
-EXPECTED_FAIL: dict[tuple[str, object], str] = {}
-
-
 def _params():
-    out = []
-    for cls in nt.NT.operations:
-        for t in accepted_types(cls):
-            marks = []
-            for key in ((cls.name, t), (cls.name, None)):
-                if key in EXPECTED_FAIL:
-                    marks.append(pytest.mark.xfail(reason=EXPECTED_FAIL[key], strict=True))
-            out.append(pytest.param(cls.name, t, id=f"{cls.name[3:]}-{type_name(t)}", marks=marks))
-    return out
+    return [pytest.param(cls.name, t, id=f"{cls.name[3:]}-{type_name(t)}")
+            for cls in nt.NT.operations for t in accepted_types(cls)]
 
 
 def test_every_op_has_a_case():
