@@ -290,17 +290,23 @@ def main(argv=None) -> int:
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=console, disable=not console.is_terminal) as prog:
         task = prog.add_task("zoo", total=len(records))
+
+        def done(result: dict) -> None:
+            results.append(result)
+            prog.advance(task)
+            if not console.is_terminal:  # a log gets a line per export (a --real run takes long)
+                print(f"{len(results)}/{len(records)} {result['model']}.{result['exporter']} measured "
+                      f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+
         if a.jobs == 1:
             for r in records:
                 prog.update(task, description=f"{r['name']}.{r['exporter']}")
-                results.append(measure(str(zoo), r, options))
-                prog.advance(task)
+                done(measure(str(zoo), r, options))
         else:
             with ProcessPoolExecutor(max_workers=a.jobs) as pool:
                 futures = [pool.submit(measure, str(zoo), r, options) for r in records]
                 for f in as_completed(futures):
-                    results.append(f.result())
-                    prog.advance(task)
+                    done(f.result())
     order = {(r["name"], r["exporter"]): i for i, r in enumerate(records)}
     results.sort(key=lambda r: order[(r["model"], r["exporter"])])
     print_report(results, names)
