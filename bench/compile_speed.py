@@ -54,12 +54,13 @@ from xdsl.printer import Printer
 from bench_common import RESULTS, ROOT, write_json
 from neuron_opt.cli.common import make_context
 from neuron_opt.dialects.parse import parse_module, verify_module
+from neuron_opt.options import CASTING_MODES
 from neuron_opt.passes.pipeline import cast_pipeline
 
 IR_DIR = RESULTS / "compile_speed"
 BIN = Path(sys.executable).parent  # neuron-opt and xdsl-opt of this venv
 TARGET, WANTED = 1.5, 1.3  # docs/design.md §7: matmult pipeline / no-pass round trip at 100k
-MODES = ("matmult", "all")
+MODES = CASTING_MODES
 console = Console()
 
 # ---------------------------------------------------------------------------------------------

@@ -29,12 +29,13 @@ import numpy as np
 import onnxruntime as ort
 
 from neuron_opt.importers.onnx import import_onnx, save_compiled
+from neuron_opt.options import CAST_TYPES, CASTING_MODES
 from neuron_opt.passes.pipeline import run_cast_pipeline
 from neuron_opt.runtime.reference import Reference
 
 EXAMPLES = ROOT / "examples"
 TARGET = 5.0  # none: interpreter within 5x of onnxruntime
-OPTIONS = ["none"] + [f"{m}-{t}" for m in ("matmult", "all") for t in ("bf16", "fp16", "tf32", "fp8_e4m3")]
+OPTIONS = ["none"] + [f"{m}-{t}" for m in CASTING_MODES for t in CAST_TYPES]
 
 
 def timed(fn, repeat: int) -> dict[str, float]:

@@ -1,6 +1,7 @@
 """Element types shared by every layer: names, numpy dtypes, byte sizes and RNE rounding.
 
-This is a leaf module (numpy, ml_dtypes and xDSL's builtin types only), so the passes, the
+This is a leaf module (numpy, ml_dtypes, xDSL's builtin types and the option words of
+neuron_opt/options.py only), so the passes, the
 reference interpreter and the simulator can all use it without sharing anything else.
 """
 
@@ -26,18 +27,15 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Attribute
 
+from neuron_opt.options import CAST_TYPES
+
 # The float element types nt accepts. fp8 is NC-v2's IEEE-style E4M3 (max 240, has inf).
 NT_FLOAT_TYPES = (Float32Type, FloatTF32Type, BFloat16Type, Float16Type, Float8E4M3Type)
 # Every element type nt accepts, as IR spells it (docs/nt.md), for error messages.
 ELEMENT_TYPE_SPELLINGS = "f32, tf32, bf16, f16, f8E4M3, i1, i8, i16, i32, i64"
 
-# --auto-cast-type spellings -> element type.
-AUTO_CAST_TYPES: dict[str, AnyFloat] = {
-    "bf16": bf16,
-    "fp16": f16,
-    "tf32": tf32,
-    "fp8_e4m3": f8E4M3,
-}
+# --auto-cast-type spellings (neuron_opt/options.py, in its order) -> element type.
+AUTO_CAST_TYPES: dict[str, AnyFloat] = dict(zip(CAST_TYPES, (bf16, f16, tf32, f8E4M3), strict=True))
 
 FP8_MAX = 240.0
 F16_MAX = 65504.0
@@ -99,6 +97,13 @@ def numpy_dtype(elt: Attribute) -> np.dtype:
         if isinstance(elt, cls):
             return dt
     raise ValueError(f"no numpy dtype for element type {elt}")
+
+
+def max_finite(elt: Attribute) -> float:
+    """The largest finite value of a float element type (tf32: f32's exponent, 10 mantissa bits)."""
+    if isinstance(elt, FloatTF32Type):
+        return (2 - 2.0**-10) * 2.0**127
+    return float(ml_dtypes.finfo(numpy_dtype(elt)).max)
 
 
 def byte_size(elt: Attribute) -> int:
@@ -198,6 +203,7 @@ __all__ = [
     "element_type",
     "is_float_tensor",
     "numpy_dtype",
+    "max_finite",
     "byte_size",
     "type_name",
     "round_tf32",

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import numpy as np
 from xdsl.context import Context
@@ -27,6 +27,7 @@ from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from neuron_opt.diagnostics import location_of
+from neuron_opt.options import DEFAULT_MODE, DEFAULT_TYPE, CastTypeOption, ModeOption, normalize_mode
 from neuron_opt.dialects import nt
 from neuron_opt.dialects.types import is_float, round_to, type_name
 from neuron_opt.passes.policy import POLICY, role_type, saturates
@@ -64,17 +65,20 @@ def _has_float(op: Operation) -> bool:
 class AutoCastPass(ModulePass):
     name: ClassVar[str] = "auto-cast"
 
-    mode: Literal["none", "matmult", "matmul", "all"] = "matmult"
-    type: Literal["bf16", "fp16", "tf32", "fp8_e4m3"] = "bf16"
+    mode: ModeOption = DEFAULT_MODE
+    type: CastTypeOption = DEFAULT_TYPE  # the option's name in pipelines: `auto-cast{type=fp16}`
     report: bool = False
 
+    def __post_init__(self):
+        # The one place an alias becomes its mode, so the pass prints back as `mode=matmult`.
+        object.__setattr__(self, "mode", normalize_mode(self.mode))
+
     def apply(self, ctx: Context, op: builtin.ModuleOp) -> None:
-        mode = "matmult" if self.mode == "matmul" else self.mode
         rep = CastReport(enabled=self.report)
-        if mode != "none":
+        if self.mode != "none":
             for f in op.walk():
                 if isinstance(f, func.FuncOp) and f.body.blocks:
-                    _FuncCaster(mode, self.type, rep).run(f)
+                    _FuncCaster(self.mode, self.type, rep).run(f)
         if self.report:
             for line in rep.lines:
                 print(line, file=sys.stderr)

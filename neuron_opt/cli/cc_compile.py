@@ -9,36 +9,22 @@ import argparse
 from pathlib import Path
 
 from neuron_opt.diagnostics import CompileError
-
-MODE_CHOICES = ("none", "matmult", "matmul", "all")
-TYPE_CHOICES = ("bf16", "fp16", "tf32", "fp8_e4m3")
+from neuron_opt.options import CAST_TYPES, DEFAULT_MODE, DEFAULT_TYPE, MODE_SPELLINGS, normalize_mode
 
 
 def add_cast_options(p: argparse.ArgumentParser) -> None:
     """neuronx-cc's spellings; defaults as its mixed-precision guide documents them."""
     p.add_argument(
-        "--auto-cast", choices=MODE_CHOICES, default="matmult",
-        help="which ops to cast (default matmult; neuronx-cc 2.27+ defaults to none); "
+        "--auto-cast", type=normalize_mode, choices=MODE_SPELLINGS, default=DEFAULT_MODE,
+        help=f"which ops to cast (default {DEFAULT_MODE}; neuronx-cc 2.27+ defaults to none); "
         "matmul is accepted for matmult; none runs no pass")
-    p.add_argument("--auto-cast-type", choices=TYPE_CHOICES, default="bf16",
-                   help="the low-precision type (default bf16)")
+    p.add_argument("--auto-cast-type", choices=CAST_TYPES, default=DEFAULT_TYPE,
+                   help=f"the low-precision type (default {DEFAULT_TYPE})")
     p.add_argument("--cast-io", action="store_true",
                    help="expose low-precision inputs/outputs: preserve-io{enabled=false}")
 
 
-def option_label(args) -> str:
-    """`none`, or `MODE-TYPE[+cast-io]`, as tables and JSON name the option."""
-    mode = normalized_mode(args.auto_cast)
-    if mode == "none":
-        return "none"
-    return f"{mode}-{args.auto_cast_type}" + ("+cast-io" if args.cast_io else "")
-
-
-def normalized_mode(mode: str) -> str:
-    return "matmult" if mode == "matmul" else mode
-
-
-def compile_model(model_path: str, mode: str, type: str, cast_io: bool, weights_name: str | None = None):
+def compile_model(model_path: str, mode: str, cast_type: str, cast_io: bool, weights_name: str | None = None):
     """Import + cast pipeline + verify. Returns (module, weights). ONNX problems arrive from the
     importer as `model.onnx: node NAME (OpType): error: ...`."""
     from neuron_opt.dialects.parse import verify_module
@@ -46,7 +32,7 @@ def compile_model(model_path: str, mode: str, type: str, cast_io: bool, weights_
     from neuron_opt.passes.pipeline import run_cast_pipeline
 
     module, weights = import_onnx(model_path, weights_name)
-    run_cast_pipeline(module, normalized_mode(mode), type, preserve_io=not cast_io)
+    run_cast_pipeline(module, mode, cast_type, preserve_io=not cast_io)
     verify_module(module)
     return module, weights
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from neuron_opt.cli.cc_compile import add_cast_options, normalized_mode, option_label
+from neuron_opt.cli.cc_compile import add_cast_options
+from neuron_opt.options import option_label
 from neuron_opt.cli.common import load_npz
 from neuron_opt.diagnostics import CompileError
 
@@ -128,10 +129,11 @@ def evaluate(args, steps: _Steps) -> tuple[dict, dict[str, np.ndarray]]:
     fp32_module, weights = import_onnx(args.model, "weights.npz")
     inputs = load_inputs(args.inputs, model)
     out_names = [o.name for o in model.graph.output]
-    mode = normalized_mode(args.auto_cast)
+    mode = args.auto_cast  # normalized by its argparse type
+    label = option_label(mode, args.auto_cast_type, args.cast_io)
     steps.advance()
 
-    steps.step(f"auto-cast {option_label(args)}")
+    steps.step(f"auto-cast {label}")
     option_module = fp32_module.clone()
     run_cast_pipeline(option_module, mode, args.auto_cast_type, preserve_io=not args.cast_io)
     verify_module(option_module)
@@ -143,7 +145,7 @@ def evaluate(args, steps: _Steps) -> tuple[dict, dict[str, np.ndarray]]:
         steps.step("interpreter: fp32")
         ref32 = Reference(fp32_module, tmp).run(inputs)
         steps.advance()
-        steps.step(f"interpreter: {option_label(args)}")
+        steps.step(f"interpreter: {label}")
         # Reference.run rounds each input RNE to the compiled signature (e.g. bf16 with --cast-io).
         option = ref32 if mode == "none" else Reference(option_module, tmp).run(inputs)
         steps.advance()
@@ -157,7 +159,7 @@ def evaluate(args, steps: _Steps) -> tuple[dict, dict[str, np.ndarray]]:
     report = {
         "model": args.model,
         "inputs": args.inputs,
-        "option": option_label(args),
+        "option": label,
         "auto_cast": mode,
         "auto_cast_type": args.auto_cast_type,
         "cast_io": bool(args.cast_io),

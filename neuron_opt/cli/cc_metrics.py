@@ -10,16 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from neuron_opt.dialects.types import F16_MAX, FP8_MAX
+from neuron_opt.dialects.types import AUTO_CAST_TYPES, max_finite
 
-# Largest finite value per --auto-cast-type; `none` keeps f32. tf32 has f32's exponent and 10
-# mantissa bits. bf16's is f32's exponent with 7 mantissa bits.
-TYPE_MAX = {
-    "none": float(np.finfo(np.float32).max),
-    "bf16": (2 - 2.0**-7) * 2.0**127,
-    "fp16": F16_MAX,
-    "tf32": (2 - 2.0**-10) * 2.0**127,
-    "fp8_e4m3": FP8_MAX,
+# Largest finite value per --auto-cast-type; `none` keeps f32.
+TYPE_MAX = {"none": float(np.finfo(np.float32).max)} | {
+    name: max_finite(elt) for name, elt in AUTO_CAST_TYPES.items()
 }
 
 

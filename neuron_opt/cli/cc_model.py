@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from neuron_opt.diagnostics import CompileError
+from neuron_opt.options import DEFAULT_TYPE
 
 WEIGHTS = "weights.npz"
 
@@ -59,17 +60,15 @@ class OnnxModel:
         self.weights_dir = Path(self._tmp.name)
         np.savez(self.weights_dir / WEIGHTS, **weights)
 
-    def compile(self, mode: str, type_: str, cast_io: bool = False) -> Compiled:
-        from types import SimpleNamespace
-
-        from neuron_opt.cli.cc_compile import normalized_mode, option_label
+    def compile(self, mode: str, cast_type: str, cast_io: bool = False) -> Compiled:
         from neuron_opt.dialects.parse import verify_module
+        from neuron_opt.options import normalize_mode, option_label
         from neuron_opt.passes.pipeline import run_cast_pipeline
 
         module = self.fp32.clone()
-        run_cast_pipeline(module, normalized_mode(mode), type_, preserve_io=not cast_io)
+        run_cast_pipeline(module, mode, cast_type, preserve_io=not cast_io)
         verify_module(module)
-        label = option_label(SimpleNamespace(auto_cast=mode, auto_cast_type=type_, cast_io=cast_io))
+        label = option_label(normalize_mode(mode), cast_type, cast_io)
         return Compiled(module, self.weights_dir, label, onnx=self.path, keep=[self])
 
     def inputs(self, inputs_path: str) -> dict:
@@ -200,7 +199,7 @@ def run_model(args) -> int:
         ref32 = ort = None
         if model is not None:
             with wall("interpreter"):
-                ref32 = ref if c.option == "none" else reference(model.compile("none", "bf16"), inputs)
+                ref32 = ref if c.option == "none" else reference(model.compile("none", DEFAULT_TYPE), inputs)
             with wall("onnxruntime"):
                 ort = model.onnxruntime(inputs)
         cast_type = "none" if c.option in ("none", "as written") else args.auto_cast_type

@@ -15,10 +15,9 @@ from pathlib import Path
 
 from neuron_opt.cli.pool import default_jobs
 from neuron_opt.diagnostics import CompileError
+from neuron_opt.options import SWEEP_OPTIONS, option_label
 from neuron_opt.outputs import atomic_output
 
-OPTIONS = [("none", "bf16")] + [(m, t) for t in ("bf16", "fp16", "tf32", "fp8_e4m3")
-                                for m in ("matmult", "all")]
 DEFAULT_TOLERANCE = 1e-2
 
 
@@ -33,10 +32,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", metavar="FILE", help="write the table and recommendation as JSON")
     p.add_argument("--jobs", type=int, default=default_jobs(), metavar="N",
                    help="options evaluated side by side in N worker processes (default: every core)")
-
-
-def label(mode: str, type_: str) -> str:
-    return "none" if mode == "none" else f"{mode}-{type_}"
 
 
 # The model and inputs of the sweep in progress: forked workers inherit them.
@@ -58,24 +53,24 @@ def _evaluate(option: tuple[str, str]) -> dict:
 
 
 def sweep(model, inputs: dict, jobs: int = 1) -> list[dict]:
-    """One row per option (its metrics), in OPTIONS order; `model` is a cc_model.OnnxModel."""
+    """One row per option (its metrics), in SWEEP_OPTIONS order; `model` is a cc_model.OnnxModel."""
     from neuron_opt.cli.cc_metrics import error_norms, range_counts
     from neuron_opt.cli.cc_model import agreement
     from neuron_opt.cli.pool import run_all
 
     _SWEEP.update(model=model, inputs=inputs)
     try:
-        done = dict(run_all(_evaluate, OPTIONS, jobs, lambda o: label(*o), "sweep"))
+        done = dict(run_all(_evaluate, SWEEP_OPTIONS, jobs, lambda o: option_label(*o), "sweep"))
     finally:
         _SWEEP.clear()
-    base = done[OPTIONS[0]]
+    base = done[SWEEP_OPTIONS[0]]
     if "error" in base:  # every row is measured against none: nothing to compare
         raise base["error"]
     ort = model.onnxruntime(inputs)
     ref32 = base["reference"]
     rows = []
-    for mode, type_ in OPTIONS:
-        name = label(mode, type_)
+    for mode, type_ in SWEEP_OPTIONS:
+        name = option_label(mode, type_)
         row = {"option": name, "auto_cast": mode, "auto_cast_type": None if mode == "none" else type_}
         got = done[(mode, type_)]
         if "error" in got:

@@ -35,7 +35,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _arg_parser() -> argparse.ArgumentParser:
-    from neuron_opt.passes.pipeline import MODES
+    from neuron_opt.options import CAST_TYPES, MODE_SPELLINGS, normalize_mode
 
     p = _Parser(
         prog="neuron-opt",
@@ -46,10 +46,10 @@ def _arg_parser() -> argparse.ArgumentParser:
     p.add_argument("input", nargs="?", default="-", help="input IR file (default: stdin)")
     p.add_argument("-p", "--passes", help="pass pipeline, e.g. 'auto-cast{mode=all},canonicalize-casts'")
     p.add_argument("-o", "--output-file", help="write the output here (default: stdout)")
-    p.add_argument("--auto-cast", choices=MODES + ("matmul",), help="neuronx-cc --auto-cast")
     p.add_argument(
-        "--auto-cast-type", choices=("bf16", "fp16", "tf32", "fp8_e4m3"), help="neuronx-cc --auto-cast-type"
+        "--auto-cast", type=normalize_mode, choices=MODE_SPELLINGS, help="neuronx-cc --auto-cast"
     )
+    p.add_argument("--auto-cast-type", choices=CAST_TYPES, help="neuronx-cc --auto-cast-type")
     p.add_argument("--cast-io", action="store_true", help="expose low-precision I/O: preserve-io{enabled=false}")
     p.add_argument("--cast-report", action="store_true", help="print what auto-cast did, to stderr")
     p.add_argument("--split-input-file", action="store_true", help="handle each '// -----' chunk apart")
@@ -71,7 +71,8 @@ def _pipeline(args) -> list:
     from xdsl.utils.exceptions import ArgSpecParseError
 
     from neuron_opt.passes.auto_cast import AutoCastPass
-    from neuron_opt.passes.pipeline import DEFAULT_MODE, DEFAULT_TYPE, cast_pipeline
+    from neuron_opt.options import DEFAULT_MODE, DEFAULT_TYPE
+    from neuron_opt.passes.pipeline import cast_pipeline
     from neuron_opt.universe import PASSES
 
     shorthand = args.auto_cast or args.auto_cast_type or args.cast_io
@@ -90,8 +91,7 @@ def _pipeline(args) -> list:
         except Exception as e:  # xDSL reports bad option values as plain exceptions
             raise CompileError(f"bad pass pipeline '{args.passes}': {e}", "neuron-opt") from None
     elif shorthand:
-        mode = "matmult" if args.auto_cast == "matmul" else (args.auto_cast or DEFAULT_MODE)
-        passes = cast_pipeline(mode, args.auto_cast_type or DEFAULT_TYPE, not args.cast_io)
+        passes = cast_pipeline(args.auto_cast or DEFAULT_MODE, args.auto_cast_type or DEFAULT_TYPE, not args.cast_io)
     else:
         passes = []
     if args.cast_report:

@@ -32,6 +32,7 @@ from neuron_opt.dialects import nt
 from neuron_opt.dialects.parse import parse_module, verify_module
 from neuron_opt.lowering.lower_to_nisa import lower_module
 from neuron_opt.lowering.lowerer import NoLowering
+from neuron_opt.options import CAST_TYPES, CASTING_MODES, DEFAULT_TYPE
 from neuron_opt.passes.pipeline import run_cast_pipeline
 from neuron_opt.runtime.reference import Reference
 from neuron_opt.runtime.sim import simulate
@@ -42,7 +43,7 @@ from nt_graphs import WEIGHTS_FILE, Graph, graphs
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
-OPTIONS = [("none", "bf16")] + [(m, t) for m in ("matmult", "all") for t in ("bf16", "fp16", "tf32", "fp8_e4m3")]
+OPTIONS = [("none", DEFAULT_TYPE)] + [(m, t) for m in CASTING_MODES for t in CAST_TYPES]
 CTX = make_context()
 
 

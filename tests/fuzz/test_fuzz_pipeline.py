@@ -34,6 +34,7 @@ from neuron_opt.cli import neuron_opt as neuron_opt_cli
 from neuron_opt.dialects import nt
 from neuron_opt.dialects.parse import parse_module, verify_module
 from neuron_opt.dialects.types import is_float, round_to
+from neuron_opt.options import CAST_TYPES, CASTING_MODES
 from neuron_opt.passes.auto_cast import AutoCastPass
 from neuron_opt.passes.canonicalize_casts import CanonicalizeCastsPass
 from neuron_opt.passes.pipeline import run_cast_pipeline
@@ -50,8 +51,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
 PROFILE = fuzz_settings(ci_examples=150)
 
-TYPES = ("bf16", "fp16", "tf32", "fp8_e4m3")
-OPTIONS = [(m, t) for m in ("matmult", "all") for t in TYPES]
+TYPES = CAST_TYPES
+OPTIONS = [(m, t) for m in CASTING_MODES for t in TYPES]
 
 CTX = Context()
 for _d in (Builtin, Func, nt.NT):

@@ -15,13 +15,14 @@ from neuron_opt.cli.cc_compile import compile_model
 from neuron_opt.cli.common import make_context
 from neuron_opt.diagnostics import CompileError
 from neuron_opt.dialects.parse import parse_module, verify_module
+from neuron_opt.options import SWEEP_OPTIONS, option_label
 from neuron_opt.lowering.lower_to_nisa import lower_module
 from neuron_opt.runtime.reference import Reference
 from neuron_opt.runtime.sim import simulate
 from testlib import EXAMPLES, NONE_TOL, example_inputs, rel_l2, sim_bound
 
 MODELS = ["mlp", "transformer", "cnn", "fp16_io"]
-OPTIONS = [("none", "bf16")] + [(m, t) for t in ("bf16", "fp16", "tf32", "fp8_e4m3") for m in ("matmult", "all")]
+OPTIONS = SWEEP_OPTIONS
 
 
 def _run(module, weights: dict, inputs: dict):
@@ -46,7 +47,7 @@ def fp32_refs():
     return out
 
 
-@pytest.mark.parametrize("mode,type_", OPTIONS, ids=[m if m == "none" else f"{m}-{t}" for m, t in OPTIONS])
+@pytest.mark.parametrize("mode,type_", OPTIONS, ids=[option_label(m, t) for m, t in OPTIONS])
 @pytest.mark.parametrize("name", MODELS)
 def test_simulator_matches_interpreter(name, mode, type_, fp32_refs):
     m, w = compile_model(str(EXAMPLES / f"{name}.onnx"), mode, type_, False, "weights.npz")

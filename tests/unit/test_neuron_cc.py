@@ -17,6 +17,7 @@ from onnx import TensorProto, helper
 from neuron_opt.cli.cc_metrics import argmax_agreement, error_norms, range_counts
 from neuron_opt.cli.common import load_module
 from neuron_opt.dialects import nt
+from neuron_opt.options import CASTING_MODES
 from neuron_opt.runtime.reference import run_module
 from testlib import EXAMPLES, example_inputs, run_neuron_cc
 
@@ -97,7 +98,7 @@ def test_eval_none_matches_onnxruntime(name, tmp_path, capsys):
         assert report["outputs"][k]["vs_fp32"]["rel_l2"] == 0.0
 
 
-@pytest.mark.parametrize("mode", ["matmult", "all"])
+@pytest.mark.parametrize("mode", CASTING_MODES)
 def test_eval_mlp_bf16_errors_printed(mode, tmp_path, capsys):
     out, js = tmp_path / "o.npz", tmp_path / "m.json"
     code, stdout, err = run_neuron_cc(["eval", EXAMPLES / "mlp.onnx", "--inputs", EXAMPLES / "mlp_inputs.npz",

@@ -19,6 +19,7 @@ from xdsl.dialects.func import Func
 from neuron_opt.dialects import nt
 from neuron_opt.dialects.parse import parse_module, verify_module
 from neuron_opt.dialects.types import round_to
+from neuron_opt.options import CAST_TYPES, CASTING_MODES
 from neuron_opt.passes.auto_cast import AutoCastPass
 from neuron_opt.passes.canonicalize_casts import CanonicalizeCastsPass
 from neuron_opt.passes.preserve_io import PreserveIOPass
@@ -32,7 +33,7 @@ CTX = Context()
 for _d in (Builtin, Func, nt.NT):
     CTX.load_dialect(_d)
 
-OPTIONS = [(m, t) for m in ("matmult", "all") for t in ("bf16", "fp16", "tf32", "fp8_e4m3")]
+OPTIONS = [(m, t) for m in CASTING_MODES for t in CAST_TYPES]
 RNG = np.random.default_rng(99)
 
 

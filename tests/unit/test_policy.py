@@ -14,6 +14,7 @@ from xdsl.dialects.func import Func
 from neuron_opt.dialects import nt
 from neuron_opt.dialects.parse import parse_module, verify_module
 from neuron_opt.dialects.types import AUTO_CAST_TYPES, bf16, f8E4M3, is_float
+from neuron_opt.options import CASTING_MODES
 from neuron_opt.passes.auto_cast import AutoCastPass
 from neuron_opt.passes.policy import POLICY, role_type, saturates
 
@@ -21,7 +22,7 @@ CTX = Context()
 for _d in (Builtin, Func, nt.NT):
     CTX.load_dialect(_d)
 
-MODES = ("matmult", "all")  # `none` never reaches the table: auto-cast returns first
+MODES = CASTING_MODES  # `none` never reaches the table: auto-cast returns first
 TYPES = tuple(AUTO_CAST_TYPES)
 
 # One module with every nt op (checked below), float and integer/bool tensors alike.
