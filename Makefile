@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/lowering_wide_mlp.py
 	$(BIN)/python bench/lowering_broadcast.py
 	$(BIN)/python bench/lowering_conv.py
+	$(BIN)/python bench/lowering_sizes.py
 	$(BIN)/python bench/zoo_status.py
 
 # The model zoo at realistic sizes (BERT-base, GPT-2 small, ResNet-50 at 224, a 4096-wide MLP
