@@ -78,20 +78,23 @@ def store(kb: KernelBuilder, tile_ap_fn, hbm: Buf, k: int, r0: int, r1: int, c0:
 
 
 def copy_hbm(kb: KernelBuilder, dst: Access, src: Access, parts: int | None = None) -> None:
-    """dst = src (equal element counts). A large copy between boxes of the same extents is
-    split over several queues along its outer dims, so the pieces write disjoint byte ranges
-    (the builder orders writes whose ranges overlap)."""
-    ext = [-(-(b - a) // s) for a, b, s in dst.slices]
+    """dst = src (equal element counts). A large copy between boxes of the same extents (dims
+    of one element aside) is split over several queues along its outer dims, so the pieces
+    write disjoint byte ranges (the builder orders writes whose ranges overlap)."""
+    ext_d = [-(-(b - a) // s) for a, b, s in dst.slices]
+    ext_s = [-(-(b - a) // s) for a, b, s in src.slices]
     if parts is None:
-        parts = min(DMA_QUEUES, prod(ext) * max(dst.buf.esize, src.buf.esize) // DMA_SPLIT_BYTES)
-    i = next((i for i, e in enumerate(ext) if e > 1), None)
-    if parts < 2 or i is None or ext != [-(-(b - a) // s) for a, b, s in src.slices]:
+        parts = min(DMA_QUEUES, prod(ext_d) * max(dst.buf.esize, src.buf.esize) // DMA_SPLIT_BYTES)
+    nd = [i for i, e in enumerate(ext_d) if e > 1]
+    ns = [i for i, e in enumerate(ext_s) if e > 1]
+    if parts < 2 or not nd or [ext_d[i] for i in nd] != [ext_s[i] for i in ns]:
         kb.inst(ANY_QUEUE, DmaCopyOp, dst, src)
         return
-    step = -(-ext[i] // min(parts, ext[i]))
-    for k0 in range(0, ext[i], step):
-        k1 = min(ext[i], k0 + step)
-        copy_hbm(kb, _sub(dst, i, k0, k1), _sub(src, i, k0, k1), -(-parts // ext[i]) if k1 - k0 == 1 else 1)
+    i, k, e = nd[0], ns[0], ext_d[nd[0]]
+    step = -(-e // min(parts, e))
+    for k0 in range(0, e, step):
+        k1 = min(e, k0 + step)
+        copy_hbm(kb, _sub(dst, i, k0, k1), _sub(src, k, k0, k1), -(-parts // e) if k1 - k0 == 1 else 1)
 
 
 def _sub(acc: Access, i: int, k0: int, k1: int) -> Access:

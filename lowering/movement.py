@@ -1,7 +1,8 @@
 """Data movement between HBM tensors by DMA (reshape, transpose, broadcast, slice, concat,
 pad) and inline constants (built in SBUF with memsets, then stored). A DMA copies elements
 in the row-major order of each access, so a reshape is one copy and a transpose is one copy
-per index of the output dims in front of the longest suffix the permutation keeps in order."""
+per index of the output dims outside the largest set of dims the permutation keeps in order
+(or, for a swap of two blocks of dims, TensorE transposes)."""
 
 from __future__ import annotations
 
@@ -102,22 +103,34 @@ def permuted_scratch(lw, src, perm):
 
 
 def permute(lw, src, dst, perm) -> None:
+    """dst = src with its dims permuted. A DMA copies each access in its own row-major order,
+    so one DMA can move whole ranges of any dims whose order the permutation keeps: the
+    lowering loops over the other output dims, choosing the kept set with the most elements
+    (heads merged back, [S, H, D] <- [H, S, D], are H DMAs, not S). A swap of two blocks of
+    dims that would still take many DMAs runs as TensorE transposes instead."""
     So = dst.shape
-    j = len(perm) - 1
-    while j > 0 and perm[j - 1] < perm[j]:
-        j -= 1
-    count = prod(So[:j])
+    n = len(perm)
+    keep = max((m for m in range(1 << n) if _increasing([perm[i] for i in range(n) if m >> i & 1])),
+               key=lambda m: prod(So[i] for i in range(n) if m >> i & 1))
+    loops = [i for i in range(n) if not keep >> i & 1]
+    count = prod(So[i] for i in loops)
     swap = _block_swap(perm)
     if swap is not None and count > SWAP_DMAS and src.dtype in FLOAT_DTYPES:
         return _swap_on_tensor(lw, src, dst, *swap)
     if count > MAX_DMAS:
         raise _unsupported(f"a transpose needing {count} DMAs (at most {MAX_DMAS})")
-    for idx in itertools.product(*(range(d) for d in So[:j])):
-        d_sl = list(idx) + [(0, d) for d in So[j:]]
-        s_sl = [None] * len(perm)
+    for idx in itertools.product(*(range(So[i]) for i in loops)):
+        d_sl = [(0, d) for d in So]
+        for i, v in zip(loops, idx):
+            d_sl[i] = v
+        s_sl = [None] * n
         for i, p in enumerate(perm):
-            s_sl[p] = idx[i] if i < j else (0, So[i])
+            s_sl[p] = d_sl[i]
         H.copy_hbm(lw.kb, dst.ap(*d_sl), src.ap(*s_sl))
+
+
+def _increasing(seq) -> bool:
+    return all(a < b for a, b in zip(seq, seq[1:]))
 
 
 SWAP_DMAS = 16  # above this many DMAs a block swap goes through TensorE transposes
