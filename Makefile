@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/lowering_conv.py
 	$(BIN)/python bench/lowering_sizes.py
 	$(BIN)/python bench/zoo_status.py
+	$(BIN)/python bench/deep_chain.py --ops 100000
 
 # The model zoo at realistic sizes (BERT-base, GPT-2 small, ResNet-50 at 224, a 4096-wide MLP
 # at batch 512, ...) into zoo-out/ (gitignored, a few GB); the tiny zoo is committed in

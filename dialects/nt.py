@@ -53,6 +53,7 @@ from xdsl.utils.exceptions import VerifyException
 from xdsl.utils.mlir_lexer import MLIRTokenKind
 
 from neuron_opt.dialects import shapes
+from neuron_opt.npz import DIGEST_ATTR, WEIGHTS_ATTR  # noqa: F401  (part of nt's conventions)
 from neuron_opt.dialects.types import is_bool, is_float, numpy_dtype, round_to, type_name
 
 # ---------------------------------------------------------------------------------------------
@@ -229,9 +230,13 @@ def elements_array(values: Sequence, t: TensorType) -> np.ndarray:
             if e:
                 arr[i] = values[i]
     else:
-        info = np.iinfo(dt) if dt.kind in "iu" else None
-        ints = [int(v) for v in values]
-        if info is not None and any(not info.min <= v <= info.max for v in ints):
+        lo, hi = (np.iinfo(dt).min, np.iinfo(dt).max) if dt.kind in "iu" else (0, 1)
+        ints = []
+        for v in values:
+            if isinstance(v, float) and not v.is_integer():  # nan, inf, 1.5: never truncated
+                raise VerifyException(f"{type_name(elt)} holds integers only; found {v!r}")
+            ints.append(int(v))
+        if any(not lo <= v <= hi for v in ints):
             raise VerifyException(f"integer constant out of range for {type_name(elt)}")
         arr = np.array(ints, dtype=dt)
     return arr.reshape(t.get_shape())
@@ -1301,7 +1306,8 @@ NT_OPS = [
 ]  # fmt: skip
 
 # Module and function attributes of the IR conventions.
-WEIGHTS_ATTR = "nt.weights"  # module: the .npz holding nt.weight data
+# WEIGHTS_ATTR (module: the .npz holding nt.weight data) and DIGEST_ATTR (its sha256, written
+# by compile) come from neuron_opt.npz, the loaders' leaf.
 IO_TYPES_ATTR = "nt.io_types"  # func: the signature before auto-cast{mode=all}
 CAST_TYPE_ATTR = "nt.cast_type"  # func: the contraction input type auto-cast{mode=matmult} used
 NAME_ATTR = "nt.name"  # func arg/result: the framework's tensor name

@@ -17,13 +17,14 @@ from xdsl.dialects.builtin import (
     TensorType,
     UnknownLoc,
 )
+from xdsl.dialects.func import FuncOp, ReturnOp
 from xdsl.ir import Block, Operation, SSAValue
 from xdsl.parser import Parser
 from xdsl.traits import SymbolOpInterface
 from xdsl.utils.exceptions import ParseError, VerifyException
 
 from neuron_opt.diagnostics import CompileError, op_error
-from neuron_opt.dialects.types import ELEMENT_TYPE_SPELLINGS
+from neuron_opt.dialects.types import ELEMENT_TYPE_SPELLINGS, byte_size, type_name
 
 
 class LocatingParser(Parser):
@@ -82,6 +83,12 @@ def parse_module(ctx: Context, text: str, filename: str, line_offset: int = 0) -
         # A constraint failed while building an op or type mid-parse: blame the current token.
         _, line, col = parser._current_token.span.get_location()
         raise CompileError(str(e), f"{filename}:{line + line_offset}:{col}") from None
+    except RecursionError:
+        # xDSL's parser recurses per nesting level; the CLIs allow thousands of levels
+        # (run_main raises Python's limit), so this is hostile input: say where it got too deep.
+        _, line, col = parser._current_token.span.get_location()
+        raise CompileError("nested too deeply (attributes, types or regions) for the parser",
+                           f"{filename}:{line + line_offset}:{col}") from None
     return module
 
 
@@ -90,11 +97,15 @@ MAX_ELEMENTS = 1 << 40
 
 
 def verify_module(module: Operation) -> None:
-    """Verify every op (located errors), SSA dominance within blocks, unique symbols and
-    tensor sizes."""
+    """Verify every op (located errors), SSA dominance within blocks, unique symbols, tensor
+    types (static, within the memory budget) and functions (a body that returns, unique I/O
+    names)."""
     _verify_dominance(module)
+    checked: set[TensorType] = set()
     for op in module.walk():
-        _verify_symbols_and_sizes(op)
+        _verify_symbols_and_sizes(op, checked)
+        if isinstance(op, FuncOp):
+            _verify_func(op, checked)
     for op in module.walk():
         try:
             op.verify(verify_nested_ops=False)
@@ -102,12 +113,13 @@ def verify_module(module: Operation) -> None:
             raise op_error(op, str(e).strip().splitlines()[0]) from None
 
 
-def _verify_symbols_and_sizes(op: Operation) -> None:
+def _verify_symbols_and_sizes(op: Operation, checked: set) -> None:
     for t in [r.type for r in op.results] + [
         a.type for region in op.regions for b in region.blocks for a in b.args
-    ]:
-        if isinstance(t, TensorType) and (n := _numel(t)) > MAX_ELEMENTS:
-            raise op_error(op, f"tensor type with {n} elements exceeds the limit of 2^40")
+    ] + [p for p in op.properties.values() if isinstance(p, TensorType)]:
+        if isinstance(t, TensorType) and t not in checked:
+            _verify_tensor_type(op, t)
+            checked.add(t)
     for region in op.regions:
         for block in region.blocks:
             seen: set[str] = set()
@@ -117,6 +129,47 @@ def _verify_symbols_and_sizes(op: Operation) -> None:
                     if name.data in seen:
                         raise op_error(child, f'redefinition of symbol "{name.data}"')
                     seen.add(name.data)
+
+
+def _verify_tensor_type(op: Operation, t: TensorType) -> None:
+    """Static shapes only, and no tensor larger than the memory budget: everything downstream
+    (the interpreter, the lowering, the simulator) would allocate it."""
+    from neuron_opt import memory
+
+    if any(d < 0 for d in t.get_shape()):
+        raise op_error(op, f"{type_name(t)} has a dynamic dimension: nt needs static shapes")
+    if (n := _numel(t)) > MAX_ELEMENTS:
+        raise op_error(op, f"tensor type with {n} elements exceeds the limit of 2^40")
+    elt = t.element_type
+    try:
+        size = n * byte_size(elt)
+    except ValueError:  # not an nt element type: the op's own verifier says so
+        return
+    if size > memory.limit():
+        raise op_error(op, f"{type_name(t)} needs {memory.fmt(size)}, over the memory budget of "
+                       f"{memory.fmt(memory.limit())} (--max-memory)")
+
+
+def _verify_func(fn: FuncOp, checked: set) -> None:
+    """A function with a body ends in func.return (an empty body returns nothing), and its
+    inputs and its outputs each have distinct names (they key .npz files)."""
+    from neuron_opt.dialects.io_names import input_names, output_names
+
+    for t in fn.function_type.outputs.data:
+        if isinstance(t, TensorType) and t not in checked:
+            _verify_tensor_type(fn, t)
+            checked.add(t)
+    if fn.body.blocks:
+        last = fn.body.blocks[-1].last_op
+        if not isinstance(last, ReturnOp):
+            raise op_error(last or fn, f"func @{fn.sym_name.data} must end in func.return"
+                           + ("" if last else " (its body is empty)"))
+    for what, names in (("input", input_names(fn)), ("output", output_names(fn))):
+        seen = set()
+        for n in names:
+            if n in seen:
+                raise op_error(fn, f"two {what}s are named '{n}' (nt.name keys the .npz files)")
+            seen.add(n)
 
 
 def _numel(t: TensorType) -> int:

@@ -20,14 +20,18 @@ from xdsl.dialects.func import FuncOp, ReturnOp
 from xdsl.ir import Block, Region
 from xdsl.printer import Printer
 
+from neuron_opt import memory
 from neuron_opt.diagnostics import CompileError
+from neuron_opt.npz import read_bounded
 from neuron_opt.dialects.nt import NAME_ATTR, WEIGHTS_ATTR
 from neuron_opt.dialects.types import type_name
-from neuron_opt.importers.onnx_fold import NOT_FOLDABLE, Env, fold
+from neuron_opt.importers.onnx_fold import NOT_FOLDABLE, Env, fold, fold_budget
 from neuron_opt.importers.onnx_node import NodeCtx, Unsupported
 from neuron_opt.importers.onnx_ops import lookup, supported_ops
 from neuron_opt.importers.onnx_types import (
     SUPPORTED_NAMES,
+    declared_bytes,
+    initializer_array,
     nt_element,
     onnx_type_name,
     tensor_type,
@@ -51,22 +55,45 @@ def load_model(model_or_path, label: str | None = None) -> tuple[onnx.ModelProto
     if isinstance(model_or_path, onnx.ModelProto):
         return model_or_path, label or "model.onnx"
     path = os.fspath(model_or_path)
-    try:
-        data = Path(path).read_bytes()
-    except OSError as e:
-        raise CompileError(e.strerror or str(e), path) from None
+    data = read_bounded(path, "model", regular=True)  # onnxruntime opens it again by name
     try:
         model = onnx.load_model_from_string(data)
     except Exception as e:  # protobuf's DecodeError and friends
         raise CompileError(f"not an ONNX model ({type(e).__name__})", path) from None
     if not model.ir_version or not model.HasField("graph"):
         raise CompileError("not an ONNX model (no IR version or graph)", path)
-    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
+    external = [t for t in model.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL]
+    if external:
+        _check_external(external, Path(path).parent, path)
         try:
             onnx.load_external_data_for_model(model, str(Path(path).parent))
-        except OSError as e:
-            raise CompileError(f"cannot read external weights: {e}", path) from None
+        except Exception as e:  # OSError, onnx's ValidationError, ValueError on bad offsets...
+            detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise CompileError(f"cannot read external weights: {detail}", path) from None
     return model, path
+
+
+def _check_external(tensors, base: Path, label: str) -> None:
+    """Before onnx reads external data: each file lies in the model's directory and is a regular
+    file (a FIFO would hang), and each tensor fits the memory budget."""
+    import stat
+
+    root = base.resolve()
+    for t in tensors:
+        where = f"{label}: initializer {t.name}"
+        info = {e.key: e.value for e in t.external_data}
+        loc = info.get("location", "")
+        target = (root / loc).resolve()
+        if not loc or not target.is_relative_to(root) or target == root:
+            raise CompileError(f"external data location '{loc}' is not a file in the model's "
+                               "directory", where)
+        try:
+            st = target.stat()
+        except OSError as e:
+            raise CompileError(f"cannot read external weights '{loc}': {e.strerror}", where) from None
+        if not stat.S_ISREG(st.st_mode):
+            raise CompileError(f"cannot read external weights '{loc}': not a regular file", where)
+        memory.check(declared_bytes(t), f"initializer {t.name}", where)
 
 
 def _where(label: str, node: onnx.NodeProto) -> str:
@@ -217,7 +244,7 @@ def import_onnx(
     for name, arg in zip(arg_names, block.args):
         env.set_value(name, arg)
     for name, t in inits.items():
-        env.set_array(name, numpy_helper.to_array(t))
+        env.set_array(name, initializer_array(t, where_of(name)))
     for name, arr in bind.items():
         env.set_array(name, np.asarray(arr))
 
@@ -256,6 +283,7 @@ def _import_node(node: onnx.NodeProto, env: Env, opset: int, where: str) -> None
     entry = lookup(node.op_type, since)
     present = [n for n in node.input if n]
     if node.op_type not in NOT_FOLDABLE and all(env.known(n) is not None for n in present):
+        fold_budget(node, [env.known(n) if n else None for n in node.input], where)
         try:
             outs = fold(node, opset, [env.known(n) if n else None for n in node.input])
         except Exception as e:  # the reference rejects it: the handler (if any) decides
@@ -266,11 +294,13 @@ def _import_node(node: onnx.NodeProto, env: Env, opset: int, where: str) -> None
         else:
             for name, arr in zip(node.output, outs):
                 if name:
+                    memory.check(arr.nbytes, f"{node.op_type}'s output", where)
                     env.set_array(name, arr)
             return
     if entry is None:
         raise Unsupported(f"{node.op_type} is not supported by the nt importer", where)
     handler, _static = entry
+    fold_budget(node, [env.known(n) if n else None for n in node.input], where)
     outs = handler(NodeCtx(node, where, env, opset, since))
     for k, name in enumerate(node.output):
         if not name:
@@ -320,16 +350,20 @@ def _check_declared(out: onnx.ValueInfoProto, t, where: str) -> None:
 
 def save_compiled(module: ModuleOp, weights: dict[str, np.ndarray], out_mlir_path) -> None:
     """Write OUT.mlir and OUT.npz (the weights) atomically; the module's `nt.weights` is set to
-    the .npz's name, which loaders resolve relative to the IR file."""
+    the .npz's name, which loaders resolve relative to the IR file, and `nt.weights_digest` to
+    the .npz's sha256, so that a loader can tell a pair written by two compiles apart."""
+    from neuron_opt.npz import DIGEST_ATTR, file_digest
     from neuron_opt.outputs import atomic_output
 
     out = Path(out_mlir_path)
     npz = out.with_suffix(".npz")
     module.attributes[WEIGHTS_ATTR] = StringAttr(npz.name)
     # Both are written before either is renamed (the weights first), so a failure in either
-    # leaves neither, and only a kill between the two renames can pair new weights with old IR.
+    # leaves neither; a kill or a concurrent compile between the two renames can pair new
+    # weights with other IR, which the digest then reports.
     with atomic_output(out) as ir, atomic_output(npz, "wb") as w:
         np.savez(w, **weights)
+        w.flush()
+        module.attributes[DIGEST_ATTR] = StringAttr(file_digest(w.fileno()))
         Printer(stream=ir).print_op(module)
         ir.write("\n")
-

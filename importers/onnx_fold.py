@@ -5,7 +5,8 @@ computed only from those, such as the Shape/Gather/Concat chains TorchScript exp
 an SSA value in the function being built. Nodes whose inputs are all known are evaluated at
 import with ONNX's own numpy reference implementation, so shape arithmetic never reaches the IR.
 An array becomes IR only when an SSA consumer needs it: inline `nt.constant` when small or a
-splat (ConstantOfShape, zero biases), else `nt.weight @NAME` with the data kept for the .npz.
+splat (ConstantOfShape, zero biases) that an IR parser accepts, else `nt.weight @NAME` with the
+data kept for the .npz.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import onnx
 from xdsl.dialects.builtin import TensorType
 from xdsl.ir import Block, SSAValue
 
-from neuron_opt.dialects.nt import ConstantOp, WeightOp
+from neuron_opt.dialects.nt import MAX_INLINE_ELEMENTS, ConstantOp, WeightOp
 from neuron_opt.importers.onnx_types import (
     SUPPORTED_NAMES,
     as_nt_array,
@@ -81,7 +82,7 @@ class Env:
             )
         t = tensor_type(elt, arr.shape)
         data = as_nt_array(arr, elt)
-        if data.size > INLINE_MAX_ELEMENTS and not _is_splat(data):
+        if data.size > INLINE_MAX_ELEMENTS and (data.size > MAX_INLINE_ELEMENTS or not _is_splat(data)):
             key = self._weight_key(name)
             self.weights[key] = storage_array(data)
             op = WeightOp.get(key, t)
@@ -104,6 +105,51 @@ def _is_splat(a: np.ndarray) -> bool:
     flat = a.reshape(-1)
     raw = flat.view(f"u{flat.dtype.itemsize}") if flat.dtype.kind in "fV" else flat
     return bool((raw == raw[0]).all())
+
+
+def fold_budget(node: onnx.NodeProto, inputs: list[np.ndarray | None], where: str) -> None:
+    """Check the size of what the ops that grow from small constant inputs would build
+    (ConstantOfShape [70000, 70000], Range to 3e9, Expand, Tile, ...) against the memory
+    budget before it is built."""
+    def num(i):
+        return inputs[i] if i < len(inputs) and inputs[i] is not None else None
+
+    op = node.op_type
+    n, itemsize = None, 8
+    try:
+        if op == "ConstantOfShape" and num(0) is not None:
+            n = _prod(num(0).reshape(-1))
+            value = next((a.t for a in node.attribute if a.name == "value"), None)
+            itemsize = onnx.helper.tensor_dtype_to_np_dtype(value.data_type).itemsize if value else 4
+        elif op == "Range" and all(num(i) is not None for i in range(3)):
+            itemsize = num(0).dtype.itemsize
+            start, limit, delta = (float(np.asarray(num(i)).reshape(-1)[0]) for i in range(3))
+            n = int(max(np.ceil((limit - start) / delta), 0)) if delta else 0
+        elif op == "Expand" and num(1) is not None:
+            shape = [int(v) for v in num(1).reshape(-1)]
+            src = list(num(0).shape) if num(0) is not None else []
+            width = max(len(shape), len(src))
+            shape = [1] * (width - len(shape)) + shape
+            src = [1] * (width - len(src)) + src
+            n = _prod(max(a, b) for a, b in zip(shape, src))
+            itemsize = num(0).dtype.itemsize if num(0) is not None else 8
+        elif op == "Tile" and num(1) is not None and num(0) is not None:
+            n, itemsize = num(0).size * _prod(num(1).reshape(-1)), num(0).dtype.itemsize
+        elif op == "OneHot" and num(1) is not None and num(0) is not None:
+            n = num(0).size * _prod(num(1).reshape(-1))
+    except (ValueError, OverflowError, TypeError, IndexError, KeyError):
+        return  # malformed: the op itself reports it
+    if n is not None:
+        from neuron_opt import memory
+
+        memory.check(n * itemsize, f"{op}'s output ({n} elements)", where)
+
+
+def _prod(values) -> int:
+    n = 1
+    for v in values:
+        n *= max(int(v), 0)
+    return n
 
 
 def fold(node: onnx.NodeProto, opset: int, inputs: list[np.ndarray | None]) -> list[np.ndarray]:

@@ -18,7 +18,7 @@ from xdsl.ir import Attribute, SSAValue
 from neuron_opt.dialects import nt, shapes
 from neuron_opt.dialects.types import is_float, numpy_dtype, type_name
 from neuron_opt.importers.onnx_node import NodeCtx
-from neuron_opt.importers.onnx_types import nt_element, onnx_type_name, tensor_type
+from neuron_opt.importers.onnx_types import initializer_array, nt_element, onnx_type_name, tensor_type
 
 Handler = Callable[[NodeCtx], list]
 _TABLE: dict[str, list[tuple[int, Handler, frozenset[int]]]] = {}
@@ -790,8 +790,6 @@ def _cast_like(c: NodeCtx):
 
 @op("Constant")
 def _constant(c: NodeCtx):
-    from onnx import numpy_helper
-
     if c.has_attr("sparse_value"):
         c.unsupported("sparse constants")
     for name, dtype in (("value_float", np.float32), ("value_floats", np.float32),
@@ -799,18 +797,16 @@ def _constant(c: NodeCtx):
         if c.has_attr(name):
             return [np.asarray(c.attr(name), dtype=dtype)]
     if c.has_attr("value"):
-        return [numpy_helper.to_array(c._attrs["value"].t)]
+        return [initializer_array(c._attrs["value"].t, c.where)]
     c.unsupported("string constants")
 
 
 @op("ConstantOfShape", since=9, static=(0,))
 def _constant_of_shape(c: NodeCtx):
-    from onnx import numpy_helper
-
     shape = c.ints(0, "shape")
     value = np.zeros((1,), np.float32)
     if c.has_attr("value"):
-        value = numpy_helper.to_array(c._attrs["value"].t)
+        value = initializer_array(c._attrs["value"].t, c.where)
     return [np.full(shape, value.reshape(-1)[0], dtype=value.dtype)]
 
 

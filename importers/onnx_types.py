@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ml_dtypes
 import numpy as np
-from onnx import TensorProto
+from onnx import TensorProto, helper, numpy_helper
 from xdsl.dialects.builtin import IntegerType, TensorType, bf16, f16, f32, i1, i32, i64
 from xdsl.ir import Attribute
 
@@ -78,3 +78,34 @@ def storage_array(arr: np.ndarray) -> np.ndarray:
 
 def as_nt_array(arr: np.ndarray, elt: Attribute) -> np.ndarray:
     return np.asarray(arr).astype(numpy_dtype(elt), copy=False)
+
+
+def declared_bytes(t: TensorProto) -> int:
+    n = 1
+    for d in t.dims:
+        n *= max(int(d), 0)
+    try:
+        itemsize = helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+    except (KeyError, TypeError, ValueError):
+        itemsize = 8
+    return n * itemsize
+
+
+def initializer_array(t: TensorProto, where: str) -> np.ndarray:
+    """An initializer's data, its declared size checked against the budget and its data length
+    against its shape first."""
+    from neuron_opt import memory
+    from neuron_opt.diagnostics import CompileError
+
+    memory.check(declared_bytes(t), f"initializer {t.name}", where)
+    packed = {getattr(TensorProto, n, -1) for n in ("STRING", "INT4", "UINT4", "FLOAT4E2M1")}
+    if t.HasField("raw_data") and t.data_type not in packed:
+        want = declared_bytes(t)
+        if len(t.raw_data) != want:
+            raise CompileError(f"initializer {t.name}: {len(t.raw_data)} bytes of raw data for a "
+                               f"shape of {want} bytes", where)
+    try:
+        return numpy_helper.to_array(t)
+    except Exception as e:  # onnx raises ValueError, TypeError... on inconsistent protos
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CompileError(f"initializer {t.name}: cannot read its data ({detail})", where) from None

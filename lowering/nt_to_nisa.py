@@ -18,6 +18,7 @@ from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.passes import ModulePass
 
 from neuron_opt.diagnostics import CompileError
+from neuron_opt.dialects import nt
 
 
 def kernel_module(module: ModuleOp) -> ModuleOp:
@@ -28,8 +29,11 @@ def kernel_module(module: ModuleOp) -> ModuleOp:
     if not fns:
         raise CompileError("nt-to-nisa: the module holds no func.func to lower")
     fn = next((f for f in fns if f.sym_name.data == "main"), fns[0])
-    w = module.attributes.get("nt.weights")
-    return Lowerer(fn, w.data if isinstance(w, StringAttr) else None).run()
+    w = module.attributes.get(nt.WEIGHTS_ATTR)
+    kernel = Lowerer(fn, w.data if isinstance(w, StringAttr) else None).run()
+    if (digest := module.attributes.get(nt.DIGEST_ATTR)) is not None:
+        kernel.attributes[nt.DIGEST_ATTR] = digest  # the kernel reads the same weights file
+    return kernel
 
 
 @dataclass(frozen=True)

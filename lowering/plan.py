@@ -54,11 +54,18 @@ def tileable(op: Operation) -> bool:
     return isinstance(op, TILEABLE)
 
 
+# The most ops one fused group computes: every intermediate tile of a group lives in SBUF until
+# the group's tile is done, so a long elementwise chain is cut into groups of this size.
+MAX_GROUP_OPS = 32
+
+
 def plan_fusion(body_ops: list[Operation], returned: set[SSAValue]) -> set[Operation]:
     """The ops whose result is computed inside its (single) consumer."""
     fused: set[Operation] = set()
+    size: dict[Operation, int] = {}  # ops in the group an op computes (itself and its fused producers)
     for op in body_ops:
-        if not tileable(op) or len(op.results) != 1:
+        size[op] = 1 + sum(size[v.owner] for v in op.operands if v.owner in fused)
+        if not tileable(op) or len(op.results) != 1 or size[op] >= MAX_GROUP_OPS:
             continue
         res = op.results[0]
         if res in returned or sum(1 for _ in res.uses) != 1:

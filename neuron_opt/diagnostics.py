@@ -19,7 +19,23 @@ class CompileError(Exception):
         self.where = where
 
     def __str__(self) -> str:
-        return f"{self.where}: error: {self.message}" if self.where else f"error: {self.message}"
+        # Names and text from the input are escaped: a newline or an escape sequence in them
+        # must not forge a second line or drive the terminal.
+        msg = printable(self.message)
+        return f"{printable(self.where)}: error: {msg}" if self.where else f"error: {msg}"
+
+
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: str) -> str:
+    """Text shown on a terminal with its control characters (and other unprintable ones) as
+    escapes: `\\n`, `\\x1b`, `\\u202e`."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _ESCAPES.get(c) or (
+        f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}")
+        for c in text)
 
 
 def location_of(op: Operation) -> str | None:

@@ -1,39 +1,194 @@
-"""Writing outputs atomically (a leaf module: the CLIs and the importer both write files).
+"""Writing outputs the way trusted tools do (a leaf module: the CLIs and the importer write files).
 
-A temp file in the target directory is renamed over the target only when writing succeeded,
-so an error or a kill never leaves a partial file."""
+- `-` is stdout; a device, FIFO or other non-regular file (/dev/null, /dev/stdout) is written
+  through, never replaced.
+- A symlink is resolved and its target written; the link stays a link.
+- A regular file is replaced atomically: the data goes to an anonymous file in the target's
+  directory (O_TMPFILE, which vanishes if the process is killed), and only when writing
+  succeeded is it given a name and renamed over the target, so an error, a kill or a full disk
+  never leaves a partial file. Where the OS has no O_TMPFILE a hidden named temp file is used.
+- An existing file keeps its mode.
+- `check_outputs` refuses, before any work, an output that is one of the inputs (the same file,
+  whatever its name) or two outputs that are one file, and outputs that cannot be written.
+"""
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
-import tempfile
+import secrets
+import stat
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
 from neuron_opt.diagnostics import CompileError
 
+STDOUT = "-"
+
+
+def _same(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def check_outputs(outputs, inputs=()) -> None:
+    """Before the work starts: every output can be written (its directory exists and is
+    writable, it is not a directory), no output is one of the inputs, and no two outputs are
+    the same file. Special files (/dev/null, FIFOs) are written through and exempt from the
+    sameness rules; `-` is stdout."""
+    in_stats = []
+    for p in inputs:
+        if p is None or os.fspath(p) == STDOUT:
+            continue
+        try:
+            in_stats.append((os.fspath(p), os.stat(p)))
+        except OSError:
+            pass  # reading it will report the problem
+    seen: dict[object, str] = {}
+    for p in outputs:
+        if p is None or os.fspath(p) == STDOUT:
+            continue
+        path = os.fspath(p)
+        real = os.path.realpath(path)
+        try:
+            st = os.stat(real)
+        except FileNotFoundError:
+            st = None
+        except OSError as e:
+            raise CompileError(f"cannot write: {e.strerror}", path) from None
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            raise CompileError("cannot write: it is a directory", path)
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            continue  # written through: /dev/null twice or a FIFO clobbers nothing
+        parent = os.path.dirname(real) or "."
+        if not os.path.isdir(parent):
+            raise CompileError("cannot write: the directory does not exist", path)
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise CompileError("cannot write: permission denied (the directory is not writable)", path)
+        if st is not None:
+            for name, ist in in_stats:
+                if _same(st, ist):
+                    other = "" if name == path else f" {name}" + (
+                        "" if os.path.realpath(name) == real else " (the same file by another name)")
+                    raise CompileError(f"the output would overwrite the input{other}", path)
+            key: object = (st.st_dev, st.st_ino)
+        else:
+            key = real
+        if key in seen:
+            raise CompileError(f"two outputs are one file ({seen[key]} and {path})", path)
+        seen[key] = path
+
 
 @contextmanager
 def atomic_output(path: str | os.PathLike, mode: str = "w"):
-    """Open a temp file beside `path`; rename it over `path` only if the block succeeds, so a
-    failure or a kill never leaves a partial file."""
-    target = Path(path)
-    if not target.parent.is_dir():
-        raise CompileError("cannot write: the directory does not exist", str(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    """A file object for the output `path` (see the module docstring); an OSError while writing
+    becomes `PATH: error: cannot write: ...`."""
+    name = os.fspath(path)
+    if name == STDOUT:
+        stream = sys.stdout.buffer if "b" in mode else sys.stdout
+        yield stream
+        stream.flush()
+        return
+    real = os.path.realpath(name)
     try:
-        with os.fdopen(fd, mode) as f:
+        st = os.stat(real)
+    except FileNotFoundError:
+        st = None
+    except OSError as e:
+        raise CompileError(f"cannot write: {e.strerror}", name) from None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise CompileError("cannot write: it is a directory", name)
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        with _writing(name):
+            f = open(real, mode)
+        with _writing(name), f:  # (f closes first: a flush that fails is reported too)
+            yield f
+        return
+    parent = os.path.dirname(real) or "."
+    if not os.path.isdir(parent):
+        raise CompileError("cannot write: the directory does not exist", name)
+    perm = stat.S_IMODE(st.st_mode) if st is not None else 0o666 & ~_umask()
+    with _writing(name):
+        fd, tmp = _temp_file(parent, os.path.basename(real))
+    try:
+        with _writing(name), os.fdopen(fd, mode) as f:
             yield f
             f.flush()
-            os.fsync(f.fileno())  # the data reaches the disk before the name does
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
-        os.replace(tmp, target)
+            os.fchmod(fd, perm)
+            if st is not None and os.geteuid() == 0:
+                os.fchown(fd, st.st_uid, st.st_gid)  # root replacing a user's file keeps its owner
+            os.fsync(fd)  # the data reaches the disk before the name does
+            if tmp is None:
+                tmp = _link_anonymous(fd, parent, os.path.basename(real))
+        with _writing(name):
+            os.replace(tmp, real)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
         raise
+
+
+@contextmanager
+def _writing(name: str):
+    try:
+        yield
+    except OSError as e:
+        if isinstance(e, BrokenPipeError):
+            raise
+        raise CompileError(f"cannot write: {e.strerror or e}", name) from None
+
+
+def _temp_file(parent: str, base: str) -> tuple[int, str | None]:
+    """(fd, None) for an anonymous O_TMPFILE file in `parent`, else (fd, name) of a hidden
+    named temp file there."""
+    flag = getattr(os, "O_TMPFILE", 0)
+    if flag:
+        try:
+            return os.open(parent, flag | os.O_RDWR | os.O_CLOEXEC, 0o600), None
+        except OSError as e:
+            if e.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT):
+                raise
+    import tempfile
+
+    return tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=parent)
+
+
+def _link_anonymous(fd: int, parent: str, base: str) -> str:
+    """Give the O_TMPFILE file `fd` a hidden name in `parent` (renamed over the target next;
+    linkat cannot replace a file)."""
+    tmp = os.path.join(parent, f".{base}.{secrets.token_hex(6)}.tmp")
+    try:  # unprivileged: linkat through /proc with AT_SYMLINK_FOLLOW
+        os.link(f"/proc/self/fd/{fd}", tmp, follow_symlinks=True)
+        return tmp
+    except OSError:
+        pass
+    libc = ctypes.CDLL(None, use_errno=True)  # AT_EMPTY_PATH: needs privilege on most kernels
+    if libc.linkat(fd, b"", _AT_FDCWD, os.fsencode(tmp), _AT_EMPTY_PATH) == 0:
+        return tmp
+    import tempfile  # neither works: copy the data into a named temp file
+
+    out, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=parent)
+    try:
+        os.fchmod(out, os.fstat(fd).st_mode)
+        pos = 0
+        while chunk := os.pread(fd, 1 << 20, pos):
+            os.write(out, chunk)
+            pos += len(chunk)
+        os.fsync(out)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    finally:
+        os.close(out)
+    return tmp
+
+
+_AT_FDCWD = -100
+_AT_EMPTY_PATH = 0x1000
 
 
 def _umask() -> int:

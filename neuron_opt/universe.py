@@ -51,13 +51,26 @@ def _preserve_io() -> type[ModulePass]:
 
 
 def _example_fold_double_neg() -> type[ModulePass]:
-    # docs/pass-developers.md's example, loaded from examples/passes/ (a repo checkout only;
-    # out-of-tree passes register through an `xdsl.universe` entry point instead).
+    # docs/pass-developers.md's example, loaded from examples/passes/ of the source checkout this
+    # package runs from (an editable install). An installed wheel never executes a file outside
+    # itself: there the example is absent (out-of-tree passes register through an
+    # `xdsl.universe` entry point, as examples/passes/pyproject.toml shows).
     import importlib.util
     import sys
+    import tomllib
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "examples" / "passes" / "fold_double_neg.py"
+    from neuron_opt.diagnostics import CompileError
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        project = tomllib.loads((root / "pyproject.toml").read_text())["project"]["name"]
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        project = None
+    path = root / "examples" / "passes" / "fold_double_neg.py"
+    if project != "neuron-opt" or not path.is_file():
+        raise CompileError("pass example-fold-double-neg exists in a neuron-opt source checkout "
+                           "only (install examples/passes to get it elsewhere)", "neuron-opt")
     spec = importlib.util.spec_from_file_location("neuron_opt_example_fold_double_neg", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses resolve string annotations through it

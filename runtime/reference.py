@@ -11,8 +11,8 @@ with what it checks except `dialects/` and the package root's leaves.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,6 +34,7 @@ from neuron_opt.dialects import nt
 from neuron_opt.dialects.io_names import input_names, output_names
 from neuron_opt.dialects.types import is_bool, is_float, numpy_dtype, round_to, type_name
 from neuron_opt.diagnostics import CompileError, op_error
+from neuron_opt.npz import open_weights
 from neuron_opt.runtime import reference_elementwise as ew
 from neuron_opt.runtime import reference_move as mv
 from neuron_opt.runtime import reference_nn as nn
@@ -82,11 +83,12 @@ def _check_shape(arr: np.ndarray, t: TensorType, where: str) -> None:
 
 
 class Weights:
-    """The module's weight file: loaded lazily, each weight rounded to its IR type once."""
+    """The module's weight file: opened lazily, each weight rounded to its IR type once.
+    `source` is the IR file's directory (the .npz must lie inside it) or a mapping of arrays."""
 
-    def __init__(self, module: ModuleOp, base_dir: Path):
-        attr = module.attributes.get(nt.WEIGHTS_ATTR)
-        self.path = base_dir / attr.data if isinstance(attr, StringAttr) else None
+    def __init__(self, module: ModuleOp, source):
+        self.module = module
+        self.source = source
         self._npz = None
         self._cache: dict[tuple[str, Attribute], np.ndarray] = {}
         self._by_op: dict[Operation, np.ndarray] = {}  # skips property lookups on later runs
@@ -101,16 +103,13 @@ class Weights:
         name, t = op.sym_name.data, op.result.type
         if (hit := self._cache.get((name, t))) is not None:
             return hit
-        if self.path is None:
-            raise op_error(op, f"weight @{name}: the module has no {nt.WEIGHTS_ATTR} attribute")
         if self._npz is None:
-            try:
-                self._npz = dict(np.load(self.path, allow_pickle=False))
-            except (OSError, ValueError) as e:
-                raise CompileError(f"cannot read weights: {e}", str(self.path)) from None
+            if not isinstance(self.source, Mapping) and nt.WEIGHTS_ATTR not in self.module.attributes:
+                raise op_error(op, f"weight @{name}: the module has no {nt.WEIGHTS_ATTR} attribute")
+            self._npz = open_weights(self.module, self.source)
         if name not in self._npz:
-            raise op_error(op, f"weight @{name} is not in {self.path}")
-        where = f"{self.path}: weight {name}"
+            raise op_error(op, f"weight @{name} is not in {self._npz.path}")
+        where = f"{self._npz.path}: weight {name}"
         arr = self._npz[name]
         _check_shape(arr, t, where)
         elt = t.element_type
@@ -306,13 +305,13 @@ def _find_func(module: ModuleOp, name: str) -> FuncOp:
 class Reference:
     """A module prepared for repeated runs (the weights are loaded and rounded once)."""
 
-    def __init__(self, module: ModuleOp, base_dir: str | Path | None = None, func: str = "main"):
+    def __init__(self, module: ModuleOp, base_dir=None, func: str = "main"):
         self.module = module
         self.func = _find_func(module, func)
         self.input_names = input_names(self.func)
         self.output_names = output_names(self.func)
         self._interp = _NtInterpreter(
-            module, weights=Weights(module, Path(base_dir) if base_dir is not None else Path.cwd()))
+            module, weights=Weights(module, base_dir))
         self._interp.register_implementations(FuncFunctions())
         self._interp.register_implementations(NtFunctions())
 
@@ -340,10 +339,11 @@ class Reference:
 def run_module(
     module: ModuleOp,
     inputs: dict[str, np.ndarray],
-    base_dir: str | Path | None = None,
+    base_dir=None,
     func: str = "main",
 ) -> dict[str, np.ndarray]:
     """Run `func` of `module` on `inputs` (keyed by input name); outputs keyed by output name,
     each in the numpy dtype of its result type. Weights come from the .npz named by the module
-    attribute `nt.weights`, relative to `base_dir` (the IR file's directory; default the cwd)."""
+    attribute `nt.weights`, inside `base_dir` (the IR file's directory; default the cwd), or
+    from `base_dir` itself when it is a mapping of arrays."""
     return Reference(module, base_dir, func).run(inputs)

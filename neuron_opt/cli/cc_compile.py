@@ -46,13 +46,38 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from neuron_opt.importers.onnx import save_compiled
+    from neuron_opt.outputs import check_outputs
 
     out = Path(args.output)
+    if args.output == "-":
+        raise CompileError("-o - is not possible: compile writes two files (OUT.mlir and OUT.npz)",
+                           "neuron-cc")
     if out.suffix == ".npz":  # OUT.npz is the weight file: it would overwrite the IR
         raise CompileError("the output must not end in .npz (the weights are written there)", args.output)
-    if not out.parent.is_dir():  # fail before the (possibly slow) import
-        raise CompileError("cannot write: the directory does not exist", args.output)
+    npz = out.with_suffix(".npz")
+    check_outputs([out, npz], [args.model])  # before the (possibly slow) import
+    if npz.is_file() and not _names_weights(out, npz.name):
+        raise CompileError(f"exists and is not the weights file of {out} (remove it or choose "
+                           "another -o)", str(npz))
     module, weights = compile_model(
         args.model, args.auto_cast, args.auto_cast_type, args.cast_io, out.with_suffix(".npz").name)
     save_compiled(module, weights, out)
     return 0
+
+
+def _names_weights(ir_path: Path, npz_name: str) -> bool:
+    """Whether an existing IR file names `npz_name` as its weights (its module attributes come
+    first in the file): replacing that .npz replaces a pair, not an unrelated file."""
+    import json
+    import os
+
+    from neuron_opt.npz import WEIGHTS_ATTR
+
+    if not os.path.isfile(ir_path):  # (a FIFO is never opened)
+        return False
+    try:
+        with open(ir_path, "rb") as f:
+            head = f.read(1 << 16).decode("utf-8", "replace")
+    except OSError:
+        return False
+    return f"{WEIGHTS_ATTR} = {json.dumps(npz_name)}" in head

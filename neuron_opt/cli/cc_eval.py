@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import threading
-from pathlib import Path
 
 import numpy as np
 
@@ -85,24 +83,25 @@ def load_inputs(path: str, model) -> dict[str, np.ndarray]:
     inits = {t.name for t in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in inits]
     names = [i.name for i in inputs]
-    out = {}
+    for inp in inputs:  # names first, then headers, then data: nothing unused is decompressed
+        if inp.name not in given:
+            tt = inp.type.tensor_type
+            want = f"{_onnx_np_dtype(tt.elem_type)} {_fmt_shape(d.dim_value for d in tt.shape.dim)}"
+            raise CompileError(f"missing (expected {want})", f"{path}: input {inp.name}")
+    for key in given:  # after the missing ones: a misspelt name shows up as missing first
+        if key not in names:
+            raise CompileError(f"'{key}' is not an input of the model (inputs: {', '.join(names)})", path)
     for inp in inputs:
         where = f"{path}: input {inp.name}"
         tt = inp.type.tensor_type
         want_dt = _onnx_np_dtype(tt.elem_type)
         want_shape = tuple(d.dim_value for d in tt.shape.dim)
-        if inp.name not in given:
-            raise CompileError(f"missing (expected {want_dt} {_fmt_shape(want_shape)})", where)
-        arr = given[inp.name]
-        if arr.dtype != want_dt:
-            raise CompileError(f"expected dtype {want_dt} (the model's input type), found {arr.dtype}", where)
-        if arr.shape != want_shape:
-            raise CompileError(f"expected shape {_fmt_shape(want_shape)}, found {_fmt_shape(arr.shape)}", where)
-        out[inp.name] = arr
-    for key in given:  # after the missing ones: a misspelt name shows up as missing first
-        if key not in names:
-            raise CompileError(f"'{key}' is not an input of the model (inputs: {', '.join(names)})", path)
-    return out
+        shape, dt = given.header(inp.name)
+        if dt != want_dt:
+            raise CompileError(f"expected dtype {want_dt} (the model's input type), found {dt}", where)
+        if shape != want_shape:
+            raise CompileError(f"expected shape {_fmt_shape(want_shape)}, found {_fmt_shape(shape)}", where)
+    return {inp.name: given[inp.name] for inp in inputs}
 
 
 def _run_onnxruntime(model_path: str, inputs: dict[str, np.ndarray], names: list[str]) -> dict:
@@ -139,16 +138,13 @@ def evaluate(args, steps: _Steps) -> tuple[dict, dict[str, np.ndarray]]:
     verify_module(option_module)
     steps.advance()
 
-    # The interpreter reads weights from the .npz the module names, relative to a directory.
-    with tempfile.TemporaryDirectory(prefix="neuron-cc-eval-") as tmp:
-        np.savez(Path(tmp) / "weights.npz", **weights)
-        steps.step("interpreter: fp32")
-        ref32 = Reference(fp32_module, tmp).run(inputs)
-        steps.advance()
-        steps.step(f"interpreter: {label}")
-        # Reference.run rounds each input RNE to the compiled signature (e.g. bf16 with --cast-io).
-        option = ref32 if mode == "none" else Reference(option_module, tmp).run(inputs)
-        steps.advance()
+    steps.step("interpreter: fp32")
+    ref32 = Reference(fp32_module, weights).run(inputs)  # the weights held in memory
+    steps.advance()
+    steps.step(f"interpreter: {label}")
+    # Reference.run rounds each input RNE to the compiled signature (e.g. bf16 with --cast-io).
+    option = ref32 if mode == "none" else Reference(option_module, weights).run(inputs)
+    steps.advance()
     steps.step("onnxruntime")
     ort_out = _run_onnxruntime(args.model, inputs, out_names)
     steps.advance()
@@ -207,10 +203,9 @@ def run(args) -> int:
     from neuron_opt.cli.cc_metrics import json_safe
     from neuron_opt.outputs import atomic_output, save_outputs
 
-    # Check the output directories before the (possibly slow) run.
-    for path in (args.output, args.json):
-        if path is not None and not Path(path).parent.is_dir():
-            raise CompileError("cannot write: the directory does not exist", path)
+    from neuron_opt.outputs import check_outputs
+
+    check_outputs([args.output, args.json], [args.model, args.inputs])  # before the slow run
     steps = _Steps(total=5)
     try:
         report, outputs = evaluate(args, steps)

@@ -4,7 +4,6 @@ with the reference interpreter for the same option, with fp32 and with onnxrunti
 
 from __future__ import annotations
 
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,11 +19,12 @@ WEIGHTS = "weights.npz"
 
 @dataclass
 class Compiled:
-    """An nt module for one option and its weights directory; the nisa kernel is lowered on
-    first use (a baseline only evaluated by the interpreter is never lowered)."""
+    """An nt module for one option and its weights (arrays by name: held in memory, or read on
+    demand from the .npz an IR file names); the nisa kernel is lowered on first use (a baseline
+    only evaluated by the interpreter is never lowered)."""
 
     nt: object
-    weights_dir: Path
+    weights: object
     option: str
     onnx: str | None = None
     keep: list = field(default_factory=list)  # what must live as long as this object
@@ -48,17 +48,15 @@ def lower(nt_module):
 
 class OnnxModel:
     """An ONNX model read and imported once; each option compiles a clone of the import,
-    and every option shares one weights file (passes never change the stored weights)."""
+    and every option shares its weights, held in memory (passes never change the stored
+    weights; nothing is written to disk, so a killed run leaves nothing behind)."""
 
     def __init__(self, path: str):
         from neuron_opt.importers.onnx import import_onnx, load_model
 
         self.path = path
         self.proto, _ = load_model(path)
-        self.fp32, weights = import_onnx(self.proto, WEIGHTS, label=path)
-        self._tmp = tempfile.TemporaryDirectory(prefix="neuron-cc-run-")
-        self.weights_dir = Path(self._tmp.name)
-        np.savez(self.weights_dir / WEIGHTS, **weights)
+        self.fp32, self.weights = import_onnx(self.proto, WEIGHTS, label=path)
 
     def compile(self, mode: str, cast_type: str, cast_io: bool = False) -> Compiled:
         from neuron_opt.dialects.parse import verify_module
@@ -69,7 +67,7 @@ class OnnxModel:
         run_cast_pipeline(module, mode, cast_type, preserve_io=not cast_io)
         verify_module(module)
         label = option_label(normalize_mode(mode), cast_type, cast_io)
-        return Compiled(module, self.weights_dir, label, onnx=self.path, keep=[self])
+        return Compiled(module, self.weights, label, onnx=self.path, keep=[self])
 
     def inputs(self, inputs_path: str) -> dict:
         """The .npz's arrays, checked against the model's graph inputs."""
@@ -96,13 +94,13 @@ def is_kernel(module) -> bool:
 def simulate(c: Compiled, inputs: dict, numerics: bool = True, trace: bool = False):
     from neuron_opt.runtime.sim import simulate as sim
 
-    return sim(c.kernel, inputs, c.weights_dir, numerics=numerics, trace=trace)
+    return sim(c.kernel, inputs, c.weights, numerics=numerics, trace=trace)
 
 
 def reference(c: Compiled, inputs: dict) -> dict[str, np.ndarray]:
     from neuron_opt.runtime.reference import Reference
 
-    return Reference(c.nt, str(c.weights_dir)).run(inputs)
+    return Reference(c.nt, c.weights).run(inputs)
 
 
 def differing_share(a, b) -> float:
@@ -138,10 +136,11 @@ def engine_summary(result) -> dict:
     }
 
 
-def check_outputs_dir(*paths) -> None:
-    for path in paths:
-        if path is not None and not Path(path).parent.is_dir():
-            raise CompileError("cannot write: the directory does not exist", path)
+def check_run_outputs(args, weights_file=None) -> None:
+    """run's outputs: writable, none of them an input (the model, the inputs, the weights)."""
+    from neuron_opt.outputs import check_outputs
+
+    check_outputs([args.output, args.trace, args.json], [args.model, args.inputs, weights_file])
 
 
 def wants_lowering(path: str) -> bool:
@@ -159,8 +158,19 @@ def compile_for_run(args, model: OnnxModel | None) -> Compiled:
     if model is not None:
         return model.compile(args.auto_cast, args.auto_cast_type, args.cast_io)
     module = load_module(args.model)  # an nt module runs as written (its casts included)
-    base = Path(args.model).resolve().parent if args.model != "-" else Path.cwd()
-    return Compiled(module, base, "as written")
+    return Compiled(module, module_weights(module, args.model), "as written")
+
+
+def module_weights(module, path: str):
+    """The weights of an IR file's module: its .npz opened (inside the file's directory, digest
+    checked) if the module names one, else the directory (a weight then reports the missing
+    attribute)."""
+    from neuron_opt.npz import WEIGHTS_ATTR, open_weights
+
+    base = Path(path).parent if path != "-" else Path(".")
+    if WEIGHTS_ATTR not in module.attributes:
+        return base
+    return open_weights(module, base)
 
 
 def run_model(args) -> int:
@@ -169,7 +179,6 @@ def run_model(args) -> int:
     from neuron_opt.cli.cc_run import print_summary, save_run_files
     from neuron_opt.cli.common import load_npz
 
-    check_outputs_dir(args.output, args.json, args.trace)
     numerics = not args.no_numerics
     if args.output and not numerics:
         raise CompileError("-o needs numerics (drop --no-numerics)", "neuron-cc")
@@ -186,6 +195,7 @@ def run_model(args) -> int:
         inputs = model.inputs(args.inputs) if model is not None else load_npz(args.inputs)
     with wall("passes"):
         c = compile_for_run(args, model)
+    check_run_outputs(args, getattr(c.weights, "file", None))
     with wall("lowering"):
         _ = c.kernel
     with wall("simulation"):

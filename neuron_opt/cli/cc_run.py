@@ -29,6 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", metavar="FILE", help="write the metrics as JSON")
     p.add_argument("--no-numerics", action="store_true",
                    help="timing only: no values computed, no inputs needed")  # fmt: skip
+    p.add_argument("--weights-root", metavar="DIR",
+                   help="also allow the IR's weights file under DIR (by default it must lie in "
+                   "the IR file's directory)")
     # MODEL.onnx / nt .mlir: compiled and lowered first (neuron_opt.cli.cc_model)
     from neuron_opt.cli.cc_compile import add_cast_options
 
@@ -36,7 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def simulate_file(path: str, inputs: dict[str, np.ndarray], numerics: bool = True,
-                  trace: bool = False):
+                  trace: bool = False, outputs_of=None):
     """Parse, verify and simulate a nisa .mlir file (weights relative to its directory)."""
     from neuron_opt.cli.common import load_module
     from neuron_opt.runtime.sim import simulate
@@ -51,9 +54,13 @@ def simulate_file(path: str, inputs: dict[str, np.ndarray], numerics: bool = Tru
         raise CompileError(
             "no nisa.kernel in the module (nt modules need the nt -> nisa lowering)", path
         )
-    weights_dir = Path(path).resolve().parent if path != "-" else Path.cwd()
+    from neuron_opt.cli.cc_model import check_run_outputs, module_weights
+
+    weights = module_weights(module, path) if numerics else None
+    if outputs_of is not None:
+        check_run_outputs(outputs_of, getattr(weights, "file", None))
     try:
-        return simulate(module, inputs, weights_dir, numerics=numerics, trace=trace)
+        return simulate(module, inputs, weights, numerics=numerics, trace=trace)
     except SimError as e:
         if e.where is None:
             raise CompileError(e.message, path) from None
@@ -97,7 +104,10 @@ def print_summary(result, path: str, wall: dict[str, float] | None = None) -> No
 
 def run(args) -> int:
     from neuron_opt.cli import cc_model
+    from neuron_opt.npz import set_weights_root
 
+    set_weights_root(args.weights_root)
+    cc_model.check_run_outputs(args)
     if cc_model.wants_lowering(args.model):
         return cc_model.run_model(args)
 
@@ -105,7 +115,8 @@ def run(args) -> int:
     inputs = load_npz(args.inputs) if args.inputs else {}
     if args.output and not numerics:
         raise CompileError("-o needs numerics (drop --no-numerics)", "neuron-cc")
-    result = simulate_file(args.model, inputs, numerics=numerics, trace=bool(args.trace))
+    result = simulate_file(args.model, inputs, numerics=numerics, trace=bool(args.trace),
+                           outputs_of=args)
     print_summary(result, args.model)
     save_run_files(args, result, result.metrics())
     return 0

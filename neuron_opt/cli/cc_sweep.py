@@ -231,7 +231,9 @@ def run(args) -> int:
     plot_path = args.plot or f"{Path(args.model).stem}_sweep.png"
     if not plot_path.endswith(".png"):
         raise CompileError("the plot must be a .png file", plot_path)
-    cc_model.check_outputs_dir(plot_path, args.json)
+    from neuron_opt.outputs import check_outputs
+
+    check_outputs([plot_path, args.json], [args.model, args.inputs])
     if args.jobs < 1:
         raise CompileError("--jobs must be at least 1", "neuron-cc")
     model = cc_model.OnnxModel(args.model)

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
-from neuron_opt.diagnostics import CompileError
+from neuron_opt.diagnostics import CompileError, printable
 
 
 def run_main(tool: str, body: Callable[[], int | None]) -> None:
     """Run `body`; any CompileError (or bad file) becomes one line on stderr and exit 1."""
+    # xDSL's parser and printer recurse per nesting level of the IR (about 6 frames per level):
+    # allow thousands of levels; deeper input is a located parse error.
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
     try:
         code = body()
     except CompileError as e:
-        print(str(e) if e.where else f"{tool}: error: {e.message}", file=sys.stderr)
+        print(str(e) if e.where else f"{tool}: error: {printable(e.message)}", file=sys.stderr)
+        sys.exit(1)
+    except MemoryError:  # the budget checks come first; this is the last line of defence
+        print(f"{tool}: error: out of memory (the --max-memory budget is too high for this machine)",
+              file=sys.stderr)
+        sys.exit(1)
+    except RecursionError:
+        print(f"{tool}: error: the input is nested too deeply", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         print(f"{tool}: error: interrupted", file=sys.stderr)
@@ -24,20 +33,24 @@ def run_main(tool: str, body: Callable[[], int | None]) -> None:
     sys.exit(code or 0)
 
 
+def add_limit_options(p) -> None:
+    """--max-memory, wherever input is read."""
+    p.add_argument("--max-memory", metavar="SIZE",
+                   help="memory budget for what the input asks to allocate, e.g. 4G or 512M "
+                   "(default: half the RAM); larger tensors, constants and arrays are errors")
+
+
+def apply_limit_options(args) -> None:
+    from neuron_opt import memory
+
+    memory.set_limit(memory.parse_size(args.max_memory) if args.max_memory else None)
+
+
 def read_text(path: str) -> str:
     """Read an input file ('-' is stdin) or raise `PATH: error: ...`."""
-    try:
-        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
-    except OSError as e:
-        raise CompileError(e.strerror or str(e), path) from None
-    path = "<stdin>" if path == "-" else path
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise CompileError(f"not a text file: invalid UTF-8 at byte {e.start}", path) from None
-    if "\0" in text:
-        raise CompileError(f"not a text file: NUL byte at offset {text.index(chr(0))}", path)
-    return text
+    from neuron_opt.npz import read_bounded
+
+    return read_bounded(path, "input", text=True)
 
 
 def make_context():
@@ -67,16 +80,9 @@ def load_module(path: str, verify: bool = True):
     return module
 
 
-def load_npz(path: str) -> dict:
-    """The arrays of an .npz file, or `PATH: error: ...`."""
-    import zipfile
+def load_npz(path: str):
+    """The arrays of an .npz file (a Mapping: each read when first used), or
+    `PATH: error: ...`."""
+    from neuron_opt.npz import NpzFile
 
-    import numpy as np
-
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except OSError as e:
-        raise CompileError(e.strerror or "cannot read the file", path) from None
-    except (ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise CompileError(f"not an .npz file ({e})", path) from None
+    return NpzFile(path)

@@ -7,7 +7,7 @@ import argparse
 import importlib
 import sys
 
-from neuron_opt.cli.common import run_main
+from neuron_opt.cli.common import add_limit_options, apply_limit_options, run_main
 
 SUBCOMMANDS = {
     "compile": "import an ONNX model and run the cast pipeline; writes OUT.mlir and OUT.npz",
@@ -38,5 +38,11 @@ def main(argv: list[str] | None = None) -> None:
         if chosen in (None, name):  # import only the subcommand in use (start-up time)
             modules[name] = importlib.import_module(f"neuron_opt.cli.cc_{name}")
             modules[name].add_arguments(p)
+            add_limit_options(p)
     args = parser.parse_args(argv)
-    run_main("neuron-cc", lambda: modules[args.command].run(args))
+
+    def body():
+        apply_limit_options(args)
+        return modules[args.command].run(args)
+
+    run_main("neuron-cc", body)

@@ -10,8 +10,8 @@ import sys
 import typing
 
 from neuron_opt import __version__
-from neuron_opt.cli.common import make_context, read_text, run_main
-from neuron_opt.outputs import atomic_output
+from neuron_opt.cli.common import add_limit_options, apply_limit_options, make_context, read_text, run_main
+from neuron_opt.outputs import atomic_output, check_outputs
 from neuron_opt.diagnostics import CompileError
 
 EPILOG = """\
@@ -45,7 +45,7 @@ def _arg_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("input", nargs="?", default="-", help="input IR file (default: stdin)")
     p.add_argument("-p", "--passes", help="pass pipeline, e.g. 'auto-cast{mode=all},canonicalize-casts'")
-    p.add_argument("-o", "--output-file", help="write the output here (default: stdout)")
+    p.add_argument("-o", "--output-file", help="write the output here (default: stdout; '-' is stdout)")
     p.add_argument(
         "--auto-cast", type=normalize_mode, choices=MODE_SPELLINGS, help="neuronx-cc --auto-cast"
     )
@@ -61,6 +61,7 @@ def _arg_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--print-op-generic", action="store_true", help="print the generic op form")
     p.add_argument("--list-passes", action="store_true", help="list the registered passes and exit")
+    add_limit_options(p)
     p.add_argument("-v", "--version", action="version", version=f"neuron-opt {__version__}")
     return p
 
@@ -84,6 +85,7 @@ def _pipeline(args) -> list:
         except ArgSpecParseError as e:
             detail = str(e).strip().splitlines()[-1].strip()
             raise CompileError(f"malformed pass pipeline '{args.passes}': {detail}", "neuron-opt") from None
+        _check_duplicate_options(args.passes)
         for spec in specs:
             _check_pass_spec(spec, PASSES)
         try:
@@ -97,6 +99,21 @@ def _pipeline(args) -> list:
     if args.cast_report:
         passes = [dataclasses.replace(p, report=True) if isinstance(p, AutoCastPass) else p for p in passes]
     return passes
+
+
+def _check_duplicate_options(pipeline: str) -> None:
+    """xDSL keeps the last of two values given for one option (`auto-cast{mode=all mode=none}`);
+    mlir-opt rejects that, and so do we."""
+    import re
+
+    for m in re.finditer(r'([\w.-]+)\{((?:"[^"]*"|[^}"])*)\}', pipeline):
+        seen = set()
+        inner = re.sub(r'"[^"]*"', '""', m.group(2))
+        for key in re.findall(r"(?:^|\s)([A-Za-z_][\w-]*)\s*=", inner):
+            key = key.replace("-", "_")
+            if key in seen:
+                raise CompileError(f"option {key} of pass {m.group(1)} is given more than once", "neuron-opt")
+            seen.add(key)
 
 
 def _check_pass_spec(spec, registry) -> None:
@@ -177,7 +194,9 @@ def _main(argv: list[str] | None) -> int:
 
         print("\n".join(sorted(PASSES)))
         return 0
+    apply_limit_options(args)
     passes = _pipeline(args)
+    check_outputs([args.output_file], [args.input])
     text = read_text(args.input)
     filename = "<stdin>" if args.input == "-" else args.input
     ctx = make_context()

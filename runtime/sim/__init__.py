@@ -10,8 +10,6 @@ trace (Chrome JSON), results (SimResult).
 from __future__ import annotations
 
 import time
-from pathlib import Path
-
 import numpy as np
 from xdsl.ir import Operation
 
@@ -32,12 +30,13 @@ def find_kernel(module: Operation) -> KernelOp:
 def simulate(
     module: Operation,
     inputs: dict[str, np.ndarray] | None = None,
-    weights_dir: str | Path | None = None,
+    weights_dir=None,
     numerics: bool = True,
     trace: bool = False,
 ) -> SimResult:
     """Run the module's nisa kernel. Inputs bind HBM `input` tensors by name; `weight` tensors
-    come from the module's `nt.weights` .npz (relative to `weights_dir`). Raises SimError."""
+    come from the module's `nt.weights` .npz (inside `weights_dir`, the IR file's directory, by
+    default the cwd) or from `weights_dir` itself when it is a mapping of arrays. Raises SimError."""
     from neuron_opt.runtime.sim import decode, engines
     from neuron_opt.runtime.sim.machine import Machine
     from neuron_opt.runtime.sim.trace import chrome_trace, track_name
@@ -49,7 +48,7 @@ def simulate(
         from neuron_opt.dialects.nisa import Placement
 
         machine = Machine(Placement(kernel))
-        machine.bind(inputs or {}, Path(weights_dir) if weights_dir else None, module)
+        machine.bind(inputs or {}, weights_dir, module)
     program = decode.decode(kernel, machine)
     t1 = time.perf_counter()
     from neuron_opt.runtime.sim.blas import single_threaded

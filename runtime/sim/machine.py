@@ -7,17 +7,17 @@ never written is an error, not a silent zero.
 
 from __future__ import annotations
 
-from pathlib import Path
+from math import prod
 
 import numpy as np
-from xdsl.dialects.builtin import Float8E4M3Type, StringAttr
+from xdsl.dialects.builtin import Float8E4M3Type
 
 from neuron_opt.dialects import ncv2
 from neuron_opt.dialects.nisa import AccessAttr, HbmOp, Placement, PsumOp, SbufOp, hbm_shape
 from neuron_opt.dialects.types import numpy_dtype, round_to, type_name
+from neuron_opt import memory
+from neuron_opt.npz import open_weights
 from neuron_opt.runtime.sim.errors import SimError
-
-WEIGHTS_ATTR = "nt.weights"
 
 
 class Machine:
@@ -31,6 +31,10 @@ class Machine:
         self.psum_written = np.zeros(self.psum.shape, np.bool_)
         self.hbm: dict[str, np.ndarray] = {}
         self.hbm_written: dict[str, np.ndarray] = {}
+        # HBM tensors and their written masks (a byte per element), checked before allocation
+        need = sum(prod(d.type.get_shape()) * (numpy_dtype(d.type.element_type).itemsize + 1)
+                   for d in pl.decls.values() if isinstance(d, HbmOp))
+        memory.check(need, "the simulator's HBM image", None)
         for name, decl in pl.decls.items():
             if isinstance(decl, HbmOp):
                 t = decl.type  # a rank-0 tensor is held as one element (accessed @x[0])
@@ -58,10 +62,9 @@ class Machine:
         written = mask[p0:p1, off : off + nbytes].reshape(*shape, dt.itemsize)[sl]
         return values, written
 
-    def bind(self, inputs: dict[str, np.ndarray], weights_dir: Path | None, module) -> None:
+    def bind(self, inputs: dict[str, np.ndarray], weights, module) -> None:
         """Load inputs (by symbol name) and weights (from the module's nt.weights .npz), each
-        rounded RNE to its declared dtype."""
-        weights = None
+        rounded RNE to its declared dtype. `weights` is the IR file's directory or a mapping."""
         for name, decl in self.pl.decls.items():
             if not isinstance(decl, HbmOp):
                 continue
@@ -73,8 +76,8 @@ class Machine:
                     raise SimError(f"input '{key}' is missing from the inputs (keys: {have})")
                 self._store(name, decl, np.asarray(inputs[key]), "input")
             elif role == "weight":
-                if weights is None:
-                    weights = _open_weights(module, weights_dir)
+                if not hasattr(weights, "path"):
+                    weights = open_weights(module, weights)
                 if key not in weights:
                     raise SimError(f"weight '{key}' is not in {weights.path}")
                 self._store(name, decl, weights[key], "weight")
@@ -103,31 +106,6 @@ class Machine:
                     )
                 out[name] = self.hbm[name].reshape(decl.type.get_shape()).copy()
         return out
-
-
-class _Weights:
-    def __init__(self, path: Path):
-        self.path = path
-        try:
-            self._npz = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise SimError(f"cannot read weights: {e}", str(path)) from None
-
-    def __contains__(self, k: str) -> bool:
-        return k in self._npz.files
-
-    def __getitem__(self, k: str) -> np.ndarray:
-        return self._npz[k]
-
-
-def _open_weights(module, weights_dir: Path | None) -> _Weights:
-    attr = module.attributes.get(WEIGHTS_ATTR) if module is not None else None
-    if not isinstance(attr, StringAttr):
-        raise SimError(f"the kernel has weights but the module has no '{WEIGHTS_ATTR}' attribute")
-    path = Path(attr.data)
-    if not path.is_absolute():
-        path = (weights_dir or Path.cwd()) / path
-    return _Weights(path)
 
 
 def psum_bank_span(decl: PsumOp, ap: AccessAttr) -> tuple[int, int]:

@@ -7,11 +7,13 @@ plain text, committed as written. Deterministic: rerunning rewrites the same byt
 
 from __future__ import annotations
 
+import io
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper
+from onnx import TensorProto, external_data_helper, helper, numpy_helper
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 OUT = CORPUS  # where main() writes; test_malformed.py points it elsewhere to compare
@@ -34,6 +36,23 @@ def _npz(name: str, **arrays) -> None:
     # np.savez adds a timestamp-free zip, so the bytes are stable run to run.
     with open(OUT / name, "wb") as f:
         np.savez(f, **arrays)
+
+
+def _zip(name: str, members: dict[str, bytes]) -> None:
+    """A zip written member by member (fixed timestamps: the bytes are stable run to run)."""
+    with zipfile.ZipFile(OUT / name, "w", zipfile.ZIP_DEFLATED) as z:
+        for member, data in members.items():
+            z.writestr(zipfile.ZipInfo(member, date_time=(1980, 1, 1, 0, 0, 0)), data)
+
+
+def _npy(array: np.ndarray | None = None, *, shape=None, dtype="<f4", data: bytes | None = None) -> bytes:
+    """.npy bytes: an array's, or a header declaring `shape` followed by `data` (a lying file)."""
+    f = io.BytesIO()
+    if array is not None:
+        np.lib.format.write_array(f, array, allow_pickle=True)
+        return f.getvalue()
+    np.lib.format.write_array_header_1_0(f, {"descr": dtype, "fortran_order": False, "shape": shape})
+    return f.getvalue() + (data or b"")
 
 
 def main(out: Path | None = None) -> None:
@@ -83,6 +102,47 @@ def main(out: Path | None = None) -> None:
     _npz("inputs_missing.npz", z=np.zeros((2, 4), np.float32))
     _npz("inputs_extra.npz", x=np.zeros((2, 4), np.float32), x2=np.zeros((2, 4), np.float32))
     (OUT / "inputs_not_npz.npz").write_bytes(b"x = [1, 2, 3]\n")
+
+    # -- hostile inputs (.npz/.npy given as --inputs or named as weights) ----------------------
+    ok = np.zeros((2, 4), np.float32)
+    (OUT / "inputs_plain.npy").write_bytes(_npy(ok))  # a .npy where an .npz belongs
+    _zip("inputs_huge_header.npz", {"x.npy": _npy(shape=(10**13,))})  # 236 bytes, 40 TB declared
+    _zip("inputs_non_npy_member.npz", {"x.npy": _npy(ok), "notes.txt": b"hello\n"})
+    _zip("inputs_object.npz", {"x.npy": _npy(np.array([[1, "a"], [None, 2.0]], dtype=object))})
+    _zip("inputs_truncated_member.npz", {"x.npy": _npy(shape=(2, 4), data=b"\0" * 8)})
+    _zip("inputs_trailing_data.npz", {"x.npy": _npy(ok) + b"\0" * 8})
+    _npz("weights_ok.npz", w=np.ones((2, 4), np.float32))
+    _zip("weights_object.npz", {"w.npy": _npy(np.array([[1, "a"], [None, 2.0]], dtype=object))})
+    _zip("weights_truncated.npz", {"w.npy": _npy(shape=(2, 4), data=b"\0" * 16)})
+
+    # -- hostile ONNX models ------------------------------------------------------------------
+    big = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [70000, 70000])]
+    shape = numpy_helper.from_array(np.array([70000, 70000], np.int64), "s")
+    _save(_model([helper.make_node("ConstantOfShape", ["s"], ["c"], name="cos"),
+                  helper.make_node("Add", ["x", "c"], ["y"], name="add")],
+                 big, [helper.make_tensor_value_info("y", TensorProto.FLOAT, [70000, 70000])], [shape]),
+          "constant_of_shape_huge.onnx")
+    bounds = [numpy_helper.from_array(np.array(v, np.int64), n)
+              for v, n in ((0, "start"), (3_000_000_000, "limit"), (1, "delta"))]
+    r = helper.make_tensor_value_info("r", TensorProto.INT64, [3_000_000_000])
+    _save(_model([helper.make_node("Range", ["start", "limit", "delta"], ["r"], name="range")],
+                 [x], [r], bounds, check=False), "range_huge.onnx")
+    w = numpy_helper.from_array(np.ones((2, 4), np.float32), "w")
+    w.raw_data = w.raw_data + b"\0" * 8
+    _save(_model([helper.make_node("Add", ["x", "w"], ["y"], name="add_w")], [x], [y], [w], check=False),
+          "raw_data_longer.onnx")
+    for name, location, offset in (("external_missing.onnx", "nowhere.bin", None),
+                                   ("external_outside.onnx", "../../../etc/passwd", None),
+                                   ("external_bad_offset.onnx", "inputs_ok.npz", 1 << 40)):
+        e = onnx.TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[2, 4], raw_data=b"\0" * 32)
+        external_data_helper.set_external_data(e, location, offset=offset, length=32)
+        e.data_location = TensorProto.EXTERNAL
+        e.ClearField("raw_data")
+        _save(_model([helper.make_node("Add", ["x", "w"], ["y"], name="add_w")], [x], [y], [e], check=False),
+              name)
+    # A node name that would forge a line and drive the terminal if echoed raw.
+    _save(_model([helper.make_node("Sin", ["x"], ["y"], name="sin\nfake.onnx:\x1b]0;pwned\x07")],
+                 [x], [y]), "control_chars.onnx")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
 """Walk the malformed-input corpus (manifest.toml): every bad input gets exactly one located
-error line on stderr, exit code 1, no traceback, no hang, and leaves no output file behind."""
+error line on stderr, exit code 1, no traceback, no hang, and leaves no output file behind.
+Every case runs under an address-space limit (`ulimit -v`), so an input that makes a tool
+allocate without checking its size fails the test instead of passing on a large machine."""
 
 from __future__ import annotations
 
 import importlib.util
 import re
+import resource
 import subprocess
 import sys
 import tomllib
@@ -17,6 +20,12 @@ CORPUS = HERE / "corpus"
 CASES = tomllib.loads((HERE / "manifest.toml").read_text())["case"]
 BIN = Path(sys.executable).parent
 TIMEOUT = 60  # seconds; a hang is a failure, not a slow pass
+MEMORY_CAP = 2 << 30  # bytes of address space (a run of the good model needs about 1.2 GiB)
+
+
+def cap_memory() -> None:
+    """In the child: `ulimit -v` (the tools' default budget becomes half of it)."""
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
 
 # The location form of each kind of problem (docs/design.md, "Bad input").
 LOCATION = {
@@ -38,7 +47,9 @@ def test_manifest_and_corpus_agree():
         assert c["expect"].strip(), c["name"]
         assert c["kind"] != "file" or "path" in c, c["name"]
     # Every corpus file is used by some case (no dead files), and every file a case names exists.
-    used = {a for c in CASES for a in c["args"] + [c.get("stdin", "")] if (CORPUS / a).is_file()}
+    named = [a for c in CASES for a in c["args"] + [c.get("stdin", "")] + c.get("uses", [])]
+    used = {(CORPUS / a).resolve().name for a in named
+            if (CORPUS / a).is_file() and (CORPUS / a).resolve().parent == CORPUS}
     assert used == {p.name for p in CORPUS.iterdir()}
     for c in CASES:
         if "stdin" in c:
@@ -63,7 +74,7 @@ def test_one_located_error(case, tmp_path):
     stdin = (CORPUS / case["stdin"]).open("rb") if "stdin" in case else subprocess.DEVNULL
     try:
         res = subprocess.run([BIN / case["tool"], *args], cwd=CORPUS, stdin=stdin,
-                             capture_output=True, timeout=TIMEOUT)
+                             capture_output=True, timeout=TIMEOUT, preexec_fn=cap_memory)
     finally:
         if stdin is not subprocess.DEVNULL:
             stdin.close()

@@ -1,0 +1,2 @@
+func.func @main(%a: tensor<4xf32>) -> tensor<4xf32> {
+}

@@ -1,0 +1,7 @@
+builtin.module attributes {nt.weights = "weights_truncated.npz"} {
+  func.func @main(%x: tensor<2x4xf32> {nt.name = "x"}) -> (tensor<2x4xf32> {nt.name = "y"}) {
+    %w = nt.weight @w : tensor<2x4xf32>
+    %y = nt.add %x, %w : tensor<2x4xf32>
+    func.return %y : tensor<2x4xf32>
+  }
+}

@@ -1,0 +1,318 @@
+"""Hostile input whose right answer is not one error line, or that needs a setup the manifest
+cannot express (FIFOs, symlinks, modes, concurrent runs): the special file stays special, the
+symlink stays a link, the mode is kept, nothing is clobbered, deep input gives the right result.
+None of these needs root; all run under the corpus's address-space cap."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import threading
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from test_malformed import BIN, CORPUS, cap_memory
+
+GOOD = (CORPUS / "good.mlir").read_text()
+
+
+def tool(*args, cwd, stdin=None, timeout=120):
+    return subprocess.run([BIN / args[0], *map(str, args[1:])], cwd=cwd, capture_output=True,
+                          timeout=timeout, preexec_fn=cap_memory, input=stdin)
+
+
+def one_error(res, expect: str) -> str:
+    err = res.stderr.decode()
+    assert res.returncode == 1 and "Traceback" not in err, err
+    assert len(err.splitlines()) == 1 and expect in err, err
+    return err
+
+
+def ok(res):
+    assert res.returncode == 0, res.stderr.decode()
+    return res
+
+
+# -- outputs ----------------------------------------------------------------------------------
+
+
+def test_dash_is_stdout(tmp_path):
+    (tmp_path / "g.mlir").write_text(GOOD)
+    res = ok(tool("neuron-opt", "g.mlir", "-o", "-", cwd=tmp_path))
+    assert res.stdout.decode().startswith("builtin.module")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.mlir"]  # no file named '-'
+
+
+@pytest.mark.skipif(not os.access("/dev/null", os.W_OK), reason="/dev/null not writable here")
+def test_dev_null_stays_a_device(tmp_path):
+    (tmp_path / "g.mlir").write_text(GOOD)
+    before = os.stat("/dev/null")
+    ok(tool("neuron-opt", "g.mlir", "-o", "/dev/null", cwd=tmp_path))
+    after = os.stat("/dev/null")
+    assert stat.S_ISCHR(after.st_mode) and (after.st_ino, after.st_rdev) == (before.st_ino, before.st_rdev)
+
+
+def test_fifo_is_written_through(tmp_path):
+    (tmp_path / "g.mlir").write_text(GOOD)
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    ok(tool("neuron-opt", "g.mlir", "-o", fifo, cwd=tmp_path))
+    reader.join(timeout=60)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)  # still a FIFO, not replaced by a file
+    assert got and got[0].decode().startswith("builtin.module")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.mlir", "out.fifo"]
+
+
+def test_symlink_target_is_written_and_the_link_kept(tmp_path):
+    (tmp_path / "g.mlir").write_text(GOOD)
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "out.mlir"
+    target.write_text("old\n")
+    (tmp_path / "link.mlir").symlink_to(target)
+    ok(tool("neuron-opt", "g.mlir", "-o", "link.mlir", cwd=tmp_path))
+    assert (tmp_path / "link.mlir").is_symlink()
+    assert os.readlink(tmp_path / "link.mlir") == str(target)
+    assert target.read_text().startswith("builtin.module")
+    assert sorted(p.name for p in (tmp_path / "real").iterdir()) == ["out.mlir"]
+
+
+def test_existing_mode_is_kept(tmp_path):
+    (tmp_path / "g.mlir").write_text(GOOD)
+    out = tmp_path / "secret.mlir"
+    out.write_text("old\n")
+    out.chmod(0o600)
+    ok(tool("neuron-opt", "g.mlir", "-o", out, cwd=tmp_path))
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert out.read_text().startswith("builtin.module")
+
+
+def test_symlinked_output_onto_the_input_is_refused(tmp_path):
+    (tmp_path / "g.mlir").write_text(GOOD)
+    (tmp_path / "alias.mlir").symlink_to(tmp_path / "g.mlir")
+    one_error(tool("neuron-opt", "g.mlir", "-o", "alias.mlir", cwd=tmp_path),
+              "alias.mlir: error: the output would overwrite the input g.mlir")
+    assert (tmp_path / "g.mlir").read_text() == GOOD
+
+
+def test_hard_link_to_the_model_is_refused(tmp_path):
+    os.link(CORPUS / "good.onnx", tmp_path / "m.onnx")
+    os.link(CORPUS / "good.onnx", tmp_path / "other.onnx")
+    one_error(tool("neuron-cc", "compile", "m.onnx", "-o", "other.onnx", cwd=tmp_path),
+              "other.onnx: error: the output would overwrite the input m.onnx (the same file by another name)")
+
+
+def test_compile_weights_symlinked_onto_the_ir_is_refused(tmp_path):
+    (tmp_path / "out.mlir").write_text("old\n")
+    (tmp_path / "out.npz").symlink_to(tmp_path / "out.mlir")
+    one_error(tool("neuron-cc", "compile", CORPUS / "good.onnx", "-o", "out.mlir", cwd=tmp_path),
+              "error: two outputs are one file (out.mlir and out.npz)")
+    assert (tmp_path / "out.mlir").read_text() == "old\n"
+
+
+def test_compile_keeps_an_unrelated_npz(tmp_path):
+    (tmp_path / "x.npz").write_bytes(b"someone else's data")
+    one_error(tool("neuron-cc", "compile", CORPUS / "good.onnx", "-o", "x.mlir", cwd=tmp_path),
+              "x.npz: error: exists and is not the weights file of x.mlir")
+    assert (tmp_path / "x.npz").read_bytes() == b"someone else's data"
+    assert not (tmp_path / "x.mlir").exists()
+
+
+def test_a_write_failure_is_found_before_the_work(tmp_path):
+    (tmp_path / "g.mlir").write_text(GOOD)
+    (tmp_path / "file").write_text("")
+    one_error(tool("neuron-opt", "g.mlir", "-o", "file/out.mlir", cwd=tmp_path),
+              "file/out.mlir: error: cannot write: Not a directory")
+
+
+# -- weights ----------------------------------------------------------------------------------
+
+
+def _weights_module(npz_name: str) -> str:
+    return (CORPUS / "weights_plain.mlir").read_text().replace('"weights_ok.npz"', f'"{npz_name}"')
+
+
+def test_fifo_as_weights_does_not_hang(tmp_path):
+    os.mkfifo(tmp_path / "w.npz")
+    (tmp_path / "m.mlir").write_text(_weights_module("w.npz"))
+    one_error(tool("neuron-cc", "run", "m.mlir", "--inputs", CORPUS / "inputs_ok.npz", cwd=tmp_path, timeout=60),
+              "w.npz: error: cannot read weights: not a regular file")
+
+
+def test_weights_outside_need_weights_root(tmp_path):
+    (tmp_path / "shared").mkdir()
+    np.savez(tmp_path / "shared" / "w.npz", w=np.full((2, 4), 2.0, np.float32))
+    (tmp_path / "ir").mkdir()
+    (tmp_path / "ir" / "m.mlir").write_text(_weights_module("../shared/w.npz"))
+    # the same message whether or not the file exists: no existence oracle
+    for name in ("../shared/w.npz", "../shared/missing.npz"):
+        (tmp_path / "ir" / "m.mlir").write_text(_weights_module(name))
+        one_error(tool("neuron-cc", "run", "m.mlir", "--inputs", CORPUS / "inputs_ok.npz", cwd=tmp_path / "ir"),
+                  f"{name}: error: the weights path '{name}' leads outside the IR file's directory")
+    (tmp_path / "ir" / "m.mlir").write_text(_weights_module("../shared/w.npz"))
+    ok(tool("neuron-cc", "run", "m.mlir", "--inputs", CORPUS / "inputs_ok.npz", "-o", "y.npz",
+            "--weights-root", tmp_path / "shared", cwd=tmp_path / "ir"))
+    with np.load(tmp_path / "ir" / "y.npz") as z:
+        assert (z["y"] == 2.0).all()  # x = 0 plus the weights
+
+
+def test_unused_zip_bomb_key_is_never_decompressed(tmp_path):
+    """An inputs file with one unused member that inflates to 1.5 GB: the error comes from the
+    member list alone (the run stays far below the member's size)."""
+    with zipfile.ZipFile(tmp_path / "x.npz", "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+        with z.open("x.npy", "w") as f:
+            np.lib.format.write_array(f, np.zeros((2, 4), np.float32))
+        with z.open("bomb.npy", "w", force_zip64=True) as f:
+            np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False,
+                                                     "shape": (3 << 27,)})
+            chunk = bytes(1 << 24)
+            for _ in range(96):
+                f.write(chunk)
+    assert (tmp_path / "x.npz").stat().st_size < 20 << 20
+    proc = subprocess.Popen([BIN / "neuron-cc", "eval", CORPUS / "good.onnx", "--inputs", "x.npz"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=cap_memory)
+    _, status, usage = os.wait4(proc.pid, 0)
+    err = proc.stderr.read().decode()
+    proc.stdout.close(), proc.stderr.close()
+    assert os.waitstatus_to_exitcode(status) == 1 and "'bomb' is not an input of the model" in err, err
+    assert usage.ru_maxrss < 1 << 20  # KiB: under 1 GiB, though the member inflates to 1.5 GiB
+
+
+# -- deep input -------------------------------------------------------------------------------
+
+
+def _neg_chain(n: int) -> onnx.ModelProto:
+    names = ["x"] + [f"t{i}" for i in range(n - 1)] + ["y"]
+    nodes = [helper.make_node("Neg", [names[i]], [names[i + 1]], name=f"neg{i}") for i in range(n)]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    return m
+
+
+def test_a_201_op_chain_runs_and_is_exact(tmp_path):
+    onnx.save(_neg_chain(201), tmp_path / "chain.onnx")
+    x = np.arange(8, dtype=np.float32).reshape(2, 4) - 3.5
+    np.savez(tmp_path / "x.npz", x=x)
+    ok(tool("neuron-cc", "run", "chain.onnx", "--inputs", "x.npz", "--auto-cast", "none", "-o", "y.npz",
+            cwd=tmp_path, timeout=300))
+    with np.load(tmp_path / "y.npz") as z:
+        assert np.array_equal(z["y"], -x)
+
+
+def test_attributes_nested_150_deep_parse_and_print(tmp_path):
+    deep = "[" * 150 + "1" + "]" * 150
+    (tmp_path / "d.mlir").write_text(f"func.func @main() attributes {{foo = {deep}}} {{\n  func.return\n}}\n")
+    out = ok(tool("neuron-opt", "d.mlir", cwd=tmp_path)).stdout.decode()
+    assert out.count("[") == out.count("]") == 150 and "[" * 150 + "1" in out
+
+
+def test_splat_over_the_inline_limit_compiles_to_weights_the_parser_accepts(tmp_path):
+    s = numpy_helper.from_array(np.array([4200, 4200], np.int64), "s")
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [4200, 4200])
+    g = helper.make_graph([helper.make_node("ConstantOfShape", ["s"], ["c"], name="cos",
+                                            value=numpy_helper.from_array(np.array([1.5], np.float32))),
+                           helper.make_node("Add", ["x", "c"], ["y"], name="add")], "g", [x],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4200, 4200])], initializer=[s])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.save(m, tmp_path / "splat.onnx")
+    ok(tool("neuron-cc", "compile", "splat.onnx", "-o", "s.mlir", cwd=tmp_path, timeout=300))
+    assert "nt.weight @c" in (tmp_path / "s.mlir").read_text()
+    ok(tool("neuron-opt", "s.mlir", "-o", "/dev/null" if os.access("/dev/null", os.W_OK) else "t.mlir",
+            cwd=tmp_path))
+
+
+# -- concurrent compiles ----------------------------------------------------------------------
+
+
+def _matmul_model(path: Path, seed: int) -> None:
+    w = np.random.default_rng(seed).standard_normal((64, 256)).astype(np.float32)
+    g = helper.make_graph([helper.make_node("MatMul", ["x", "W"], ["y"], name="mm")], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 64])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 256])],
+                          initializer=[numpy_helper.from_array(w, "W")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.save(m, path)
+
+
+def test_twenty_concurrent_compiles_to_one_output(tmp_path):
+    """Twenty compiles of two different models race to one -o; afterwards the pair on disk is
+    either one compile's IR and weights (and runs to that model's result) or a mix that every
+    run refuses with the digest error: never a silent run on the wrong weights."""
+    models = []
+    for seed in (1, 2):
+        _matmul_model(tmp_path / f"m{seed}.onnx", seed)
+        models.append(tmp_path / f"m{seed}.onnx")
+    x = np.random.default_rng(0).standard_normal((2, 64)).astype(np.float32)
+    np.savez(tmp_path / "x.npz", x=x)
+    expected = {}
+    for m in models:
+        w = numpy_helper.to_array(onnx.load(m).graph.initializer[0])
+        expected[m.name] = x @ w
+    (tmp_path / "out").mkdir()
+
+    def compile_one(i):
+        return subprocess.run([BIN / "neuron-cc", "compile", models[i % 2], "--auto-cast", "none",
+                               "-o", tmp_path / "out" / "g.mlir"], capture_output=True, timeout=300)
+
+    def check_run(res) -> str:
+        """A run of whatever pair is on disk: the right result for one model, or a one-line
+        refusal (mismatched pair; or no pair yet)."""
+        if res.returncode == 0:
+            with np.load(tmp_path / "y.npz") as z:
+                y = z["y"]
+            assert any(np.allclose(y, e, rtol=1e-5, atol=1e-5) for e in expected.values())
+            return "matching pair"
+        err = one_error(res, "error: ")
+        assert "the weights do not match the IR" in err or "No such file or directory" in err, err
+        return "digest error" if "do not match" in err else "no pair yet"
+
+    outcomes = []
+    done = threading.Event()
+
+    def runner():
+        while not done.is_set():
+            outcomes.append(check_run(tool("neuron-cc", "run", tmp_path / "out" / "g.mlir", "--inputs",
+                                           "x.npz", "-o", "y.npz", cwd=tmp_path, timeout=300)))
+
+    watcher = threading.Thread(target=runner)
+    watcher.start()
+    try:
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            results = list(pool.map(compile_one, range(20)))
+    finally:
+        done.set()
+        watcher.join()
+    print("runs during the race:", {o: outcomes.count(o) for o in set(outcomes)})
+    for r in results:  # a compile either succeeds or reports the race in one line
+        err = r.stderr.decode()
+        assert "Traceback" not in err and (r.returncode == 0 or len(err.splitlines()) == 1), err
+    assert any(r.returncode == 0 for r in results)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["g.mlir", "g.npz"]
+    assert check_run(tool("neuron-cc", "run", tmp_path / "out" / "g.mlir", "--inputs", "x.npz", "-o",
+                          "y.npz", cwd=tmp_path, timeout=300)) != "no pair yet"
+    # A mixed pair made on purpose is always caught.
+    mix = tmp_path / "mix"
+    mix.mkdir()
+    for i, m in enumerate(models):
+        ok(tool("neuron-cc", "compile", m, "--auto-cast", "none", "-o", mix / f"g{i}.mlir", cwd=tmp_path))
+    (mix / "g1.npz").replace(mix / "g0.npz")
+    one_error(tool("neuron-cc", "run", mix / "g0.mlir", "--inputs", "x.npz", cwd=tmp_path),
+              "g0.npz: error: the weights do not match the IR")
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__]))
