@@ -36,7 +36,8 @@ def open_regular(path: str | os.PathLike, what: str = "file"):
     try:
         fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as e:
-        raise CompileError(e.strerror or str(e), name) from None
+        detail = e.strerror or str(e)
+        raise CompileError(f"cannot read weights: {detail}" if what == "weights" else detail, name) from None
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
