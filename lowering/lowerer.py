@@ -380,7 +380,6 @@ class Lowerer:
             return self.tile_cache[key]
         op = v.owner
         if isinstance(op, Operation) and op in self.fused:
-            self._producers_first(op, k, r0, r1, c0, c1)
             saved, self.out_long = self.out_long, long  # a long-lived tile (a B block) computed
             t = self.compute(op, k, r0, r1, c0, c1)
             self.out_long = saved
@@ -392,38 +391,6 @@ class Lowerer:
             H.load(self.kb, lambda a, b, w0, w1: t.ap((a, b), (w0, w1)), src, k, r0, r1, c0, c1)
         self.tile_cache[key] = t
         return t
-
-    def _producers_first(self, op: Operation, k, r0, r1, c0, c1) -> None:
-        """Tile op's fused producers in dependency order before op itself, so that tile ->
-        compute -> operand -> tile finds each one cached instead of recursing once per op of
-        a fused chain (a 100k-op elementwise chain would exceed any stack). The keys are those
-        operand() asks for; one it asks for differently is computed there, as before."""
-        order: list[tuple] = []
-        seen: set[tuple] = set()
-        stack: list[tuple[Operation, int, tuple | None]] = [(op, k, None)]
-        while stack:
-            o, kk, key = stack.pop()
-            if o is None:  # every producer of `key` is in `order`: key may follow them
-                order.append(key)
-                continue
-            if key is not None:
-                stack.append((None, kk, key))
-            out = P.shape(o.results[0])
-            for v in o.operands:
-                p = v.owner
-                if not (isinstance(p, Operation) and p in self.fused) or self.splat(v) is not None:
-                    continue
-                s = P.shape(v)
-                if operand_kind(s, out, kk) != "full":
-                    continue
-                vk = max(kk - (len(out) - len(s)), 0)
-                vkey = (v, vk, r0, r1, c0, c1)
-                if vkey not in seen and vkey not in self.tile_cache:
-                    seen.add(vkey)
-                    stack.append((p, vk, vkey))
-        for key in order:
-            if key not in self.tile_cache:
-                self.tile(*key)
 
     def _from_resident(self, v, r0, r1, c0, c1) -> Buf:
         """A view of the produced tile that holds the block (same first row), else a copy

@@ -55,7 +55,9 @@ def tileable(op: Operation) -> bool:
 
 
 # The most ops one fused group computes: every intermediate tile of a group lives in SBUF until
-# the group's tile is done, so a long elementwise chain is cut into groups of this size.
+# the group's tile is done, and the lowering computes a group's tile recursively through its
+# fused producers, so a long elementwise chain is cut into groups of this size (a 100k-op chain
+# would otherwise exhaust SBUF and the Python stack).
 MAX_GROUP_OPS = 32
 
 
