@@ -23,11 +23,12 @@ from onnx import TensorProto, helper
 from bench_common import RESULTS, write_json
 
 
-def chain_model(n: int) -> onnx.ModelProto:
+def chain_model(n: int, shape=(4, 8)) -> onnx.ModelProto:
+    """y = Neg(Neg(...(x))), n nodes (also tests/malformed/test_hostile.py's deep graph)."""
     names = ["x"] + [f"t{i}" for i in range(n - 1)] + ["y"]
     nodes = [helper.make_node("Neg", [names[i]], [names[i + 1]], name=f"neg{i}") for i in range(n)]
-    g = helper.make_graph(nodes, "chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 8])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 8])])
+    g = helper.make_graph(nodes, "chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     m.ir_version = 8
     return m

@@ -1,4 +1,4 @@
-builtin.module attributes {nt.weights = "mlp.npz"} {
+builtin.module attributes {nt.weights = "mlp.npz", nt.weights_digest = "sha256:9698a1535deb79d505b1f17ada55bf82914227fd5789c0de578f42e3743b7d1a"} {
   func.func @main(%0: tensor<8x64xf32> {nt.name = "x"}) -> (tensor<8x10xf32> {nt.name = "logits"}) {
     %1 = nt.weight @fc1.weight : tensor<64x128xf32>
     %2 = nt.matmul %0, %1 : (tensor<8x64xf32>, tensor<64x128xf32>) -> tensor<8x128xf32>

@@ -50,20 +50,9 @@ def check_outputs(outputs, inputs=()) -> None:
         if p is None or os.fspath(p) == STDOUT:
             continue
         path = os.fspath(p)
-        real = os.path.realpath(path)
-        try:
-            st = os.stat(real)
-        except FileNotFoundError:
-            st = None
-        except OSError as e:
-            raise CompileError(f"cannot write: {e.strerror}", path) from None
-        if st is not None and stat.S_ISDIR(st.st_mode):
-            raise CompileError("cannot write: it is a directory", path)
+        real, st, parent = _resolve(path)
         if st is not None and not stat.S_ISREG(st.st_mode):
             continue  # written through: /dev/null twice or a FIFO clobbers nothing
-        parent = os.path.dirname(real) or "."
-        if not os.path.isdir(parent):
-            raise CompileError("cannot write: the directory does not exist", path)
         if not os.access(parent, os.W_OK | os.X_OK):
             raise CompileError("cannot write: permission denied (the directory is not writable)", path)
         if st is not None:
@@ -80,6 +69,24 @@ def check_outputs(outputs, inputs=()) -> None:
         seen[key] = path
 
 
+def _resolve(name: str) -> tuple[str, os.stat_result | None, str]:
+    """(the path with symlinks resolved, its stat or None if absent, its directory) of an
+    output; a directory, a missing parent or an unreadable path is `NAME: error: ...`."""
+    real = os.path.realpath(name)
+    try:
+        st = os.stat(real)
+    except FileNotFoundError:
+        st = None
+    except OSError as e:
+        raise CompileError(f"cannot write: {e.strerror}", name) from None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise CompileError("cannot write: it is a directory", name)
+    parent = os.path.dirname(real) or "."
+    if st is None and not os.path.isdir(parent):
+        raise CompileError("cannot write: the directory does not exist", name)
+    return real, st, parent
+
+
 @contextmanager
 def atomic_output(path: str | os.PathLike, mode: str = "w"):
     """A file object for the output `path` (see the module docstring); an OSError while writing
@@ -90,24 +97,13 @@ def atomic_output(path: str | os.PathLike, mode: str = "w"):
         yield stream
         stream.flush()
         return
-    real = os.path.realpath(name)
-    try:
-        st = os.stat(real)
-    except FileNotFoundError:
-        st = None
-    except OSError as e:
-        raise CompileError(f"cannot write: {e.strerror}", name) from None
-    if st is not None and stat.S_ISDIR(st.st_mode):
-        raise CompileError("cannot write: it is a directory", name)
+    real, st, parent = _resolve(name)
     if st is not None and not stat.S_ISREG(st.st_mode):
         with _writing(name):
             f = open(real, mode)
         with _writing(name), f:  # (f closes first: a flush that fails is reported too)
             yield f
         return
-    parent = os.path.dirname(real) or "."
-    if not os.path.isdir(parent):
-        raise CompileError("cannot write: the directory does not exist", name)
     perm = stat.S_IMODE(st.st_mode) if st is not None else 0o666 & ~_umask()
     with _writing(name):
         fd, tmp = _temp_file(parent, os.path.basename(real))

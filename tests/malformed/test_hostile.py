@@ -21,6 +21,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 from test_malformed import BIN, CORPUS, cap_memory
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from deep_chain import chain_model  # noqa: E402  (bench/ is not a package)
+
 GOOD = (CORPUS / "good.mlir").read_text()
 
 
@@ -191,18 +194,8 @@ def test_unused_zip_bomb_key_is_never_decompressed(tmp_path):
 # -- deep input -------------------------------------------------------------------------------
 
 
-def _neg_chain(n: int) -> onnx.ModelProto:
-    names = ["x"] + [f"t{i}" for i in range(n - 1)] + ["y"]
-    nodes = [helper.make_node("Neg", [names[i]], [names[i + 1]], name=f"neg{i}") for i in range(n)]
-    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
-    m.ir_version = 8
-    return m
-
-
 def test_a_201_op_chain_runs_and_is_exact(tmp_path):
-    onnx.save(_neg_chain(201), tmp_path / "chain.onnx")
+    onnx.save(chain_model(201, (2, 4)), tmp_path / "chain.onnx")
     x = np.arange(8, dtype=np.float32).reshape(2, 4) - 3.5
     np.savez(tmp_path / "x.npz", x=x)
     ok(tool("neuron-cc", "run", "chain.onnx", "--inputs", "x.npz", "--auto-cast", "none", "-o", "y.npz",
