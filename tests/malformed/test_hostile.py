@@ -153,18 +153,18 @@ def test_fifo_as_weights_does_not_hang(tmp_path):
 
 
 def test_weights_outside_need_weights_root(tmp_path):
-    (tmp_path / "shared").mkdir()
-    np.savez(tmp_path / "shared" / "w.npz", w=np.full((2, 4), 2.0, np.float32))
+    (tmp_path / "common").mkdir()
+    np.savez(tmp_path / "common" / "w.npz", w=np.full((2, 4), 2.0, np.float32))
     (tmp_path / "ir").mkdir()
-    (tmp_path / "ir" / "m.mlir").write_text(_weights_module("../shared/w.npz"))
+    (tmp_path / "ir" / "m.mlir").write_text(_weights_module("../common/w.npz"))
     # the same message whether or not the file exists: no existence oracle
-    for name in ("../shared/w.npz", "../shared/missing.npz"):
+    for name in ("../common/w.npz", "../common/missing.npz"):
         (tmp_path / "ir" / "m.mlir").write_text(_weights_module(name))
         one_error(tool("neuron-cc", "run", "m.mlir", "--inputs", CORPUS / "inputs_ok.npz", cwd=tmp_path / "ir"),
                   f"{name}: error: the weights path '{name}' leads outside the IR file's directory")
-    (tmp_path / "ir" / "m.mlir").write_text(_weights_module("../shared/w.npz"))
+    (tmp_path / "ir" / "m.mlir").write_text(_weights_module("../common/w.npz"))
     ok(tool("neuron-cc", "run", "m.mlir", "--inputs", CORPUS / "inputs_ok.npz", "-o", "y.npz",
-            "--weights-root", tmp_path / "shared", cwd=tmp_path / "ir"))
+            "--weights-root", tmp_path / "common", cwd=tmp_path / "ir"))
     with np.load(tmp_path / "ir" / "y.npz") as z:
         assert (z["y"] == 2.0).all()  # x = 0 plus the weights
 
