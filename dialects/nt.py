@@ -906,6 +906,41 @@ class RmsNormOp(_Norm):
 
 
 @irdl_op_definition
+class GroupNormOp(NtOp):
+    """ONNX GroupNormalization and InstanceNormalization (`groups` = C) as one op: x is
+    N x C x spatial; each (n, group of C/groups channels) is normalized over its channels and
+    spatial dims, then scaled and shifted per channel (scale, bias [C]). One op, so a cast
+    policy rounds it once (its pieces computed apart would each round)."""
+
+    name = "nt.group_norm"
+    input = operand_def(TensorType)
+    scale = operand_def(TensorType)
+    bias = operand_def(TensorType)
+    groups = prop_def(IntegerAttr)
+    epsilon = prop_def(FloatAttr)
+    result = result_def(TensorType)
+    traits = traits_def(Pure(), Fp32Class())
+
+    @classmethod
+    def infer(cls, types, props):
+        x = types[0]
+        _same_elements(types)
+        shape = x.get_shape()
+        if len(shape) < 3:
+            raise VerifyException(f"input: expected rank >= 3 (N x C x spatial), found rank {len(shape)}")
+        c, g = shape[1], props["groups"]
+        if g < 1 or c % g:
+            raise VerifyException(f"groups must be >= 1 and divide the {c} channels, found {g}")
+        for name, t in zip(("scale", "bias"), types[1:]):
+            if tuple(t.get_shape()) != (c,):
+                raise VerifyException(
+                    f"{name}: expected shape {c} (the channels), found "
+                    f"{'x'.join(map(str, t.get_shape()))}"
+                )
+        return x
+
+
+@irdl_op_definition
 class BatchNormOp(NtOp):
     """Inference batch norm over channel dim 1: (x - mean) / sqrt(var + eps) * scale + bias."""
 
@@ -1299,7 +1334,7 @@ NT_OPS = [
     NegOp, AbsOp, ReluOp, ExpOp, LogOp, SqrtOp, RsqrtOp, ReciprocalOp, TanhOp, SigmoidOp, ErfOp,
     SiluOp, NotOp, GeluOp, ClipOp,
     ReduceSumOp, ReduceMeanOp, ReduceMaxOp, SoftmaxOp, LogSoftmaxOp, LayerNormOp, RmsNormOp,
-    BatchNormOp,
+    GroupNormOp, BatchNormOp,
     TransposeOp, ReshapeOp, BroadcastOp, SliceOp, ConcatOp, GatherOp, GatherElementsOp,
     GatherNdOp, PadOp, MaxPoolOp, AvgPoolOp,
     CastOp, ConstantOp, WeightOp,

@@ -2,8 +2,9 @@
 
 Built on xDSL's interpreter framework (one `@impl` per op, `func` from xDSL's own FuncFunctions),
 with numpy + ml_dtypes. Values are held in their dtype (tf32 as float32 with 13 low mantissa bits
-clear); every op upcasts its inputs exactly to float32, computes in float32 and rounds its result
-once, RNE, to the result element type; contractions are numpy float32 matmuls. It shares no code
+clear); every op upcasts its inputs exactly, computes at float32 precision or better and rounds
+its result once, RNE, to the result element type: contractions are numpy float32 matmuls;
+reductions, softmax and the norms compute in float64 inside (reference_nn.py). It shares no code
 with what it checks except `dialects/` and the package root's leaves.
 
     outputs = run_module(module, {"x": x}, base_dir="model_dir")
@@ -211,6 +212,8 @@ class NtFunctions(InterpreterFunctions):
         nn.layer_norm(x, s, b, op.prop("axis"), op.prop("epsilon")), _elt(op)))
     run_rms_norm = _impl(nt.RmsNormOp, lambda op, x, s: ew.finish(
         nn.rms_norm(x, s, op.prop("axis"), op.prop("epsilon")), _elt(op)))
+    run_group_norm = _impl(nt.GroupNormOp, lambda op, x, s, b: ew.finish(
+        nn.group_norm(x, s, b, op.prop("groups"), op.prop("epsilon")), _elt(op)))
     run_batch_norm = _impl(nt.BatchNormOp, lambda op, x, s, b, m, v: ew.finish(
         nn.batch_norm(x, s, b, m, v, op.prop("epsilon")), _elt(op)))
 

@@ -1,6 +1,9 @@
 """Contractions, windows (conv, pooling), reductions and normalizations of the reference
-interpreter. Everything computes in float32 from exactly upcast inputs; callers round the
-result once (`finish`). Contractions are numpy float32 matmuls (fp32 accumulation)."""
+interpreter. Contractions are numpy float32 matmuls of exactly upcast inputs (fp32
+accumulation). Reductions, average pooling, softmax and the norms compute in float64 inside:
+a plain fp32 evaluation loses ulps to cancellation (x - mean, y * scale + bias), and as the
+oracle the result should be the correctly rounded one as often as possible. Callers round the
+result once (`finish`) to the result type."""
 
 from __future__ import annotations
 
@@ -10,6 +13,18 @@ from collections.abc import Sequence
 import numpy as np
 
 from neuron_opt.runtime.reference_elementwise import F32, ieee_max, up
+
+F64 = np.float64
+
+
+def up64(x) -> np.ndarray:
+    """Float data upcast to float64 (exact)."""
+    return np.asarray(x).astype(F64)
+
+
+def _eps(eps: float) -> np.float64:
+    # ONNX stores epsilon as float32: that value, exactly.
+    return F64(np.float32(eps))
 
 # ---------------------------------------------------------------------------------------------
 # Contractions
@@ -104,22 +119,22 @@ def max_pool(x, kernel, strides, pads, dilations, out) -> np.ndarray:
 def avg_pool(x, kernel, strides, pads, dilations, out, count_include_pad: bool) -> np.ndarray:
     """Window sum in f32 over the window's count: the real inputs it covers, or with
     `count_include_pad` also the explicit pads (never the ceil_mode overhang)."""
-    xf = up(x)
+    xf = up64(x)
     spatial = xf.shape[2:]
     extra = _extra_end(spatial, pads, kernel, strides, dilations, out)
-    xp = _pad_spatial(xf, pads, extra, F32(0))
+    xp = _pad_spatial(xf, pads, extra, F64(0))
     total = None
     for kpos in itertools.product(*(range(k) for k in kernel)):
         v = xp[(slice(None), slice(None)) + _kernel_slices(kpos, out, strides, dilations)]
         total = v if total is None else total + v
     # The window is a box: its count is a product of per-dim counts.
     n = len(spatial)
-    count = np.ones((), F32)
+    count = np.ones((), F64)
     for i in range(n):
         pos = np.arange(out[i])[:, None] * strides[i] + np.arange(kernel[i])[None, :] * dilations[i]
         lo, hi = (0, spatial[i] + pads[i] + pads[n + i]) if count_include_pad else (
             pads[i], pads[i] + spatial[i])
-        per_dim = ((pos >= lo) & (pos < hi)).sum(axis=1).astype(F32)
+        per_dim = ((pos >= lo) & (pos < hi)).sum(axis=1).astype(F64)
         count = np.multiply.outer(count, per_dim)
     return total / count
 
@@ -136,12 +151,12 @@ def reduce_sum(x, axes, keepdims: bool) -> np.ndarray:
     ax = _axes(axes, x.ndim)
     if x.dtype.kind in "iu":
         return np.sum(x, axis=ax, keepdims=keepdims, dtype=x.dtype)
-    return np.sum(up(x), axis=ax, keepdims=keepdims, dtype=F32)
+    return np.sum(up64(x), axis=ax, keepdims=keepdims)
 
 
 def reduce_mean(x, axes, keepdims: bool) -> np.ndarray:
     ax = _axes(axes, x.ndim)
-    return np.mean(up(x), axis=ax, keepdims=keepdims, dtype=F32)
+    return np.mean(up64(x), axis=ax, keepdims=keepdims)
 
 
 def reduce_max(x, axes, keepdims: bool) -> np.ndarray:
@@ -157,44 +172,58 @@ def reduce_max(x, axes, keepdims: bool) -> np.ndarray:
 
 
 def softmax(x, axis: int) -> np.ndarray:
-    xf = up(x)
+    xf = up64(x)
     e = np.exp(xf - np.max(xf, axis=axis, keepdims=True))
-    return e / np.sum(e, axis=axis, keepdims=True, dtype=F32)
+    return e / np.sum(e, axis=axis, keepdims=True)
 
 
 def log_softmax(x, axis: int) -> np.ndarray:
-    xf = up(x)
+    xf = up64(x)
     shifted = xf - np.max(xf, axis=axis, keepdims=True)
-    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True, dtype=F32))
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
 
 # ---------------------------------------------------------------------------------------------
-# Normalizations (mean and variance in f32)
+# Normalizations (float64 inside)
+
+
+def _normalize(xf: np.ndarray, ax: tuple[int, ...], eps: float) -> np.ndarray:
+    mean = np.mean(xf, axis=ax, keepdims=True)
+    d = xf - mean
+    var = np.mean(d * d, axis=ax, keepdims=True)
+    return d / np.sqrt(var + _eps(eps))
 
 
 def layer_norm(x, scale, bias, axis: int, eps: float) -> np.ndarray:
-    xf = up(x)
-    ax = tuple(range(axis % xf.ndim, xf.ndim))
-    mean = np.mean(xf, axis=ax, keepdims=True, dtype=F32)
-    d = xf - mean
-    var = np.mean(d * d, axis=ax, keepdims=True, dtype=F32)
-    y = d / np.sqrt(var + F32(eps)) * up(scale)
-    return y if bias is None else y + up(bias)
+    xf = up64(x)
+    y = _normalize(xf, tuple(range(axis % xf.ndim, xf.ndim)), eps) * up64(scale)
+    return y if bias is None else y + up64(bias)
 
 
 def rms_norm(x, scale, axis: int, eps: float) -> np.ndarray:
-    xf = up(x)
+    xf = up64(x)
     ax = tuple(range(axis % xf.ndim, xf.ndim))
-    ms = np.mean(xf * xf, axis=ax, keepdims=True, dtype=F32)
-    return xf / np.sqrt(ms + F32(eps)) * up(scale)
+    ms = np.mean(xf * xf, axis=ax, keepdims=True)
+    return xf / np.sqrt(ms + _eps(eps)) * up64(scale)
+
+
+def group_norm(x, scale, bias, groups: int, eps: float) -> np.ndarray:
+    """Each (n, group) of N x C x spatial normalized over its C/groups channels and spatial
+    dims, then scaled and shifted per channel."""
+    xf = up64(x)
+    n, c = xf.shape[:2]
+    grouped = xf.reshape(n, groups, -1)
+    y = _normalize(grouped, (2,), eps).reshape(xf.shape)
+    ch = (1, c) + (1,) * (xf.ndim - 2)
+    return y * up64(scale).reshape(ch) + up64(bias).reshape(ch)
 
 
 def batch_norm(x, scale, bias, mean, var, eps: float) -> np.ndarray:
     """Inference batch norm over channel dim 1."""
-    xf = up(x)
+    xf = up64(x)
     shape = (1, xf.shape[1]) + (1,) * (xf.ndim - 2)
 
     def ch(v):
-        return up(v).reshape(shape)
+        return up64(v).reshape(shape)
 
-    return (xf - ch(mean)) / np.sqrt(ch(var) + F32(eps)) * ch(scale) + ch(bias)
+    return (xf - ch(mean)) / np.sqrt(ch(var) + _eps(eps)) * ch(scale) + ch(bias)

@@ -66,7 +66,9 @@ def range_counts(out, ref32, cast_type: str) -> dict[str, int]:
     tmax = TYPE_MAX[cast_type]
     mag_out, mag_ref = np.abs(out), np.abs(ref)
     saturated = (mag_out == tmax) & (mag_ref > tmax)
-    over = np.isfinite(ref) & (mag_ref > tmax) & (np.isinf(out) | (mag_out == tmax))
+    # An inf or NaN where fp32 is finite overflowed somewhere on the way (the output itself may
+    # be small: an intermediate beyond the type's max became inf); so did a saturated value.
+    over = np.isfinite(ref) & (~np.isfinite(out) | ((mag_ref > tmax) & (mag_out == tmax)))
     under = np.isfinite(ref) & (ref != 0) & (out == 0)
     return {
         "inf": int(np.isinf(out).sum()),

@@ -156,8 +156,18 @@ def test_range_counts_fp8():
     ref = np.array([300.0, -500.0, 1e-4, 5.0, 0.0, 250.0])
     out = np.array([240.0, -np.inf, 0.0, 5.0, 0.0, np.nan], np.float32)
     c = range_counts(out, ref, "fp8_e4m3")
-    assert c == {"inf": 1, "nan": 1, "overflowed": 2, "underflowed": 1, "saturated": 1}
+    # 250 -> NaN counts too: a non-finite value where fp32 is finite is an overflow.
+    assert c == {"inf": 1, "nan": 1, "overflowed": 3, "underflowed": 1, "saturated": 1}
     assert range_counts(np.float16([np.inf]), [7e4], "fp16")["overflowed"] == 1
+
+
+def test_range_counts_intermediate_overflow():
+    """Outputs within range whose computation overflowed on the way (an activation > 65504
+    under fp16) are inf or NaN while fp32 is finite: overflows, not 0."""
+    out = np.float16([np.inf, -np.inf, np.nan, 2.0])
+    c = range_counts(out, [100.0, -3.0, 1.0, 2.0], "fp16")
+    assert c["overflowed"] == 3 and c["inf"] == 2 and c["nan"] == 1
+    assert range_counts(np.float16([np.inf]), [np.inf], "fp16")["overflowed"] == 0
 
 
 def test_argmax_agreement_rows():

@@ -176,6 +176,9 @@ CASES = {
     "instance_norm": (
         [helper.make_node("InstanceNormalization", ["x", "s", "b"], ["y"], epsilon=1e-3)],
         {"x": randn(2, 3, 4, 5), "s": randn(3), "b": randn(3)}, [vi("y", [2, 3, 4, 5])], 13),
+    "group_norm": (
+        [helper.make_node("GroupNormalization", ["x", "s", "b"], ["y"], num_groups=2, epsilon=1e-3)],
+        {"x": randn(2, 4, 3, 5) * 2 + 1, "s": randn(4), "b": randn(4)}, [vi("y", [2, 4, 3, 5])], 21),
     "clip_opset6_attrs": (
         [helper.make_node("Clip", ["x"], ["y"], min=-0.5, max=0.25)], {"x": randn(3, 4)}, [vi("y", [3, 4])], 6),
     "pow_integer_exponent": (
@@ -424,3 +427,29 @@ def test_error_opset_newer_than_onnx():
     m.opset_import[0].version = onnx.defs.onnx_opset_version() + 1
     with pytest.raises(Unsupported, match="is newer than this onnx supports"):
         import_onnx(m)
+
+
+@pytest.mark.parametrize("op_type", ["InstanceNormalization", "GroupNormalization"])
+def test_norm_is_one_op_rounded_once_under_all_fp16(op_type, tmp_path):
+    """One FP32-class op, so auto-cast all rounds its result once: the output is the exact
+    normalization of the fp16-rounded input, rounded once to fp16 (its pieces, each rounded,
+    gave 10x that error)."""
+    from neuron_opt.passes.pipeline import run_cast_pipeline
+
+    x = RNG.normal(3, 0.5, (1, 2, 16, 8)).astype(np.float32)  # 128 values per channel
+    s, b = np.float32([1.5, 0.5]), np.float32([0.25, -1.0])
+    attrs = {"num_groups": 2} if op_type == "GroupNormalization" else {}
+    m = model([helper.make_node(op_type, ["x", "s", "b"], ["y"], **attrs)], [vi("x", list(x.shape))],
+              [vi("y", list(x.shape))], 21, [init("s", s), init("b", b)])
+    module, weights = import_onnx(m)
+    assert [n for n in ops_of(module) if n not in ("nt.constant", "nt.weight")] == ["nt.group_norm"]
+    run_cast_pipeline(module, "all", "fp16")
+    verify_module(module)
+    save_compiled(module, weights, tmp_path / "m.mlir")
+    y = run_module(module, {"x": x}, tmp_path)["y"]
+    x64 = x.astype(np.float16).astype(np.float64)
+    mean = x64.mean((2, 3), keepdims=True)
+    d = x64 - mean
+    exact = d / np.sqrt((d * d).mean((2, 3), keepdims=True) + np.float64(np.float32(1e-5)))
+    exact = exact * s.reshape(1, 2, 1, 1) + b.reshape(1, 2, 1, 1)
+    np.testing.assert_array_equal(y, exact.astype(np.float16).astype(np.float32))

@@ -81,7 +81,8 @@ func.func @reductions_and_norms(%a: tensor<2x4x8xf32>, %s: tensor<8xf32>, %c: te
   %5 = nt.layer_norm %4, %s, %s {axis = 2 : i64, epsilon = 1.0e-05 : f64} : (tensor<2x4x8xf32>, tensor<8xf32>, tensor<8xf32>) -> tensor<2x4x8xf32>
   %6 = nt.rms_norm %5, %s {axis = -1 : i64, epsilon = 1.0e-06 : f64} : (tensor<2x4x8xf32>, tensor<8xf32>) -> tensor<2x4x8xf32>
   %7 = nt.batch_norm %6, %c, %c, %c, %c {epsilon = 1.0e-05 : f64} : (tensor<2x4x8xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<2x4x8xf32>
-  func.return %0, %1, %2, %7 : tensor<2x1x8xf32>, tensor<2x4xf32>, tensor<f32>, tensor<2x4x8xf32>
+  %8 = nt.group_norm %7, %c, %c {groups = 2 : i64, epsilon = 1.0e-05 : f64} : (tensor<2x4x8xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<2x4x8xf32>
+  func.return %0, %1, %2, %8 : tensor<2x1x8xf32>, tensor<2x4xf32>, tensor<f32>, tensor<2x4x8xf32>
 }
 func.func @movement(%a: tensor<2x3x4xf32>, %i: tensor<5xi64>, %j: tensor<2x3x4xi64>, %k: tensor<2x1xi64>, %x: tensor<1x2x6x6xf32>, %n: tensor<2x3x4xi32>) -> (tensor<4x2x3xf32>, tensor<6x4xf32>, tensor<5x2x3x4xf32>, tensor<2x2x2xf32>, tensor<2x6x4xf32>, tensor<2x3x5xf32>, tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x5x6xf32>, tensor<1x2x3x3xf32>, tensor<1x2x3x3xf32>, tensor<2x3x4xf8E4M3>, tensor<2x3x4xi64>, tensor<4x4xf32>, tensor<3xf32>, tensor<4x3x2xi32>, tensor<2x3x8xi32>, tensor<2x3x5xi32>, tensor<2x5x6xi32>, tensor<4x4xi64>) {
   %0 = nt.transpose %a {perm = array<i64: 2, 0, 1>} : (tensor<2x3x4xf32>) -> tensor<4x2x3xf32>

@@ -533,6 +533,48 @@ def test_layer_norm_bf16_output_is_one_rounding_of_f32():
     assert np.max(np.abs(yb - rb)) <= 1 and np.mean(yb == rb) > 0.97
 
 
+def _norm64(x64, axes, eps):
+    mean = x64.mean(axes, keepdims=True)
+    d = x64 - mean
+    return d / np.sqrt((d * d).mean(axes, keepdims=True) + np.float64(np.float32(eps)))
+
+
+def test_norms_and_reductions_are_correctly_rounded_fp32():
+    """Computed in float64 inside and rounded once: bit-equal to the float64 oracle rounded to
+    fp32, where a plain fp32 evaluation loses ulps to cancellation (y * scale + bias with
+    bias close to -y * scale; sums of values of both signs)."""
+    x = (rand((16, 64)) + 3).astype(np.float32)
+    s = rand((64,), 0.9, 1.1)
+    y64 = _norm64(x.astype(np.float64), -1, 1e-5)
+    b = (-(y64 * s).mean(0) + rand((64,), -1e-3, 1e-3)).astype(np.float32)  # cancels
+    ref = (y64 * s.astype(np.float64) + b.astype(np.float64)).astype(np.float32)
+    t, tv = T(x.shape), T((64,))
+    y = run1(f"nt.layer_norm %a0, %a1, %a2 {{axis = -1 : i64, epsilon = 1.0e-05 : f64}} : "
+             f"({t}, {tv}, {tv}) -> {t}", [t, tv, tv], t, x, s, b)
+    np.testing.assert_array_equal(bits(y), bits(ref))
+    v = rand((8, 4096), -1, 1)
+    ref = v.astype(np.float64).sum(-1).astype(np.float32)
+    r = run1(f"nt.reduce_sum %a0 {{axes = array<i64: 1>}} : ({T(v.shape)}) -> {T((8,))}",
+             [T(v.shape)], T((8,)), v)
+    np.testing.assert_array_equal(bits(r), bits(ref))
+    sm64 = np.exp(v.astype(np.float64) - v.max(-1, keepdims=True))
+    ref = (sm64 / sm64.sum(-1, keepdims=True)).astype(np.float32)
+    r = run1(f"nt.softmax %a0 {{axis = 1 : i64}} : {T(v.shape)}", [T(v.shape)], T(v.shape), v)
+    np.testing.assert_array_equal(bits(r), bits(ref))
+
+
+@pytest.mark.parametrize("groups", [1, 2, 4])
+def test_group_norm(groups):
+    x, s, b = rand((2, 4, 3, 5)) * 2 + 1, rand((4,)), rand((4,))
+    g = _norm64(x.astype(np.float64).reshape(2, groups, -1), -1, 1e-3).reshape(x.shape)
+    ch = (1, 4, 1, 1)
+    ref = (g * s.reshape(ch).astype(np.float64) + b.reshape(ch).astype(np.float64)).astype(np.float32)
+    t, tc = T(x.shape), T((4,))
+    y = run1(f"nt.group_norm %a0, %a1, %a2 {{groups = {groups} : i64, epsilon = 1.0e-03 : f64}} : "
+             f"({t}, {tc}, {tc}) -> {t}", [t, tc, tc], t, x, s, b)
+    np.testing.assert_array_equal(bits(y), bits(ref))
+
+
 # ---------------------------------------------------------------------------------------------
 # Data movement
 

@@ -215,3 +215,27 @@ func.func @gather_elements_dims(%a: tensor<2x3xf32>, %i: tensor<2x4xi64>) {
   func.return
 }
 // CHECK: error: indices: dims off axis 0 must not exceed the data's: 2x4 vs 2x3
+
+// -----
+
+func.func @group_norm_groups(%a: tensor<2x6x5xf32>, %c: tensor<6xf32>) {
+  %0 = nt.group_norm %a, %c, %c {groups = 4 : i64, epsilon = 1.0e-05 : f64} : (tensor<2x6x5xf32>, tensor<6xf32>, tensor<6xf32>) -> tensor<2x6x5xf32>
+  func.return
+}
+// CHECK: error: groups must be >= 1 and divide the 6 channels, found 4
+
+// -----
+
+func.func @group_norm_scale(%a: tensor<2x6x5xf32>, %c: tensor<6xf32>, %s: tensor<3xf32>) {
+  %0 = nt.group_norm %a, %s, %c {groups = 3 : i64, epsilon = 1.0e-05 : f64} : (tensor<2x6x5xf32>, tensor<3xf32>, tensor<6xf32>) -> tensor<2x6x5xf32>
+  func.return
+}
+// CHECK: error: scale: expected shape 6 (the channels), found 3
+
+// -----
+
+func.func @group_norm_rank(%a: tensor<2x6xf32>, %c: tensor<6xf32>) {
+  %0 = nt.group_norm %a, %c, %c {groups = 3 : i64, epsilon = 1.0e-05 : f64} : (tensor<2x6xf32>, tensor<6xf32>, tensor<6xf32>) -> tensor<2x6xf32>
+  func.return
+}
+// CHECK: error: input: expected rank >= 3 (N x C x spatial), found rank 2

@@ -99,6 +99,8 @@ func.func @reductions_and_norms(%a: tensor<2x4x8xf32>, %s: tensor<8xf32>, %c: te
   %6 = nt.rms_norm %a, %s {axis = -1 : i64, epsilon = 1.0e-06 : f64} : (tensor<2x4x8xf32>, tensor<8xf32>) -> tensor<2x4x8xf32>
   // CHECK-NEXT: nt.batch_norm %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {epsilon = 1.000000e-05 : f64}
   %7 = nt.batch_norm %a, %c, %c, %c, %c {epsilon = 1.0e-05 : f64} : (tensor<2x4x8xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<2x4x8xf32>
+  // CHECK-NEXT: nt.group_norm %{{.*}}, %{{.*}}, %{{.*}} {groups = 2 : i64, epsilon = 1.000000e-05 : f64} : (tensor<2x4x8xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<2x4x8xf32>
+  %8 = nt.group_norm %a, %c, %c {groups = 2 : i64, epsilon = 1.0e-05 : f64} : (tensor<2x4x8xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<2x4x8xf32>
   func.return
 }
 
