@@ -21,7 +21,7 @@ from xdsl.ir import Block, Region
 from xdsl.printer import Printer
 
 from neuron_opt import memory
-from neuron_opt.diagnostics import CompileError
+from neuron_opt.diagnostics import CompileError, onnx_node_where
 from neuron_opt.npz import read_bounded
 from neuron_opt.dialects.nt import NAME_ATTR, WEIGHTS_ATTR
 from neuron_opt.dialects.types import type_name
@@ -97,8 +97,7 @@ def _check_external(tensors, base: Path, label: str) -> None:
 
 
 def _where(label: str, node: onnx.NodeProto) -> str:
-    name = node.name or (node.output[0] if node.output else "?")
-    return f"{label}: node {name} ({node.op_type})"
+    return onnx_node_where(label, node.name or (node.output[0] if node.output else "?"), node.op_type)
 
 
 def model_opset(model: onnx.ModelProto, label: str) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from xdsl.dialects.builtin import FileLineColLoc, NameLoc
 from xdsl.ir import Operation
 
@@ -53,3 +55,20 @@ def op_error(op: Operation, message: str) -> CompileError:
     """An error at `op`, falling back to naming the op when it has no location."""
     where = location_of(op)
     return CompileError(message if where else f"{op.name}: {message}", where)
+
+
+def onnx_node_where(label: str, name: str, op_type: str) -> str:
+    """`model.onnx: node NAME (OpType)`: where an ONNX node's errors point, and the NameLoc
+    every op imported from the node carries (so reports name the user's node)."""
+    return f"{label}: node {name} ({op_type})"
+
+
+_NODE_WHERE = re.compile(r": node (.*) \((\w+)\)$")
+
+
+def onnx_node_of(op: Operation) -> tuple[str, str] | None:
+    """(node name, ONNX op type) of an op imported from an ONNX node, else None."""
+    loc = op.location
+    if isinstance(loc, NameLoc) and (m := _NODE_WHERE.search(loc.desc.data)):
+        return m.group(1), m.group(2)
+    return None

@@ -1,64 +1,42 @@
-"""auto-cast{mode=none|matmult|all type=bf16|fp16|tf32|fp8_e4m3 report=false}: neuronx-cc's
---auto-cast and --auto-cast-type.
+"""auto-cast{mode=none|matmult|all type=bf16|fp16|tf32|fp8_e4m3 plan=FILE op_block_list=A,B
+node_block_list=a,b report=false}: neuronx-cc's --auto-cast and --auto-cast-type, with a
+precision plan (precision_plan.py) deciding the ops its rules match.
 
   matmult  each fp32 contraction reads T (cast operands, saturating for fp8), accumulates in
            fp32 (`acc = f32`) and keeps its f32 result; nothing else changes.
-  all      every float value becomes T (bf16 for fp8_e4m3, whose fp8 is for contraction inputs
-           only): ops read and write T, constants are folded to T with RNE, weights are retyped
-           (loaders round them), and float arguments and results are retyped, the original
-           function type kept in `nt.io_types` for preserve-io.
-  none     no change.
-Integer and bool tensors are never touched. One walk over each function; new ops take the
-location of the op they serve.
+  all      every fp32 op reads and writes T (bf16 for fp8_e4m3, whose fp8 is for contraction
+           inputs only); ops already in another float type in the model stay as they are.
+           Constants are folded to T with RNE, weights retyped (loaders round them), float
+           arguments retyped, the original function type kept in `nt.io_types` for preserve-io.
+  none     no change (a plan's rules still apply).
+A plan rule's precision P decides an op as `all` would with type P (fp32: reads and writes
+f32; keep: the types of the model), except that a contraction under matmult keeps its f32
+result. Where a value's producer and a user disagree on its type, a cast sits between them
+(canonicalize-casts folds what it can). Integer and bool tensors are never touched.
+
+One walk decides every op, a second rewrites; new ops take the location of the op they serve.
+The pass never prints: `cast()` returns a CastReport, which drivers print (--cast-report).
 """
 
 from __future__ import annotations
 
-import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects import builtin, func
 from xdsl.dialects.builtin import FunctionType, TensorType
-from xdsl.ir import Operation, SSAValue
+from xdsl.ir import Attribute, BlockArgument, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
-from neuron_opt.diagnostics import location_of
-from neuron_opt.options import DEFAULT_MODE, DEFAULT_TYPE, CastTypeOption, ModeOption, normalize_mode
 from neuron_opt.dialects import nt
 from neuron_opt.dialects.types import is_float, round_to, type_name
+from neuron_opt.options import DEFAULT_MODE, DEFAULT_TYPE, CastTypeOption, ModeOption, normalize_mode
+from neuron_opt.passes.cast_report import CastReport
 from neuron_opt.passes.policy import POLICY, role_type, saturates
-
-
-@dataclass
-class CastReport:
-    """What auto-cast did, for --cast-report (stderr, never the IR)."""
-
-    enabled: bool = False  # per-op lines are formatted only when someone reads them
-    lines: list[str] = field(default_factory=list)
-    float_ops: int = 0
-    converted: int = 0
-    casts: int = 0
-    saturated: int = 0
-
-    def decide(self, op: Operation, text: str, converted: bool) -> None:
-        self.float_ops += 1
-        self.converted += converted
-        if self.enabled:
-            self.lines.append(f"{location_of(op) or '<unknown>'}: {op.name}: {text}")
-
-    def summary(self) -> str:
-        return (
-            f"auto-cast: {self.converted} of {self.float_ops} float ops converted, "
-            f"{self.casts} casts inserted, {self.saturated} constants saturated"
-        )
-
-
-def _has_float(op: Operation) -> bool:
-    return any(is_float(getattr(v.type, "element_type", None)) for v in (*op.operands, *op.results))
+from neuron_opt.passes.precision_plan import build_plan
 
 
 @dataclass(frozen=True)
@@ -67,133 +45,225 @@ class AutoCastPass(ModulePass):
 
     mode: ModeOption = DEFAULT_MODE
     type: CastTypeOption = DEFAULT_TYPE  # the option's name in pipelines: `auto-cast{type=fp16}`
-    report: bool = False
+    plan: str = ""  # a precision plan (TOML)
+    op_block_list: tuple[str, ...] = ()  # ONNX op types kept fp32
+    node_block_list: tuple[str, ...] = ()  # ONNX node names kept fp32
+    report: bool = False  # ask the driver to print the report (stderr)
 
     def __post_init__(self):
         # The one place an alias becomes its mode, so the pass prints back as `mode=matmult`.
         object.__setattr__(self, "mode", normalize_mode(self.mode))
 
     def apply(self, ctx: Context, op: builtin.ModuleOp) -> None:
-        rep = CastReport(enabled=self.report)
-        if self.mode != "none":
+        self.cast(ctx, op)
+
+    def cast(self, ctx: Context, op: builtin.ModuleOp) -> CastReport:
+        """Run the pass; what it decided, per op, for the driver to print or save."""
+        plan = build_plan(self.plan, self.op_block_list, self.node_block_list)
+        rep = CastReport(plan.rules)
+        if self.mode != "none" or plan.rules:
             for f in op.walk():
                 if isinstance(f, func.FuncOp) and f.body.blocks:
-                    _FuncCaster(self.mode, self.type, rep).run(f)
-        if self.report:
-            for line in rep.lines:
-                print(line, file=sys.stderr)
-            print(rep.summary(), file=sys.stderr)
+                    _FuncCaster(self.mode, self.type, plan, rep).run(f)
+        return rep
+
+
+@dataclass(frozen=True)
+class _Target:
+    """The element types an op reads and writes after the pass: `data` for a contraction's two
+    inputs, `other` for its other float operands (every float operand of other ops), `result`
+    for its float results."""
+
+    data: Attribute
+    other: Attribute
+    result: Attribute
+
+
+def _is_source(op: Operation) -> bool:
+    return isinstance(op, (nt.ConstantOp, nt.WeightOp))
+
+
+def _floats(values) -> list:
+    return [v for v in values if is_float(getattr(v.type, "element_type", None))]
+
+
+def _is_fp32_op(op: Operation) -> bool:
+    """What `all` converts: a contraction with f32 inputs, a cast to f32, any other op with an
+    f32 operand or result. Ops the model computes in another float type stay."""
+    if isinstance(op, nt._Contraction):
+        return all(v.type.element_type == builtin.f32 for v in op.operands[:2])
+    if isinstance(op, nt.CastOp):
+        return op.result.type.element_type == builtin.f32
+    return any(v.type.element_type == builtin.f32 for v in _floats((*op.operands, *op.results)))
+
+
+def _retyped(op: Operation, res: SSAValue, t: _Target) -> bool:
+    """Whether a float result changes type (a user's cast to a low type keeps its result)."""
+    if isinstance(op, nt.CastOp) and res.type.element_type != builtin.f32:
+        return False
+    return res.type.element_type != t.result
 
 
 class _FuncCaster:
-    def __init__(self, mode: str, cast_type: str, report: CastReport):
+    def __init__(self, mode: str, cast_type: str, plan, report: CastReport):
         self.mode = mode
         self.cast_type = cast_type
+        self.plan = plan
         self.report = report
         self.act = role_type("act", cast_type)
-        self.mm = role_type("matmul", cast_type)
-        # One cast per (value, type): contractions sharing an operand share its cast.
-        self.casts: dict[tuple[SSAValue, object], SSAValue] = {}
+        # One cast per (value, type): users sharing an operand share its cast.
+        self.casts: dict[tuple[SSAValue, Attribute], SSAValue] = {}
         self.last_arg_cast: Operation | None = None  # keeps argument casts in argument order
 
     def run(self, f: func.FuncOp) -> None:
+        ops = [op for op in f.body.block.ops if not isinstance(op, func.ReturnOp)]
+        decided: dict[Operation, tuple[_Target | None, str]] = {}
+        wanted: dict[Operation, dict[int, Attribute | None]] = {}
+        for op in ops:
+            if not _is_source(op) and _floats((*op.operands, *op.results)):
+                decided[op] = self._decide(op)
+                wanted[op] = self._operand_types(op, decided[op][0])
+        old_type = f.function_type
         if self.mode == "all":
-            self._retype_signature(f)
-        else:
+            for arg in f.body.block.args:
+                self._retype_source(arg, wanted)
+        elif self.mode == "matmult":
             # preserve-io{enabled=false} lowers arguments to this type only.
-            f.attributes[nt.CAST_TYPE_ATTR] = self.mm
-        for op in list(f.body.block.ops):
-            if isinstance(op, func.ReturnOp) or not _has_float(op):
-                continue
-            if self.mode == "all" and isinstance(op, (nt.ConstantOp, nt.WeightOp)):
-                self._retype_source(op)
-                continue
-            cls = nt.op_class(op)
-            rule = POLICY.get((self.mode, cls)) if cls else None
-            if rule is None:
-                self.report.decide(op, "kept (not an nt op)", False)
-                continue
-            if self.mode == "matmult" and rule.inputs != "keep":
-                self._cast_contraction(op)
-            elif rule.inputs == "keep":
-                self.report.decide(op, f"kept ({rule.reason})", False)
+            f.attributes[nt.CAST_TYPE_ATTR] = role_type("matmul", self.cast_type)
+        for op in ops:  # in order: producers are retyped before their users look
+            if _is_source(op):
+                self._source(op, wanted)
+            elif op in decided:
+                target, reason = decided[op]
+                self._report(op, target, wanted[op], reason)
+                self._rewrite(op, target, wanted[op])
+        f.update_function_type()
+        if f.function_type != old_type and nt.IO_TYPES_ATTR not in f.attributes:
+            f.attributes[nt.IO_TYPES_ATTR] = old_type
+
+    # -- deciding ----------------------------------------------------------------------------
+
+    def _decide(self, op: Operation) -> tuple[_Target | None, str]:
+        """The op's types after the pass (None: as in the model) and the reason."""
+        rule = self.plan.match(op)
+        if rule is not None:
+            self.report.matched(rule)
+            if rule.precision == "keep":
+                return None, rule.describe()
+            return self._target(op, rule.precision), rule.describe()
+        cls = nt.op_class(op)
+        policy = POLICY.get((self.mode, cls)) if cls else None
+        if self.mode == "none":
+            return None, "auto-cast none"
+        if policy is None:
+            return None, "not an nt op"
+        if policy.inputs == "keep":
+            return None, policy.reason
+        if not _is_fp32_op(op):
+            return None, "not an fp32 contraction" if cls is nt.MatmulClass else "not fp32 in the model"
+        return self._target(op, self.cast_type), f"{self.mode}: {policy.reason}"
+
+    def _target(self, op: Operation, precision: str) -> _Target:
+        if precision == "fp32":
+            return _Target(builtin.f32, builtin.f32, builtin.f32)
+        # A rule decides an op as `all` does, except that a contraction under matmult keeps its
+        # f32 result (TensorE writes fp32 PSUM).
+        cls = nt.op_class(op)
+        policy = POLICY[("matmult" if self.mode == "matmult" and cls is nt.MatmulClass else "all", cls)]
+        data, result = role_type(policy.inputs, precision), role_type(policy.result, precision)
+        return _Target(data, result if cls is nt.MatmulClass else data, result)
+
+    def _operand_types(self, op: Operation, t: _Target | None) -> dict[int, Attribute | None]:
+        """Per float operand index, the element type the op reads (None: no constraint)."""
+        floats = [i for i, v in enumerate(op.operands) if is_float(v.type.element_type)]
+        if isinstance(op, nt.CastOp):
+            # A cast reads whatever its producer writes: widening a rounded value first would
+            # change nothing (see _source_type for arguments and constants).
+            return dict.fromkeys(floats)
+        if t is None:
+            return {i: op.operands[i].type.element_type for i in floats}
+        data = 2 if isinstance(op, nt._Contraction) else 0
+        return {i: t.data if i < data else t.other for i in floats}
+
+    def _report(self, op: Operation, t: _Target | None, wanted, reason: str) -> None:
+        if t is None:
+            self.report.decide(op, "kept", None, False, reason)
+            return
+        changed = any(w is not None and op.operands[i].type.element_type != w for i, w in wanted.items())
+        changed |= any(_retyped(op, r, t) for r in _floats(op.results))
+        if isinstance(op, nt._Contraction) and t.data != t.result:
+            text = f"{type_name(t.data)}, result {type_name(t.result)}"
+        else:
+            text = type_name(t.result)
+        self.report.decide(op, text, t.result, changed, reason)
+
+    # -- rewriting ---------------------------------------------------------------------------
+
+    def _rewrite(self, op: Operation, t: _Target | None, wanted: dict[int, Attribute | None]) -> None:
+        for i, want in wanted.items():
+            v = op.operands[i]
+            if want is not None and v.type.element_type != want:
+                op.operands[i] = self._cast(v, want, op)
+        if t is None:
+            return
+        if isinstance(op, nt._Contraction):
+            op.properties["acc"] = builtin.f32
+        for res in _floats(op.results):
+            if _retyped(op, res, t):
+                Rewriter.replace_value_with_new_type(res, TensorType(t.result, res.type.get_shape()))
+
+    def _source_type(self, v: SSAValue, wanted) -> Attribute | None:
+        """Under all, the type an f32 argument, constant or weight takes: the one its users
+        read (the activation type when they do not say, or read fp8); None when users
+        disagree (casts then serve each)."""
+        if getattr(v.type, "element_type", None) != builtin.f32:
+            return None  # only f32 values are retyped
+        types = set()
+        for use in v.uses:
+            user = use.operation
+            if isinstance(user, func.ReturnOp):
+                types.add(self.act)
+            elif isinstance(user, nt.CastOp) and user.result.type.element_type != builtin.f32:
+                # A user's cast to a low type stays, and reads the model's value: retyping
+                # the source would round it twice.
+                types.add(v.type.element_type)
+            elif user in wanted:
+                if (want := wanted[user].get(use.index)) is not None:
+                    types.add(want)
             else:
-                self._cast_all(op, rule.inputs)
-        if self.mode == "all":
-            f.update_function_type()
+                types.add(v.type.element_type)
+        t = types.pop() if len(types) == 1 else None if types else self.act
+        # fp8 is for contraction inputs only: the signature and constants take the activation
+        # type, and a saturating cast feeds the contraction.
+        return self.act if t == role_type("matmul", "fp8_e4m3") else t
 
-    # -- matmult -----------------------------------------------------------------------------
+    def _retype_source(self, arg: BlockArgument, wanted) -> None:
+        t = self._source_type(arg, wanted)
+        if t is not None and t != arg.type.element_type:
+            Rewriter.replace_value_with_new_type(arg, TensorType(t, arg.type.get_shape()))
 
-    def _cast_contraction(self, op: Operation) -> None:
-        data = op.operands[:2]
-        if not all(v.type.element_type == builtin.f32 for v in data):
-            self.report.decide(op, "kept (not an fp32 contraction)", False)
+    def _source(self, op: nt.ConstantOp | nt.WeightOp, wanted) -> None:
+        res = op.result
+        if not is_float(res.type.element_type):
             return
-        for i, v in enumerate(data):
-            op.operands[i] = self._cast(v, self.mm, op)
-        op.properties["acc"] = builtin.f32
-        self.report.decide(op, f"cast to {type_name(self.mm)}", True)
-
-    # -- all ---------------------------------------------------------------------------------
-
-    def _retype_signature(self, f: func.FuncOp) -> None:
-        ftype = f.function_type
-        new_inputs = [self._act_type(t) for t in ftype.inputs.data]
-        new_outputs = [self._act_type(t) for t in ftype.outputs.data]
-        if new_inputs == list(ftype.inputs.data) and new_outputs == list(ftype.outputs.data):
+        t = self._source_type(res, wanted) if self.mode == "all" else None
+        if t is None and self.mode == "all" and res.type.element_type != builtin.f32:
+            self.report.decide(op, "kept", None, False, "not fp32 in the model")
             return
-        if nt.IO_TYPES_ATTR not in f.attributes:
-            f.attributes[nt.IO_TYPES_ATTR] = ftype
-        for arg, t in zip(list(f.body.block.args), new_inputs):
-            if arg.type != t:
-                Rewriter.replace_value_with_new_type(arg, t)
-        f.function_type = FunctionType.from_lists(new_inputs, new_outputs)
-
-    def _act_type(self, t):
-        if isinstance(t, TensorType) and is_float(t.element_type):
-            return TensorType(self.act, t.get_shape())
-        return t
-
-    def _retype_source(self, op: nt.ConstantOp | nt.WeightOp) -> None:
-        t = op.result.type
-        if not is_float(t.element_type) or t.element_type == self.act:
+        if t is None or t == res.type.element_type:
+            reason = POLICY[("matmult", nt.MoveClass)].reason if self.mode == "matmult" else (
+                "auto-cast none" if self.mode == "none" else "its users read several types")
+            self.report.decide(op, "kept", None, False, reason)
             return
-        new_t = self._act_type(t)
+        new_t = TensorType(t, res.type.get_shape())
         if isinstance(op, nt.ConstantOp):
             data = op.to_array()
-            rounded = round_to(data, self.act)
+            rounded = round_to(data, t, saturates(t))
             overflow = np.isinf(rounded.astype(np.float32)) & np.isfinite(data.astype(np.float32))
             self.report.saturated += bool(overflow.any())
             op.properties["value"] = nt.DenseAttr.from_array(rounded, new_t)
-        Rewriter.replace_value_with_new_type(op.result, new_t)
-        self.report.decide(op, f"cast to {type_name(self.act)}", True)
-
-    def _cast_all(self, op: Operation, inputs_role: str) -> None:
-        """Operands already carry T (their producers were retyped first); contraction inputs
-        additionally go to fp8 under fp8_e4m3. Then the float results become T."""
-        in_type = self.mm if inputs_role == "matmul" else self.act
-        if (
-            isinstance(op, nt.CastOp)
-            and op.result.type.element_type == self.mm
-            and all(isinstance(u.operation, nt._Contraction) for u in op.result.uses)
-        ):
-            return  # a contraction's input cast (fp8), made by an earlier run: keep it
-        if isinstance(op, nt._Contraction):
-            for i, v in enumerate(op.operands[:2]):
-                if v.type.element_type != in_type:
-                    op.operands[i] = self._cast(v, in_type, op)
-            op.properties["acc"] = builtin.f32
-        # A user cast between float types becomes T -> T here (canonicalize-casts removes it);
-        # an int <-> float cast keeps its integer side.
-        for res in op.results:
-            if res.type != (t := self._act_type(res.type)):
-                Rewriter.replace_value_with_new_type(res, t)
-        text = f"cast to {type_name(self.act)}"
-        if isinstance(op, nt._Contraction) and in_type != self.act:
-            text += f", inputs {type_name(in_type)}"
-        self.report.decide(op, text, True)
-
-    # -- shared ------------------------------------------------------------------------------
+        Rewriter.replace_value_with_new_type(res, new_t)
+        self.report.decide(op, type_name(t), t, True, "all: constants and weights take their users' type")
 
     def _cast(self, v: SSAValue, elt, user: Operation) -> SSAValue:
         key = (v, elt)

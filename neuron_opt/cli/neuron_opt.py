@@ -51,7 +51,9 @@ def _arg_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--auto-cast-type", choices=CAST_TYPES, help="neuronx-cc --auto-cast-type")
     p.add_argument("--cast-io", action="store_true", help="expose low-precision I/O: preserve-io{enabled=false}")
-    p.add_argument("--cast-report", action="store_true", help="print what auto-cast did, to stderr")
+    p.add_argument("--cast-report", nargs="?", const=True, metavar="FILE.json",
+                   help="print what auto-cast decided per op to stderr (and with =FILE.json "
+                   "write it as JSON)")
     p.add_argument("--split-input-file", action="store_true", help="handle each '// -----' chunk apart")
     p.add_argument("--verify-diagnostics", action="store_true", help="print errors to stdout, exit 0")
     p.add_argument(
@@ -116,6 +118,20 @@ def _check_duplicate_options(pipeline: str) -> None:
             seen.add(key)
 
 
+def _run_pass(p, ctx, module, reports: list) -> None:
+    """Apply one pass; auto-cast's report goes to stderr here (a pass never prints): its
+    warnings always, its per-op lines when asked (`--cast-report` or `report=true`)."""
+    from neuron_opt.passes.auto_cast import AutoCastPass
+
+    if not isinstance(p, AutoCastPass):
+        p.apply(ctx, module)
+        return
+    report = p.cast(ctx, module)
+    for line in report.warnings() + (report.lines() if p.report else []):
+        print(line, file=sys.stderr)
+    reports.append(report)
+
+
 def _check_pass_spec(spec, registry) -> None:
     """Name the pass, the option and the allowed values (xDSL's own messages do not)."""
     if spec.name not in registry:
@@ -157,7 +173,7 @@ def _chunks(text: str, split: bool) -> list[tuple[str, int]]:
     return [(c, o) for c, o in out if c.strip() or len(out) == 1]
 
 
-def _process(ctx, chunk: str, offset: int, filename: str, passes, args) -> str:
+def _process(ctx, chunk: str, offset: int, filename: str, passes, args, reports: list) -> str:
     from xdsl.printer import Printer
 
     from neuron_opt.dialects.parse import parse_module, verify_module
@@ -168,7 +184,7 @@ def _process(ctx, chunk: str, offset: int, filename: str, passes, args) -> str:
         verify_module(module)
         for p in passes:
             try:
-                p.apply(ctx, module)
+                _run_pass(p, ctx, module, reports)
             except CompileError:
                 raise
             except Exception as e:  # a pass bug must not surface as a traceback
@@ -200,15 +216,19 @@ def _main(argv: list[str] | None) -> int:
     text = read_text(args.input)
     filename = "<stdin>" if args.input == "-" else args.input
     ctx = make_context()
-    results = []
+    results, reports = [], []
     for chunk, offset in _chunks(text, args.split_input_file):
         try:
-            results.append(_process(ctx, chunk, offset, filename, passes, args))
+            results.append(_process(ctx, chunk, offset, filename, passes, args, reports))
         except CompileError as e:
             if not args.verify_diagnostics:
                 raise
             results.append(str(e) + "\n")
     output = "// -----\n".join(results)
+    if isinstance(args.cast_report, str):
+        from neuron_opt.passes.cast_report import write_report_json
+
+        write_report_json(args.cast_report, reports)
     if args.output_file:
         with atomic_output(args.output_file) as f:
             f.write(output)

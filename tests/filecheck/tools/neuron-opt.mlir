@@ -51,7 +51,7 @@
 
 // COMBINE:   neuron-opt: error: -p cannot be combined with --auto-cast, --auto-cast-type or --cast-io
 // BADMODE:   neuron-opt: error: option mode of pass auto-cast must be one of none, matmult, matmul, all; found 'fast'
-// BADOPT:    neuron-opt: error: unknown option 'speed' for pass auto-cast (options: mode, type, report)
+// BADOPT:    neuron-opt: error: unknown option 'speed' for pass auto-cast (options: mode, type, plan, op_block_list, node_block_list, report)
 // MALFORMED: neuron-opt: error: malformed pass pipeline 'auto-cast{mode=all': Malformed pass arguments, expected either a space or `}` here
 // BADPASS:   neuron-opt: error: unknown pass 'frobnicate' (available: {{.*}}auto-cast, canonicalize-casts{{.*}})
 // BADFLAG:   neuron-opt: error: argument --auto-cast: invalid choice: 'fast'
