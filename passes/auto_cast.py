@@ -189,8 +189,11 @@ class _FuncCaster:
         if t is None:
             self.report.decide(op, "kept", None, False, reason)
             return
-        changed = any(w is not None and op.operands[i].type.element_type != w for i, w in wanted.items())
-        changed |= any(_retyped(op, r, t) for r in _floats(op.results))
+        # Converted: the op now computes in another type (its result, or a contraction's
+        # inputs); an op only reading casts of its inputs computes as before.
+        changed = any(_retyped(op, r, t) for r in _floats(op.results)) or (
+            isinstance(op, nt._Contraction)
+            and any(op.operands[i].type.element_type != t.data for i in (0, 1)))
         if isinstance(op, nt._Contraction) and t.data != t.result:
             text = f"{type_name(t.data)}, result {type_name(t.result)}"
         else:
@@ -246,13 +249,14 @@ class _FuncCaster:
         res = op.result
         if not is_float(res.type.element_type):
             return
-        t = self._source_type(res, wanted) if self.mode == "all" else None
-        if t is None and self.mode == "all" and res.type.element_type != builtin.f32:
-            self.report.decide(op, "kept", None, False, "not fp32 in the model")
+        if self.mode != "all":
+            reason = POLICY[("matmult", nt.MoveClass)].reason if self.mode == "matmult" else "auto-cast none"
+            self.report.decide(op, "kept", None, False, reason)
             return
+        t = self._source_type(res, wanted)
         if t is None or t == res.type.element_type:
-            reason = POLICY[("matmult", nt.MoveClass)].reason if self.mode == "matmult" else (
-                "auto-cast none" if self.mode == "none" else "its users read several types")
+            reason = ("not fp32 in the model" if res.type.element_type != builtin.f32 else
+                      "its users read several types" if t is None else f"its users read {type_name(t)}")
             self.report.decide(op, "kept", None, False, reason)
             return
         new_t = TensorType(t, res.type.get_shape())

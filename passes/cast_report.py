@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from xdsl.ir import Attribute, Operation
 
 from neuron_opt.diagnostics import location_of, onnx_node_of
+from neuron_opt.dialects import nt
 from neuron_opt.dialects.types import type_name
 from neuron_opt.passes.precision_plan import PlanRule
 
@@ -33,7 +34,7 @@ class Decision:
         else:
             verb = "cast to" if self.converted else "kept"
             what = f"{verb} {self.decision} ({self.reason})"
-        return f"{self.where or '<unknown>'}: {self.op}: {what}"
+        return f"{self.where or '<inline>'}: {self.op}: {what}"
 
     def to_json(self) -> dict:
         return {k: getattr(self, k) for k in
@@ -59,8 +60,11 @@ class CastReport:
     def decide(self, op: Operation, decision: str, precision: Attribute | None, converted: bool,
                reason: str) -> None:
         node = onnx_node_of(op)
+        where = location_of(op)
+        if where is None and isinstance(op, nt.WeightOp):
+            where = f"@{op.sym_name.data}"  # an initializer: no node of its own
         self.decisions.append(Decision(
-            location_of(op), op.name, node[0] if node else None, node[1] if node else None,
+            where, op.name, node[0] if node else None, node[1] if node else None,
             decision, type_name(precision) if precision is not None else None, converted, reason))
 
     def matched(self, rule: PlanRule) -> None:

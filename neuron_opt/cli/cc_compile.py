@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from neuron_opt.cli.cc_precision import add_plan_options, add_report_option, emit_report, plan_options
 from neuron_opt.diagnostics import CompileError
 from neuron_opt.options import CAST_TYPES, DEFAULT_MODE, DEFAULT_TYPE, MODE_SPELLINGS, normalize_mode
 
@@ -24,15 +25,19 @@ def add_cast_options(p: argparse.ArgumentParser) -> None:
                    help="expose low-precision inputs/outputs: preserve-io{enabled=false}")
 
 
-def compile_model(model_path: str, mode: str, cast_type: str, cast_io: bool, weights_name: str | None = None):
+def compile_model(model_path: str, mode: str, cast_type: str, cast_io: bool, weights_name: str | None = None,
+                  plan: dict | None = None, on_report=None):
     """Import + cast pipeline + verify. Returns (module, weights). ONNX problems arrive from the
-    importer as `model.onnx: node NAME (OpType): error: ...`."""
+    importer as `model.onnx: node NAME (OpType): error: ...`. `plan` holds auto-cast's
+    precision-plan options; `on_report` receives auto-cast's report (when it ran)."""
     from neuron_opt.dialects.parse import verify_module
     from neuron_opt.importers.onnx import import_onnx
-    from neuron_opt.passes.pipeline import run_cast_pipeline
+    from neuron_opt.passes.pipeline import apply_cast_pipeline, cast_pipeline
 
     module, weights = import_onnx(model_path, weights_name)
-    run_cast_pipeline(module, mode, cast_type, preserve_io=not cast_io)
+    report = apply_cast_pipeline(module, cast_pipeline(mode, cast_type, not cast_io, **(plan or {})))
+    if on_report is not None:
+        on_report(report)
     verify_module(module)
     return module, weights
 
@@ -40,6 +45,8 @@ def compile_model(model_path: str, mode: str, cast_type: str, cast_io: bool, wei
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL.onnx", help="the ONNX model")
     add_cast_options(p)
+    add_plan_options(p)
+    add_report_option(p)
     p.add_argument("-o", "--output", metavar="OUT.mlir", required=True,
                    help="the IR to write; the weights go to OUT.npz beside it")
 
@@ -60,7 +67,8 @@ def run(args) -> int:
         raise CompileError(f"exists and is not the weights file of {out} (remove it or choose "
                            "another -o)", str(npz))
     module, weights = compile_model(
-        args.model, args.auto_cast, args.auto_cast_type, args.cast_io, out.with_suffix(".npz").name)
+        args.model, args.auto_cast, args.auto_cast_type, args.cast_io, out.with_suffix(".npz").name,
+        plan_options(args), lambda report: emit_report(report, args))
     save_compiled(module, weights, out)
     return 0
 

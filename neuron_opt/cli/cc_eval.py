@@ -12,7 +12,7 @@ import threading
 import numpy as np
 
 from neuron_opt.cli.cc_compile import add_cast_options
-from neuron_opt.options import option_label
+from neuron_opt.cli.cc_precision import add_plan_options, add_report_option, emit_report, label_of, plan_options
 from neuron_opt.cli.common import load_npz
 from neuron_opt.diagnostics import CompileError
 
@@ -22,6 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--inputs", metavar="X.npz", required=True,
                    help="inputs keyed by the model's input names, in the model's input dtypes")
     add_cast_options(p)
+    add_plan_options(p)
+    add_report_option(p)
     p.add_argument("-o", "--output", metavar="OUT.npz",
                    help="save the option's outputs (bf16/tf32/fp8 widened to float32, exactly)")
     p.add_argument("--json", metavar="FILE", help="write the metrics as JSON")
@@ -119,22 +121,24 @@ def _run_onnxruntime(model_path: str, inputs: dict[str, np.ndarray], names: list
 def evaluate(args, steps: _Steps) -> tuple[dict, dict[str, np.ndarray]]:
     """Returns (the metrics report, the option's outputs)."""
     from neuron_opt.importers.onnx import import_onnx, load_model
-    from neuron_opt.passes.pipeline import run_cast_pipeline
+    from neuron_opt.passes.pipeline import apply_cast_pipeline, cast_pipeline
     from neuron_opt.dialects.parse import verify_module
     from neuron_opt.runtime.reference import Reference
 
+    plan = plan_options(args)
     steps.step("import")
     model, _ = load_model(args.model)
     fp32_module, weights = import_onnx(args.model, "weights.npz")
     inputs = load_inputs(args.inputs, model)
     out_names = [o.name for o in model.graph.output]
     mode = args.auto_cast  # normalized by its argparse type
-    label = option_label(mode, args.auto_cast_type, args.cast_io)
+    label = label_of(args)
     steps.advance()
 
     steps.step(f"auto-cast {label}")
     option_module = fp32_module.clone()
-    run_cast_pipeline(option_module, mode, args.auto_cast_type, preserve_io=not args.cast_io)
+    passes = cast_pipeline(mode, args.auto_cast_type, not args.cast_io, **plan)
+    emit_report(apply_cast_pipeline(option_module, passes), args)
     verify_module(option_module)
     steps.advance()
 
@@ -143,7 +147,7 @@ def evaluate(args, steps: _Steps) -> tuple[dict, dict[str, np.ndarray]]:
     steps.advance()
     steps.step(f"interpreter: {label}")
     # Reference.run rounds each input RNE to the compiled signature (e.g. bf16 with --cast-io).
-    option = ref32 if mode == "none" else Reference(option_module, weights).run(inputs)
+    option = ref32 if not passes else Reference(option_module, weights).run(inputs)
     steps.advance()
     steps.step("onnxruntime")
     ort_out = _run_onnxruntime(args.model, inputs, out_names)

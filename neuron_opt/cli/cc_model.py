@@ -58,15 +58,20 @@ class OnnxModel:
         self.proto, _ = load_model(path)
         self.fp32, self.weights = import_onnx(self.proto, WEIGHTS, label=path)
 
-    def compile(self, mode: str, cast_type: str, cast_io: bool = False) -> Compiled:
+    def compile(self, mode: str, cast_type: str, cast_io: bool = False, plan: dict | None = None,
+                on_report=None, label: str | None = None) -> Compiled:
+        """`plan`: auto-cast's precision-plan options; `on_report` receives auto-cast's report;
+        `label` names the option (default from mode, type and cast_io)."""
         from neuron_opt.dialects.parse import verify_module
         from neuron_opt.options import normalize_mode, option_label
-        from neuron_opt.passes.pipeline import run_cast_pipeline
+        from neuron_opt.passes.pipeline import apply_cast_pipeline, cast_pipeline
 
         module = self.fp32.clone()
-        run_cast_pipeline(module, mode, cast_type, preserve_io=not cast_io)
+        report = apply_cast_pipeline(module, cast_pipeline(mode, cast_type, not cast_io, **(plan or {})))
+        if on_report is not None:
+            on_report(report)
         verify_module(module)
-        label = option_label(normalize_mode(mode), cast_type, cast_io)
+        label = label or option_label(normalize_mode(mode), cast_type, cast_io)
         return Compiled(module, self.weights, label, onnx=self.path, keep=[self])
 
     def inputs(self, inputs_path: str) -> dict:
@@ -153,10 +158,15 @@ def wants_lowering(path: str) -> bool:
 
 
 def compile_for_run(args, model: OnnxModel | None) -> Compiled:
+    from neuron_opt.cli.cc_precision import emit_report, has_plan, label_of, plan_options
     from neuron_opt.cli.common import load_module
 
     if model is not None:
-        return model.compile(args.auto_cast, args.auto_cast_type, args.cast_io)
+        return model.compile(args.auto_cast, args.auto_cast_type, args.cast_io, plan_options(args),
+                             lambda r: emit_report(r, args), label_of(args))
+    if has_plan(args) or args.cast_report:
+        raise CompileError("--precision-plan, the block lists and --cast-report apply to ONNX models "
+                           "(an nt module runs as written)", args.model)
     module = load_module(args.model)  # an nt module runs as written (its casts included)
     return Compiled(module, module_weights(module, args.model), "as written")
 

@@ -34,8 +34,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "the IR file's directory)")
     # MODEL.onnx / nt .mlir: compiled and lowered first (neuron_opt.cli.cc_model)
     from neuron_opt.cli.cc_compile import add_cast_options
+    from neuron_opt.cli.cc_precision import add_plan_options, add_report_option
 
     add_cast_options(p)
+    add_plan_options(p)
+    add_report_option(p)
 
 
 def simulate_file(path: str, inputs: dict[str, np.ndarray], numerics: bool = True,

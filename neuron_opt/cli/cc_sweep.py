@@ -32,19 +32,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", metavar="FILE", help="write the table and recommendation as JSON")
     p.add_argument("--jobs", type=int, default=default_jobs(), metavar="N",
                    help="options evaluated side by side in N worker processes (default: every core)")
+    from neuron_opt.cli.cc_compile import add_cast_options
+    from neuron_opt.cli.cc_precision import add_plan_options
+
+    plan = p.add_argument_group(
+        "precision plan", "with --precision-plan (or a block list) one more row: the plan over "
+        "--auto-cast/--auto-cast-type, next to the uniform options")
+    add_plan_options(plan)
+    add_cast_options(plan)
 
 
 # The model and inputs of the sweep in progress: forked workers inherit them.
 _SWEEP: dict = {}
 
 
-def _evaluate(option: tuple[str, str]) -> dict:
-    """One option on the simulator and in the interpreter (in a worker process)."""
+def _evaluate(option: tuple) -> dict:
+    """One option on the simulator and in the interpreter (in a worker process); an option is
+    (mode, type), or (mode, type, label) for the plan's row."""
     from neuron_opt.cli import cc_model
 
     model, inputs = _SWEEP["model"], _SWEEP["inputs"]
     try:
-        c = model.compile(*option)
+        if len(option) == 2:
+            c = model.compile(*option)
+        else:
+            c = model.compile(option[0], option[1], **_SWEEP["plan"])
         result = cc_model.simulate(c, inputs)
         ref = cc_model.reference(c, inputs)
     except CompileError as e:  # one option failing (e.g. does not fit) is a row, not a stop
@@ -52,15 +64,22 @@ def _evaluate(option: tuple[str, str]) -> dict:
     return {"summary": cc_model.engine_summary(result), "outputs": result.outputs, "reference": ref}
 
 
-def sweep(model, inputs: dict, jobs: int = 1) -> list[dict]:
-    """One row per option (its metrics), in SWEEP_OPTIONS order; `model` is a cc_model.OnnxModel."""
+def sweep(model, inputs: dict, jobs: int = 1, plan: dict | None = None) -> list[dict]:
+    """One row per option (its metrics), in SWEEP_OPTIONS order, then the plan's row when `plan`
+    holds its compile options (mode, cast_type, cast_io, plan, on_report, label); `model` is a
+    cc_model.OnnxModel."""
     from neuron_opt.cli.cc_metrics import error_norms, range_counts
     from neuron_opt.cli.cc_model import agreement
     from neuron_opt.cli.pool import run_all
 
-    _SWEEP.update(model=model, inputs=inputs)
+    options = list(SWEEP_OPTIONS)
+    if plan is not None:
+        options.append((plan["mode"], plan["cast_type"], plan["label"]))
+    _SWEEP.update(model=model, inputs=inputs,
+                  plan={k: v for k, v in (plan or {}).items() if k not in ("mode", "cast_type")})
     try:
-        done = dict(run_all(_evaluate, SWEEP_OPTIONS, jobs, lambda o: option_label(*o), "sweep"))
+        done = dict(run_all(_evaluate, options, jobs, lambda o: o[2] if len(o) > 2 else option_label(*o),
+                            "sweep"))
     finally:
         _SWEEP.clear()
     base = done[SWEEP_OPTIONS[0]]
@@ -69,10 +88,11 @@ def sweep(model, inputs: dict, jobs: int = 1) -> list[dict]:
     ort = model.onnxruntime(inputs)
     ref32 = base["reference"]
     rows = []
-    for mode, type_ in SWEEP_OPTIONS:
-        name = option_label(mode, type_)
+    for option in options:
+        mode, type_ = option[:2]
+        name = option[2] if len(option) > 2 else option_label(mode, type_)
         row = {"option": name, "auto_cast": mode, "auto_cast_type": None if mode == "none" else type_}
-        got = done[(mode, type_)]
+        got = done[option]
         if "error" in got:
             row["error"] = str(got["error"])
             rows.append(row)
@@ -220,6 +240,17 @@ def print_table(rows: list[dict], best: dict | None, tolerance: float, plot_path
     console.print(f"Pareto plot: {plot_path}")
 
 
+def _plan_row(args) -> dict | None:
+    """The plan row's compile options, when a plan or a block list is given (the plan file is
+    checked here, before the sweep starts)."""
+    from neuron_opt.cli.cc_precision import emit_report, has_plan, label_of, plan_options
+
+    if not has_plan(args):
+        return None
+    return {"mode": args.auto_cast, "cast_type": args.auto_cast_type, "cast_io": args.cast_io,
+            "plan": plan_options(args), "on_report": lambda r: emit_report(r, args), "label": label_of(args)}
+
+
 def run(args) -> int:
     from neuron_opt.cli import cc_model
     from neuron_opt.cli.cc_metrics import json_safe
@@ -236,9 +267,10 @@ def run(args) -> int:
     check_outputs([plot_path, args.json], [args.model, args.inputs])
     if args.jobs < 1:
         raise CompileError("--jobs must be at least 1", "neuron-cc")
+    plan = _plan_row(args)
     model = cc_model.OnnxModel(args.model)
     inputs = model.inputs(args.inputs)
-    rows = sweep(model, inputs, args.jobs)
+    rows = sweep(model, inputs, args.jobs, plan)
     best = recommend(rows, args.tolerance)
     plot(rows, args.tolerance, best, plot_path, f"{Path(args.model).name}: latency vs error")
     print_table(rows, best, args.tolerance, plot_path, args.model)
