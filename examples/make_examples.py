@@ -37,10 +37,11 @@ class Builder:
         self.inits.append(numpy_helper.from_array(np.asarray(array), name))
         return name
 
-    def node(self, op_type: str, inputs, n_out: int = 1, **attrs):
+    def node(self, op_type: str, inputs, n_out: int = 1, name: str | None = None, **attrs):
         self._n += 1
         outs = [f"{op_type.lower()}_{self._n}" + (f"_{k}" if n_out > 1 else "") for k in range(n_out)]
-        self.nodes.append(helper.make_node(op_type, list(inputs), outs, name=f"{op_type}_{self._n}", **attrs))
+        self.nodes.append(helper.make_node(op_type, list(inputs), outs, name=name or f"{op_type}_{self._n}",
+                                           **attrs))
         return outs[0] if n_out == 1 else outs
 
     def linear(self, x: str, name: str, k: int, n: int) -> str:
@@ -142,6 +143,52 @@ def fp16_io():
     return model, {"x16": np.random.default_rng(104).standard_normal((4, 32)).astype(np.float16)}
 
 
+def fp16_overflow():
+    """Attention whose scores q.k exceed fp16's 65504 before the 1/sqrt(d) scale brings them back
+    (the classic fp16 overflow): under all-fp16 the output is NaN, in fp32 finite. Node names
+    are hierarchical, as exporters write them, so one glob rule can keep the block in fp32."""
+    S, D = 32, 64
+    b = Builder("fp16_overflow", seed=6)
+    q = b.node("MatMul", ["x", b.weight("q.weight", (D, D))], name="/attn/q/MatMul")
+    k = b.node("MatMul", ["x", b.weight("k.weight", (D, D))], name="/attn/k/MatMul")
+    v = b.node("MatMul", ["x", b.weight("v.weight", (D, D))], name="/attn/v/MatMul")
+    kt = b.node("Transpose", [k], perm=[1, 0], name="/attn/k/Transpose")
+    scores = b.node("MatMul", [q, kt], name="/attn/scores/MatMul")
+    scores = b.node("Mul", [scores, b.const("inv_sqrt_d", np.array(1 / np.sqrt(D), np.float32))],
+                    name="/attn/scores/Mul")
+    probs = b.node("Softmax", [scores], axis=-1, name="/attn/Softmax")
+    b.node("MatMul", [probs, v], name="/attn/out/MatMul")
+    b.nodes[-1].output[0] = "y"
+    model = b.model([tensor("x", TensorProto.FLOAT, (S, D))], [tensor("y", TensorProto.FLOAT, (S, D))])
+    # Activations of magnitude ~60 (un-normalized embeddings): q.k reaches about 1e5.
+    return model, {"x": (60 * np.random.default_rng(106).standard_normal((S, D))).astype(np.float32)}
+
+
+def f16_part():
+    """An fp32 model with a part the model itself computes in fp16 (Cast in, f16 MatMul and Exp,
+    Cast out): auto-cast all casts the fp32 ops only and leaves that part alone."""
+    b = Builder("f16_part", seed=7)
+    h = b.node("Relu", [b.linear("x", "fc1", 32, 64)])
+    h16 = b.node("Cast", [h], to=TensorProto.FLOAT16, name="/f16/Cast_in")
+    w16 = b.const("f16.weight", (b.rng.standard_normal((64, 64)) / 8).astype(np.float16))
+    h16 = b.node("Exp", [b.node("MatMul", [h16, w16], name="/f16/MatMul")], name="/f16/Exp")
+    h = b.node("Cast", [h16], to=TensorProto.FLOAT, name="/f16/Cast_out")
+    b.linear(h, "fc2", 64, 16)
+    b.nodes[-1].output[0] = "y"
+    model = b.model([tensor("x", TensorProto.FLOAT, (8, 32))], [tensor("y", TensorProto.FLOAT, (8, 16))])
+    return model, {"x": np.random.default_rng(107).standard_normal((8, 32)).astype(np.float32)}
+
+
+def instance_norm():
+    """One InstanceNormalization of 256 values N(3, 0.5^2) per channel: one op, rounded once."""
+    b = Builder("instance_norm", seed=8)
+    b.node("InstanceNormalization", ["x", b.const("in.scale", np.float32([1.0, 0.5])),
+                                      b.const("in.bias", np.float32([0.0, 0.25]))], epsilon=1e-5)
+    b.nodes[-1].output[0] = "y"
+    model = b.model([tensor("x", TensorProto.FLOAT, (1, 2, 16, 16))], [tensor("y", TensorProto.FLOAT, (1, 2, 16, 16))])
+    return model, {"x": (3 + 0.5 * np.random.default_rng(108).standard_normal((1, 2, 16, 16))).astype(np.float32)}
+
+
 def wide_mlp(batch: int = 512):
     """Matmul-bound: `batch` x 2048 activations through three 2048 x 2048 layers.
 
@@ -157,7 +204,8 @@ def wide_mlp(batch: int = 512):
     return model, {"x": np.random.default_rng(105).standard_normal((batch, 2048)).astype(np.float32)}
 
 
-SMALL = {"mlp": mlp, "transformer": transformer, "cnn": cnn, "fp16_io": fp16_io}
+SMALL = {"mlp": mlp, "transformer": transformer, "cnn": cnn, "fp16_io": fp16_io,
+         "fp16_overflow": fp16_overflow, "f16_part": f16_part, "instance_norm": instance_norm}
 
 
 def write(name: str, make, out_dir: Path) -> Path:

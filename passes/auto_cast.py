@@ -97,6 +97,13 @@ def _is_fp32_op(op: Operation) -> bool:
     return any(v.type.element_type == builtin.f32 for v in _floats((*op.operands, *op.results)))
 
 
+def _converts(op: Operation, t: _Target) -> bool:
+    """The op computes in another type than the model's: its result, or a contraction's
+    inputs (an op only reading casts of its inputs computes as before)."""
+    return any(_retyped(op, r, t) for r in _floats(op.results)) or (
+        isinstance(op, nt._Contraction) and any(op.operands[i].type.element_type != t.data for i in (0, 1)))
+
+
 def _retyped(op: Operation, res: SSAValue, t: _Target) -> bool:
     """Whether a float result changes type (a user's cast to a low type keeps its result)."""
     if isinstance(op, nt.CastOp) and res.type.element_type != builtin.f32:
@@ -117,12 +124,23 @@ class _FuncCaster:
 
     def run(self, f: func.FuncOp) -> None:
         ops = [op for op in f.body.block.ops if not isinstance(op, func.ReturnOp)]
-        decided: dict[Operation, tuple[_Target | None, str]] = {}
+        targets: dict[Operation, _Target | None] = {}
+        reasons: dict[Operation, str] = {}
+        by_rule: set[Operation] = set()
         wanted: dict[Operation, dict[int, Attribute | None]] = {}
-        for op in ops:
+        for op in ops:  # decided on the model's own types: nothing is rewritten yet
             if not _is_source(op) and _floats((*op.operands, *op.results)):
-                decided[op] = self._decide(op)
-                wanted[op] = self._operand_types(op, decided[op][0])
+                rule = self.plan.match(op)
+                targets[op], reasons[op] = self._decide(op, rule)
+                wanted[op] = self._operand_types(op, targets[op])
+                if rule is not None:
+                    by_rule.add(op)
+        for op, t in targets.items():
+            if isinstance(op, nt.CastOp) and t is not None and op not in by_rule:
+                # A cast to f32 the policy converts writes what its users read, as sources
+                # do: one that feeds ops kept in f32 (a plan's, or an earlier run's) stays.
+                targets[op] = _Target(t.data, t.other, self._source_type(op.result, wanted) or builtin.f32)
+        converts = {op: t is not None and _converts(op, t) for op, t in targets.items()}
         old_type = f.function_type
         if self.mode == "all":
             for arg in f.body.block.args:
@@ -133,19 +151,18 @@ class _FuncCaster:
         for op in ops:  # in order: producers are retyped before their users look
             if _is_source(op):
                 self._source(op, wanted)
-            elif op in decided:
-                target, reason = decided[op]
-                self._report(op, target, wanted[op], reason)
-                self._rewrite(op, target, wanted[op])
+            elif op in targets:
+                self._report(op, targets[op], converts[op], reasons[op])
+                self._rewrite(op, targets[op], wanted[op])
         f.update_function_type()
         if f.function_type != old_type and nt.IO_TYPES_ATTR not in f.attributes:
             f.attributes[nt.IO_TYPES_ATTR] = old_type
 
     # -- deciding ----------------------------------------------------------------------------
 
-    def _decide(self, op: Operation) -> tuple[_Target | None, str]:
-        """The op's types after the pass (None: as in the model) and the reason."""
-        rule = self.plan.match(op)
+    def _decide(self, op: Operation, rule) -> tuple[_Target | None, str]:
+        """The op's types after the pass (None: as in the model) and the reason; `rule` is the
+        plan's rule that matches the op, if any."""
         if rule is not None:
             self.report.matched(rule)
             if rule.precision == "keep":
@@ -185,15 +202,10 @@ class _FuncCaster:
         data = 2 if isinstance(op, nt._Contraction) else 0
         return {i: t.data if i < data else t.other for i in floats}
 
-    def _report(self, op: Operation, t: _Target | None, wanted, reason: str) -> None:
+    def _report(self, op: Operation, t: _Target | None, changed: bool, reason: str) -> None:
         if t is None:
             self.report.decide(op, "kept", None, False, reason)
             return
-        # Converted: the op now computes in another type (its result, or a contraction's
-        # inputs); an op only reading casts of its inputs computes as before.
-        changed = any(_retyped(op, r, t) for r in _floats(op.results)) or (
-            isinstance(op, nt._Contraction)
-            and any(op.operands[i].type.element_type != t.data for i in (0, 1)))
         if isinstance(op, nt._Contraction) and t.data != t.result:
             text = f"{type_name(t.data)}, result {type_name(t.result)}"
         else:

@@ -254,6 +254,7 @@ class _NtInterpreter(Interpreter):
     diagnostic holding a generic print of the whole module."""
 
     weights: Weights | None = field(default=None)
+    record: dict | None = field(default=None)  # every op result by SSA value, when set
 
     def _run_op(self, op: Operation, inputs: PythonValues) -> OpImplResult:
         entry = self._impls._impl_dict.get(type(op))  # noqa: SLF001 (0.74's dispatch table)
@@ -287,6 +288,8 @@ class _NtInterpreter(Interpreter):
                 result = self._run_op(op, tuple(env[v] for v in op.operands))
                 for r, v in zip(op.results, result.values):
                     env[r] = v
+                if self.record is not None:
+                    self.record.update(zip(op.results, result.values))
                 if (term := result.terminator_value) is not None:
                     if isinstance(term, ReturnedValues):
                         results = term.values
@@ -318,7 +321,13 @@ class Reference:
         self._interp.register_implementations(FuncFunctions())
         self._interp.register_implementations(NtFunctions())
 
-    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def run_op(self, op: Operation, args) -> tuple:
+        """One op of the module on the given operand values: its results, in its types."""
+        with np.errstate(all="ignore"):
+            return tuple(self._interp._run_op(op, tuple(args)).values)
+
+    def run(self, inputs: dict[str, np.ndarray], record: dict | None = None) -> dict[str, np.ndarray]:
+        """Outputs by name; with `record`, also every argument and op result, by SSA value."""
         args = []
         for name, t in zip(self.input_names, self.func.function_type.inputs.data):
             if name not in inputs:
@@ -328,9 +337,15 @@ class Reference:
             arr = np.asarray(inputs[name])
             _check_shape(arr, t, name)
             args.append(to_element_type(arr, t.element_type, name))
+        if record is not None:
+            record.update(zip(self.func.body.block.args, args))
+        self._interp.record = record
         # Overflow to inf, NaN from inf - inf and 0/0 are the semantics, not accidents.
-        with np.errstate(all="ignore"):
-            results = self._interp.call_op(self.func, tuple(args))
+        try:
+            with np.errstate(all="ignore"):
+                results = self._interp.call_op(self.func, tuple(args))
+        finally:
+            self._interp.record = None
         out = {}
         for name, t, value in zip(self.output_names, self.func.function_type.outputs.data, results):
             # A fresh array: results may be views of inputs, broadcasts or cached weights.

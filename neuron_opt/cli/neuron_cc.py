@@ -14,6 +14,8 @@ SUBCOMMANDS = {
     "eval": "run the reference interpreter for an option and for fp32, and compare",
     "run": "compile to nisa and run on the NeuronCore-v2 simulator",
     "sweep": "every auto-cast option side by side: accuracy, latency, a plot, a recommendation",
+    "explain": "fp32 and an option side by side in the interpreter: the error each ONNX node "
+               "adds, where inf/NaN first appears, fp16 overflow, fp8 saturation, underflow",
 }
 
 

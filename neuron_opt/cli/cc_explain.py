@@ -1,0 +1,241 @@
+"""`neuron-cc explain MODEL.onnx --inputs X.npz [--auto-cast M] [--auto-cast-type T]
+[--precision-plan plan.toml] [--op-block-list A,B] [--node-block-list a,b] [--json F]
+[--plot P.png] [--top N]`: where an option's error comes from, per ONNX node.
+
+The reference interpreter runs the model in fp32 and under the option side by side (auto-cast
+only: canonicalize-casts changes no bit, preserve-io only the outputs' final cast), keeping
+every op's result. Per op (named by its ONNX node):
+  own          the error it adds on its own: the option's op run on the fp32 run's inputs,
+               converted to the types it reads, against the fp32 op (input rounding included:
+               that is what running it in low precision costs);
+  accumulated  its result in the option's run against the fp32 run (everything upstream);
+  and, of its own result: inf/NaN where fp32 is finite (fp16 overflow: beyond 65504), values
+  flushed to zero, subnormal values, and fp8 inputs saturated at 240.
+A ranked table on the terminal (largest own error first), the first op where inf/NaN appears,
+every row as JSON with --json, and error along the graph as a plot with --plot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from neuron_opt.diagnostics import CompileError
+
+DEFAULT_TOP = 20
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from neuron_opt.cli.cc_compile import add_cast_options
+    from neuron_opt.cli.cc_precision import add_plan_options
+
+    p.add_argument("model", metavar="MODEL.onnx", help="the ONNX model")
+    p.add_argument("--inputs", metavar="X.npz", required=True,
+                   help="inputs keyed by the model's input names, in the model's input dtypes")
+    add_cast_options(p)
+    add_plan_options(p)
+    p.add_argument("--json", metavar="FILE", help="write every op's row as JSON")
+    p.add_argument("--plot", metavar="P.png", help="plot the error along the graph")
+    p.add_argument("--top", type=int, default=DEFAULT_TOP, metavar="N",
+                   help=f"rows in the terminal table (default {DEFAULT_TOP})")
+
+
+def _pairs(fp32_module, option_module) -> dict:
+    """option op -> fp32 op, for a clone taken before any pass (same walk order)."""
+    return dict(zip(option_module.walk(), fp32_module.walk()))
+
+
+def _fp32_source(v, to_fp32: dict, args32: dict):
+    """The fp32 module's value an option operand stands for, through the casts auto-cast
+    inserted (ops with no fp32 counterpart), and whether the nearest of them saturates."""
+    from neuron_opt.dialects import nt
+
+    saturate = None
+    while True:
+        owner = v.owner
+        if owner in to_fp32:
+            return to_fp32[owner].results[v.index], bool(saturate)
+        if not isinstance(owner, nt.CastOp):  # a block argument
+            return args32[v], bool(saturate)
+        if saturate is None:
+            saturate = bool(owner.saturate)
+        v = owner.input
+
+
+def _range_stats(own, ref, elt) -> dict:
+    """inf/NaN where fp32 is finite, values flushed to zero, subnormal values of `elt`."""
+    import ml_dtypes
+
+    from neuron_opt.dialects.types import numpy_dtype
+
+    o, r = np.asarray(own).astype(np.float64), np.asarray(ref).astype(np.float64)
+    tiny = float(ml_dtypes.finfo(numpy_dtype(elt)).smallest_normal)
+    fin = np.isfinite(r)
+    return {
+        "non_finite": int((fin & ~np.isfinite(o)).sum()),
+        "flushed_to_zero": int((fin & (r != 0) & (o == 0)).sum()),
+        "subnormal": int(((o != 0) & (np.abs(o) < tiny)).sum()),
+    }
+
+
+def explain(args) -> dict:
+    from neuron_opt.cli.cc_compile import normalized_mode, option_label
+    from neuron_opt.cli.cc_metrics import error_norms
+    from neuron_opt.cli.cc_model import onnx_inputs
+    from neuron_opt.cli.cc_precision import emit_report, plan_options
+    from neuron_opt.diagnostics import onnx_node_of
+    from neuron_opt.dialects import nt
+    from neuron_opt.dialects.types import FP8_MAX, is_float, round_to, type_name
+    from neuron_opt.importers.onnx import import_onnx
+    from neuron_opt.passes.auto_cast import AutoCastPass
+    from neuron_opt.runtime.reference import Reference
+    from xdsl.context import Context
+
+    plan = plan_options(args)
+    inputs = onnx_inputs(args.model, args.inputs)
+    fp32, weights = import_onnx(args.model, "weights.npz")
+    option = fp32.clone()
+    to_fp32 = _pairs(fp32, option)
+    auto_cast = AutoCastPass(mode=normalized_mode(args.auto_cast), type=args.auto_cast_type, **plan)
+    emit_report(auto_cast.cast(Context(), option), args)
+
+    rec32, rec = {}, {}
+    with tempfile.TemporaryDirectory(prefix="neuron-cc-explain-") as tmp:
+        np.savez(Path(tmp) / "weights.npz", **weights)
+        ref32, ref = Reference(fp32, tmp), Reference(option, tmp)
+        ref32.run(inputs, record=rec32)
+        ref.run(inputs, record=rec)
+        # Option arguments stand for the fp32 arguments at the same position.
+        args32 = dict(zip(ref.func.body.block.args, ref32.func.body.block.args))
+        rows = []
+        for op in ref.func.body.block.ops:
+            src = to_fp32.get(op)
+            if src is None or not isinstance(op, nt.NtOp) or isinstance(op, (nt.ConstantOp, nt.WeightOp)):
+                continue
+            if not any(is_float(r.type.element_type) for r in src.results):
+                continue
+            operands, saturated = [], 0
+            for v in op.operands:
+                source, sat = _fp32_source(v, to_fp32, args32)
+                value = rec32[source]
+                if is_float(v.type.element_type):  # what the option's op reads, from fp32
+                    if sat:
+                        f = np.asarray(value).astype(np.float64)
+                        saturated += int((np.isfinite(f) & (np.abs(f) > FP8_MAX)).sum())
+                    value = round_to(value, v.type.element_type, sat)
+                operands.append(value)
+            own_out = ref.run_op(op, operands)
+            node = onnx_node_of(src)
+            for k, (r32, r) in enumerate(zip(src.results, op.results)):
+                if not is_float(r32.type.element_type):
+                    continue
+                row = {
+                    "node": node[0] if node else None,
+                    "op_type": node[1] if node else None,
+                    "op": op.name + (f"#{k}" if len(op.results) > 1 else ""),
+                    "type": type_name(r.type.element_type),
+                    "own": error_norms(own_out[k], rec32[r32]),
+                    "accumulated": error_norms(rec[r], rec32[r32]),
+                    "accumulated_non_finite": _range_stats(rec[r], rec32[r32], r.type.element_type)["non_finite"],
+                    "fp8_saturated_inputs": saturated,
+                }
+                row.update(_range_stats(own_out[k], rec32[r32], r.type.element_type))
+                row["fp16_overflow"] = row["non_finite"] if type_name(r.type.element_type) == "f16" else 0
+                rows.append(row)
+    first = next((r for r in rows if r["accumulated_non_finite"]), None)
+    return {"model": args.model, "option": option_label(args), "ops": rows,
+            "first_non_finite": None if first is None else {k: first[k] for k in ("node", "op_type", "op")}}
+
+
+def _name(row) -> str:
+    return f"{row['node']} ({row['op_type']})" if row["node"] else row["op"]
+
+
+def _e(v: float) -> str:
+    return "0" if v == 0 else f"{v:.2e}"
+
+
+def print_table(report: dict, top: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=max(Console().width, 160))
+    rows = sorted(report["ops"], key=lambda r: -r["own"]["rel_l2"])[:top]
+    t = Table(title=f"{Path(report['model']).name}  option {report['option']}: error per op, "
+              f"largest own error first ({min(top, len(report['ops']))} of {len(report['ops'])})",
+              title_justify="left")
+    for col in ("node (op type)", "nt op", "type", "own rel L2", "accum. rel L2", "inf/NaN",
+                "fp16 overflow", "flushed to 0", "subnormal", "fp8 saturated"):
+        t.add_column(col, justify="left" if col in ("node (op type)", "nt op", "type") else "right",
+                     no_wrap=col == "node (op type)")
+    for r in rows:
+        t.add_row(_name(r), r["op"], r["type"], _e(r["own"]["rel_l2"]), _e(r["accumulated"]["rel_l2"]),
+                  str(r["non_finite"]), str(r["fp16_overflow"]), str(r["flushed_to_zero"]),
+                  str(r["subnormal"]), str(r["fp8_saturated_inputs"]))
+    console.print(t)
+    first = report["first_non_finite"]
+    if first:
+        console.print(f"first inf/NaN: node {first['node']} ({first['op_type']}), {first['op']}")
+    else:
+        console.print("no inf/NaN where fp32 is finite")
+
+
+def plot(report: dict, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from neuron_opt.outputs import atomic_output
+
+    rows = report["ops"]
+    x = np.arange(len(rows))
+
+    own = np.array([r["own"]["rel_l2"] for r in rows], dtype=np.float64)
+    acc = np.array([r["accumulated"]["rel_l2"] for r in rows], dtype=np.float64)
+    # Infinite errors (inf/NaN where fp32 is finite) are drawn at the top of the axis.
+    fig, ax = plt.subplots(figsize=(max(6.0, min(0.12 * len(rows), 24.0)), 4.5), dpi=100)
+    top = max([v for v in np.concatenate([own, acc]) if np.isfinite(v) and v > 0], default=1.0) * 10
+    ax.semilogy(x, np.where(np.isfinite(acc), np.maximum(acc, 1e-12), top), label="accumulated", lw=1.5)
+    ax.semilogy(x, np.where(np.isfinite(own), np.maximum(own, 1e-12), top), ".", label="own", ms=4)
+    first = report["first_non_finite"]
+    if first:
+        i = next(i for i, r in enumerate(rows) if r["accumulated_non_finite"])
+        ax.axvline(i, color="red", ls="--", lw=1)
+        ax.annotate(f"first inf/NaN: {first['node']}", (i, top), xytext=(4, -12),
+                    textcoords="offset points", color="red", fontsize=8)
+    ax.set_xlabel("op (graph order)")
+    ax.set_ylabel("rel L2 error vs fp32")
+    ax.set_title(f"{Path(report['model']).name}: {report['option']}, error along the graph")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    with atomic_output(path, "wb") as f:
+        fig.savefig(f, format="png")
+    plt.close(fig)
+
+
+def run(args) -> int:
+    from neuron_opt.cli.cc_metrics import json_safe
+    from neuron_opt.cli.cc_model import check_outputs_dir
+    from neuron_opt.outputs import atomic_output
+
+    if not args.model.endswith(".onnx"):
+        raise CompileError("explain takes an ONNX model", args.model)
+    if args.plot is not None and not args.plot.endswith(".png"):
+        raise CompileError("the plot must be a .png file", args.plot)
+    if args.top < 1:
+        raise CompileError("--top must be at least 1", "neuron-cc")
+    check_outputs_dir(args.json, args.plot)
+    report = explain(args)
+    print_table(report, args.top)
+    if args.plot:
+        plot(report, args.plot)
+    if args.json:
+        with atomic_output(args.json) as f:
+            json.dump(json_safe(report), f, indent=2, allow_nan=False)
+            f.write("\n")
+    return 0
