@@ -269,6 +269,7 @@ class Lowerer:
         handler = {
             nt.ReduceSumOp: rowwise.reduce, nt.ReduceMeanOp: rowwise.reduce,
             nt.ReduceMaxOp: rowwise.reduce, nt.BatchNormOp: rowwise.batch_norm,
+            nt.GroupNormOp: rowwise.group_norm,
             nt.ReshapeOp: movement.reshape, nt.TransposeOp: movement.transpose,
             nt.BroadcastOp: movement.broadcast, nt.SliceOp: movement.slice_,
             nt.ConcatOp: movement.concat, nt.PadOp: movement.pad,

@@ -1,6 +1,6 @@
 """Row-wise ops with the reduced axes on the free dim (rows on partitions): softmax,
-log_softmax, layer_norm (bn_stats/bn_aggr), rms_norm, trailing-axes reductions, and inference
-batch_norm (one channel per row). Intermediates stay fp32 and each result is rounded once,
+log_softmax, layer_norm (bn_stats/bn_aggr), rms_norm, trailing-axes reductions, inference
+batch_norm (one channel per row) and group_norm (one (sample, group) per row). Intermediates stay fp32 and each result is rounded once,
 as the interpreter does."""
 
 from __future__ import annotations
@@ -38,15 +38,7 @@ def tile(lw, op, k, r0, r1, c0, c1):
     o = out.ap()
     eps = op.prop("epsilon")
     if isinstance(op, nt.LayerNormOp):
-        g = -(-C // BN_FMAX)
-        st = _scratch(lw, p, 3 * g).ap()
-        for i in range(g):
-            a, b = i * BN_FMAX, min(C, (i + 1) * BN_FMAX)
-            src, dst = x.buf.ap((0, p), (a, b)), st.buf.ap((0, p), (3 * i, 3 * i + 3))
-            kb.inst("vector", nisa.BnStatsOp, dst, src)
-        mv = _scratch(lw, p, 2)
-        kb.inst("vector", nisa.BnAggrOp, mv.ap(), st)
-        mean, var = mv.ap((0, p), (0, 1)), mv.ap((0, p), (1, 2))
+        mean, var = _mean_var(lw, x, p, C)
     else:  # rms_norm: mean of squares
         sq = _scratch(lw, p, C).ap()
         ssum = _scratch(lw, p, 1).ap()
@@ -215,6 +207,94 @@ def column(lw, v, rows: list[int]):
             d = t.ap((off + ro, off + ro + nr), (0, 1))
             lw.kb.inst(ANY_QUEUE, nisa.DmaCopyOp, d, acc)
     return t.ap()
+
+
+def _mean_var(lw, x, p: int, C: int):
+    """Per-row mean and (biased) variance of tile x [p, C] along the free dim, by bn_stats
+    over chunks of at most BN_FMAX and bn_aggr."""
+    kb = lw.kb
+    g = -(-C // BN_FMAX)
+    st = _scratch(lw, p, 3 * g).ap()
+    for i in range(g):
+        a, b = i * BN_FMAX, min(C, (i + 1) * BN_FMAX)
+        kb.inst("vector", nisa.BnStatsOp, st.buf.ap((0, p), (3 * i, 3 * i + 3)), x.buf.ap((0, p), (a, b)))
+    mv = _scratch(lw, p, 2)
+    kb.inst("vector", nisa.BnAggrOp, mv.ap(), st)
+    return mv.ap((0, p), (0, 1)), mv.ap((0, p), (1, 2))
+
+
+def group_norm(lw, op):
+    """Rows are (sample, group) pairs over the group's channels and spatial dims: x's layout
+    [N, C, spatial] is [N*groups, C/groups*spatial] row-major. With a group per channel
+    (InstanceNormalization) each row is one channel and scale/bias are per-row scalars; else
+    the fp32 normalized rows go to an HBM scratch and a second pass over (sample, channel)
+    rows applies scale and bias. Everything stays fp32 until the one rounding of the result."""
+    from neuron_opt.lowering.lowerer import dt
+
+    x, scale, bias = op.operands
+    S = P.shape(x)
+    Ch, G = S[1], op.prop("groups")
+    W = prod(S[2:]) * (Ch // G)
+    out = op.results[0]
+    dst = lw.new_home(out)
+    eps = float(op.prop("epsilon"))
+    kb = lw.kb
+    per_row = G == Ch
+    ynorm = None if per_row else kb.hbm("scratch", kb.fresh("h"), S, "f32")
+    for r0 in range(0, S[0] * G, PMAX):
+        r1 = min(r0 + PMAX, S[0] * G)
+        p = r1 - r0
+        lw.tile_cache = {}
+        if per_row:
+            t = lw.tile(x, 2, r0, r1, 0, W).ap()
+        else:  # row (n, g) is columns [g*W, (g+1)*W) of row n in the [N, C*spatial] view
+            tb = _scratch(lw, p, W, lw.home_of(x).dtype)
+            for r in range(r0, r1):
+                n, g = divmod(r, G)
+                H.load(kb, lambda a, b, w0, w1, q=r - r0: tb.ap((q + a, q + b), (w0, w1)),
+                       lw.home_of(x), 1, n, n + 1, g * W, (g + 1) * W)
+            t = tb.ap()
+        mean, var = _mean_var(lw, t, p, W)
+        sd = _scratch(lw, p, 1).ap()
+        kb.inst("scalar", nisa.ActivationOp, sd, var, func="sqrt", bias=lw.const_col(eps, p))
+        y = _scratch(lw, p, W).ap()
+        kb.inst("vector", nisa.TensorScalarOp, y, t, op0="sub", operand0=mean, op1="div", operand1=sd)
+        if per_row:
+            ch = [r % Ch for r in range(r0, r1)]
+            sc, b = column(lw, scale, ch), column(lw, bias, ch)
+            res = kb.sbuf(p, (W,), dt(out))
+            kb.inst("vector", nisa.TensorScalarOp, res.ap(), y, op0="mul", operand0=sc, op1="add", operand1=b)
+            H.store(kb, lambda a, b_, w0, w1: res.ap((a, b_), (w0, w1)), dst, 2, r0, r1, 0, W)
+            kb.free(res)
+        else:
+            for r in range(r0, r1):
+                n, g = divmod(r, G)
+                H.store(kb, lambda a, b_, w0, w1, q=r - r0: y.buf.ap((q + a, q + b_), (w0, w1)),
+                        ynorm, 1, n, n + 1, g * W, (g + 1) * W)
+        kb.free(*lw.tile_cache.values())
+        lw.tile_cache = {}
+    if not per_row:
+        _scale_bias_rows(lw, ynorm, scale, bias, dst)
+
+
+def _scale_bias_rows(lw, y, scale, bias, dst) -> None:
+    """dst = y * scale + bias per channel, over (sample, channel) rows of y [N, C, spatial]."""
+    kb = lw.kb
+    S = y.shape
+    Ch, C = S[1], prod(S[2:])
+    for r0 in range(0, S[0] * Ch, PMAX):
+        r1 = min(r0 + PMAX, S[0] * Ch)
+        p = r1 - r0
+        lw.tile_cache = {}
+        t = _scratch(lw, p, C)
+        H.load(kb, lambda a, b, w0, w1: t.ap((a, b), (w0, w1)), y, 2, r0, r1, 0, C)
+        ch = [r % Ch for r in range(r0, r1)]
+        sc, b = column(lw, scale, ch), column(lw, bias, ch)
+        res = kb.sbuf(p, (C,), dst.dtype)
+        kb.inst("vector", nisa.TensorScalarOp, res.ap(), t.ap(), op0="mul", operand0=sc, op1="add", operand1=b)
+        H.store(kb, lambda a, b_, w0, w1: res.ap((a, b_), (w0, w1)), dst, 2, r0, r1, 0, C)
+        kb.free(res, *lw.tile_cache.values())
+        lw.tile_cache = {}
 
 
 def batch_norm(lw, op):

@@ -1,4 +1,4 @@
-// RUN: neuron-opt %s -p lower-to-nisa | filecheck %s
+// RUN: neuron-opt %s --split-input-file -p lower-to-nisa | filecheck %s
 
 // softmax over the free axis: row max (negated) on VectorE, exp with that bias and the row sum
 // in one ScalarE pass, then one divide by the sum column; the input add is fused in (one load
@@ -30,3 +30,27 @@ builtin.module {
 // CHECK:      nisa.dma_queue
 // CHECK-DAG:    nisa.dma_copy @[[BT]][0, 0:64], @b[0:64] signal
 // CHECK-DAG:    nisa.dma_copy @[[BT]][15, 0:64], @b[0:64] signal
+
+// -----
+
+// group_norm with 2 groups of 2 channels: one (sample, group) row per partition (each row one
+// DMA of its channels), bn_stats/bn_aggr, (x - mean) / sqrt(var + eps) in fp32 to an HBM
+// scratch, then (sample, channel) rows take scale and bias as per-partition columns.
+builtin.module {
+  func.func @main(%x: tensor<2x4x3xf32> {nt.name = "x"}, %s: tensor<4xf32> {nt.name = "s"}) -> (tensor<2x4x3xf32> {nt.name = "y"}) {
+    %y = nt.group_norm %x, %s, %s {groups = 2 : i64, epsilon = 1.000000e-05 : f64} : (tensor<2x4x3xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<2x4x3xf32>
+    func.return %y : tensor<2x4x3xf32>
+  }
+}
+
+// CHECK:      nisa.hbm scratch @[[Y:h[0-9]+]] : tensor<2x4x3xf32>
+// CHECK:      nisa.engine @vector {
+// CHECK-NEXT:   nisa.bn_stats @[[ST:t[0-9]+]][0:4, 0:3], @[[X:t[0-9]+]][0:4, 0:6]
+// CHECK-NEXT:   nisa.bn_aggr @[[MV:t[0-9]+]][0:4, 0:2], @[[ST]][0:4, 0:3]
+// CHECK:        nisa.tensor_scalar @[[N:t[0-9]+]][0:4, 0:6], @[[X]][0:4, 0:6] op0 sub operand0 @[[MV]][0:4, 0] op1 div operand1 @{{t[0-9]+}}[0:4, 0]
+// CHECK-NEXT:   nisa.tensor_scalar @{{t[0-9]+}}[0:8, 0:3], @{{t[0-9]+}}[0:8, 0:3] op0 mul operand0 @[[SC:t[0-9]+]][0:8, 0] op1 add operand1 @{{t[0-9]+}}[0:8, 0]
+// CHECK:        nisa.activation @{{t[0-9]+}}[0:4, 0], @[[MV]][0:4, 1] func sqrt
+// CHECK:        nisa.dma_copy @[[X]][0, 0:6], @x[0, 0:2, 0:3]
+// CHECK:        nisa.dma_copy @[[X]][3, 0:6], @x[1, 2:4, 0:3]
+// CHECK:        nisa.dma_copy @[[Y]][1, 2:4, 0:3], @[[N]][3, 0:6]
+// CHECK:        nisa.dma_copy @[[SC]][4:8, 0], @s[0:4]
