@@ -931,13 +931,16 @@ class GroupNormOp(NtOp):
         c, g = shape[1], props["groups"]
         if g < 1 or c % g:
             raise VerifyException(f"groups must be >= 1 and divide the {c} channels, found {g}")
-        for name, t in zip(("scale", "bias"), types[1:]):
-            if tuple(t.get_shape()) != (c,):
-                raise VerifyException(
-                    f"{name}: expected shape {c} (the channels), found "
-                    f"{'x'.join(map(str, t.get_shape()))}"
-                )
+        _check_per_channel(types[1:], ("scale", "bias"), c)
         return x
+
+
+def _check_per_channel(types, names, c: int) -> None:
+    for name, t in zip(names, types):
+        if tuple(t.get_shape()) != (c,):
+            raise VerifyException(
+                f"{name}: expected shape {c} (the channels), found {'x'.join(map(str, t.get_shape()))}"
+            )
 
 
 @irdl_op_definition
@@ -960,13 +963,7 @@ class BatchNormOp(NtOp):
         _same_elements(types)
         if len(x.get_shape()) < 2:
             raise VerifyException("input: expected rank >= 2 (N x C x ...)")
-        c = x.get_shape()[1]
-        for name, t in zip(("scale", "bias", "mean", "var"), types[1:]):
-            if tuple(t.get_shape()) != (c,):
-                raise VerifyException(
-                    f"{name}: expected shape {c} (the channels), found "
-                    f"{'x'.join(map(str, t.get_shape()))}"
-                )
+        _check_per_channel(types[1:], ("scale", "bias", "mean", "var"), x.get_shape()[1])
         return x
 
 
