@@ -278,7 +278,10 @@ def group_norm(lw, op):
 
 
 def _scale_bias_rows(lw, y, scale, bias, dst) -> None:
-    """dst = y * scale + bias per channel, over (sample, channel) rows of y [N, C, spatial]."""
+    """dst = y * scale + bias per channel, over (sample, channel) rows of y [N, C, spatial], in
+    column chunks (any spatial size)."""
+    from neuron_opt.lowering.lowerer import EW_COLS
+
     kb = lw.kb
     S = y.shape
     Ch, C = S[1], prod(S[2:])
@@ -286,14 +289,18 @@ def _scale_bias_rows(lw, y, scale, bias, dst) -> None:
         r1 = min(r0 + PMAX, S[0] * Ch)
         p = r1 - r0
         lw.tile_cache = {}
-        t = _scratch(lw, p, C)
-        H.load(kb, lambda a, b, w0, w1: t.ap((a, b), (w0, w1)), y, 2, r0, r1, 0, C)
         ch = [r % Ch for r in range(r0, r1)]
         sc, b = column(lw, scale, ch), column(lw, bias, ch)
-        res = kb.sbuf(p, (C,), dst.dtype)
-        kb.inst("vector", nisa.TensorScalarOp, res.ap(), t.ap(), op0="mul", operand0=sc, op1="add", operand1=b)
-        H.store(kb, lambda a, b_, w0, w1: res.ap((a, b_), (w0, w1)), dst, 2, r0, r1, 0, C)
-        kb.free(res, *lw.tile_cache.values())
+        columns = list(lw.tile_cache.values())
+        for c0 in range(0, C, EW_COLS):
+            c1 = min(C, c0 + EW_COLS)
+            t = kb.sbuf(p, (c1 - c0,), "f32")
+            H.load(kb, lambda a, b_, w0, w1: t.ap((a, b_), (w0, w1)), y, 2, r0, r1, c0, c1)
+            res = kb.sbuf(p, (c1 - c0,), dst.dtype)
+            kb.inst("vector", nisa.TensorScalarOp, res.ap(), t.ap(), op0="mul", operand0=sc, op1="add", operand1=b)
+            H.store(kb, lambda a, b_, w0, w1: res.ap((a, b_), (w0, w1)), dst, 2, r0, r1, c0, c1)
+            kb.free(t, res)
+        kb.free(*columns)
         lw.tile_cache = {}
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -85,74 +84,77 @@ def _range_stats(own, ref, elt) -> dict:
 def explain(args) -> dict:
     from neuron_opt.cli.cc_compile import normalized_mode, option_label
     from neuron_opt.cli.cc_metrics import error_norms
-    from neuron_opt.cli.cc_model import onnx_inputs
+    from neuron_opt.cli.cc_model import OnnxModel
     from neuron_opt.cli.cc_precision import emit_report, plan_options
     from neuron_opt.diagnostics import onnx_node_of
     from neuron_opt.dialects import nt
     from neuron_opt.dialects.types import FP8_MAX, is_float, round_to, type_name
-    from neuron_opt.importers.onnx import import_onnx
     from neuron_opt.passes.auto_cast import AutoCastPass
     from neuron_opt.runtime.reference import Reference
     from xdsl.context import Context
 
     plan = plan_options(args)
-    inputs = onnx_inputs(args.model, args.inputs)
-    fp32, weights = import_onnx(args.model, "weights.npz")
+    model = OnnxModel(args.model)
+    inputs = model.inputs(args.inputs)
+    fp32 = model.fp32
     option = fp32.clone()
     to_fp32 = _pairs(fp32, option)
     auto_cast = AutoCastPass(mode=normalized_mode(args.auto_cast), type=args.auto_cast_type, **plan)
     emit_report(auto_cast.cast(Context(), option), args)
 
     rec32, rec = {}, {}
-    with tempfile.TemporaryDirectory(prefix="neuron-cc-explain-") as tmp:
-        np.savez(Path(tmp) / "weights.npz", **weights)
-        ref32, ref = Reference(fp32, tmp), Reference(option, tmp)
-        ref32.run(inputs, record=rec32)
-        ref.run(inputs, record=rec)
-        # Option arguments stand for the fp32 arguments at the same position.
-        args32 = dict(zip(ref.func.body.block.args, ref32.func.body.block.args))
-        rows = []
-        for op in ref.func.body.block.ops:
-            src = to_fp32.get(op)
-            if src is None or not isinstance(op, nt.NtOp) or isinstance(op, (nt.ConstantOp, nt.WeightOp)):
+    ref32, ref = Reference(fp32, model.weights_dir), Reference(option, model.weights_dir)
+    ref32.run(inputs, record=rec32)
+    ref.run(inputs, record=rec)
+    # Option arguments stand for the fp32 arguments at the same position.
+    args32 = dict(zip(ref.func.body.block.args, ref32.func.body.block.args))
+    rows = []
+    for op in ref.func.body.block.ops:
+        src = to_fp32.get(op)
+        if src is None or not isinstance(op, nt.NtOp) or isinstance(op, (nt.ConstantOp, nt.WeightOp)):
+            continue
+        if not any(is_float(r.type.element_type) for r in src.results):
+            continue
+        operands, saturated = [], 0
+        for v in op.operands:
+            source, sat = _fp32_source(v, to_fp32, args32)
+            value = rec32[source]
+            if is_float(v.type.element_type):  # what the option's op reads, from fp32
+                if sat:
+                    f = np.asarray(value).astype(np.float64)
+                    saturated += int((np.isfinite(f) & (np.abs(f) > FP8_MAX)).sum())
+                value = round_to(value, v.type.element_type, sat)
+            operands.append(value)
+        own_out = ref.run_op(op, operands)
+        node = onnx_node_of(src)
+        for k, (r32, r) in enumerate(zip(src.results, op.results)):
+            if not is_float(r32.type.element_type):
                 continue
-            if not any(is_float(r.type.element_type) for r in src.results):
-                continue
-            operands, saturated = [], 0
-            for v in op.operands:
-                source, sat = _fp32_source(v, to_fp32, args32)
-                value = rec32[source]
-                if is_float(v.type.element_type):  # what the option's op reads, from fp32
-                    if sat:
-                        f = np.asarray(value).astype(np.float64)
-                        saturated += int((np.isfinite(f) & (np.abs(f) > FP8_MAX)).sum())
-                    value = round_to(value, v.type.element_type, sat)
-                operands.append(value)
-            own_out = ref.run_op(op, operands)
-            node = onnx_node_of(src)
-            for k, (r32, r) in enumerate(zip(src.results, op.results)):
-                if not is_float(r32.type.element_type):
-                    continue
-                row = {
-                    "node": node[0] if node else None,
-                    "op_type": node[1] if node else None,
-                    "op": op.name + (f"#{k}" if len(op.results) > 1 else ""),
-                    "type": type_name(r.type.element_type),
-                    "own": error_norms(own_out[k], rec32[r32]),
-                    "accumulated": error_norms(rec[r], rec32[r32]),
-                    "accumulated_non_finite": _range_stats(rec[r], rec32[r32], r.type.element_type)["non_finite"],
-                    "fp8_saturated_inputs": saturated,
-                }
-                row.update(_range_stats(own_out[k], rec32[r32], r.type.element_type))
-                row["fp16_overflow"] = row["non_finite"] if type_name(r.type.element_type) == "f16" else 0
-                rows.append(row)
+            row = {
+                "node": node[0] if node else None,
+                "op_type": node[1] if node else None,
+                "op": op.name + (f"#{k}" if len(op.results) > 1 else ""),
+                "type": type_name(r.type.element_type),
+                "own": error_norms(own_out[k], rec32[r32]),
+                "accumulated": error_norms(rec[r], rec32[r32]),
+                "accumulated_non_finite": _range_stats(rec[r], rec32[r32], r.type.element_type)["non_finite"],
+                "fp8_saturated_inputs": saturated,
+            }
+            row.update(_range_stats(own_out[k], rec32[r32], r.type.element_type))
+            row["fp16_overflow"] = row["non_finite"] if type_name(r.type.element_type) == "f16" else 0
+            rows.append(row)
     first = next((r for r in rows if r["accumulated_non_finite"]), None)
     return {"model": args.model, "option": option_label(args), "ops": rows,
             "first_non_finite": None if first is None else {k: first[k] for k in ("node", "op_type", "op")}}
 
 
+NAME_WIDTH = 64
+
+
 def _name(row) -> str:
-    return f"{row['node']} ({row['op_type']})" if row["node"] else row["op"]
+    """The node and op type; a long exporter path keeps its informative end."""
+    name = f"{row['node']} ({row['op_type']})" if row["node"] else row["op"]
+    return name if len(name) <= NAME_WIDTH else "…" + name[-(NAME_WIDTH - 1):]
 
 
 def _e(v: float) -> str:
@@ -163,7 +165,7 @@ def print_table(report: dict, top: int) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=max(Console().width, 160))
+    console = Console(width=max(Console().width, 200))
     rows = sorted(report["ops"], key=lambda r: -r["own"]["rel_l2"])[:top]
     t = Table(title=f"{Path(report['model']).name}  option {report['option']}: error per op, "
               f"largest own error first ({min(top, len(report['ops']))} of {len(report['ops'])})",
@@ -171,7 +173,7 @@ def print_table(report: dict, top: int) -> None:
     for col in ("node (op type)", "nt op", "type", "own rel L2", "accum. rel L2", "inf/NaN",
                 "fp16 overflow", "flushed to 0", "subnormal", "fp8 saturated"):
         t.add_column(col, justify="left" if col in ("node (op type)", "nt op", "type") else "right",
-                     no_wrap=col == "node (op type)")
+                     no_wrap=True)
     for r in rows:
         t.add_row(_name(r), r["op"], r["type"], _e(r["own"]["rel_l2"]), _e(r["accumulated"]["rel_l2"]),
                   str(r["non_finite"]), str(r["fp16_overflow"]), str(r["flushed_to_zero"]),
