@@ -8,6 +8,7 @@ fork, the evaluations run one by one in this process.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -35,6 +36,9 @@ def run_all(fn: Callable, items: Iterable, jobs: int, describe: Callable[[object
                TimeElapsedColumn())
     pool = None
     if jobs > 1 and len(items) > 1 and "fork" in multiprocessing.get_all_start_methods():
+        # Garbage the parent has not collected yet would be collected in each worker: an
+        # onnxruntime session freed there joins threads that do not exist after fork (hang).
+        gc.collect()
         ctx = multiprocessing.get_context("fork")
         pool = ProcessPoolExecutor(max_workers=min(jobs, len(items)), mp_context=ctx)
     try:
