@@ -196,6 +196,8 @@ CASES = {
     "nt.batch_norm": lambda c, t: [c.add(nt.BatchNormOp.make(
         c.arg((2, 3, 4), t), c.arg((3,), t), c.arg((3,), t), c.arg((3,), t), c.arg((3,), t, low=0.5),
         epsilon=1e-5))],
+    "nt.group_norm": lambda c, t: [c.add(nt.GroupNormOp.make(c.arg((2, 4, 5), t), c.arg((4,), t), c.arg((4,), t),
+                                                              groups=g, epsilon=1e-5)) for g in (4, 2)],
     "nt.transpose": lambda c, t: [c.add(nt.TransposeOp.make(c.arg((2, 3, 4), t), perm=[2, 0, 1]))],
     "nt.reshape": lambda c, t: [c.add(nt.ReshapeOp.make(c.arg((2, 3, 4), t), result_type=TensorType(t, (4, 6))))],
     "nt.broadcast": lambda c, t: [c.add(nt.BroadcastOp.make(c.arg((3, 1), t), result_type=TensorType(t, (2, 3, 4))))],
