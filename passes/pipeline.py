@@ -6,15 +6,11 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 
+from neuron_opt.options import DEFAULT_MODE, DEFAULT_TYPE, normalize_mode
 from neuron_opt.passes.auto_cast import AutoCastPass
-from neuron_opt.passes.cast_report import CastReport
 from neuron_opt.passes.cast_report import CastReport
 from neuron_opt.passes.canonicalize_casts import CanonicalizeCastsPass
 from neuron_opt.passes.preserve_io import PreserveIOPass
-
-MODES = ("none", "matmult", "all")
-DEFAULT_MODE = "matmult"
-DEFAULT_TYPE = "bf16"
 
 
 def cast_pipeline(

@@ -82,10 +82,9 @@ def _range_stats(own, ref, elt) -> dict:
 
 
 def explain(args) -> dict:
-    from neuron_opt.cli.cc_compile import normalized_mode, option_label
     from neuron_opt.cli.cc_metrics import error_norms
     from neuron_opt.cli.cc_model import OnnxModel
-    from neuron_opt.cli.cc_precision import emit_report, plan_options
+    from neuron_opt.cli.cc_precision import emit_report, label_of, plan_options
     from neuron_opt.diagnostics import onnx_node_of
     from neuron_opt.dialects import nt
     from neuron_opt.dialects.types import FP8_MAX, is_float, round_to, type_name
@@ -99,7 +98,7 @@ def explain(args) -> dict:
     fp32 = model.fp32
     option = fp32.clone()
     to_fp32 = _pairs(fp32, option)
-    auto_cast = AutoCastPass(mode=normalized_mode(args.auto_cast), type=args.auto_cast_type, **plan)
+    auto_cast = AutoCastPass(mode=args.auto_cast, type=args.auto_cast_type, **plan)
     emit_report(auto_cast.cast(Context(), option), args)
 
     rec32, rec = {}, {}
@@ -144,7 +143,7 @@ def explain(args) -> dict:
             row["fp16_overflow"] = row["non_finite"] if type_name(r.type.element_type) == "f16" else 0
             rows.append(row)
     first = next((r for r in rows if r["accumulated_non_finite"]), None)
-    return {"model": args.model, "option": option_label(args), "ops": rows,
+    return {"model": args.model, "option": label_of(args), "ops": rows,
             "first_non_finite": None if first is None else {k: first[k] for k in ("node", "op_type", "op")}}
 
 
