@@ -102,7 +102,7 @@ def explain(args) -> dict:
     emit_report(auto_cast.cast(Context(), option), args)
 
     rec32, rec = {}, {}
-    ref32, ref = Reference(fp32, model.weights_dir), Reference(option, model.weights_dir)
+    ref32, ref = Reference(fp32, model.weights), Reference(option, model.weights)
     ref32.run(inputs, record=rec32)
     ref.run(inputs, record=rec)
     # Option arguments stand for the fp32 arguments at the same position.
@@ -221,8 +221,7 @@ def plot(report: dict, path: str) -> None:
 
 def run(args) -> int:
     from neuron_opt.cli.cc_metrics import json_safe
-    from neuron_opt.cli.cc_model import check_outputs_dir
-    from neuron_opt.outputs import atomic_output
+    from neuron_opt.outputs import atomic_output, check_outputs
 
     if not args.model.endswith(".onnx"):
         raise CompileError("explain takes an ONNX model", args.model)
@@ -230,7 +229,7 @@ def run(args) -> int:
         raise CompileError("the plot must be a .png file", args.plot)
     if args.top < 1:
         raise CompileError("--top must be at least 1", "neuron-cc")
-    check_outputs_dir(args.json, args.plot)
+    check_outputs([args.json, args.plot], [args.model, args.inputs])  # before the slow run
     report = explain(args)
     print_table(report, args.top)
     if args.plot:
