@@ -19,6 +19,7 @@ from typing import ClassVar
 import numpy as np
 from xdsl.dialects.builtin import (
     AnyFloat,
+    Float8E4M3Type,
     BytesAttr,
     DenseArrayBase,
     FloatAttr,
@@ -470,18 +471,49 @@ def _same_elements(types: list[TensorType], what: str = "operands") -> Attribute
     return types[0].element_type
 
 
+def check_scales(values: Sequence[float], what: str) -> None:
+    """Scales are finite, positive powers of two: multiplying by one is exact in binary
+    floating point, so a scaled cast rounds once and undoing the scale changes no bit."""
+    if not values:
+        raise VerifyException(f"{what}: expected at least one value")
+    for v in values:
+        if not (math.isfinite(v) and v > 0 and math.frexp(v)[0] == 0.5):
+            raise VerifyException(f"{what}: expected finite positive powers of two, found {v!r}")
+
+
+def scale_values(attr: Attribute | None) -> list[float] | None:
+    """The floats of an `array<f32: ...>` scale property (None when absent)."""
+    return None if attr is None else [float(v) for v in attr.get_values()]
+
+
+def scale_array(values: Sequence[float]) -> DenseArrayBase:
+    return DenseArrayBase.from_list(f32, [float(v) for v in values])
+
+
 # ---------------------------------------------------------------------------------------------
 # Contractions (MATMUL)
 
 
 class _Contraction(NtOp):
     acc = opt_prop_def(Attribute)  # accumulation type, f32 by default
+    # Scaled fp8: the fp32 accumulator times unscale[output channel] (one value, or one per
+    # channel), before the bias and the result's rounding.
+    unscale = opt_prop_def(DenseArrayBase)
     traits = traits_def(Pure(), MatmulClass())
+
+    def channel_axis(self) -> int:
+        """The result dim of the output channels (the weights' per-channel scales)."""
+        return len(self.result.type.get_shape()) - 1
 
     def check_result(self, types, props) -> None:
         acc = props.get("acc") or f32
         if acc != f32:
             raise VerifyException(f"accumulation type must be f32, found {type_name(acc)}")
+        if (u := scale_values(self.unscale)) is not None:
+            check_scales(u, "unscale")
+            n = self.result.type.get_shape()[self.channel_axis()] if self.result.type.get_shape() else 1
+            if len(u) not in (1, n):
+                raise VerifyException(f"unscale: expected 1 or {n} values (one per output channel), found {len(u)}")
         data = types[:2]
         _same_elements(data, "contraction inputs")
         shape = self.result_shape(types, props)
@@ -568,6 +600,10 @@ class ConvOp(_Contraction):
     """N-D convolution, NC[spatial] x O(C/groups)[kernel] (+ bias[O])."""
 
     name = "nt.conv"
+
+    def channel_axis(self) -> int:
+        return 1
+
     input = operand_def(TensorType)
     weight = operand_def(TensorType)
     bias = opt_operand_def(TensorType)
@@ -1197,15 +1233,8 @@ class AvgPoolOp(_Pool):
 # Casts, constants and weights
 
 
-@irdl_op_definition
-class CastOp(_Unary):
-    """Convert element type, RNE. Float overflow gives +-inf unless `saturate` (fp8: clamp to
-    +-240, NaN stays NaN). Float -> integer truncates toward zero and saturates (NaN -> 0)."""
-
-    name = "nt.cast"
-    saturate = opt_prop_def(UnitAttr)
-    ELEMENTS: ClassVar[str] = "any"
-    traits = traits_def(Pure(), MoveClass())
+class _Convert(_Unary):
+    """`OP %x {props} : tensor<...xA> to tensor<...xB>`: a change of element type."""
 
     @classmethod
     def infer(cls, types, props):
@@ -1214,12 +1243,10 @@ class CastOp(_Unary):
     def check_result(self, types, props):
         src, dst = types[0], self.result.type
         if not isinstance(dst, TensorType) or tuple(dst.get_shape()) != tuple(src.get_shape()):
-            raise VerifyException(f"cast must keep the shape: {_shape_str(src)} to {_shape_str(dst)}")
-        if props.get("saturate") and not is_float(dst.element_type):
-            raise VerifyException("saturate needs a float result type")
+            raise VerifyException(f"{self.name[3:]} must keep the shape: {_shape_str(src)} to {_shape_str(dst)}")
 
     @classmethod
-    def parse(cls, parser: Parser) -> CastOp:
+    def parse(cls, parser: Parser) -> _Convert:
         u = parser.parse_unresolved_operand()
         attrs = parser.parse_optional_attr_dict()
         parser.parse_punctuation(":")
@@ -1239,6 +1266,52 @@ class CastOp(_Unary):
         printer.print_attribute(self.input.type)
         printer.print_string(" to ")
         printer.print_attribute(self.result.type)
+
+
+@irdl_op_definition
+class CastOp(_Convert):
+    """Convert element type, RNE. Float overflow gives +-inf unless `saturate` (fp8: clamp to
+    +-240, NaN stays NaN). Float -> integer truncates toward zero and saturates (NaN -> 0)."""
+
+    name = "nt.cast"
+    saturate = opt_prop_def(UnitAttr)
+    ELEMENTS: ClassVar[str] = "any"
+    traits = traits_def(Pure(), MoveClass())
+
+    def check_result(self, types, props):
+        super().check_result(types, props)
+        if props.get("saturate") and not is_float(self.result.type.element_type):
+            raise VerifyException("saturate needs a float result type")
+
+
+@irdl_op_definition
+class ScaledCastOp(_Convert):
+    """Scaled fp8: y = fp8(x * scale), the product in fp32, rounded once (RNE) and saturating
+    to +-240 (NaN stays NaN). `scale` is one value, or with `axis` one per index of that dim
+    (a weight's output channels); each a finite positive power of two. Class FP32: it is
+    arithmetic, so no cast is ever moved across it, and the passes leave it as it is."""
+
+    name = "nt.scaled_cast"
+    scale = prop_def(DenseArrayBase)
+    axis = opt_prop_def(IntegerAttr)
+    traits = traits_def(Pure(), Fp32Class())
+
+    def check_result(self, types, props):
+        super().check_result(types, props)
+        if not isinstance(self.result.type.element_type, Float8E4M3Type):
+            raise VerifyException(f"expected an f8E4M3 result, found {type_name(self.result.type.element_type)}")
+        scale = scale_values(self.scale)
+        check_scales(scale, "scale")
+        shape = tuple(types[0].get_shape())
+        axis = props.get("axis")
+        if axis is None:
+            if len(scale) != 1:
+                raise VerifyException(f"scale: {len(scale)} values need an axis (one value without)")
+            return
+        if not 0 <= axis < len(shape):
+            raise VerifyException(f"axis {axis} out of range for rank {len(shape)}")
+        if len(scale) != shape[axis]:
+            raise VerifyException(f"scale: expected {shape[axis]} values (dim {axis}), found {len(scale)}")
 
 
 @irdl_op_definition
@@ -1334,7 +1407,7 @@ NT_OPS = [
     GroupNormOp, BatchNormOp,
     TransposeOp, ReshapeOp, BroadcastOp, SliceOp, ConcatOp, GatherOp, GatherElementsOp,
     GatherNdOp, PadOp, MaxPoolOp, AvgPoolOp,
-    CastOp, ConstantOp, WeightOp,
+    CastOp, ScaledCastOp, ConstantOp, WeightOp,
 ]  # fmt: skip
 
 # Module and function attributes of the IR conventions.

@@ -11,7 +11,9 @@ precision plan (precision_plan.py) deciding the ops its rules match.
   none     no change (a plan's rules still apply).
 A plan rule's precision P decides an op as `all` would with type P (fp32: reads and writes
 f32; keep: the types of the model), except that a contraction under matmult keeps its f32
-result. Where a value's producer and a user disagree on its type, a cast sits between them
+result. A fp8_e4m3 rule with amax values (scaled fp8) reads its operands through
+`nt.scaled_cast` (x * 2^k, rounded once, saturating) instead of casts, and the contraction's
+`unscale` undoes both scales on the fp32 accumulator. Where a value's producer and a user disagree on its type, a cast sits between them
 (canonicalize-casts folds what it can). Integer and bool tensors are never touched.
 
 One walk decides every op, a second rewrites; new ops take the location of the op they serve.
@@ -36,7 +38,8 @@ from neuron_opt.dialects.types import is_float, round_to, type_name
 from neuron_opt.options import DEFAULT_MODE, DEFAULT_TYPE, CastTypeOption, ModeOption, normalize_mode
 from neuron_opt.passes.cast_report import CastReport
 from neuron_opt.passes.policy import POLICY, role_type, saturates
-from neuron_opt.passes.precision_plan import build_plan
+from neuron_opt.diagnostics import CompileError, onnx_node_of
+from neuron_opt.passes.precision_plan import PlanRule, build_plan, fp8_scale
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,41 @@ def _is_source(op: Operation) -> bool:
     return isinstance(op, (nt.ConstantOp, nt.WeightOp))
 
 
+@dataclass(frozen=True)
+class _Scales:
+    """Scaled fp8 for one contraction: per operand (0, 1) its scale values and axis (None:
+    one value for the tensor), from the plan rule's amax values."""
+
+    scales: dict[int, tuple[tuple[float, ...], int | None]]
+
+
+def weight_channel_axis(op: nt._Contraction) -> int:
+    """The dim of the second operand that holds the output channels."""
+    rank = len(op.operands[1].type.get_shape())
+    if isinstance(op, nt.ConvOp) or (isinstance(op, nt.LinearOp) and op.prop("trans_b")):
+        return 0
+    return rank - 1
+
+
+def _scales_of(op: nt._Contraction, rule: PlanRule) -> _Scales:
+    scales: dict[int, tuple[tuple[float, ...], int | None]] = {}
+    if rule.input_amax is not None:
+        scales[0] = ((fp8_scale(rule.input_amax, rule.margin),), None)
+    w = rule.weight_amax
+    if isinstance(w, tuple):
+        axis = weight_channel_axis(op)
+        n = op.operands[1].type.get_shape()[axis]
+        if len(w) != n:
+            node = onnx_node_of(op)
+            what = f"node {node[0]}" if node else op.name
+            raise CompileError(f"{rule.label}: weight_amax has {len(w)} values, {what} has {n} "
+                               "output channels", rule.where)
+        scales[1] = (tuple(fp8_scale(a, rule.margin) for a in w), axis)
+    elif w is not None:
+        scales[1] = ((fp8_scale(w, rule.margin),), None)
+    return _Scales(scales)
+
+
 def _floats(values) -> list:
     return [v for v in values if is_float(getattr(v.type, "element_type", None))]
 
@@ -121,6 +159,7 @@ class _FuncCaster:
         # One cast per (value, type): users sharing an operand share its cast.
         self.casts: dict[tuple[SSAValue, Attribute], SSAValue] = {}
         self.last_arg_cast: Operation | None = None  # keeps argument casts in argument order
+        self.scaled: dict[Operation, _Scales] = {}  # contractions a rule gives scaled fp8
 
     def run(self, f: func.FuncOp) -> None:
         ops = [op for op in f.body.block.ops if not isinstance(op, func.ReturnOp)]
@@ -129,9 +168,14 @@ class _FuncCaster:
         by_rule: set[Operation] = set()
         wanted: dict[Operation, dict[int, Attribute | None]] = {}
         for op in ops:  # decided on the model's own types: nothing is rewritten yet
-            if not _is_source(op) and _floats((*op.operands, *op.results)):
+            # A scaled cast stays as it is: it reads any float and writes fp8 by definition.
+            if not _is_source(op) and not isinstance(op, nt.ScaledCastOp) and _floats((*op.operands, *op.results)):
                 rule = self.plan.match(op)
                 targets[op], reasons[op] = self._decide(op, rule)
+                t = targets[op]
+                if rule is not None and rule.scaled and isinstance(op, nt._Contraction) and t is not None \
+                        and t.data == role_type("matmul", "fp8_e4m3"):
+                    self.scaled[op] = _scales_of(op, rule)
                 wanted[op] = self._operand_types(op, targets[op])
                 if rule is not None:
                     by_rule.add(op)
@@ -200,14 +244,16 @@ class _FuncCaster:
         if t is None:
             return {i: op.operands[i].type.element_type for i in floats}
         data = 2 if isinstance(op, nt._Contraction) else 0
-        return {i: t.data if i < data else t.other for i in floats}
+        scaled = self.scaled[op].scales if op in self.scaled else {}
+        # A scaled operand reads its producer's type: the scaled cast reads any float.
+        return {i: None if i in scaled else t.data if i < data else t.other for i in floats}
 
     def _report(self, op: Operation, t: _Target | None, changed: bool, reason: str) -> None:
         if t is None:
             self.report.decide(op, "kept", None, False, reason)
             return
         if isinstance(op, nt._Contraction) and t.data != t.result:
-            text = f"{type_name(t.data)}, result {type_name(t.result)}"
+            text = f"{type_name(t.data)}{' scaled' if op in self.scaled else ''}, result {type_name(t.result)}"
         else:
             text = type_name(t.result)
         self.report.decide(op, text, t.result, changed, reason)
@@ -219,6 +265,8 @@ class _FuncCaster:
             v = op.operands[i]
             if want is not None and v.type.element_type != want:
                 op.operands[i] = self._cast(v, want, op)
+        if op in self.scaled:
+            self._scale_operands(op, self.scaled[op])
         if t is None:
             return
         if isinstance(op, nt._Contraction):
@@ -226,6 +274,37 @@ class _FuncCaster:
         for res in _floats(op.results):
             if _retyped(op, res, t):
                 Rewriter.replace_value_with_new_type(res, TensorType(t.result, res.type.get_shape()))
+
+    def _scale_operands(self, op: nt._Contraction, sc: _Scales) -> None:
+        """Scaled casts of the operands to fp8 and the contraction's unscale = 1 / (s0 * s1),
+        per output channel (exact: powers of two). An operand already in fp8 (the model's,
+        or an earlier run's) is read as it is."""
+        fp8 = role_type("matmul", "fp8_e4m3")
+        undo = np.ones(1)
+        for i, (values, axis) in sc.scales.items():
+            v = op.operands[i]
+            if v.type.element_type == fp8:
+                continue
+            if all(x == 1.0 for x in values):
+                op.operands[i] = self._cast(v, fp8, op)
+                continue
+            op.operands[i] = self._scaled_cast(v, values, axis, op)
+            undo = undo / np.asarray(values)  # exact; (1,) broadcasts to one per channel
+        if np.any(undo != 1.0):
+            op.properties["unscale"] = nt.scale_array(undo.tolist())
+
+    def _scaled_cast(self, v: SSAValue, values, axis, user: Operation) -> SSAValue:
+        key = (v, values, axis)
+        if key in self.casts:
+            return self.casts[key]
+        props = {"scale": nt.scale_array(values)}
+        if axis is not None:
+            props["axis"] = builtin.IntegerAttr(axis, builtin.i64)
+        c = nt.ScaledCastOp.create(operands=[v], result_types=[TensorType(role_type("matmul", "fp8_e4m3"), v.type.get_shape())],
+                                   properties=props)
+        self._insert(c, v, user)
+        self.casts[key] = c.result
+        return c.result
 
     def _source_type(self, v: SSAValue, wanted) -> Attribute | None:
         """Under all, the type an f32 argument, constant or weight takes: the one its users
@@ -245,6 +324,8 @@ class _FuncCaster:
             elif user in wanted:
                 if (want := wanted[user].get(use.index)) is not None:
                     types.add(want)
+                elif user in self.scaled:  # a scaled cast reads the model's value
+                    types.add(v.type.element_type)
             else:
                 types.add(v.type.element_type)
         t = types.pop() if len(types) == 1 else None if types else self.act
@@ -286,8 +367,14 @@ class _FuncCaster:
         if key in self.casts:
             return self.casts[key]
         c = nt.CastOp.make(v, result_type=TensorType(elt, v.type.get_shape()), saturate=saturates(elt))
+        self._insert(c, v, user)
+        self.casts[key] = c.result
+        return c.result
+
+    def _insert(self, c: Operation, v: SSAValue, user: Operation) -> None:
+        """Place a new cast of v right after v's definition, at its user's location."""
         c.location = user.location
-        c.result.name_hint = v.name_hint
+        c.results[0].name_hint = v.name_hint
         if isinstance(v.owner, Operation):
             at = InsertPoint.after(v.owner)
         elif self.last_arg_cast is not None:
@@ -297,6 +384,4 @@ class _FuncCaster:
         if not isinstance(v.owner, Operation):
             self.last_arg_cast = c
         Rewriter.insert_op(c, at)
-        self.casts[key] = c.result
         self.report.casts += 1
-        return c.result

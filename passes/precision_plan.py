@@ -19,6 +19,13 @@ precision: fp32, bf16, fp16, tf32, fp8_e4m3 or keep. The first rule that matches
 it; ops no rule matches follow --auto-cast. Imported ops know their ONNX node (a NameLoc);
 ops read from IR text match only nt_op and op_class.
 
+Scaled fp8 (with precision fp8_e4m3, on contractions): `input_amax` (a number: the largest
+|value| of the first operand, per tensor) and `weight_amax` (a number, or a list with one per
+output channel of the second operand), optionally `margin` (default 1). Each operand is
+multiplied by the power of two scale = 2^floor(log2(240 / (margin * amax))) before its
+saturating cast, and the contraction undoes both scales on its fp32 result (`fp8_scale`).
+`neuron-cc calibrate` writes such rules.
+
 `--op-block-list A,B` and `--node-block-list a,b` (onnxruntime's spellings) are rules that
 keep those op types / node names in fp32, placed before the file's rules.
 """
@@ -27,6 +34,8 @@ from __future__ import annotations
 
 import fnmatch
 import glob
+import json
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -38,6 +47,21 @@ from neuron_opt.dialects import nt
 
 PRECISIONS = ("fp32", "bf16", "fp16", "tf32", "fp8_e4m3", "keep")
 MATCH_KEYS = ("node", "node_regex", "op_type", "nt_op", "op_class")
+SCALE_KEYS = ("input_amax", "weight_amax", "margin")
+FP8_MAX = 240.0  # NC-v2's E4M3 (IEEE-style, with infinities)
+_SCALE_EXP = 62  # |log2 scale| <= 62: the undo factor 1/(s_in * s_w) stays a normal fp32
+
+
+def fp8_scale(amax: float, margin: float = 1.0) -> float:
+    """The power of two that maps |x| <= amax into E4M3's range with `margin` to spare: the
+    largest 2^e with margin * amax * 2^e <= 240 (1 for amax = 0). A power of two, because
+    multiplying by one is exact: the scaled cast rounds once and the unscale is exact, and
+    E4M3's relative precision is the same in every binade, so the exact ratio would gain no
+    precision, only up to 2x of headroom at the top."""
+    if amax <= 0:
+        return 1.0
+    e = math.frexp(FP8_MAX / (margin * amax))[1] - 1  # floor(log2(r)) for r > 0
+    return math.ldexp(1.0, max(-_SCALE_EXP, min(_SCALE_EXP, e)))
 _CLASS_NAMES = tuple(c.name for c in nt.OP_CLASSES)
 
 
@@ -51,6 +75,13 @@ class PlanRule:
     op_type: tuple[str, ...] = ()
     nt_op: tuple[str, ...] = ()
     op_class: tuple[str, ...] = ()
+    input_amax: float | None = None  # scaled fp8: the first operand's |max|, per tensor
+    weight_amax: float | tuple[float, ...] | None = None  # per tensor, or per output channel
+    margin: float = 1.0
+
+    @property
+    def scaled(self) -> bool:
+        return self.input_amax is not None or self.weight_amax is not None
 
     def matches(self, op: Operation, node: tuple[str, str] | None) -> bool:
         name, op_type = node if node is not None else (None, None)
@@ -155,8 +186,9 @@ def _rule(r: dict, i: int, path: str, lines: _Lines) -> PlanRule:
         raise CompileError(f"rule {i + 1}: {message}", f"{path}:{lines.rule_line(i, key)}")
 
     for key in r:
-        if key not in MATCH_KEYS + ("name", "precision"):
-            fail(f"unknown key '{key}' (match keys: {', '.join(MATCH_KEYS)}; also name, precision)", key)
+        if key not in MATCH_KEYS + SCALE_KEYS + ("name", "precision"):
+            fail(f"unknown key '{key}' (match keys: {', '.join(MATCH_KEYS)}; also name, precision, "
+                 f"{', '.join(SCALE_KEYS)})", key)
     if "precision" not in r:
         fail(f"no precision (one of {', '.join(PRECISIONS)})")
     precision = r["precision"]
@@ -190,9 +222,42 @@ def _rule(r: dict, i: int, path: str, lines: _Lines) -> PlanRule:
     for s in values.get("op_class", ()):
         if s not in _CLASS_NAMES:
             fail(f"op_class must be one of {', '.join(_CLASS_NAMES)}, found {s!r}", "op_class")
+    scales = _scale_keys(r, precision, fail)
     label = f"rule {i + 1}" + (f" '{name}'" if name else "")
     return PlanRule(label, f"{path}:{lines.rule_line(i)}", precision, values.get("node", ()),
-                    tuple(regexes), values.get("op_type", ()), nt_ops, values.get("op_class", ()))
+                    tuple(regexes), values.get("op_type", ()), nt_ops, values.get("op_class", ()),
+                    **scales)
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _scale_keys(r: dict, precision: str, fail) -> dict:
+    """input_amax, weight_amax and margin, checked (scaled fp8 only)."""
+    out: dict = {}
+    for key in SCALE_KEYS:
+        if key not in r:
+            continue
+        if precision != "fp8_e4m3":
+            fail(f"{key} applies to precision \"fp8_e4m3\" only, found {precision!r}", key)
+        v = r[key]
+        if key == "margin":
+            if not _number(v) or v <= 0:
+                fail(f"margin must be a positive number, found {v!r}", key)
+            out[key] = float(v)
+        elif key == "weight_amax" and isinstance(v, list):
+            if not v or not all(_number(x) and x >= 0 for x in v):
+                fail("weight_amax must be a number >= 0 or a non-empty list of them (one per "
+                     "output channel)", key)
+            out[key] = tuple(float(x) for x in v)
+        elif not _number(v) or v < 0:
+            fail(f"{key} must be a finite number >= 0, found {v!r}", key)
+        else:
+            out[key] = float(v)
+    if "margin" in out and "input_amax" not in out and "weight_amax" not in out:
+        fail("margin needs input_amax or weight_amax", "margin")
+    return out
 
 
 def block_list_rules(op_types: tuple[str, ...], node_names: tuple[str, ...]) -> tuple[PlanRule, ...]:
@@ -208,3 +273,21 @@ def build_plan(path: str, op_types: tuple[str, ...] = (), node_names: tuple[str,
     """The block lists' rules first, then the file's (when a path is given)."""
     file_rules = load_plan(path).rules if path else ()
     return PrecisionPlan(block_list_rules(op_types, node_names) + file_rules)
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, str):
+        return json.dumps(v)  # a TOML basic string: JSON's escapes are TOML's
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)
+
+
+def format_plan(rules: list[dict], comment: str = "") -> str:
+    """A plan file's text: one `[[rule]]` table per dict (keys as in the file), in order."""
+    out = [f"# {line}".rstrip() for line in comment.splitlines()]
+    for r in rules:
+        out += ["", "[[rule]]"] + [f"{k} = {_toml_value(v)}" for k, v in r.items()]
+    return "\n".join(out).lstrip("\n") + "\n"

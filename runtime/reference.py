@@ -158,13 +158,14 @@ def _window(op):
 @register_impls
 class NtFunctions(InterpreterFunctions):
     # Contractions
-    run_matmul = _impl(nt.MatmulOp, lambda op, a, b: ew.finish(nn.matmul(a, b), _elt(op)))
-    run_batch_matmul = _impl(nt.BatchMatmulOp, lambda op, a, b: ew.finish(nn.matmul(a, b), _elt(op)))
+    run_matmul = _impl(nt.MatmulOp, lambda op, a, b: ew.finish(nn.matmul(a, b, op.prop("unscale")), _elt(op)))
+    run_batch_matmul = _impl(nt.BatchMatmulOp, lambda op, a, b: ew.finish(
+        nn.matmul(a, b, op.prop("unscale")), _elt(op)))
     run_linear = _impl(nt.LinearOp, lambda op, x, w, b=None: ew.finish(
-        nn.linear(x, w, b, bool(op.prop("trans_b"))), _elt(op)))
+        nn.linear(x, w, b, bool(op.prop("trans_b")), op.prop("unscale")), _elt(op)))
     run_conv = _impl(nt.ConvOp, lambda op, x, w, b=None: ew.finish(nn.conv(
         x, w, b, op.prop("strides"), op.prop("pads"), op.prop("dilations"), op.prop("groups"),
-        _shape(op)[2:]), _elt(op)))
+        _shape(op)[2:], op.prop("unscale")), _elt(op)))
 
     # Elementwise
     run_add = _impl(nt.AddOp, _binary("add"))
@@ -237,6 +238,8 @@ class NtFunctions(InterpreterFunctions):
 
     # Casts, constants, weights
     run_cast = _impl(nt.CastOp, lambda op, x: ew.cast(x, _elt(op), bool(op.prop("saturate"))))
+    run_scaled_cast = _impl(nt.ScaledCastOp, lambda op, x: ew.scaled_cast(
+        x, op.prop("scale"), op.prop("axis"), _elt(op)))
     run_constant = _impl(nt.ConstantOp, lambda op: op.to_array())
 
     @impl(nt.WeightOp)

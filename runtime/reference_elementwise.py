@@ -228,6 +228,17 @@ def cast(x: np.ndarray, elt: Attribute, saturate: bool) -> np.ndarray:
     return x.astype(dt)
 
 
+def scaled_cast(x: np.ndarray, scale, axis: int | None, elt: Attribute) -> np.ndarray:
+    """nt.scaled_cast: x * scale in fp32 (scale per index of `axis`, when given), rounded once
+    to `elt` (fp8), saturating."""
+    s = np.asarray(scale, dtype=F32)
+    if axis is not None:
+        shape = [1] * x.ndim
+        shape[axis] = s.size
+        s = s.reshape(shape)
+    return finish(up(x) * s, elt, saturate=True)
+
+
 def saturate_int(x: np.ndarray, dt: np.dtype) -> np.ndarray:
     """Float -> integer dtype: truncate toward zero, NaN -> 0, clamp to the type's range."""
     info = np.iinfo(dt)

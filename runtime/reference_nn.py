@@ -30,13 +30,26 @@ def _eps(eps: float) -> np.float64:
 # Contractions
 
 
-def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.matmul(up(a), up(b))
+def unscale(y: np.ndarray, u, axis: int) -> np.ndarray:
+    """Scaled fp8: the fp32 accumulator times u (one value, or one per index of `axis`), in
+    fp32."""
+    if u is None:
+        return y
+    u = np.asarray(u, dtype=np.float32)
+    shape = [1] * y.ndim
+    if u.size > 1:
+        shape[axis] = u.size
+    return y * u.reshape(shape)
 
 
-def linear(x, w, bias, trans_b: bool) -> np.ndarray:
+def matmul(a: np.ndarray, b: np.ndarray, u=None) -> np.ndarray:
+    y = np.matmul(up(a), up(b))
+    return unscale(y, u, y.ndim - 1)
+
+
+def linear(x, w, bias, trans_b: bool, u=None) -> np.ndarray:
     w = up(w)
-    y = np.matmul(up(x), w.T if trans_b else w)
+    y = unscale(np.matmul(up(x), w.T if trans_b else w), u, 1)
     # The bias joins the fp32 accumulator before the one rounding of the result.
     return y if bias is None else y + up(bias)
 
@@ -76,7 +89,7 @@ def _extra_end(spatial, pads, kernel, strides, dilations, out) -> list[int]:
     return extra
 
 
-def conv(x, w, bias, strides, pads, dilations, groups: int, out: Sequence[int]) -> np.ndarray:
+def conv(x, w, bias, strides, pads, dilations, groups: int, out: Sequence[int], u=None) -> np.ndarray:
     """N-D convolution as one f32 matmul over an im2col matrix (a loop over kernel positions
     builds it; no loop over elements)."""
     xf, wf = up(x), up(w)
@@ -93,7 +106,7 @@ def conv(x, w, bias, strides, pads, dilations, groups: int, out: Sequence[int]) 
     # (N, C, Kp, P) -> (N, G, Cg*Kp, P): the row order (c, kernel position) matches w's layout.
     col = np.stack(cols, axis=2).reshape(n, groups, cg * kp, p)
     wm = wf.reshape(groups, o // groups, cg * kp)
-    y = np.matmul(wm[None], col).reshape((n, o) + tuple(out))
+    y = unscale(np.matmul(wm[None], col).reshape((n, o) + tuple(out)), u, 1)
     if bias is not None:
         y = y + up(bias).reshape((1, o) + (1,) * len(out))
     return y

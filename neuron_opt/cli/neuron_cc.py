@@ -16,6 +16,8 @@ SUBCOMMANDS = {
     "sweep": "every auto-cast option side by side: accuracy, latency, a plot, a recommendation",
     "explain": "fp32 and an option side by side in the interpreter: the error each ONNX node "
                "adds, where inf/NaN first appears, fp16 overflow, fp8 saturation, underflow",
+    "calibrate": "the amax of every contraction input over calibration samples, as a "
+                 "precision plan of scaled fp8 rules",
 }
 
 
