@@ -33,11 +33,14 @@ from typing import ClassVar
 
 from xdsl.dialects.builtin import (
     ArrayAttr,
+    DenseArrayBase,
     DictionaryAttr,
+    Float8E4M3Type,
     FloatAttr,
     Float32Type,
     FloatTF32Type,
     IntAttr,
+    IntegerAttr,
     StringAttr,
     TensorType,
     UnitAttr,
@@ -64,7 +67,7 @@ from neuron_opt.dialects import ncv2
 from neuron_opt.dialects.types import byte_size, is_float, is_integer, type_name
 
 ENGINES = ("tensor", "vector", "scalar", "gpsimd")
-ROLES = ("input", "output", "weight", "scratch")
+ROLES = ("input", "output", "weight", "scratch", "const")
 
 # Vector/GpSimd ALU ops (tensor_tensor, tensor_scalar). Arithmetic runs in fp32, or exactly on
 # integers when every tensor input is an integer buffer (docs/nisa.md §3). `mod` takes the
@@ -293,7 +296,9 @@ class _DeclOp(IRDLOperation):
 @irdl_op_definition
 class HbmOp(_DeclOp):
     """`nisa.hbm ROLE @name : tensor<...>`: a DRAM tensor. Inputs and outputs bind to .npz keys
-    by name; weights are read from the module's `nt.weights` .npz; scratch is private."""
+    by name; weights are read from the module's `nt.weights` .npz (an fp8 weight with
+    `{scale = array<f32: ...>, axis = A}` is loaded as fp8(w * scale), saturating); a const
+    holds `{value = array<f32: ...>}`; scratch is private."""
 
     name = "nisa.hbm"
     role = prop_def(StringAttr)
@@ -334,6 +339,31 @@ class HbmOp(_DeclOp):
             raise VerifyException(f"unknown role '{self.role.data}'")
         if any(d < 0 for d in self.type.get_shape()):
             raise VerifyException("HBM tensors need a static shape")
+        self._verify_data_attrs()
+
+    def _verify_data_attrs(self) -> None:
+        """A const's values; a scaled weight's scales (as nt.scaled_cast's)."""
+        from neuron_opt.dialects.nt import check_scales, scale_values
+
+        shape = list(self.type.get_shape())
+        role = self.role.data
+        if role == "const":
+            value = self.attributes.get("value")
+            if not isinstance(value, DenseArrayBase) or len(value.get_values()) != math.prod(shape):
+                raise VerifyException(f"a const needs value = array<...> with {math.prod(shape)} values")
+        if "scale" not in self.attributes:
+            return
+        scale = self.attributes["scale"]
+        if role != "weight" or not isinstance(self.type.element_type, Float8E4M3Type) \
+                or not isinstance(scale, DenseArrayBase):
+            raise VerifyException("scale = array<f32: ...> is for f8E4M3 weights only")
+        values = scale_values(scale)
+        check_scales(values, "scale")
+        axis = self.attributes.get("axis")
+        n = 1 if axis is None else shape[axis.value.data] if isinstance(axis, IntegerAttr) and \
+            0 <= axis.value.data < len(shape) else None
+        if n is None or len(values) != n:
+            raise VerifyException(f"scale: expected {n or 'an axis and'} values, found {len(values)}")
 
 
 class _OnChipOp(_DeclOp):

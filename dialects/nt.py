@@ -1296,6 +1296,14 @@ class ScaledCastOp(_Convert):
     axis = opt_prop_def(IntegerAttr)
     traits = traits_def(Pure(), Fp32Class())
 
+    @staticmethod
+    def get(x: SSAValue, scale: Sequence[float], axis: int | None = None) -> ScaledCastOp:
+        props: dict[str, Attribute] = {"scale": scale_array(scale)}
+        if axis is not None:
+            props["axis"] = IntegerAttr(axis, i64)
+        t = TensorType(Float8E4M3Type(), x.type.get_shape())
+        return ScaledCastOp.create(operands=[x], result_types=[t], properties=props)
+
     def check_result(self, types, props):
         super().check_result(types, props)
         if not isinstance(self.result.type.element_type, Float8E4M3Type):
@@ -1309,7 +1317,7 @@ class ScaledCastOp(_Convert):
                 raise VerifyException(f"scale: {len(scale)} values need an axis (one value without)")
             return
         if not 0 <= axis < len(shape):
-            raise VerifyException(f"axis {axis} out of range for rank {len(shape)}")
+            raise VerifyException(f"axis {axis} is out of range for rank {len(shape)}")
         if len(scale) != shape[axis]:
             raise VerifyException(f"scale: expected {shape[axis]} values (dim {axis}), found {len(scale)}")
 

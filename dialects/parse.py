@@ -83,6 +83,11 @@ def parse_module(ctx: Context, text: str, filename: str, line_offset: int = 0) -
         # A constraint failed while building an op or type mid-parse: blame the current token.
         _, line, col = parser._current_token.span.get_location()
         raise CompileError(str(e), f"{filename}:{line + line_offset}:{col}") from None
+    except OverflowError:
+        # xDSL packs `array<f32: 1e39>` with struct, which cannot hold it: blame the token.
+        _, line, col = parser._current_token.span.get_location()
+        raise CompileError("a value out of range for its type (array<f32: ...> holds finite "
+                           "f32 values only)", f"{filename}:{line + line_offset}:{col}") from None
     except RecursionError:
         # xDSL's parser recurses per nesting level; the CLIs allow thousands of levels
         # (run_main raises Python's limit), so this is hostile input: say where it got too deep.

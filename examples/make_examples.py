@@ -204,8 +204,20 @@ def wide_mlp(batch: int = 512):
     return model, {"x": np.random.default_rng(105).standard_normal((batch, 2048)).astype(np.float32)}
 
 
+def small_values(seed: int = 109):
+    """One MatMul of small activations (|x| ~ 1e-3) and weights: in plain fp8 most products
+    round to E4M3's subnormals or to zero; scaled fp8 (neuron-cc calibrate) keeps them.
+    small_values_heldout_inputs.npz is a second draw, for evaluating a calibrated plan."""
+    b = Builder("small_values", seed=9)
+    b.node("MatMul", ["x", b.weight("w", (256, 64))], name="/mm/MatMul")
+    b.nodes[-1].output[0] = "y"
+    model = b.model([tensor("x", TensorProto.FLOAT, (64, 256))], [tensor("y", TensorProto.FLOAT, (64, 64))])
+    return model, {"x": (1e-3 * np.random.default_rng(seed).standard_normal((64, 256))).astype(np.float32)}
+
+
 SMALL = {"mlp": mlp, "transformer": transformer, "cnn": cnn, "fp16_io": fp16_io,
-         "fp16_overflow": fp16_overflow, "f16_part": f16_part, "instance_norm": instance_norm}
+         "fp16_overflow": fp16_overflow, "f16_part": f16_part, "instance_norm": instance_norm,
+         "small_values": small_values}
 
 
 def write(name: str, make, out_dir: Path) -> Path:
@@ -223,6 +235,7 @@ def main() -> None:
     args = ap.parse_args()
     for name, make in SMALL.items():
         print("wrote", write(name, make, args.out))
+    np.savez(args.out / "small_values_heldout_inputs.npz", **small_values(seed=110)[1])
     if args.wide:
         print("wrote", write("wide_mlp", wide_mlp, args.out))
     from neuron_opt.importers.onnx import import_onnx, save_compiled

@@ -36,7 +36,7 @@ from neuron_opt.dialects import ncv2, nisa
 from neuron_opt.dialects.types import FP8_MAX
 from neuron_opt.lowering import hbm as H
 from neuron_opt.lowering import plan as P
-from neuron_opt.lowering.kernel import ANY_QUEUE, DT_BYTES, AllocError
+from neuron_opt.lowering.kernel import ANY_QUEUE, DT_BYTES, AllocError, Buf
 
 PMAX = 128
 NMAX = 512  # output columns per PSUM bank (fp32)
@@ -298,6 +298,7 @@ def _conv_job(lw, g: Window, job: Job, kt, obs, N, Co, xs, xdt, xsat, ws, wdt, m
         for k, t in enumerate(tiles):
             st[k, m0] = t
     bcol = {m0: _bias_col(kb, bs, job.co0 + m0, job.co0 + m1) for m0, m1 in obs} if bs is not None else {}
+    ucol = {m0: _unscale(lw, job.co0 + m0, job.co0 + m1) for m0, m1 in obs}
     view = job.diag or job.cin > PACK_CI
     esz = DT_BYTES[xdt]
     cblocks = [(c0, min(job.cin, c0 + PMAX)) for c0 in range(0, job.cin, PMAX)]
@@ -340,15 +341,33 @@ def _conv_job(lw, g: Window, job: Job, kt, obs, N, Co, xs, xdt, xsat, ws, wdt, m
                         kb.inst("tensor", nisa.MatmulOp, ps.ap(), s, mv, start=i == 0, stop=i == len(steps) - 1)
                     d = out.ap((0, m1 - m0), (oy0 - b0, oy1 - b0), (ox0, ox1))
                     if bs is not None:
-                        kb.inst("scalar", nisa.ActivationOp, d, ps.ap(), func="copy", bias=bcol[m0].ap())
+                        kb.inst("scalar", nisa.ActivationOp, d, ps.ap(), func="copy", bias=bcol[m0].ap(),
+                                **_scale_kw(ucol[m0]))
                     else:
-                        lw.evict(d, ps.ap())
+                        lw.evict(d, ps.ap(), scale=_scale_of(ucol[m0]))
                     kb.free(ps)
                 r0 = n * Co + job.co0 + m0
                 _store_rows(kb, out, dst, r0, r0 + m1 - m0, b0, b1, g.Wo)
                 kb.free(out)
             kb.free(*ins)
-    kb.free(*st.values(), *bcol.values())
+    kb.free(*st.values(), *bcol.values(), *(u for u in ucol.values() if isinstance(u, Buf)))
+
+
+def _unscale(lw, c0: int, c1: int):
+    """Scaled fp8: the conv's unscale for output channels [c0, c1): None, one number, or a
+    per-partition column (channels are on the partitions of the PSUM tile)."""
+    u = lw.op.prop("unscale")
+    if u is None or len(u) == 1:
+        return None if u is None else u[0]
+    return lw.const_column(u, c0, c1)
+
+
+def _scale_of(u):
+    return u.ap() if isinstance(u, Buf) else u
+
+
+def _scale_kw(u) -> dict:
+    return {} if u is None else {"scale": _scale_of(u)}
 
 
 def _store_rows(kb, out, dst, r0: int, r1: int, b0: int, b1: int, wo: int) -> None:
@@ -467,6 +486,7 @@ def _depthwise_vector(lw, g: Window, job: Job, N, Co, xs, xdt, xsat, ws, wdt, bs
     wt = kb.sbuf(cb, (g.taps,), wdt)
     kb.inst(ANY_QUEUE, nisa.DmaCopyOp, wt.ap(), ws.ap((job.co0, job.co0 + cb), 0, (0, g.kh), (0, g.kw)))
     bcol = _bias_col(kb, bs, job.co0, job.co0 + cb) if bs is not None else None
+    ucol = _unscale(lw, job.co0, job.co0 + cb)
     esz = DT_BYTES[xdt]
     R = g.band_rows(max(1, VCOLS // g.Wo), lambda r: g.rows_in(r) * g.wp * esz, BAND_BYTES)
     for n in range(N):
@@ -493,14 +513,17 @@ def _depthwise_vector(lw, g: Window, job: Job, N, Co, xs, xdt, xsat, ws, wdt, bs
                     kb.free(prod_)
                 d = out.ap((0, cb), (oy0 - b0, oy1 - b0), (ox0, ox1))
                 if bcol is not None:
-                    kb.inst("scalar", nisa.ActivationOp, d, acc.ap(), func="copy", bias=bcol.ap())
+                    kb.inst("scalar", nisa.ActivationOp, d, acc.ap(), func="copy", bias=bcol.ap(),
+                            **_scale_kw(ucol))
+                elif ucol is not None:
+                    kb.inst("vector", nisa.TensorScalarOp, d, acc.ap(), op0="mul", operand0=_scale_of(ucol))
                 else:
                     kb.inst("vector", nisa.TensorCopyOp, d, acc.ap())
                 kb.free(acc)
             r0 = n * Co + job.co0
             _store_rows(kb, out, dst, r0, r0 + cb, b0, b1, g.Wo)
             kb.free(t, out)
-    kb.free(wt, bcol)
+    kb.free(wt, bcol, *([ucol] if isinstance(ucol, Buf) else []))
 
 
 # ---------------------------------------------------------------------------------------------

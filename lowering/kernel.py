@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from xdsl.dialects.builtin import ModuleOp, StringAttr, TensorType
+from xdsl.dialects.builtin import DenseArrayBase, ModuleOp, StringAttr, TensorType, f32
 from xdsl.ir import Operation
 
 from neuron_opt.dialects import ncv2, nisa
@@ -183,6 +183,7 @@ class KernelBuilder:
         self._psum = _Allocator(PSUM_BYTES, PSUM_BANK)
         self._decl_names: dict[tuple, str] = {}
         self._hbm: dict[str, Buf] = {}
+        self._consts: dict[tuple[float, ...], str] = {}
         self._track: dict[tuple, tuple[list[_Entry], list[_Entry]]] = {}  # (reads, writes)
         self._waited: dict[str, dict[str, int]] = {}
         self._count: dict[str, int] = {}
@@ -191,18 +192,29 @@ class KernelBuilder:
         self._n = 0
 
     # -- declarations -----------------------------------------------------------------------
-    def hbm(self, role: str, name: str, shape, dtype: str, key: str | None = None) -> Buf:
-        """An HBM tensor; `key`: the .npz key of an input or weight, when not `name`."""
+    def hbm(self, role: str, name: str, shape, dtype: str, key: str | None = None, attrs=None) -> Buf:
+        """An HBM tensor; `key`: the .npz key of an input or weight, when not `name`; `attrs`:
+        a scaled weight's scale and axis, a const's value."""
         if name in self._hbm:
             return self._hbm[name]
         t = TensorType(element_type_named(dtype), list(shape))
         decl = nisa.HbmOp.get(name, role, t)
         if key is not None:
             decl.attributes["key"] = StringAttr(key)
+        decl.attributes.update(attrs or {})
         self.decls.append(decl)
         buf = Buf(name, "hbm", nisa.hbm_shape(t), dtype, role=role)  # rank 0: one element
         self._hbm[name] = buf
         return buf
+
+    def const(self, values) -> Buf:
+        """A 1-D f32 HBM tensor holding `values` (one per set of values)."""
+        values = tuple(float(v) for v in values)
+        name = self._consts.get(values)
+        if name is None:
+            name = self._consts[values] = self.fresh("c")
+        return self.hbm("const", name, (len(values),), "f32",
+                        attrs={"value": DenseArrayBase.from_list(f32, list(values))})
 
     def fresh(self, prefix: str) -> str:
         self._n += 1

@@ -251,6 +251,8 @@ class Lowerer:
         from neuron_opt.lowering import conv, gather, movement, rowwise
 
         if isinstance(op, nt.WeightOp):
+            if op.result.uses and all(P.scaled_weight(u.operation) for u in op.result.uses):
+                return  # only read scaled: each scaled cast declares its fp8 copy
             key = op.sym_name.data
             clash = any(key in names for names in self.outputs.values())  # an output's name
             self.home[op.result] = self.kb.hbm("weight", self.kb.fresh("w") if clash else key,
@@ -258,6 +260,16 @@ class Lowerer:
             return
         if isinstance(op, nt.ConstantOp):
             return  # materialized in HBM on first use as a tensor (splats become immediates)
+        if P.scaled_weight(op) and isinstance(op.input.owner, nt.ConstantOp):
+            from neuron_opt.lowering import movement
+
+            movement.scaled_constant(self, op)
+            return
+        if P.scaled_weight(op):  # scaled as it is loaded into HBM: fp8(w * scale)
+            attrs = {"scale": op.scale} | ({"axis": op.axis} if op.axis is not None else {})
+            self.home[op.result] = self.kb.hbm("weight", self.kb.fresh("w"), op.result.type.get_shape(),
+                                               "f8E4M3", key=op.input.owner.sym_name.data, attrs=attrs)
+            return
         if any(0 in P.shape(v) for v in list(op.operands) + list(op.results)):
             from neuron_opt.lowering.movement import empty_operands
 
@@ -530,13 +542,42 @@ class Lowerer:
             self.consts[key] = b
         return self.consts[key].ap((0, parts))
 
-    def evict(self, dst, src, func: str = "copy") -> None:
-        """PSUM -> SBUF, alternating VectorE and ScalarE (they share the PSUM port)."""
+    def evict(self, dst, src, func: str = "copy", scale=None) -> None:
+        """PSUM -> SBUF, alternating VectorE and ScalarE (they share the PSUM port); `scale`
+        (a number or a per-partition column) multiplies on the way: scaled fp8's unscale."""
         self.evict_rr += 1
         if func == "copy" and self.evict_rr % 2:
-            self.kb.inst("vector", nisa.TensorCopyOp, dst, src)
+            if scale is None:
+                self.kb.inst("vector", nisa.TensorCopyOp, dst, src)
+            else:
+                self.kb.inst("vector", nisa.TensorScalarOp, dst, src, op0="mul", operand0=scale)
         else:
-            self.kb.inst("scalar", nisa.ActivationOp, dst, src, func=func)
+            self.kb.inst("scalar", nisa.ActivationOp, dst, src, func=func,
+                         **({} if scale is None else {"scale": scale}))
+
+    def const_column(self, values, c0: int, c1: int) -> Buf:
+        """A [c1 - c0, 1] f32 column of values[c0:c1], by DMAs from an HBM const."""
+        src = self.kb.const(values)
+        t = self.kb.sbuf(c1 - c0, (1,), "f32")
+        for acc, ro, nr, _, _ in H.block_dmas(src, 1, c0, c1, 0, 1):
+            self.kb.inst(ANY_QUEUE, nisa.DmaCopyOp, t.ap((ro, ro + nr), (0, 1)), acc)
+        return t
+
+    def const_row(self, values, c0: int, c1: int, parts: int = 1) -> Buf:
+        """values[c0:c1] as an f32 tile on `parts` partitions: a row loaded from an HBM const,
+        copied to every partition by a ones matmul."""
+        src = self.kb.const(values)
+        row = self.kb.sbuf(1, (c1 - c0,), "f32")
+        H.load(self.kb, lambda a, b, w0, w1: row.ap((a, b), (w0, w1)), src, 0, 0, 1, c0, c1)
+        if parts == 1:
+            return row
+        ps = self.kb.psum(parts, (c1 - c0,))
+        self.kb.inst("tensor", nisa.MatmulOp, ps.ap(), self.ones("f32").ap((0, 1), (0, parts)), row.ap(),
+                     start=True, stop=True)
+        t = self.kb.sbuf(parts, (c1 - c0,), "f32")
+        self.kb.inst("vector", nisa.TensorCopyOp, t.ap(), ps.ap())
+        self.kb.free(ps, row)
+        return t
 
     # -- elementwise ------------------------------------------------------------------------
     def elementwise(self, op: Operation, k, r0, r1, c0, c1, odt: str | None = None) -> Buf:
@@ -615,6 +656,19 @@ class Lowerer:
                 for i, (alu, x) in enumerate(bounds):
                     kws[f"op{i}"], kws[f"operand{i}"] = alu, x
                 kb.inst(eng, nisa.TensorScalarOp, d, src, **kws)
+        elif isinstance(op, nt.ScaledCastOp):
+            # fp32 x * s, then the clamp to +-240 (the write rounds once, RNE)
+            tmp = self.kb.sbuf(r1 - r0, (c1 - c0,), "f32")
+            self.tile_cache[("tmp", id(tmp))] = tmp
+            s = self._scale_operand(op, S, k, r0, r1, c0, c1)
+            if isinstance(s, Buf):  # one scale per column: a row of them on every partition
+                kb.inst("vector", nisa.TensorTensorOp, tmp.ap(), src, s.ap((0, r1 - r0)), op="mul")
+                kb.inst("vector", nisa.TensorScalarOp, d, tmp.ap(), op0="max", operand0=-FP8_MAX,
+                        op1="min", operand1=FP8_MAX)
+            else:
+                kb.inst("vector", nisa.TensorScalarOp, tmp.ap(), src, op0="mul", operand0=s,
+                        op1="max", operand1=-FP8_MAX)
+                kb.inst("vector", nisa.TensorScalarOp, d, tmp.ap(), op0="min", operand0=FP8_MAX)
         elif isinstance(op, nt.CastOp):
             if op.prop("saturate") and odt == "f8E4M3":
                 kb.inst("vector", nisa.TensorScalarOp, d, src, op0="max", operand0=-FP8_MAX,
@@ -626,6 +680,26 @@ class Lowerer:
         else:
             raise Unsupported("no lowering to nisa for this op")
         return t
+
+    def _scale_operand(self, op: nt.ScaledCastOp, S, k: int, r0, r1, c0, c1):
+        """A scaled cast's scale for the tile [r0, r1) x [c0, c1) of S split at k: a number, a
+        per-partition column (the axis among the row dims), or a row tile (the axis is the
+        last dim and the only column dim)."""
+        scale = op.prop("scale")
+        if len(scale) == 1:
+            return scale[0]
+        axis = op.prop("axis")
+        if axis < k:
+            inner = prod(S[axis + 1:k])
+            per_row = [scale[(r // inner) % S[axis]] for r in range(r0, r1)]
+            col = self.const_column(per_row, 0, r1 - r0)
+            self.tile_cache[("tmp", id(col))] = col
+            return col.ap()
+        if axis == len(S) - 1 and k == axis and not self.tmode:
+            row = self.const_row(scale, c0, c1, PMAX)
+            self.tile_cache[("tmp", id(row))] = row
+            return row
+        raise Unsupported(f"a scaled cast along dim {axis} of a computed value in this tiling has no lowering")
 
     def _cast_folds(self, op: Operation) -> bool:
         """A float -> float cast that a converting write can do: engines and DMAs round to

@@ -124,11 +124,32 @@ def tile(lw, op, r0: int, r1: int, c0: int, c1: int, func: str = "copy", odt: st
             kb.inst("tensor", nisa.MatmulOp, ps.ap(), st, mv, start=i == 0, stop=i == len(steps) - 1)
         dst = out.ap((0, mt), (n0 - c0, n1 - c0))
         if bias is not None and not row_bias:
-            _add_bias_evicting(lw, dst, ps.ap(), bias, S, r0, r1, n0, n1, func)
+            _add_bias_evicting(lw, op, dst, ps.ap(), bias, S, r0, r1, n0, n1, func)
         else:
-            lw.evict(dst, ps.ap(), func)
+            _evict_unscaled(lw, op, dst, ps.ap(), n0, n1, mt, func)
         kb.free(ps)
     return out
+
+
+def _evict_unscaled(lw, op, dst, ps, n0: int, n1: int, mt: int, func: str) -> None:
+    """The PSUM eviction, times a scaled-fp8 contraction's unscale: one value is the
+    instruction's scale; one per output column multiplies by a row of them held on every
+    partition (one VectorE instruction; the activation, if any, follows)."""
+    u = op.prop("unscale")
+    if u is None or len(u) == 1:
+        lw.evict(dst, ps, func, None if u is None else u[0])
+        return
+    key = ("urow", op, n0, n1)
+    if key not in lw.group_cache:
+        lw.group_cache[key] = lw.const_row(u, n0, n1, PMAX)
+    row = lw.group_cache[key].ap((0, mt))
+    if func == "copy":
+        lw.kb.inst("vector", nisa.TensorTensorOp, dst, ps, row, op="mul")
+        return
+    tmp = lw.kb.sbuf(mt, (n1 - n0,), "f32")
+    lw.kb.inst("vector", nisa.TensorTensorOp, tmp.ap(), ps, row, op="mul")
+    lw.kb.inst("scalar", nisa.ActivationOp, dst, tmp.ap(), func=func)
+    lw.kb.free(tmp)
 
 
 def _is_row(s: tuple[int, ...], n: int) -> bool:
@@ -136,11 +157,17 @@ def _is_row(s: tuple[int, ...], n: int) -> bool:
     return prod(s[:-1]) == 1 and s[-1] == n
 
 
-def _add_bias_evicting(lw, dst, ps, bias, S, r0, r1, n0, n1, func: str) -> None:
+def _add_bias_evicting(lw, op, dst, ps, bias, S, r0, r1, n0, n1, func: str) -> None:
     """Any other broadcasting bias (a scalar, a column, a full matrix): added in fp32 as the
-    PSUM result is evicted, then the epilogue's function: one rounding, as the interpreter."""
+    PSUM result is evicted (after the unscale of scaled fp8), then the epilogue's function:
+    one rounding, as the interpreter."""
     kind, x = lw.operand(bias, S, len(S) - 1, r0, r1, n0, n1)
     kb = lw.kb
+    if op.unscale is not None:
+        unscaled = kb.sbuf(r1 - r0, (n1 - n0,), "f32")
+        lw.tile_cache[("tmp", id(unscaled))] = unscaled
+        _evict_unscaled(lw, op, unscaled.ap(), ps, n0, n1, r1 - r0, "copy")
+        ps = unscaled.ap()
     tgt = dst if func == "copy" else lw.kb.sbuf(r1 - r0, (n1 - n0,), "f32").ap()
     if kind == "tile":
         kb.inst("vector", nisa.TensorTensorOp, tgt, ps, x, op="add")
@@ -243,13 +270,23 @@ def tile_t(lw, op, n0: int, n1: int, m0: int, m1: int, func: str = "copy", odt: 
         st = _b_tile(lw, b, 0, kk, K, nc0, nc1, trans_b, mdt).ap((0, kc), (n0 - nc0, n1 - nc0))
         mv = at[kk].ap((0, kc), (0, m1 - m0))
         kb.inst("tensor", nisa.MatmulOp, ps.ap(), st, mv, start=kk == 0, stop=kk == kt - 1)
+    u = op.prop("unscale")  # scaled fp8: one value, or one per output column (a partition here)
+    scale = None
+    if u is not None and len(u) == 1:
+        scale = u[0]
+    elif u is not None:
+        key = ("ucol", op, n0, n1)
+        if key not in lw.group_cache:
+            lw.group_cache[key] = lw.const_column(u, n0, n1)
+        scale = lw.group_cache[key].ap()
     if bias is not None:
         from neuron_opt.lowering.rowwise import column
 
         col = column(lw, bias, list(range(n0, n1)))
-        kb.inst("scalar", nisa.ActivationOp, out.ap(), ps.ap(), func=func, bias=col)
+        kb.inst("scalar", nisa.ActivationOp, out.ap(), ps.ap(), func=func, bias=col,
+                **({} if scale is None else {"scale": scale}))
     else:
-        lw.evict(out.ap(), ps.ap(), func)
+        lw.evict(out.ap(), ps.ap(), func, scale)
     kb.free(ps)
     return out
 
@@ -302,7 +339,9 @@ def _b_tile(lw, b, bb, kk, K, n0, n1, trans_b, mdt):
 
 
 def _bias_step(lw, bias, n0, n1, mt, op):
-    """(stationary, moving) of the bias matmul: ones[1, Mt].T @ bias[1, Nc] adds the bias row."""
+    """(stationary, moving) of the bias matmul: ones[1, Mt].T @ bias[1, Nc] adds the bias row.
+    Under scaled fp8 the row is bias / unscale (exact: powers of two), so that the eviction's
+    unscale gives acc * unscale + bias."""
     s = P.shape(bias)
     bdt = lw_dt(bias)
     key = ("bias", bias, n0, n1)
@@ -310,6 +349,22 @@ def _bias_step(lw, bias, n0, n1, mt, op):
     if row is None:
         row = lw.tile(bias, len(s) - 1, 0, 1, n0, n1)
         lw.tile_cache.pop((bias, len(s) - 1, 0, 1, n0, n1), None)
+        if (u := op.prop("unscale")) is not None:
+            row = _divided(lw, row, [1.0 / x for x in u], n0, n1)
         lw.group_cache[key] = row
     ones = lw.ones("f32" if bdt == "tf32" else bdt)
     return ones.ap((0, 1), (0, mt)), row.ap((0, 1), (0, n1 - n0))
+
+
+def _divided(lw, row, inverse: list[float], n0: int, n1: int):
+    """The bias row [1, Nc] times `inverse` (one value, or one per column), in its dtype."""
+    kb = lw.kb
+    out = kb.sbuf(1, (n1 - n0,), row.dtype)
+    if len(inverse) == 1:
+        kb.inst("vector", nisa.TensorScalarOp, out.ap(), row.ap(), op0="mul", operand0=inverse[0])
+    else:
+        inv = lw.const_row(inverse, n0, n1)
+        kb.inst("vector", nisa.TensorTensorOp, out.ap(), row.ap(), inv.ap(), op="mul")
+        kb.free(inv)
+    kb.free(row)
+    return out

@@ -13,7 +13,8 @@ import numpy as np
 
 from neuron_opt.lowering import hbm as H
 from neuron_opt.lowering import plan as P
-from neuron_opt.dialects import nisa
+from neuron_opt.dialects import nisa, nt
+from neuron_opt.dialects.types import round_to
 from neuron_opt.lowering.kernel import ANY_QUEUE
 
 MAX_DMAS = 4096
@@ -56,6 +57,21 @@ def constant(lw, op) -> None:
         i = j
     H.store(lw.kb, lambda a_, b_, w0, w1: stage.ap((a_, b_), (w0, w1)), dst, 0, 0, 1, 0, n)
     lw.kb.free(stage)
+
+
+def scaled_constant(lw, op) -> None:
+    """nt.scaled_cast of an inline constant: the fp8 constant fp8(x * scale), computed here
+    (fp32 product, one saturating rounding) and built as any constant is."""
+    x = np.asarray(op.input.owner.to_array()).astype(np.float32)
+    s = np.asarray(op.prop("scale"), np.float32)
+    if op.axis is not None:
+        shape = [1] * x.ndim
+        shape[op.prop("axis")] = s.size
+        s = s.reshape(shape)
+    t = op.result.type
+    folded = nt.ConstantOp.from_array(round_to(x * s, t.element_type, saturate=True), t)
+    constant(lw, folded)
+    lw.home[op.result] = lw.home.pop(folded.result)
 
 
 def empty_operands(lw, op) -> None:

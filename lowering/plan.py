@@ -34,7 +34,8 @@ BINARY_ALU = {nt.AddOp: "add", nt.SubOp: "sub", nt.MulOp: "mul", nt.DivOp: "div"
               nt.AndOp: "and", nt.OrOp: "or", nt.XorOp: "xor"}
 # Binary ops whose ALU op is a property: comparisons (the predicate) and mod (fmod or not).
 BINARY = tuple(BINARY_ALU) + (nt.CmpOp, nt.ModOp)
-ELEMENTWISE = tuple(UNARY_ACT) + BINARY + (nt.NegOp, nt.NotOp, nt.GeluOp, nt.ClipOp, nt.CastOp, nt.WhereOp)
+ELEMENTWISE = tuple(UNARY_ACT) + BINARY + (nt.NegOp, nt.NotOp, nt.GeluOp, nt.ClipOp, nt.CastOp, nt.WhereOp,
+                                           nt.ScaledCastOp)
 CONTRACTION = (nt.MatmulOp, nt.BatchMatmulOp, nt.LinearOp)
 ROWWISE = (nt.SoftmaxOp, nt.LogSoftmaxOp, nt.LayerNormOp, nt.RmsNormOp)
 TILEABLE = ELEMENTWISE + CONTRACTION + ROWWISE  # producers that can compute a tile on demand
@@ -46,8 +47,16 @@ def shape(v: SSAValue) -> tuple[int, ...]:
     return tuple(v.type.get_shape()) or (1,)
 
 
+def scaled_weight(op: Operation) -> bool:
+    """A scaled cast of a weight or constant: done as the weight is loaded into HBM (an fp8
+    weight with its scales) or the constant built, never on chip."""
+    return isinstance(op, nt.ScaledCastOp) and isinstance(op.input.owner, (nt.WeightOp, nt.ConstantOp))
+
+
 def tileable(op: Operation) -> bool:
     """Computes a tile on demand (softmax only along the last axis: the free dim)."""
+    if scaled_weight(op):
+        return False
     if isinstance(op, (nt.SoftmaxOp, nt.LogSoftmaxOp)):
         rank = len(shape(op.results[0]))
         return rank > 0 and op.prop("axis") % rank == rank - 1
@@ -81,7 +90,8 @@ def plan_fusion(body_ops: list[Operation], returned: set[SSAValue]) -> set[Opera
             if isinstance(op, CONTRACTION + ROWWISE) and _has_fixed(user, fused):
                 continue
             fused.add(op)
-        elif isinstance(user, CONTRACTION) and isinstance(op, nt.CastOp) and res in tuple(user.operands[:2]) \
+        elif isinstance(user, CONTRACTION) and isinstance(op, (nt.CastOp, nt.ScaledCastOp)) \
+                and res in tuple(user.operands[:2]) \
                 and op.operands[0].owner not in fused:
             # a contraction operand converted as its tiles are loaded (no cast pass over HBM)
             fused.add(op)

@@ -297,11 +297,7 @@ class _FuncCaster:
         key = (v, values, axis)
         if key in self.casts:
             return self.casts[key]
-        props = {"scale": nt.scale_array(values)}
-        if axis is not None:
-            props["axis"] = builtin.IntegerAttr(axis, builtin.i64)
-        c = nt.ScaledCastOp.create(operands=[v], result_types=[TensorType(role_type("matmul", "fp8_e4m3"), v.type.get_shape())],
-                                   properties=props)
+        c = nt.ScaledCastOp.get(v, values, axis)
         self._insert(c, v, user)
         self.casts[key] = c.result
         return c.result

@@ -50,19 +50,31 @@ def _pairs(fp32_module, option_module) -> dict:
 
 def _fp32_source(v, to_fp32: dict, args32: dict):
     """The fp32 module's value an option operand stands for, through the casts auto-cast
-    inserted (ops with no fp32 counterpart), and whether the nearest of them saturates."""
+    inserted (ops with no fp32 counterpart), and the nearest of them (None if none)."""
     from neuron_opt.dialects import nt
 
-    saturate = None
+    nearest = None
     while True:
         owner = v.owner
         if owner in to_fp32:
-            return to_fp32[owner].results[v.index], bool(saturate)
-        if not isinstance(owner, nt.CastOp):  # a block argument
-            return args32[v], bool(saturate)
-        if saturate is None:
-            saturate = bool(owner.saturate)
+            return to_fp32[owner].results[v.index], nearest
+        if not isinstance(owner, (nt.CastOp, nt.ScaledCastOp)):  # a block argument
+            return args32[v], nearest
+        nearest = nearest or owner
         v = owner.input
+
+
+def _scaled_saturations(cast, value) -> int:
+    """Finite values a scaled cast takes beyond fp8's 240."""
+    from neuron_opt.dialects.types import FP8_MAX
+
+    x = np.asarray(value).astype(np.float64)
+    s = np.asarray(cast.prop("scale"), np.float64)
+    if cast.axis is not None:
+        shape = [1] * x.ndim
+        shape[cast.prop("axis")] = s.size
+        s = s.reshape(shape)
+    return int((np.isfinite(x) & (np.abs(x * s) > FP8_MAX)).sum())
 
 
 def _range_stats(own, ref, elt) -> dict:
@@ -116,13 +128,18 @@ def explain(args) -> dict:
             continue
         operands, saturated = [], 0
         for v in op.operands:
-            source, sat = _fp32_source(v, to_fp32, args32)
+            source, cast = _fp32_source(v, to_fp32, args32)
             value = rec32[source]
             if is_float(v.type.element_type):  # what the option's op reads, from fp32
-                if sat:
-                    f = np.asarray(value).astype(np.float64)
-                    saturated += int((np.isfinite(f) & (np.abs(f) > FP8_MAX)).sum())
-                value = round_to(value, v.type.element_type, sat)
+                if isinstance(cast, nt.ScaledCastOp):  # scaled fp8: the scale, then the cast
+                    saturated += _scaled_saturations(cast, value)
+                    value = ref.run_op(cast, [value])[0]
+                else:
+                    sat = cast is not None and bool(cast.saturate)
+                    if sat:
+                        f = np.asarray(value).astype(np.float64)
+                        saturated += int((np.isfinite(f) & (np.abs(f) > FP8_MAX)).sum())
+                    value = round_to(value, v.type.element_type, sat)
             operands.append(value)
         own_out = ref.run_op(op, operands)
         node = onnx_node_of(src)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from math import prod
 
 import numpy as np
-from xdsl.dialects.builtin import Float8E4M3Type
+from xdsl.dialects.builtin import Float8E4M3Type, f32
 
 from neuron_opt.dialects import ncv2
 from neuron_opt.dialects.nisa import AccessAttr, HbmOp, Placement, PsumOp, SbufOp, hbm_shape
@@ -18,6 +18,16 @@ from neuron_opt.dialects.types import numpy_dtype, round_to, type_name
 from neuron_opt import memory
 from neuron_opt.npz import open_weights
 from neuron_opt.runtime.sim.errors import SimError
+
+
+def _scales(decl: HbmOp, rank: int) -> np.ndarray:
+    """A scaled weight's scales, shaped to broadcast along its axis."""
+    s = np.asarray(decl.attributes["scale"].get_values(), np.float32)
+    if "axis" in decl.attributes:
+        shape = [1] * rank
+        shape[decl.attributes["axis"].value.data] = s.size
+        s = s.reshape(shape)
+    return s
 
 
 class Machine:
@@ -81,6 +91,9 @@ class Machine:
                 if key not in weights:
                     raise SimError(f"weight '{key}' is not in {weights.path}")
                 self._store(name, decl, weights[key], "weight")
+            elif role == "const":
+                self._store(name, decl, np.asarray(decl.attributes["value"].get_values(), np.float32)
+                            .reshape(decl.type.get_shape()), "const")
 
     def _store(self, name: str, decl: HbmOp, arr: np.ndarray, what: str) -> None:
         t = decl.type
@@ -91,6 +104,8 @@ class Machine:
         if arr.dtype.kind not in "fiub" and arr.dtype != numpy_dtype(t.element_type):
             raise SimError(f"{what} '{name}': cannot read dtype {arr.dtype} as {type_name(t.element_type)}")
         sat = isinstance(t.element_type, Float8E4M3Type) and what == "weight"
+        if "scale" in decl.attributes:  # a scaled fp8 weight: fp8(fp32(w) * scale)
+            arr = round_to(arr, f32).astype(np.float32) * _scales(decl, arr.ndim)
         self.hbm[name][...] = round_to(arr, t.element_type, saturate=sat).reshape(hbm_shape(t))
         self.hbm_written[name][...] = True
 

@@ -148,6 +148,24 @@ def _cast(c: Case, t):
     return outs
 
 
+def _scaled_cast(c: Case, t):
+    """Per tensor on an input; on f32, scaled fp8 end to end: a weight scaled per output
+    channel as it loads, a constant folded, and the contractions' unscale (per channel and
+    per tensor) on their PSUM eviction."""
+    outs = [c.add(nt.ScaledCastOp.get(c.arg((4, 5), t), [0.25]))]
+    if t != f32:
+        return outs
+    c.weights["w"] = _data(c.rng, (6, 7), f32).astype(np.float32)
+    x8 = c.add(nt.ScaledCastOp.get(c.arg((5, 6), t), [8.0]))
+    w8 = c.add(nt.ScaledCastOp.get(c.add(nt.WeightOp.get("w", TensorType(f32, (6, 7)))), [2.0, 4.0] * 3 + [1.0], 1))
+    k8 = c.add(nt.ScaledCastOp.get(c.const(_data(c.rng, (7, 6), f32), f32), [16.0] * 7, 0))
+    outs.append(c.add(nt.MatmulOp.make(x8, w8, acc=f32, unscale=nt.scale_array(
+        [1 / 16, 1 / 32] * 3 + [1 / 8]), result_type=TensorType(f32, (5, 7)))))
+    outs.append(c.add(nt.LinearOp.make(x8, k8, c.arg((7,), f32), trans_b=True, acc=f32,
+                                       unscale=nt.scale_array([1 / 128]), result_type=TensorType(f32, (5, 7)))))
+    return outs
+
+
 def _gathers(c: Case, t, cls):
     data = c.arg((4, 5, 3), t)
     if cls is nt.GatherOp:
@@ -213,6 +231,7 @@ CASES = {
     "nt.avg_pool": lambda c, t: [c.add(nt.AvgPoolOp.make(c.arg((1, 2, 5, 5), t), kernel=[3, 3], strides=[1, 1],
                                                          pads=[1, 1, 1, 1], count_include_pad=True))],
     "nt.cast": _cast,
+    "nt.scaled_cast": _scaled_cast,
     "nt.constant": lambda c, t: [c.const(_data(c.rng, (3, 4), t), t),
                                  c.add(nt.AddOp.make(c.arg((3, 4), t), c.const(_data(c.rng, (4,), t), t)))
                                  if not is_bool(t) else c.add(nt.AndOp.make(c.arg((3, 4), t), c.const(_data(c.rng, (4,), t), t)))],

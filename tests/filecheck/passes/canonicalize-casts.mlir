@@ -153,3 +153,20 @@ func.func @clip_bound(%x: tensor<4xbf16>) -> tensor<4xf16> {
   %2 = nt.cast %1 : tensor<4xf32> to tensor<4xf16>
   func.return %2 : tensor<4xf16>
 }
+
+// -----
+
+// A scaled cast is arithmetic: no cast moves across it or folds into it; the casts around it
+// fold only with each other.
+// CHECK-LABEL: func.func @scaled
+// CHECK-NEXT:    %[[S:.*]] = nt.scaled_cast %x {scale = array<f32: 6.400000e+01>} : tensor<4xbf16> to tensor<4xf8E4M3>
+// CHECK-NEXT:    %[[E:.*]] = nt.cast %[[S]] : tensor<4xf8E4M3> to tensor<4xf32>
+// CHECK-NEXT:    %[[T:.*]] = nt.scaled_cast %[[E]] {scale = array<f32: 5.000000e-01>} : tensor<4xf32> to tensor<4xf8E4M3>
+// CHECK-NEXT:    func.return %[[T]] : tensor<4xf8E4M3>
+func.func @scaled(%x: tensor<4xbf16>) -> tensor<4xf8E4M3> {
+  %0 = nt.scaled_cast %x {scale = array<f32: 64.0>} : tensor<4xbf16> to tensor<4xf8E4M3>
+  %1 = nt.cast %0 : tensor<4xf8E4M3> to tensor<4xbf16>
+  %2 = nt.cast %1 : tensor<4xbf16> to tensor<4xf32>
+  %3 = nt.scaled_cast %2 {scale = array<f32: 0.5>} : tensor<4xf32> to tensor<4xf8E4M3>
+  func.return %3 : tensor<4xf8E4M3>
+}

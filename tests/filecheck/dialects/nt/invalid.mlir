@@ -239,3 +239,75 @@ func.func @group_norm_rank(%a: tensor<2x6xf32>, %c: tensor<6xf32>) {
   func.return
 }
 // CHECK: error: input: expected rank >= 3 (N x C x spatial), found rank 2
+
+// -----
+
+func.func @scale_not_power_of_two(%a: tensor<2x3xf32>) {
+  %0 = nt.scaled_cast %a {scale = array<f32: 3.0>} : tensor<2x3xf32> to tensor<2x3xf8E4M3>
+  func.return
+}
+// CHECK: error: scale: expected finite positive powers of two, found 3.0
+
+// -----
+
+func.func @scale_not_finite(%a: tensor<2x3xf32>) {
+  %0 = nt.scaled_cast %a {scale = array<f32: 1.0e39>} : tensor<2x3xf32> to tensor<2x3xf8E4M3>
+  func.return
+}
+// CHECK: invalid.mlir:254:52: error: a value out of range for its type (array<f32: ...> holds finite f32 values only)
+
+// -----
+
+func.func @scale_negative(%a: tensor<2x3xf32>) {
+  %0 = nt.scaled_cast %a {scale = array<f32: -2.0>} : tensor<2x3xf32> to tensor<2x3xf8E4M3>
+  func.return
+}
+// CHECK: error: scale: expected finite positive powers of two, found -2.0
+
+// -----
+
+func.func @scale_per_channel_shape(%a: tensor<2x3xf32>) {
+  %0 = nt.scaled_cast %a {scale = array<f32: 1.0, 2.0>, axis = 1 : i64} : tensor<2x3xf32> to tensor<2x3xf8E4M3>
+  func.return
+}
+// CHECK: error: scale: expected 3 values (dim 1), found 2
+
+// -----
+
+func.func @scale_needs_axis(%a: tensor<2x3xf32>) {
+  %0 = nt.scaled_cast %a {scale = array<f32: 1.0, 2.0>} : tensor<2x3xf32> to tensor<2x3xf8E4M3>
+  func.return
+}
+// CHECK: error: scale: 2 values need an axis (one value without)
+
+// -----
+
+func.func @scale_axis_range(%a: tensor<2x3xf32>) {
+  %0 = nt.scaled_cast %a {scale = array<f32: 1.0>, axis = 2 : i64} : tensor<2x3xf32> to tensor<2x3xf8E4M3>
+  func.return
+}
+// CHECK: error: axis 2 is out of range for rank 2
+
+// -----
+
+func.func @scaled_cast_to_bf16(%a: tensor<2x3xf32>) {
+  %0 = nt.scaled_cast %a {scale = array<f32: 2.0>} : tensor<2x3xf32> to tensor<2x3xbf16>
+  func.return
+}
+// CHECK: error: expected an f8E4M3 result, found bf16
+
+// -----
+
+func.func @unscale_count(%a: tensor<4x8xf8E4M3>, %b: tensor<8x16xf8E4M3>) {
+  %0 = nt.matmul %a, %b {unscale = array<f32: 1.0, 0.5>} : (tensor<4x8xf8E4M3>, tensor<8x16xf8E4M3>) -> tensor<4x16xf32>
+  func.return
+}
+// CHECK: error: unscale: expected 1 or 16 values (one per output channel), found 2
+
+// -----
+
+func.func @unscale_power_of_two(%a: tensor<4x8xf8E4M3>, %b: tensor<8x16xf8E4M3>) {
+  %0 = nt.matmul %a, %b {unscale = array<f32: 0.3>} : (tensor<4x8xf8E4M3>, tensor<8x16xf8E4M3>) -> tensor<4x16xf32>
+  func.return
+}
+// CHECK: error: unscale: expected finite positive powers of two, found 0.30000001192092896

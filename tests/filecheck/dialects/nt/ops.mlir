@@ -136,5 +136,15 @@ func.func @movement(%a: tensor<2x3x4xf32>, %i: tensor<5xi64>, %j: tensor<2x3x4xi
   %12 = nt.cast %a : tensor<2x3x4xf32> to tensor<2x3x4xi64>
   // CHECK-NEXT: nt.weight @encoder.layer.0.weight : tensor<4x4xbf16>
   %13 = nt.weight @encoder.layer.0.weight : tensor<4x4xbf16>
+  // CHECK-NEXT: %[[S8:.*]] = nt.scaled_cast %{{.*}} {scale = array<f32: 2.560000e+02>} : tensor<2x3x4xf32> to tensor<2x3x4xf8E4M3>
+  %14 = nt.scaled_cast %a {scale = array<f32: 256.0>} : tensor<2x3x4xf32> to tensor<2x3x4xf8E4M3>
+  // CHECK-NEXT: nt.scaled_cast %{{.*}} {scale = array<f32: 1.250000e-01, 6.553600e+04, 2.000000e+00>, axis = 1 : i64} : tensor<2x3x4xf32> to tensor<2x3x4xf8E4M3>
+  %15 = nt.scaled_cast %a {scale = array<f32: 0.125, 65536.0, 2.0>, axis = 1 : i64} : tensor<2x3x4xf32> to tensor<2x3x4xf8E4M3>
+  // CHECK-NEXT: nt.cast
+  %16 = nt.cast %a {saturate} : tensor<2x3x4xf32> to tensor<2x3x4xf8E4M3>
+  // CHECK-NEXT: nt.transpose
+  %17 = nt.transpose %16 {perm = array<i64: 0, 2, 1>} : (tensor<2x3x4xf8E4M3>) -> tensor<2x4x3xf8E4M3>
+  // CHECK-NEXT: nt.batch_matmul %[[S8]], %{{.*}} {acc = f32, unscale = array<f32: 0.0009765625>} : (tensor<2x3x4xf8E4M3>, tensor<2x4x3xf8E4M3>) -> tensor<2x3x3xf32>
+  %18 = nt.batch_matmul %14, %17 {acc = f32, unscale = array<f32: 0.0009765625>} : (tensor<2x3x4xf8E4M3>, tensor<2x4x3xf8E4M3>) -> tensor<2x3x3xf32>
   func.return
 }
