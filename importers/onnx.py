@@ -59,6 +59,8 @@ def load_model(model_or_path, label: str | None = None) -> tuple[onnx.ModelProto
     try:
         model = onnx.load_model_from_string(data)
     except Exception as e:  # protobuf's DecodeError and friends
+        if "depth" in str(e).lower():  # protobuf's own nesting limit (graphs inside If/Loop nodes)
+            raise CompileError("the model nests subgraphs deeper than protobuf reads (100 levels)", path) from None
         raise CompileError(f"not an ONNX model ({type(e).__name__})", path) from None
     if not model.ir_version or not model.HasField("graph"):
         raise CompileError("not an ONNX model (no IR version or graph)", path)

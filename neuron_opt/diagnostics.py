@@ -40,6 +40,14 @@ def printable(text: str) -> str:
         for c in text)
 
 
+def markup(text: str) -> str:
+    """Text from the input (a node, output or file name) placed in rich markup (tables, progress
+    bars): printable, and its `[...]` shown, not read as a style."""
+    from rich.markup import escape
+
+    return escape(printable(text))
+
+
 def location_of(op: Operation) -> str | None:
     """`file:line:col` of an op parsed from text (or created in its place), the ONNX node an
     imported op came from (`model.onnx: node NAME (OpType)`, a NameLoc), else None."""
@@ -63,7 +71,7 @@ def onnx_node_where(label: str, name: str, op_type: str) -> str:
     return f"{label}: node {name} ({op_type})"
 
 
-_NODE_WHERE = re.compile(r": node (.*) \((\w+)\)$")
+_NODE_WHERE = re.compile(r": node (.*) \((\w+)\)$", re.DOTALL)  # a name may hold a newline
 
 
 def onnx_node_of(op: Operation) -> tuple[str, str] | None:

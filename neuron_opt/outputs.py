@@ -6,8 +6,9 @@
 - A regular file is replaced atomically: the data goes to an anonymous file in the target's
   directory (O_TMPFILE, which vanishes if the process is killed), and only when writing
   succeeded is it given a name and renamed over the target, so an error, a kill or a full disk
-  never leaves a partial file. Where the OS has no O_TMPFILE a hidden named temp file is used.
-- An existing file keeps its mode.
+  never leaves a partial file. Where the OS has no O_TMPFILE a hidden named temp file is used,
+  removed on any error, Ctrl-C or SIGTERM (only kill -9 can leave it).
+- An existing file keeps its mode, and one the user may not write is not replaced.
 - `check_outputs` refuses, before any work, an output that is one of the inputs (the same file,
   whatever its name) or two outputs that are one file, and outputs that cannot be written.
 """
@@ -53,8 +54,7 @@ def check_outputs(outputs, inputs=()) -> None:
         real, st, parent = _resolve(path)
         if st is not None and not stat.S_ISREG(st.st_mode):
             continue  # written through: /dev/null twice or a FIFO clobbers nothing
-        if not os.access(parent, os.W_OK | os.X_OK):
-            raise CompileError("cannot write: permission denied (the directory is not writable)", path)
+        _check_writable(path, real, st, parent)
         if st is not None:
             for name, ist in in_stats:
                 if _same(st, ist):
@@ -87,6 +87,20 @@ def _resolve(name: str) -> tuple[str, os.stat_result | None, str]:
     return real, st, parent
 
 
+def _check_writable(name: str, real: str, st: os.stat_result | None, parent: str) -> None:
+    """A regular output is replaced through a temp file in its directory, which must be
+    writable; an existing file must be writable too (replacing a file the user may not write
+    would bypass its permissions; root may write any file on a writable file system)."""
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise CompileError(f"cannot write: {_why(parent)} (the directory is not writable)", name)
+    if st is not None and not os.access(real, os.W_OK):
+        raise CompileError(f"cannot write: {_why(real)} (the file is not writable)", name)
+
+
+def _why(path: str) -> str:
+    return "read-only file system" if os.statvfs(path).f_flag & os.ST_RDONLY else "permission denied"
+
+
 @contextmanager
 def atomic_output(path: str | os.PathLike, mode: str = "w"):
     """A file object for the output `path` (see the module docstring); an OSError while writing
@@ -104,10 +118,15 @@ def atomic_output(path: str | os.PathLike, mode: str = "w"):
         with _writing(name), f:  # (f closes first: a flush that fails is reported too)
             yield f
         return
+    _check_writable(name, real, st, parent)
     perm = stat.S_IMODE(st.st_mode) if st is not None else 0o666 & ~_umask()
-    with _writing(name):
-        fd, tmp = _temp_file(parent, os.path.basename(real))
+    # The temp file's name is chosen before anything is created, so that an error, Ctrl-C or
+    # SIGTERM at any moment removes whatever exists under it (O_TMPFILE data has no name
+    # until just before the rename; a named temp file has it from the start).
+    tmp = os.path.join(parent, f".{os.path.basename(real)}.{secrets.token_hex(8)}.tmp")
     try:
+        with _writing(name):
+            fd, named = _temp_file(parent, tmp)
         with _writing(name), os.fdopen(fd, mode) as f:
             yield f
             f.flush()
@@ -115,16 +134,15 @@ def atomic_output(path: str | os.PathLike, mode: str = "w"):
             if st is not None and os.geteuid() == 0:
                 os.fchown(fd, st.st_uid, st.st_gid)  # root replacing a user's file keeps its owner
             os.fsync(fd)  # the data reaches the disk before the name does
-            if tmp is None:
-                tmp = _link_anonymous(fd, parent, os.path.basename(real))
+            if not named:
+                _link_anonymous(fd, tmp)
         with _writing(name):
             os.replace(tmp, real)
     except BaseException:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
         raise
 
 
@@ -138,36 +156,31 @@ def _writing(name: str):
         raise CompileError(f"cannot write: {e.strerror or e}", name) from None
 
 
-def _temp_file(parent: str, base: str) -> tuple[int, str | None]:
-    """(fd, None) for an anonymous O_TMPFILE file in `parent`, else (fd, name) of a hidden
-    named temp file there."""
+def _temp_file(parent: str, tmp: str) -> tuple[int, bool]:
+    """(fd, False) for an anonymous O_TMPFILE file in `parent`, else (fd, True) for a new file
+    named `tmp`."""
     flag = getattr(os, "O_TMPFILE", 0)
     if flag:
         try:
-            return os.open(parent, flag | os.O_RDWR | os.O_CLOEXEC, 0o600), None
+            return os.open(parent, flag | os.O_RDWR | os.O_CLOEXEC, 0o600), False
         except OSError as e:
             if e.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT):
                 raise
-    import tempfile
-
-    return tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=parent)
+    return os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), True
 
 
-def _link_anonymous(fd: int, parent: str, base: str) -> str:
-    """Give the O_TMPFILE file `fd` a hidden name in `parent` (renamed over the target next;
-    linkat cannot replace a file)."""
-    tmp = os.path.join(parent, f".{base}.{secrets.token_hex(6)}.tmp")
+def _link_anonymous(fd: int, tmp: str) -> None:
+    """Give the O_TMPFILE file `fd` the name `tmp` (renamed over the target next; linkat cannot
+    replace a file)."""
     try:  # unprivileged: linkat through /proc with AT_SYMLINK_FOLLOW
         os.link(f"/proc/self/fd/{fd}", tmp, follow_symlinks=True)
-        return tmp
+        return
     except OSError:
         pass
     libc = ctypes.CDLL(None, use_errno=True)  # AT_EMPTY_PATH: needs privilege on most kernels
     if libc.linkat(fd, b"", _AT_FDCWD, os.fsencode(tmp), _AT_EMPTY_PATH) == 0:
-        return tmp
-    import tempfile  # neither works: copy the data into a named temp file
-
-    out, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=parent)
+        return
+    out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)  # copy the data
     try:
         os.fchmod(out, os.fstat(fd).st_mode)
         pos = 0
@@ -175,12 +188,8 @@ def _link_anonymous(fd: int, parent: str, base: str) -> str:
             os.write(out, chunk)
             pos += len(chunk)
         os.fsync(out)
-    except BaseException:
-        os.unlink(tmp)
-        raise
     finally:
         os.close(out)
-    return tmp
 
 
 _AT_FDCWD = -100

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from xdsl.ir import Attribute, Operation
 
-from neuron_opt.diagnostics import location_of, onnx_node_of
+from neuron_opt.diagnostics import location_of, onnx_node_of, printable
 from neuron_opt.dialects import nt
 from neuron_opt.dialects.types import type_name
 from neuron_opt.passes.precision_plan import PlanRule
@@ -34,7 +34,7 @@ class Decision:
         else:
             verb = "cast to" if self.converted else "kept"
             what = f"{verb} {self.decision} ({self.reason})"
-        return f"{self.where or '<inline>'}: {self.op}: {what}"
+        return printable(f"{self.where or '<inline>'}: {self.op}: {what}")
 
     def to_json(self) -> dict:
         return {k: getattr(self, k) for k in
@@ -75,7 +75,7 @@ class CastReport:
         return [r for r in self.rules if id(r) not in self._matched]
 
     def warnings(self) -> list[str]:
-        return [f"{r.where + ': ' if r.where else ''}warning: {r.label} matches no op"
+        return [printable(f"{r.where + ': ' if r.where else ''}warning: {r.label} matches no op")
                 for r in self.unmatched()]
 
     def summary(self) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from neuron_opt.cli.cc_precision import add_plan_options, add_report_option, emit_report, plan_options
+from neuron_opt.cli.cc_precision import add_plan_options, add_report_option, emit_report, plan_options, report_file
 from neuron_opt.diagnostics import CompileError
 from neuron_opt.options import CAST_TYPES, DEFAULT_MODE, DEFAULT_TYPE, MODE_SPELLINGS, normalize_mode
 
@@ -59,10 +59,12 @@ def run(args) -> int:
     if args.output == "-":
         raise CompileError("-o - is not possible: compile writes two files (OUT.mlir and OUT.npz)",
                            "neuron-cc")
+    if out.exists() and not out.is_file() and not out.is_dir():  # /dev/null: the weights would go to /dev
+        raise CompileError("-o must name a file: compile writes OUT.mlir and OUT.npz beside it", args.output)
     if out.suffix == ".npz":  # OUT.npz is the weight file: it would overwrite the IR
         raise CompileError("the output must not end in .npz (the weights are written there)", args.output)
     npz = out.with_suffix(".npz")
-    check_outputs([out, npz], [args.model])  # before the (possibly slow) import
+    check_outputs([out, npz, report_file(args)], [args.model])  # before the (possibly slow) import
     if npz.is_file() and not _names_weights(out, npz.name):
         raise CompileError(f"exists and is not the weights file of {out} (remove it or choose "
                            "another -o)", str(npz))

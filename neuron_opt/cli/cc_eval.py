@@ -12,9 +12,10 @@ import threading
 import numpy as np
 
 from neuron_opt.cli.cc_compile import add_cast_options
-from neuron_opt.cli.cc_precision import add_plan_options, add_report_option, emit_report, label_of, plan_options
+from neuron_opt.cli.cc_precision import (add_plan_options, add_report_option, emit_report, label_of, plan_options,
+                                         report_file)
 from neuron_opt.cli.common import load_npz
-from neuron_opt.diagnostics import CompileError
+from neuron_opt.diagnostics import CompileError, markup
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -55,7 +56,7 @@ class _Steps:
                 self._started = True
 
     def step(self, description: str):
-        self._progress.update(self._task, description=description)
+        self._progress.update(self._task, description=markup(description))
 
     def advance(self):
         self._progress.advance(self._task)
@@ -186,7 +187,7 @@ def print_report(report: dict) -> None:
 
     console = Console(width=max(Console().width, 110))  # never wrap the figures when piped
     for name, m in report["outputs"].items():
-        table = Table(title=f"{name}  {_fmt_shape(m['shape'])} {m['dtype']}  option {report['option']}",
+        table = Table(title=f"{markup(name)}  {_fmt_shape(m['shape'])} {m['dtype']}  option {markup(report['option'])}",
                       title_justify="left")
         table.add_column("comparison")
         for col in ("max abs err", "rel max abs", "rel L2", "argmax agree"):
@@ -209,7 +210,7 @@ def run(args) -> int:
 
     from neuron_opt.outputs import check_outputs
 
-    check_outputs([args.output, args.json], [args.model, args.inputs])  # before the slow run
+    check_outputs([args.output, args.json, report_file(args)], [args.model, args.inputs])  # before the slow run
     steps = _Steps(total=5)
     try:
         report, outputs = evaluate(args, steps)

@@ -181,9 +181,11 @@ def print_table(report: dict, top: int) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from neuron_opt.diagnostics import markup
+
     console = Console(width=max(Console().width, 200))
     rows = sorted(report["ops"], key=lambda r: -r["own"]["rel_l2"])[:top]
-    t = Table(title=f"{Path(report['model']).name}  option {report['option']}: error per op, "
+    t = Table(title=f"{markup(Path(report['model']).name)}  option {markup(report['option'])}: error per op, "
               f"largest own error first ({min(top, len(report['ops']))} of {len(report['ops'])})",
               title_justify="left")
     for col in ("node (op type)", "nt op", "type", "own rel L2", "accum. rel L2", "inf/NaN",
@@ -191,13 +193,13 @@ def print_table(report: dict, top: int) -> None:
         t.add_column(col, justify="left" if col in ("node (op type)", "nt op", "type") else "right",
                      no_wrap=True)
     for r in rows:
-        t.add_row(_name(r), r["op"], r["type"], _e(r["own"]["rel_l2"]), _e(r["accumulated"]["rel_l2"]),
+        t.add_row(markup(_name(r)), r["op"], r["type"], _e(r["own"]["rel_l2"]), _e(r["accumulated"]["rel_l2"]),
                   str(r["non_finite"]), str(r["fp16_overflow"]), str(r["flushed_to_zero"]),
                   str(r["subnormal"]), str(r["fp8_saturated_inputs"]))
     console.print(t)
     first = report["first_non_finite"]
     if first:
-        console.print(f"first inf/NaN: node {first['node']} ({first['op_type']}), {first['op']}")
+        console.print(f"first inf/NaN: node {markup(first['node'])} ({markup(first['op_type'])}), {first['op']}")
     else:
         console.print("no inf/NaN where fp32 is finite")
 

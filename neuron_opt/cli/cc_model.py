@@ -143,9 +143,10 @@ def engine_summary(result) -> dict:
 
 def check_run_outputs(args, weights_file=None) -> None:
     """run's outputs: writable, none of them an input (the model, the inputs, the weights)."""
+    from neuron_opt.cli.cc_precision import report_file
     from neuron_opt.outputs import check_outputs
 
-    check_outputs([args.output, args.trace, args.json], [args.model, args.inputs, weights_file])
+    check_outputs([args.output, args.trace, args.json, report_file(args)], [args.model, args.inputs, weights_file])
 
 
 def wants_lowering(path: str) -> bool:
@@ -264,9 +265,12 @@ def print_comparison(report: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from neuron_opt.diagnostics import markup
+
     console = Console(width=max(Console().width, 110))
     for name, m in report["outputs"].items():
-        t = Table(title=f"{name}  option {report['option']}: simulator outputs", title_justify="left")
+        t = Table(title=f"{markup(name)}  option {markup(report['option'])}: simulator outputs",
+                  title_justify="left")
         t.add_column("comparison")
         for col in ("max abs err", "rel max abs", "rel L2", "differing"):
             t.add_column(col, justify="right")

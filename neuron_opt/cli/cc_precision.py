@@ -31,6 +31,12 @@ def add_report_option(p: argparse.ArgumentParser) -> None:
                    "=FILE.json write it as JSON)")
 
 
+def report_file(args) -> str | None:
+    """The FILE.json of `--cast-report=FILE.json` (None without it or with bare --cast-report)."""
+    want = getattr(args, "cast_report", None)
+    return want if isinstance(want, str) else None
+
+
 def plan_options(args) -> dict:
     """auto-cast's plan options from the command line; the plan file is read and checked
     here, before any slow work, so that a bad file stops the command at once."""
@@ -68,10 +74,9 @@ def emit_report(report, args) -> None:
     JSON with --cast-report=FILE.json."""
     if report is None:
         return
-    want = getattr(args, "cast_report", None)
-    for line in report.warnings() + (report.lines() if want else []):
+    for line in report.warnings() + (report.lines() if getattr(args, "cast_report", None) else []):
         print(line, file=sys.stderr)
-    if isinstance(want, str):
+    if report_file(args):
         from neuron_opt.passes.cast_report import write_report_json
 
-        write_report_json(want, [report])
+        write_report_json(report_file(args), [report])

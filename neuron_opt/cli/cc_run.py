@@ -75,8 +75,10 @@ def print_summary(result, path: str, wall: dict[str, float] | None = None) -> No
     from rich.console import Console
     from rich.table import Table
 
+    from neuron_opt.diagnostics import markup
+
     console = Console()
-    t = Table(title=f"{Path(path).name}: NeuronCore-v2 simulation"
+    t = Table(title=f"{markup(Path(path).name)}: NeuronCore-v2 simulation"
               + ("" if result.numerics else " (timing only)"))
     t.add_column("track")
     t.add_column("instructions", justify="right")

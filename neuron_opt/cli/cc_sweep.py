@@ -210,8 +210,10 @@ def print_table(rows: list[dict], best: dict | None, tolerance: float, plot_path
     from rich.console import Console
     from rich.table import Table
 
+    from neuron_opt.diagnostics import markup, printable
+
     console = Console(width=max(Console().width, 150))
-    t = Table(title=f"{Path(model).name}: every auto-cast option on the NeuronCore-v2 simulator",
+    t = Table(title=f"{markup(Path(model).name)}: every auto-cast option on the NeuronCore-v2 simulator",
               title_justify="left")
     for col, just in (("option", "left"), ("rel L2 vs fp32", "right"), ("rel max abs", "right"),
                       ("inf/NaN", "right"), ("overflow", "right"), ("saturated", "right"),
@@ -221,23 +223,23 @@ def print_table(rows: list[dict], best: dict | None, tolerance: float, plot_path
     failed = [r for r in rows if "error" in r]
     for r in rows:
         if "error" in r:  # the message goes below the table (a cell would wrap it into shreds)
-            t.add_row(r["option"], "[red]failed (below)[/red]", *[""] * 10)
+            t.add_row(markup(r["option"]), "[red]failed (below)[/red]", *[""] * 10)
             continue
         mark = " *" if best is r else ""
-        t.add_row(r["option"] + mark, _e(r["rel_l2"]), _e(r["rel_max_abs"]), str(r["non_finite"]),
+        t.add_row(markup(r["option"]) + mark, _e(r["rel_l2"]), _e(r["rel_max_abs"]), str(r["non_finite"]),
                   str(r["overflowed"]), str(r["saturated"]), _e(r["sim_vs_interpreter_rel_l2"]),
                   f"{100 * r['differing_share']:.2f}%", f"{r['latency_us']:.2f}",
                   f"{r.get('speedup', 0):.2f}x", f"{100 * r['tensor_busy']:.1f}%", f"{100 * r['hfu']:.1f}%")
     console.print(t)
     for r in failed:
-        console.print(f"{r['option']}: {r['error']}", markup=False)
+        console.print(printable(f"{r['option']}: {r['error']}"), markup=False)
     if best:
-        console.print(f"recommendation (rel L2 <= {tolerance:g}, all outputs finite): [bold]{best['option']}[/bold] "
+        console.print(f"recommendation (rel L2 <= {tolerance:g}, all outputs finite): [bold]{markup(best['option'])}[/bold] "
                       f"— {best['latency_us']:.2f} µs, {best.get('speedup', 1):.2f}x over none, "
                       f"rel L2 {_e(best['rel_l2'])}")
     else:
         console.print(f"recommendation: none of the options is within rel L2 {tolerance:g} with finite outputs")
-    console.print(f"Pareto plot: {plot_path}")
+    console.print(f"Pareto plot: {printable(str(plot_path))}", markup=False)
 
 
 def _plan_row(args) -> dict | None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from collections.abc import Callable
 
 from neuron_opt.diagnostics import CompileError, printable
@@ -13,6 +15,8 @@ def run_main(tool: str, body: Callable[[], int | None]) -> None:
     # xDSL's parser and printer recurse per nesting level of the IR (about 6 frames per level):
     # allow thousands of levels; deeper input is a located parse error.
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminated)  # unwind like Ctrl-C: temp files are removed
     try:
         code = body()
     except CompileError as e:
@@ -28,9 +32,21 @@ def run_main(tool: str, body: Callable[[], int | None]) -> None:
     except KeyboardInterrupt:
         print(f"{tool}: error: interrupted", file=sys.stderr)
         sys.exit(1)
+    except Terminated:
+        print(f"{tool}: error: terminated (SIGTERM)", file=sys.stderr)
+        sys.exit(1)
     except BrokenPipeError:
         sys.exit(1)
     sys.exit(code or 0)
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the program is (like KeyboardInterrupt for SIGINT)."""
+
+
+def _terminated(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+    raise Terminated
 
 
 def add_limit_options(p) -> None:

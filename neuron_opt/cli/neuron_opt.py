@@ -212,7 +212,7 @@ def _main(argv: list[str] | None) -> int:
         return 0
     apply_limit_options(args)
     passes = _pipeline(args)
-    check_outputs([args.output_file], [args.input])
+    check_outputs([args.output_file, args.cast_report if isinstance(args.cast_report, str) else None], [args.input])
     text = read_text(args.input)
     filename = "<stdin>" if args.input == "-" else args.input
     ctx = make_context()

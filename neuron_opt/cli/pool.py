@@ -30,6 +30,8 @@ def run_all(fn: Callable, items: Iterable, jobs: int, describe: Callable[[object
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from neuron_opt.diagnostics import markup
+
     items = list(items)
     console = Console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -46,14 +48,14 @@ def run_all(fn: Callable, items: Iterable, jobs: int, describe: Callable[[object
             task = prog.add_task(title, total=len(items))
             if pool is None:
                 for item in items:
-                    prog.update(task, description=f"{title}: {describe(item)}")
+                    prog.update(task, description=f"{title}: {markup(describe(item))}")
                     yield item, fn(item)
                     prog.advance(task)
                 return
             futures = {pool.submit(fn, item): item for item in items}
             for fut in as_completed(futures):
                 item = futures[fut]
-                prog.update(task, description=f"{title}: {describe(item)} done")
+                prog.update(task, description=f"{title}: {markup(describe(item))} done")
                 yield item, fut.result()
                 prog.advance(task)
     finally:

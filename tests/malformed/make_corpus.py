@@ -140,9 +140,45 @@ def main(out: Path | None = None) -> None:
         e.ClearField("raw_data")
         _save(_model([helper.make_node("Add", ["x", "w"], ["y"], name="add_w")], [x], [y], [e], check=False),
               name)
+    # If nodes whose then-branches nest 200 deep, encoded by hand: onnx.helper cannot build
+    # past protobuf's decode limit of 100, and the importer must not recurse per level.
+    _write_nested_ifs(200, "deep_subgraphs.onnx")
     # A node name that would forge a line and drive the terminal if echoed raw.
     _save(_model([helper.make_node("Sin", ["x"], ["y"], name="sin\nfake.onnx:\x1b]0;pwned\x07")],
                  [x], [y]), "control_chars.onnx")
+
+
+def _field(num: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field."""
+    return _varint(num << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+
+def _write_nested_ifs(depth: int, name: str) -> None:
+    vi = helper.make_tensor_value_info
+    leaf = helper.make_graph([helper.make_node("Neg", ["x"], ["y"], name="neg")], "leaf", [],
+                             [vi("y", TensorProto.FLOAT, [2])]).SerializeToString()
+    out_y = vi("y", TensorProto.FLOAT, [2]).SerializeToString()
+    graph_attr = _varint(20 << 3) + _varint(onnx.AttributeProto.GRAPH)  # AttributeProto.type
+    g = leaf
+    for i in range(depth):  # GraphProto{node: If{then_branch: g, else_branch: leaf}, output: y}
+        node = (_field(1, b"c") + _field(2, b"y") + _field(3, f"if{i}".encode()) + _field(4, b"If")
+                + _field(5, _field(1, b"then_branch") + _field(6, g) + graph_attr)
+                + _field(5, _field(1, b"else_branch") + _field(6, leaf) + graph_attr))
+        g = _field(1, node) + _field(2, f"g{i}".encode()) + _field(12, out_y)
+    g += _field(11, vi("c", TensorProto.BOOL, []).SerializeToString())
+    model = helper.make_model(helper.make_graph([], "g", [], []), opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    model.ClearField("graph")
+    (OUT / name).write_bytes(model.SerializeToString() + _field(7, g))  # ModelProto.graph = 7
 
 
 if __name__ == "__main__":

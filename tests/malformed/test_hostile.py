@@ -6,6 +6,7 @@ None of these needs root; all run under the corpus's address-space cap."""
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -138,6 +139,116 @@ def test_a_write_failure_is_found_before_the_work(tmp_path):
               "file/out.mlir: error: cannot write: Not a directory")
 
 
+# Write failures: each is one `PATH: error: cannot write: ...` line, found before the work where
+# a check can find it (the bare --cast-report would print per-op lines if the work ran first),
+# and nothing is left behind. Root may write any file, so read-only places are made with a
+# read-only bind mount in a private mount namespace (`unshare -m`); without root, chmod does it.
+
+SLOW_OUTPUTS = {  # every tool with an output flag; OUT is the output under test
+    "neuron-opt -o": ["neuron-opt", "g.mlir", "--auto-cast", "all", "--cast-report", "-o", "OUT"],
+    "neuron-opt --cast-report=": ["neuron-opt", "g.mlir", "--auto-cast", "all", "--cast-report=OUT"],
+    "compile -o": ["neuron-cc", "compile", CORPUS / "good.onnx", "--cast-report", "-o", "OUT"],
+    "compile --cast-report=": ["neuron-cc", "compile", CORPUS / "good.onnx", "-o", "c.mlir", "--cast-report=OUT"],
+    "eval -o": ["neuron-cc", "eval", CORPUS / "good.onnx", "--inputs", CORPUS / "inputs_ok.npz",
+                "--cast-report", "-o", "OUT"],
+    "run --trace": ["neuron-cc", "run", CORPUS / "good.onnx", "--inputs", CORPUS / "inputs_ok.npz",
+                    "--cast-report", "--trace", "OUT"],
+    "explain --json": ["neuron-cc", "explain", CORPUS / "good.onnx", "--inputs", CORPUS / "inputs_ok.npz",
+                       "--json", "OUT"],
+    "sweep --json": ["neuron-cc", "sweep", CORPUS / "good.onnx", "--inputs", CORPUS / "inputs_ok.npz",
+                     "--json", "OUT"],
+}
+
+
+def _read_only(tmp_path: Path, path: Path, args: list) -> list:
+    """`args` run with `path` (a directory or a file) read-only for this user."""
+    if os.geteuid() != 0:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+        return args
+    if subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode != 0:
+        pytest.skip("root ignores modes, and no mount namespace (unshare -m) for a read-only bind mount")
+    return ["unshare", "-m", "sh", "-c", 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" "$0" && exec "$@"',
+            path, BIN / args[0], *args[1:]]
+
+
+@pytest.mark.parametrize("flag", SLOW_OUTPUTS)
+def test_read_only_directory(tmp_path, flag):
+    (tmp_path / "g.mlir").write_text(GOOD)
+    (tmp_path / "ro").mkdir()
+    args = [a if a != "OUT" else "ro/out" for a in SLOW_OUTPUTS[flag]]
+    args = [a.replace("=OUT", "=ro/out") if isinstance(a, str) else a for a in args]
+    res = subprocess.run(_read_only(tmp_path, tmp_path / "ro", [BIN / args[0], *args[1:]]), cwd=tmp_path,
+                         capture_output=True, timeout=300, preexec_fn=cap_memory)
+    err = one_error(res, "ro/out: error: cannot write: ")
+    assert "(the directory is not writable)" in err and ("read-only file system" in err or "permission denied" in err)
+    assert list((tmp_path / "ro").iterdir()) == []
+
+
+@pytest.mark.parametrize("flag", ["neuron-opt -o", "compile --cast-report=", "eval -o"])
+def test_unwritable_file_is_not_replaced(tmp_path, flag):
+    (tmp_path / "g.mlir").write_text(GOOD)
+    (tmp_path / "out").write_bytes(b"keep me")
+    args = [a.replace("OUT", "out") if isinstance(a, str) else a for a in SLOW_OUTPUTS[flag]]
+    res = subprocess.run(_read_only(tmp_path, tmp_path / "out", [BIN / args[0], *args[1:]]), cwd=tmp_path,
+                         capture_output=True, timeout=300, preexec_fn=cap_memory)
+    one_error(res, "out: error: cannot write: ")
+    assert "(the file is not writable)" in res.stderr.decode()
+    assert (tmp_path / "out").read_bytes() == b"keep me"
+
+
+@pytest.mark.parametrize("flag", ["neuron-opt -o", "neuron-opt --cast-report=", "compile --cast-report=",
+                                  "eval -o", "run --trace", "explain --json"])
+def test_directory_as_output(tmp_path, flag):
+    (tmp_path / "g.mlir").write_text(GOOD)
+    (tmp_path / "d").mkdir()
+    args = [a.replace("OUT", "d") if isinstance(a, str) else a for a in SLOW_OUTPUTS[flag]]
+    one_error(tool(*args, cwd=tmp_path, timeout=300), "d: error: cannot write: it is a directory")
+
+
+def _file_size_cap() -> None:
+    """A write past 1 KiB fails with EFBIG (a disk that fills mid-write; root is held to it too)."""
+    import resource
+    import signal
+
+    cap_memory()
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1024, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+
+def _neg_chain_ir(n: int) -> str:
+    lines = [f"  %x{i + 1} = nt.neg %x{i} : tensor<4x8xf32>" for i in range(n)]
+    return "\n".join(["func.func @main(%x0: tensor<4x8xf32>) -> tensor<4x8xf32> {", *lines,
+                      f"  func.return %x{n} : tensor<4x8xf32>", "}", ""])
+
+
+DISK_FULL = {  # command, the outputs it writes (each bigger than the cap)
+    "neuron-opt -o": (["neuron-opt", "chain.mlir", "-o", "out.mlir"], ["out.mlir"]),
+    "compile -o": (["neuron-cc", "compile", "m1.onnx", "--auto-cast", "none", "-o", "out.mlir"],
+                   ["out.mlir", "out.npz"]),
+    "run -o": (["neuron-cc", "run", "m1.onnx", "--inputs", "x.npz", "-o", "y.npz"], ["y.npz"]),
+}
+
+
+@pytest.mark.parametrize("case", DISK_FULL)
+def test_disk_full_mid_write_keeps_the_old_files(tmp_path, case):
+    """The disk fills while an output is written (a file-size cap: no privilege needed, and
+    root is held to it too): one line, the old outputs intact, no temp file left."""
+    (tmp_path / "chain.mlir").write_text(_neg_chain_ir(200))
+    for seed in (1, 2):
+        _matmul_model(tmp_path / f"m{seed}.onnx", seed)
+    np.savez(tmp_path / "x.npz", x=np.ones((2, 64), np.float32))
+    ok(tool("neuron-cc", "compile", "m2.onnx", "--auto-cast", "none", "-o", "out.mlir", cwd=tmp_path))
+    (tmp_path / "y.npz").write_text("old outputs")
+    old = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    args, outputs = DISK_FULL[case]
+    res = subprocess.run([BIN / args[0], *args[1:]], cwd=tmp_path, capture_output=True, timeout=300,
+                         preexec_fn=_file_size_cap)
+    err = res.stderr.decode()
+    assert res.returncode == 1 and "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert err.split(": error: cannot write: ")[0] in outputs and "File too large" in err, err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == old  # and no temp file left
+
+
 # -- weights ----------------------------------------------------------------------------------
 
 
@@ -191,6 +302,53 @@ def test_unused_zip_bomb_key_is_never_decompressed(tmp_path):
     assert usage.ru_maxrss < 1 << 20  # KiB: under 1 GiB, though the member inflates to 1.5 GiB
 
 
+# -- names on the terminal --------------------------------------------------------------------
+
+HOSTILE_IN, HOSTILE_OUT = 'in[bold]"x\\41', "out[red]\x1b[31mY\nforged: error: z"
+
+
+def _hostile_names_model(path: Path) -> None:
+    """Node, input and output names holding rich markup, escape sequences (colour, window
+    title, clear screen), a newline that would forge a line, quotes and backslashes."""
+    nodes = [helper.make_node("MatMul", [HOSTILE_IN, "W"], ["m"], name="[bold]mm[/bold]\x1b]0;title\x07"),
+             helper.make_node("Relu", ["m"], [HOSTILE_OUT], name="relu\nneuron-cc: error: forged\x1b[2J")]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(HOSTILE_IN, TensorProto.FLOAT, [2, 4])],
+                          [helper.make_tensor_value_info(HOSTILE_OUT, TensorProto.FLOAT, [2, 3])],
+                          initializer=[numpy_helper.from_array(np.ones((4, 3), np.float32), "W")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.save(m, path)
+
+
+@pytest.mark.parametrize("args", [
+    ["compile", "names.onnx", "-o", "n.mlir", "--auto-cast", "all", "--cast-report"],
+    ["eval", "names.onnx", "--inputs", "x.npz", "--node-block-list", "nosuch[bold]\x1b[31m"],
+    ["run", "names.onnx", "--inputs", "x.npz", "--cast-report"],
+    ["explain", "names.onnx", "--inputs", "x.npz", "--auto-cast", "all"],
+], ids=["compile", "eval", "run", "explain"])
+def test_names_reach_the_terminal_inert(tmp_path, args):
+    """Tables (rich markup) and report lines show such names as text: no escape sequence
+    reaches the terminal, no forged line, `[bold]` printed rather than applied."""
+    _hostile_names_model(tmp_path / "names.onnx")
+    np.savez(tmp_path / "x.npz", **{HOSTILE_IN: np.ones((2, 4), np.float32)})
+    res = ok(tool("neuron-cc", *args, cwd=tmp_path, timeout=300))
+    text = (res.stdout + res.stderr).decode()
+    assert "\x1b" not in text and "\x07" not in text
+    assert not any(ln.lstrip("│ ").startswith(("forged", "neuron-cc: error: forged")) for ln in text.splitlines())
+    if args[0] in ("compile", "run", "explain"):  # they name the nodes
+        assert "[bold]mm[/bold]\\x1b]0;title\\x07" in text and "relu\\nneuron-cc: error: forged\\x1b[2J" in text
+    if args[0] in ("eval", "run"):  # they name the output
+        assert "out[red]\\x1b[31mY\\nforged: error: z" in text
+    if args[0] == "eval":
+        assert "'nosuch[bold]\\x1b[31m' matches no op" in text
+    if args[0] == "compile":  # and the generated IR holds the names escaped, parsed back exactly
+        from neuron_opt.cli.common import load_module
+        from neuron_opt.dialects.io_names import input_names, output_names
+
+        fn = next(iter(load_module(str(tmp_path / "n.mlir")).body.ops))
+        assert (input_names(fn), output_names(fn)) == ([HOSTILE_IN], [HOSTILE_OUT])
+
+
 # -- deep input -------------------------------------------------------------------------------
 
 
@@ -209,6 +367,42 @@ def test_attributes_nested_150_deep_parse_and_print(tmp_path):
     (tmp_path / "d.mlir").write_text(f"func.func @main() attributes {{foo = {deep}}} {{\n  func.return\n}}\n")
     out = ok(tool("neuron-opt", "d.mlir", cwd=tmp_path)).stdout.decode()
     assert out.count("[") == out.count("]") == 150 and "[" * 150 + "1" in out
+
+
+def _attribute(text: str) -> str:
+    return f"func.func @main() attributes {{foo = {text}}} {{\n  func.return\n}}\n"
+
+
+DEEP = 100_000
+DEEP_INPUTS = {  # nesting 10^5 levels deep, each way the grammar nests
+    "array attributes": _attribute("[" * DEEP + "1" + "]" * DEEP),
+    "dictionary attributes": _attribute("{a = " * DEEP + "1" + "}" * DEEP),
+    "function types": _attribute("() -> (" * DEEP + "i32" + ")" * DEEP),
+    "tuple types": _attribute("tuple<" * DEEP + "i32" + ">" * DEEP),
+    "dense literal": _attribute("dense<" + "[" * DEEP + "1" + "]" * DEEP + "> : tensor<" + "1x" * DEEP + "i32>"),
+    "module regions": "builtin.module {\n" * DEEP + "}\n" * DEEP,
+    "kernel regions": "nisa.kernel @k {\n" * DEEP + "}\n" * DEEP,
+}
+
+
+@pytest.mark.parametrize("kind", DEEP_INPUTS)
+def test_nesting_100000_deep_is_one_located_error(tmp_path, kind):
+    """The parser recurses per level (xDSL's): past a few thousand levels the input is
+    refused at the place it got too deep, never a RecursionError or a crash."""
+    (tmp_path / "d.mlir").write_text(DEEP_INPUTS[kind])
+    err = one_error(tool("neuron-opt", "d.mlir", "-o", "out.mlir", cwd=tmp_path), "error: ")
+    assert re.match(r"d\.mlir:\d+:\d+: error: nested too deeply \(attributes, types or regions\) for the parser$",
+                    err.strip()), err
+    assert not (tmp_path / "out.mlir").exists()
+
+
+def test_modules_nested_2500_deep_pass_through_every_pass(tmp_path):
+    """Within the parser's depth the printer, the verifier and the cast passes handle the
+    nesting too (they walk it without a recursion that runs out first)."""
+    (tmp_path / "d.mlir").write_text("builtin.module {\n" * 2500 + "}\n" * 2500)
+    out = ok(tool("neuron-opt", "d.mlir", "--verify-each", "-p",
+                  "auto-cast{mode=all},canonicalize-casts,preserve-io", cwd=tmp_path)).stdout.decode()
+    assert out.count("builtin.module") == 2500
 
 
 def test_splat_over_the_inline_limit_compiles_to_weights_the_parser_accepts(tmp_path):

@@ -2,7 +2,7 @@
 and renamed over the target only when complete (neuron_opt/outputs.atomic_output), so an error or
 a kill never leaves a partial target, never spoils an existing one, and leaves no temp file
 behind (the kernel frees an unnamed file when the process dies). Special files, symlinks and
-modes are covered by tests/malformed/test_hostile_outputs.py.
+modes are covered by tests/malformed/test_hostile.py.
 """
 
 from __future__ import annotations
@@ -77,6 +77,103 @@ def test_missing_directory_is_a_file_error(tmp_path):
         with atomic_output(tmp_path / "missing" / "out.mlir"):
             pass
     assert str(e.value) == f"{tmp_path / 'missing' / 'out.mlir'}: error: cannot write: the directory does not exist"
+
+
+# -- without O_TMPFILE: a named temp file, removed on any failure ------------------------------
+
+
+@pytest.fixture
+def no_tmpfile(monkeypatch):
+    """An OS (or file system) without O_TMPFILE: atomic_output falls back to a named temp file."""
+    monkeypatch.delattr(os, "O_TMPFILE", raising=False)
+
+
+def test_named_temp_is_visible_while_writing_and_renamed_at_the_end(tmp_path, no_tmpfile):
+    target = tmp_path / "out.mlir"
+    target.write_bytes(SENTINEL)
+    with atomic_output(target) as f:
+        f.write("new\n")
+        f.flush()
+        temps = [p.name for p in tmp_path.iterdir() if p.name != "out.mlir"]
+        assert len(temps) == 1 and temps[0].startswith(".out.mlir.")  # the fallback is in use
+    assert target.read_text() == "new\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mlir"]
+
+
+@pytest.mark.parametrize("exc", [RuntimeError("boom"), KeyboardInterrupt(), SystemExit(1), CompileError("bad", "x")])
+def test_named_temp_is_removed_on_any_exception(tmp_path, no_tmpfile, exc):
+    target = tmp_path / "out.json"
+    target.write_bytes(SENTINEL)
+    with pytest.raises(type(exc)):
+        with atomic_output(target) as f:
+            f.write("{" * 100_000)
+            f.flush()
+            raise exc
+    assert target.read_bytes() == SENTINEL
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
+
+
+_WRITER = """
+import os, sys, time
+del os.O_TMPFILE  # the named-temp fallback
+from neuron_opt.cli.common import run_main
+from neuron_opt.outputs import atomic_output
+
+def body():
+    with atomic_output(sys.argv[1]) as f:
+        f.write("partial" * 10000)
+        f.flush()
+        print("writing", flush=True)
+        time.sleep(120)
+
+run_main("writer", body)
+"""
+
+
+def test_named_temp_is_removed_on_sigterm(tmp_path):
+    """SIGTERM unwinds like Ctrl-C (run_main's handler): the temp file goes, the old output
+    stays, one error line, exit 1."""
+    target = tmp_path / "out.mlir"
+    target.write_bytes(SENTINEL)
+    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(target)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline() == "writing\n", proc.stderr.read()
+        assert len(list(tmp_path.iterdir())) == 2  # the target and the named temp file
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1 and err == "writer: error: terminated (SIGTERM)\n", err
+    assert target.read_bytes() == SENTINEL
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mlir"]
+
+
+def test_link_fallback_copies_into_the_named_temp(tmp_path, monkeypatch):
+    """Where neither linkat route names the O_TMPFILE data, it is copied to the temp name."""
+    import ctypes
+
+    def no_link(*args, **kwargs):
+        raise PermissionError(1, "Operation not permitted")
+
+    class NoLibc:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def linkat(self, *args):
+            return -1
+
+    monkeypatch.setattr(os, "link", no_link)
+    monkeypatch.setattr(ctypes, "CDLL", NoLibc)
+    target = tmp_path / "out.bin"
+    target.write_bytes(SENTINEL)
+    target.chmod(0o640)
+    data = os.urandom(3 << 20)
+    with atomic_output(target, "wb") as f:
+        f.write(data)
+    assert target.read_bytes() == data and (target.stat().st_mode & 0o777) == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
 
 
 # -- the tools: failures keep an existing output ---------------------------------------------
