@@ -70,17 +70,23 @@ def check_outputs(outputs, inputs=()) -> None:
 
 
 def _resolve(name: str) -> tuple[str, os.stat_result | None, str]:
-    """(the path with symlinks resolved, its stat or None if absent, its directory) of an
-    output; a directory, a missing parent or an unreadable path is `NAME: error: ...`."""
-    real = os.path.realpath(name)
+    """(the path to write, its stat or None if absent, its directory) of an output: a special
+    file keeps its own name (/dev/stdout leads through /proc to a pipe that has no path), a
+    regular or new file is its path with symlinks resolved. A directory, a missing parent or an
+    unreadable path is `NAME: error: ...`."""
     try:
-        st = os.stat(real)
+        st = os.stat(name)
     except FileNotFoundError:
         st = None
     except OSError as e:
         raise CompileError(f"cannot write: {e.strerror}", name) from None
     if st is not None and stat.S_ISDIR(st.st_mode):
         raise CompileError("cannot write: it is a directory", name)
+    if name.endswith(("/", os.sep)):
+        raise CompileError("cannot write: the name ends in '/' (a directory)", name)
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        return name, st, ""
+    real = os.path.realpath(name)
     parent = os.path.dirname(real) or "."
     if st is None and not os.path.isdir(parent):
         raise CompileError("cannot write: the directory does not exist", name)
@@ -123,7 +129,7 @@ def atomic_output(path: str | os.PathLike, mode: str = "w"):
     # The temp file's name is chosen before anything is created, so that an error, Ctrl-C or
     # SIGTERM at any moment removes whatever exists under it (O_TMPFILE data has no name
     # until just before the rename; a named temp file has it from the start).
-    tmp = os.path.join(parent, f".{os.path.basename(real)}.{secrets.token_hex(8)}.tmp")
+    tmp = os.path.join(parent, f".{os.path.basename(real)[:48]}.{secrets.token_hex(8)}.tmp")  # (a long name fits)
     try:
         with _writing(name):
             fd, named = _temp_file(parent, tmp)
@@ -141,8 +147,8 @@ def atomic_output(path: str | os.PathLike, mode: str = "w"):
     except BaseException:
         try:
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        except OSError:
+            pass  # never created
         raise
 
 

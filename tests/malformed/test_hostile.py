@@ -64,6 +64,34 @@ def test_dev_null_stays_a_device(tmp_path):
     assert stat.S_ISCHR(after.st_mode) and (after.st_ino, after.st_rdev) == (before.st_ino, before.st_rdev)
 
 
+def test_dev_stdout_into_a_pipe_is_written_through(tmp_path):
+    """/dev/stdout leads through /proc to a pipe that has no path: it is opened by its own name."""
+    (tmp_path / "g.mlir").write_text(GOOD)
+    res = ok(tool("neuron-opt", "g.mlir", "-o", "/dev/stdout", cwd=tmp_path))
+    assert res.stdout.decode().startswith("builtin.module")
+
+
+def test_a_name_at_the_length_limit_is_written(tmp_path):
+    """The temp file's name (the target's plus a suffix) must not be what makes it too long."""
+    (tmp_path / "g.mlir").write_text(GOOD)
+    name = "a" * 250 + ".mlir"
+    ok(tool("neuron-opt", "g.mlir", "-o", name, cwd=tmp_path))
+    assert (tmp_path / name).read_text().startswith("builtin.module")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["g.mlir", name])
+
+
+@pytest.mark.parametrize("out, expect", [
+    ("newdir/", "newdir/: error: cannot write: the name ends in '/' (a directory)"),
+    ("g.mlir/x", "g.mlir/x: error: cannot write: Not a directory"),
+    ("loop", "loop: error: cannot write: Too many levels of symbolic links"),
+])
+def test_impossible_output_names(tmp_path, out, expect):
+    (tmp_path / "g.mlir").write_text(GOOD)
+    (tmp_path / "loop").symlink_to("loop")
+    one_error(tool("neuron-opt", "g.mlir", "-o", out, cwd=tmp_path), expect)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.mlir", "loop"]
+
+
 def test_fifo_is_written_through(tmp_path):
     (tmp_path / "g.mlir").write_text(GOOD)
     fifo = tmp_path / "out.fifo"
