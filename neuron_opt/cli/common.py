@@ -15,6 +15,10 @@ def run_main(tool: str, body: Callable[[], int | None]) -> None:
     # xDSL's parser and printer recurse per nesting level of the IR (about 6 frames per level):
     # allow thousands of levels; deeper input is a located parse error.
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
+    if sys.stdin is None:  # started with the descriptor closed (`<&-`): an error where it is used
+        sys.stdin = _Closed("<stdin>", "cannot read: stdin is closed")
+    if sys.stdout is None:
+        sys.stdout = _Closed("<stdout>", "cannot write: stdout is closed")
     if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _terminated)  # unwind like Ctrl-C: temp files are removed
     try:
@@ -38,6 +42,19 @@ def run_main(tool: str, body: Callable[[], int | None]) -> None:
     except BrokenPipeError:
         sys.exit(1)
     sys.exit(code or 0)
+
+
+class _Closed:
+    """sys.stdin or sys.stdout when that descriptor was closed at start: any use is one error."""
+
+    def __init__(self, where: str, message: str):
+        self._where, self._message = where, message
+
+    def flush(self) -> None:  # (the interpreter flushes stdout at exit)
+        pass
+
+    def __getattr__(self, attr):
+        raise CompileError(self._message, self._where)
 
 
 class Terminated(BaseException):

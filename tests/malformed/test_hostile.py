@@ -92,6 +92,25 @@ def test_impossible_output_names(tmp_path, out, expect):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g.mlir", "loop"]
 
 
+@pytest.mark.parametrize("fd, args, expect", [
+    (1, ["neuron-opt", "g.mlir"], "<stdout>: error: cannot write: stdout is closed"),
+    (1, ["neuron-cc", "eval", CORPUS / "good.onnx", "--inputs", CORPUS / "inputs_ok.npz"],
+     "<stdout>: error: cannot write: stdout is closed"),
+    (0, ["neuron-opt", "-"], "<stdin>: error: cannot read: stdin is closed"),
+], ids=["neuron-opt stdout", "eval stdout", "stdin"])
+def test_closed_standard_streams(tmp_path, fd, args, expect):
+    """Started with stdout or stdin closed (`>&-`, `<&-`): one line, not a traceback."""
+    (tmp_path / "g.mlir").write_text(GOOD)
+
+    def close_fd():
+        cap_memory()
+        os.close(fd)
+
+    res = subprocess.run([BIN / args[0], *args[1:]], cwd=tmp_path, stderr=subprocess.PIPE, timeout=300,
+                         preexec_fn=close_fd)
+    one_error(res, expect)
+
+
 def test_fifo_is_written_through(tmp_path):
     (tmp_path / "g.mlir").write_text(GOOD)
     fifo = tmp_path / "out.fifo"
