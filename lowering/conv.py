@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from neuron_opt.dialects import ncv2, nisa
+from neuron_opt.dialects import ncv2, nisa, nt
 from neuron_opt.dialects.types import FP8_MAX
 from neuron_opt.lowering import hbm as H
 from neuron_opt.lowering import plan as P
@@ -62,17 +62,35 @@ def _range(o_count, start_off, stride, size):
 
 
 def _source(lw, v):
-    """(HBM tensor to load, SBUF tile dtype, saturate) of a conv operand: a cast fused into
-    the conv is done by the loading DMAs, from the cast's input; a saturating one to fp8 also
-    by a clamp of the loaded tile to +-240 (the DMA rounds to fp8 without saturating: what
-    overflows is inf, which the clamp turns into +-240; NaN stays NaN)."""
+    """(HBM tensor to load, SBUF tile dtype, what finishes a loaded tile) of a conv operand: a
+    cast fused into the conv is done by the loading DMAs, from the cast's input; a saturating
+    one to fp8 also by a clamp of the loaded tile to +-240 (True: the DMA rounds to fp8 without
+    saturating: what overflows is inf, which the clamp turns into +-240; NaN stays NaN); a
+    scaled one (the op) loads fp32 tiles, scaled and clamped into fp8 tiles."""
     from neuron_opt.lowering.lowerer import dt
 
     p = v.owner
+    if p in lw.fused and isinstance(p, nt.ScaledCastOp):
+        return lw.home_of(p.operands[0]), "f32", p
     if p in lw.fused:
         return lw.home_of(p.operands[0]), dt(v), not P.dma_cast(p)
     src = lw.home_of(v)
     return src, src.dtype, False
+
+
+def _finish(kb, t, how):
+    """A loaded tile as the conv reads it (see _source): as is, clamped in place, or scaled
+    into a new fp8 tile (fp32 x * s, max -240, then min 240 as it is written: one rounding)."""
+    if how is True:
+        _saturate(kb, t)
+    elif how:
+        kb.inst("vector", nisa.TensorScalarOp, t.ap(), t.ap(), op0="mul", operand0=how.prop("scale")[0],
+                op1="max", operand1=-FP8_MAX)
+        t8 = kb.sbuf(t.shape[0], t.shape[1:], "f8E4M3")
+        kb.inst("vector", nisa.TensorScalarOp, t8.ap(), t.ap(), op0="min", operand0=FP8_MAX)
+        kb.free(t)
+        return t8
+    return t
 
 
 def _saturate(kb, t) -> None:
@@ -318,9 +336,7 @@ def _conv_job(lw, g: Window, job: Job, kt, obs, N, Co, xs, xdt, xsat, ws, wdt, m
                     ins.append(t)
             else:
                 ins = [_im2col(kb, g, xs, xdt, job, pieces, n, b0, b1) for pieces in kt]
-            if xsat:
-                for t in ins:
-                    _saturate(kb, t)
+            ins = [_finish(kb, t, xsat) for t in ins]
             for m0, m1 in obs:
                 out = kb.sbuf(m1 - m0, (b1 - b0, g.Wo), dst.dtype)
                 for oy0, oy1, ox0, ox1 in g.chunks(b0, b1, NMAX):
@@ -494,8 +510,7 @@ def _depthwise_vector(lw, g: Window, job: Job, N, Co, xs, xdt, xsat, ws, wdt, bs
             b1 = min(g.Ho, b0 + R)
             t = kb.sbuf(cb, (g.rows_in(b1 - b0), g.wp), xdt)
             load_band(kb, g, xs, t, [(0, (n, (job.ci0, job.ci0 + cb)), cb)], b0, b1, 0.0)
-            if xsat:
-                _saturate(kb, t)
+            t = _finish(kb, t, xsat)
             out = kb.sbuf(cb, (b1 - b0, g.Wo), dst.dtype)
             for oy0, oy1, ox0, ox1 in g.chunks(b0, b1, VCOLS):
                 shape = (oy1 - oy0, ox1 - ox0)

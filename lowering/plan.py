@@ -95,7 +95,8 @@ def plan_fusion(body_ops: list[Operation], returned: set[SSAValue]) -> set[Opera
                 and op.operands[0].owner not in fused:
             # a contraction operand converted as its tiles are loaded (no cast pass over HBM)
             fused.add(op)
-        elif isinstance(user, nt.ConvOp) and isinstance(op, nt.CastOp) and res in tuple(user.operands[:2]) \
+        elif isinstance(user, nt.ConvOp) and isinstance(op, (nt.CastOp, nt.ScaledCastOp)) \
+                and res in tuple(user.operands[:2]) \
                 and _conv_cast(op, user) and op.operands[0].owner not in fused:
             # the conv's DMAs read the cast's input and convert on the way (nisa.dma_copy casts)
             fused.add(op)
@@ -105,18 +106,22 @@ def plan_fusion(body_ops: list[Operation], returned: set[SSAValue]) -> set[Opera
     return fused
 
 
-def dma_cast(op: nt.CastOp) -> bool:
+def dma_cast(op: nt.CastOp | nt.ScaledCastOp) -> bool:
     """Can a DMA do this cast? dma_copy converts float to float through fp32 with RNE, never
-    saturating: every float cast but a saturating one to fp8."""
+    saturating nor scaling: every float cast but a saturating one to fp8."""
     src, dst = op.operands[0].type.element_type, op.results[0].type.element_type
-    return is_float(src) and is_float(dst) and not (op.prop("saturate") and isinstance(dst, Float8E4M3Type))
+    return isinstance(op, nt.CastOp) and is_float(src) and is_float(dst) and \
+        not (op.prop("saturate") and isinstance(dst, Float8E4M3Type))
 
 
-def _conv_cast(op: nt.CastOp, conv: nt.ConvOp) -> bool:
+def _conv_cast(op: nt.CastOp | nt.ScaledCastOp, conv: nt.ConvOp) -> bool:
     """Does the conv's loading do this cast? Every DMA cast; on the input, a saturating one to
     fp8 too (lowering/conv.py clamps the loaded tiles in place: even an im2col tile, which
-    repeats values once per tap, measured faster than the cast's own pass through HBM)."""
+    repeats values once per tap, measured faster than the cast's own pass through HBM), and a
+    scaled one with one scale (the tiles load in fp32 and are scaled into fp8 tiles)."""
     src, dst = op.operands[0].type.element_type, op.results[0].type.element_type
+    if isinstance(op, nt.ScaledCastOp):
+        return op.results[0] is conv.operands[0] and len(op.prop("scale")) == 1
     return dma_cast(op) or (op.results[0] is conv.operands[0] and is_float(src) and is_float(dst))
 
 
