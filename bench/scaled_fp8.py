@@ -10,6 +10,8 @@ outputs flushed to zero where fp32 is not (sum); from the simulator: latency (ti
 for the scaled option, its outputs against the interpreter's (rel L2, worst).
 
     .venv/bin/python bench/scaled_fp8.py [small_values resnet bert ...]   # table + bench/results/scaled_fp8.json
+    .venv/bin/python bench/scaled_fp8.py DIR/mlp2048.torchscript.onnx    # a zoo export elsewhere (its
+                                                                         # DIR/mlp2048_inputs.npz beside it)
 """
 
 from __future__ import annotations
@@ -64,8 +66,16 @@ def flushed(out, ref) -> int:
     return int(((o == 0) & (r != 0)).sum())
 
 
+def _model(name: str) -> tuple[str, str, str | None]:
+    """(model, calibration inputs, held-out inputs or None) of a name or a zoo export's path."""
+    if name.endswith(".onnx"):
+        p = Path(name).resolve()
+        return str(p), str(p.with_name(p.name.split(".")[0] + "_inputs.npz")), None
+    return MODELS[name]
+
+
 def measure(name: str, tmp: Path) -> dict:
-    model_rel, calib_rel, held_rel = MODELS[name]
+    model_rel, calib_rel, held_rel = _model(name)
     path = str(EXAMPLES / model_rel)
     model = OnnxModel(path)
     first = model.inputs(str(EXAMPLES / calib_rel))
@@ -111,8 +121,8 @@ def main(names: list[str]) -> None:
 
     t0, c0 = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory() as d:
-        results = {n: measure(n, Path(d)) for n in names}
-    t = Table(title="scaled fp8 (calibrated on one input set, evaluated on another): vs fp32 interpreter")
+        results = {Path(n).name.split(".")[0]: measure(n, Path(d)) for n in names}
+    t = Table(title="scaled fp8, calibrated on some inputs and evaluated on held-out ones: vs the fp32 interpreter")
     for col in ("model", "option", "rel L2", "arg-max agree", "flushed to 0", "latency µs", "vs bf16",
                 "sim vs interp"):
         t.add_column(col, justify="left" if col in ("model", "option") else "right")

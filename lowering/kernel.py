@@ -183,7 +183,7 @@ class KernelBuilder:
         self._psum = _Allocator(PSUM_BYTES, PSUM_BANK)
         self._decl_names: dict[tuple, str] = {}
         self._hbm: dict[str, Buf] = {}
-        self._consts: dict[tuple[float, ...], str] = {}
+        self._consts: dict[tuple, str] = {}
         self._track: dict[tuple, tuple[list[_Entry], list[_Entry]]] = {}  # (reads, writes)
         self._waited: dict[str, dict[str, int]] = {}
         self._count: dict[str, int] = {}
@@ -207,14 +207,17 @@ class KernelBuilder:
         self._hbm[name] = buf
         return buf
 
-    def const(self, values) -> Buf:
-        """A 1-D f32 HBM tensor holding `values` (one per set of values)."""
+    def const(self, values, rows: int = 0) -> Buf:
+        """An f32 HBM tensor holding `values` (1-D), or with `rows` that many copies of them
+        ([rows, len(values)]); one per set of values and shape."""
         values = tuple(float(v) for v in values)
-        name = self._consts.get(values)
+        key = (values, rows)
+        name = self._consts.get(key)
         if name is None:
-            name = self._consts[values] = self.fresh("c")
-        return self.hbm("const", name, (len(values),), "f32",
-                        attrs={"value": DenseArrayBase.from_list(f32, list(values))})
+            name = self._consts[key] = self.fresh("c")
+        shape = (rows, len(values)) if rows else (len(values),)
+        return self.hbm("const", name, shape, "f32",
+                        attrs={"value": DenseArrayBase.from_list(f32, list(values) * max(rows, 1))})
 
     def fresh(self, prefix: str) -> str:
         self._n += 1

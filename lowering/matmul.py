@@ -58,6 +58,8 @@ def tiling(lw, op):
     for c0 in range(0, N, nb):
         c1 = min(c0 + nb, N)
         lw.mm_block = (c0, c1)
+        for n0 in range(c0, c1, NMAX):  # scaled fp8's unscale rows load beside the weights
+            _unscale_row(lw, op, n0, min(n0 + NMAX, c1))
         _prefetch_block(lw, op, rows[:M_GROUP], batches)
         for g in range(0, len(rows), M_GROUP):
             for n0 in range(c0, c1, NMAX):
@@ -139,10 +141,7 @@ def _evict_unscaled(lw, op, dst, ps, n0: int, n1: int, mt: int, func: str) -> No
     if u is None or len(u) == 1:
         lw.evict(dst, ps, func, None if u is None else u[0])
         return
-    key = ("urow", op, n0, n1)
-    if key not in lw.group_cache:
-        lw.group_cache[key] = lw.const_row(u, n0, n1, PMAX)
-    row = lw.group_cache[key].ap((0, mt))
+    row = _unscale_row(lw, op, n0, n1).ap((0, mt))
     if func == "copy":
         lw.kb.inst("vector", nisa.TensorTensorOp, dst, ps, row, op="mul")
         return
@@ -155,6 +154,18 @@ def _evict_unscaled(lw, op, dst, ps, n0: int, n1: int, mt: int, func: str) -> No
 def _is_row(s: tuple[int, ...], n: int) -> bool:
     """A bias that is one value per output column (added by a ones-row matmul)."""
     return prod(s[:-1]) == 1 and s[-1] == n
+
+
+def _unscale_row(lw, op, n0: int, n1: int):
+    """A per-column unscale's values [n0, n1) on every partition (None: not per column),
+    built once per group."""
+    u = op.prop("unscale")
+    if u is None or len(u) == 1:
+        return None
+    key = ("urow", op, n0, n1)
+    if key not in lw.group_cache:
+        lw.group_cache[key] = lw.const_row(u, n0, n1, PMAX)
+    return lw.group_cache[key]
 
 
 def _add_bias_evicting(lw, op, dst, ps, bias, S, r0, r1, n0, n1, func: str) -> None:

@@ -235,9 +235,10 @@ def test_calibrate_writes_a_plan_that_fixes_small_values(tmp_path, capsys):
         assert code == 0
         import json
 
-        errs[name] = json.loads(js.read_text())
-    plain, scaled = (str(errs[k]) for k in ("plain", "scaled"))
-    assert plain != scaled
+        errs[name] = json.loads(js.read_text())["outputs"]["y"]
+    # held-out inputs: plain fp8 loses most of the small products, calibrated scales keep them
+    assert errs["scaled"]["vs_fp32"]["rel_l2"] < 0.1 < 0.5 < errs["plain"]["vs_fp32"]["rel_l2"]
+    assert errs["scaled"]["underflowed"] == 0 < errs["plain"]["underflowed"]
     code, out, _ = run_neuron_cc(["calibrate", model, "--inputs", EXAMPLES / "small_values_inputs.npz",
                                   held, "--margin", "2", "-o", "-"], capsys)
     assert code == 0 and "margin = 2.0" in out and 'node = "/mm/MatMul"' in out
@@ -253,3 +254,26 @@ def test_calibrate_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, ar
     code, _, err = run_neuron_cc(["calibrate", EXAMPLES / "small_values.onnx", *argv, "-o", out], capsys)
     assert code == 1 and message in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_run_and_explain_take_a_calibrated_plan(tmp_path, capsys):
+    import json
+
+    model, calib = EXAMPLES / "small_values.onnx", EXAMPLES / "small_values_inputs.npz"
+    held = EXAMPLES / "small_values_heldout_inputs.npz"
+    plan = tmp_path / "plan.toml"
+    assert run_neuron_cc(["calibrate", model, "--inputs", calib, "-o", plan], capsys)[0] == 0
+    js = tmp_path / "run.json"
+    assert run_neuron_cc(["run", model, "--inputs", held, "--precision-plan", plan, "--json", js], capsys)[0] == 0
+    y = json.loads(js.read_text())["outputs"]["y"]
+    # the simulator's K tiles sum in another fp32 order: a reordering is all that differs
+    assert y["vs_interpreter"]["rel_l2"] < 1e-6 and y["vs_fp32"]["rel_l2"] < 0.1
+    explained = {}
+    for name, opts in {"plain": ["--auto-cast-type", "fp8_e4m3"], "scaled": ["--precision-plan", plan]}.items():
+        ej = tmp_path / f"{name}.json"
+        assert run_neuron_cc(["explain", model, "--inputs", held, *opts, "--json", ej], capsys)[0] == 0
+        (row,) = json.loads(ej.read_text())["ops"]
+        explained[name] = row
+    # the matmul's own error: plain fp8 flushes small products away, scaled fp8 keeps them
+    assert explained["scaled"]["own"]["rel_l2"] < 0.1 < explained["plain"]["own"]["rel_l2"]
+    assert explained["plain"]["flushed_to_zero"] > 0 == explained["scaled"]["flushed_to_zero"]

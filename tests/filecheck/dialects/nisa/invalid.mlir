@@ -139,3 +139,31 @@ nisa.kernel @k12 {
     }
 }
 // CHECK: error: tensor instruction 0 (nisa.matmul): fp32/tf32 operands pair only with fp32/tf32 operands
+
+// -----
+
+nisa.kernel @scaled_bf16 {
+    nisa.hbm weight @w {scale = array<f32: 2.0>} : tensor<4x4xbf16>
+}
+// CHECK: error: scale = array<f32: ...> is for f8E4M3 weights only
+
+// -----
+
+nisa.kernel @scale_power_of_two {
+    nisa.hbm weight @w {scale = array<f32: 3.0>} : tensor<4x4xf8E4M3>
+}
+// CHECK: error: scale: expected finite positive powers of two, found 3.0
+
+// -----
+
+nisa.kernel @scale_count {
+    nisa.hbm weight @w {scale = array<f32: 2.0, 4.0>, axis = 1 : i64} : tensor<4x4xf8E4M3>
+}
+// CHECK: error: scale: expected 4 values, found 2
+
+// -----
+
+nisa.kernel @const_count {
+    nisa.hbm const @c {value = array<f32: 1.0, 2.0>} : tensor<3xf32>
+}
+// CHECK: error: a const needs value = array<...> with 3 values

@@ -10,6 +10,9 @@ builtin.module attributes {nt.weights = "w.npz"} {
     // CHECK-NEXT: nisa.hbm weight @w : tensor<128x128xbf16>
     // CHECK-NEXT: nisa.hbm output @y : tensor<128x512xbf16>
     // CHECK-NEXT: nisa.hbm scratch @spill : tensor<128x64xf32>
+    // CHECK-NEXT: nisa.hbm weight @w8 {key = "w", scale = array<f32: 2.560000e+02>} : tensor<128x128xf8E4M3>
+    // CHECK-NEXT: nisa.hbm weight @w8c {key = "w", scale = array<f32: 2.000000e+00, 4.000000e+00>, axis = 0 : i64} : tensor<2x64xf8E4M3>
+    // CHECK-NEXT: nisa.hbm const @u {value = array<f32: 1.250000e-01, 5.000000e-01>} : tensor<2xf32>
     // CHECK-NEXT: nisa.sbuf @xs partitions 0:128 offset 0 : tensor<128x2x512xbf16>
     // CHECK-NEXT: nisa.sbuf @ws partitions 0:128 offset 2048 : tensor<128x128xbf16>
     // CHECK-NEXT: nisa.sbuf @col partitions 0:128 offset 2304 : tensor<128x4xf32>
@@ -22,6 +25,9 @@ builtin.module attributes {nt.weights = "w.npz"} {
     nisa.hbm weight @w : tensor<128x128xbf16>
     nisa.hbm output @y : tensor<128x512xbf16>
     nisa.hbm scratch @spill : tensor<128x64xf32>
+    nisa.hbm weight @w8 {key = "w", scale = array<f32: 256.0>} : tensor<128x128xf8E4M3>
+    nisa.hbm weight @w8c {key = "w", scale = array<f32: 2.0, 4.0>, axis = 0 : i64} : tensor<2x64xf8E4M3>
+    nisa.hbm const @u {value = array<f32: 0.125, 0.5>} : tensor<2xf32>
     nisa.sbuf @xs partitions 0:128 offset 0 : tensor<128x2x512xbf16>
     nisa.sbuf @ws partitions 0:128 offset 2048 : tensor<128x128xbf16>
     nisa.sbuf @col partitions 0:128 offset 2304 : tensor<128x4xf32>
