@@ -145,6 +145,42 @@ class AccessAttr(ParametrizedAttribute):
                 raise VerifyException(f"access {self.text()}: empty slice {a}:{b}")
 
 
+def _slice_meets(x: tuple[int, int, int], y: tuple[int, int, int]) -> bool:
+    """Whether the index sets {a + k*s < b} of two slices share an index (the Chinese
+    remainder theorem: the common indices step by lcm(s, t) from one solution)."""
+    (a, b, s), (c, d, t) = x, y
+    lo, hi = max(a, c), min(b, d)
+    if lo >= hi:
+        return False
+    if s == 1 and t == 1:
+        return True
+    g = math.gcd(s, t)
+    if (c - a) % g:
+        return False
+    m = t // g
+    first = a + s * ((c - a) // g * pow(s // g, -1, m) % m)  # the least common index >= a
+    step = s // g * t
+    if first < lo:
+        first += -(-(lo - first) // step) * step
+    return first < hi
+
+
+def slices_meet(x, y) -> bool:
+    """Whether two accesses of one buffer (slices per dim) touch a common element: an
+    element is a tuple of per-dim indices, so they meet when every dim's index sets do.
+    Interleaved strided accesses (a head merged back per head) do not meet."""
+    return all(_slice_meets(p, q) for p, q in zip(x, y))
+
+
+def slices_cover(outer, inner) -> bool:
+    """Whether every element of access `inner` is one of access `outer` (one buffer)."""
+    for (a, b, s), (c, d, t) in zip(outer, inner):
+        last = c + (d - 1 - c) // t * t
+        if c < a or last >= b or (c - a) % s or (last > c and t % s):
+            return False
+    return True
+
+
 _BARE_SYMBOL = re.compile(r"[A-Za-z_][A-Za-z0-9_$.]*")
 
 

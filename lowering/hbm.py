@@ -80,7 +80,7 @@ def store(kb: KernelBuilder, tile_ap_fn, hbm: Buf, k: int, r0: int, r1: int, c0:
 def copy_hbm(kb: KernelBuilder, dst: Access, src: Access, parts: int | None = None) -> None:
     """dst = src (equal element counts). A large copy between boxes of the same extents (dims
     of one element aside) is split over several queues along its outer dims, so the pieces
-    write disjoint byte ranges (the builder orders writes whose ranges overlap)."""
+    write disjoint elements (the builder orders only writes that share an element)."""
     ext_d = [-(-(b - a) // s) for a, b, s in dst.slices]
     ext_s = [-(-(b - a) // s) for a, b, s in src.slices]
     if parts is None:

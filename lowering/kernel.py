@@ -3,7 +3,7 @@ instruction streams, and the semaphores between them.
 
 Lowering code emits instructions in one sequential program order and names what each one
 reads and writes; the builder turns cross-stream dependencies (read-after-write, write-after-read,
-write-after-write on overlapping bytes) into `wait`s on a per-stream counting semaphore. Every
+write-after-write on a common element) into `wait`s on a per-stream counting semaphore. Every
 instruction waits only on instructions emitted before it, and each stream runs in emission
 order, so the result cannot deadlock. Memory is tracked physically (SBUF/PSUM bytes, HBM
 tensors), so reusing freed memory is synchronised like any other dependency.
@@ -117,6 +117,22 @@ class Access:
         a, b, _ = self.slices[0]
         return (buf.mem, a, b, buf.offset + lo * buf.esize, buf.offset + (hi + 1) * buf.esize)
 
+    @cached_property
+    def dense(self) -> bool:
+        """Whether the access touches every byte of its box (in each of its partitions)."""
+        _, _, _, b0, b1 = self.box
+        n = self.free * (self.partitions if self.buf.mem == "hbm" else 1)
+        return b1 - b0 == n * self.buf.esize
+
+    def meets(self, name: str, slices) -> bool:
+        """Whether the access touches an element of a box-overlapping access (`name`,
+        `slices`): exactly within one buffer, by the box across aliasing buffers."""
+        return name != self.buf.name or nisa.slices_meet(self.slices, slices)
+
+    def covers(self, name: str, slices) -> bool:
+        """Whether the access touches every element of an access its box contains."""
+        return self.dense or (name == self.buf.name and nisa.slices_cover(self.slices, slices))
+
 
 class _Allocator:
     """Next-fit over the bytes of every partition: allocation continues after the last block, so
@@ -164,6 +180,8 @@ class _Entry:
     stream: str
     idx: int
     write: bool
+    name: str  # the buffer and slices, for the exact test of box-overlapping accesses
+    slices: tuple
 
 
 @dataclass
@@ -290,7 +308,8 @@ class KernelBuilder:
                     for lst in (track[1], track[0]) if is_write else (track[1],):
                         for e in lst:
                             if (e.stream != stream and e.p0 < q1 and q0 < e.p1 and e.b0 < c1
-                                    and c0 < e.b1 and need.get(e.stream, 0) <= e.idx):
+                                    and c0 < e.b1 and need.get(e.stream, 0) <= e.idx
+                                    and acc.meets(e.name, e.slices)):
                                 need[e.stream] = e.idx + 1
         return need
 
@@ -363,7 +382,7 @@ class KernelBuilder:
         entry it covers (a later access that overlaps one overlaps the write, which waited for
         it); a read drops the stream's own reads it covers (their index is lower)."""
         key, p0, p1, b0, b1 = acc.box
-        entry = _Entry(p0, p1, b0, b1, stream, idx, write)
+        entry = _Entry(p0, p1, b0, b1, stream, idx, write, acc.buf.name, acc.slices)
         for k in range(b0 // _BUCKET, (b1 - 1) // _BUCKET + 1):
             track = self._track.get((key, k))
             if track is None:
@@ -372,12 +391,14 @@ class KernelBuilder:
             if write:
                 for lst in track:
                     if lst:
-                        lst[:] = [e for e in lst if not (p0 <= e.p0 and e.p1 <= p1 and b0 <= e.b0 and e.b1 <= b1)]
+                        lst[:] = [e for e in lst if not (p0 <= e.p0 and e.p1 <= p1 and b0 <= e.b0 and e.b1 <= b1
+                                                         and acc.covers(e.name, e.slices))]
                 writes.append(entry)
             else:
                 if reads:
                     reads[:] = [e for e in reads if not (e.stream == stream and p0 <= e.p0 and e.p1 <= p1
-                                                         and b0 <= e.b0 and e.b1 <= b1)]
+                                                         and b0 <= e.b0 and e.b1 <= b1
+                                                         and acc.covers(e.name, e.slices))]
                 reads.append(entry)
 
     # -- the kernel -------------------------------------------------------------------------

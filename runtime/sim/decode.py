@@ -43,9 +43,11 @@ class Instr:
         self.setup = 0.0  # ns before a DMA's fixed cost starts (GpSimd building descriptors)
         self.pw = ()
         self.ps = ()
-        # (writes, memory, row0, row1, byte0, byte1, operand, access text, buckets) per
-        # operand: the bounding box the race check compares (numerics mode), and the 4 KiB
-        # buckets it is filed under so a check only looks at nearby in-flight accesses.
+        # (writes, memory, row0, row1, byte0, byte1, operand, access text, buckets, buffer,
+        # slices) per operand: the bounding box the race check compares (numerics mode), the
+        # 4 KiB buckets it is filed under so a check only looks at nearby in-flight accesses,
+        # and the buffer and slices that decide exactly whether two accesses of one buffer
+        # whose boxes overlap share an element.
         self.regions = ()
 
 
@@ -191,7 +193,7 @@ BUCKET_SHIFT = 12  # 4 KiB
 def _region(pl: nisa.Placement, name: str, ap: nisa.AccessAttr) -> tuple:
     w, mem, p0, p1, lo, hi, name, text = _box(pl, name, ap)
     keys = tuple((mem, b) for b in range(lo >> BUCKET_SHIFT, ((hi - 1) >> BUCKET_SHIFT) + 1))
-    return (w, mem, p0, p1, lo, hi, name, text, keys)
+    return (w, mem, p0, p1, lo, hi, name, text, keys, ap.memory.data, ap.slices())
 
 
 def _box(pl: nisa.Placement, name: str, ap: nisa.AccessAttr) -> tuple:

@@ -14,6 +14,7 @@ import heapq
 from bisect import insort
 
 from neuron_opt.dialects import ncv2
+from neuron_opt.dialects.nisa import slices_meet
 from neuron_opt.diagnostics import location_of
 from neuron_opt.runtime.sim.cost import DMA_FIXED_NS
 from neuron_opt.runtime.sim.decode import Program
@@ -171,16 +172,19 @@ def run(program: Program, numerics: bool, record: bool = True) -> Timeline:
 
 def _check_races(ins, s: int, start: float, inflight: dict, streams) -> None:
     """An access overlapping one of another stream's in-flight accesses, where either
-    writes, is a race: no semaphore orders the two (an engine's own stream is ordered)."""
-    for w, mem, p0, p1, b0, b1, name, text, keys in ins.regions:
+    writes, is a race: no semaphore orders the two (an engine's own stream is ordered).
+    Accesses of one buffer overlap when they share an element; of aliasing buffers, when
+    their boxes overlap."""
+    for w, mem, p0, p1, b0, b1, name, text, keys, buf, sl in ins.regions:
         for key in keys:
             lst = inflight.get(key)
             if not lst:
                 continue
             live = [e for e in lst if e[0] > start]
             inflight[key] = live
-            for done, other, oins, (ow, _, q0, q1, c0, c1, _, otext, _) in live:
-                if other != s and (w or ow) and p0 < q1 and q0 < p1 and b0 < c1 and c0 < b1:
+            for done, other, oins, (ow, _, q0, q1, c0, c1, _, otext, _, obuf, osl) in live:
+                if (other != s and (w or ow) and p0 < q1 and q0 < p1 and b0 < c1 and c0 < b1
+                        and (buf != obuf or slices_meet(sl, osl))):
                     verb = "writes" if w else "reads"
                     overb = "writing" if ow else "reading"
                     raise Fault(
