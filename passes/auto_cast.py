@@ -39,7 +39,7 @@ from neuron_opt.options import DEFAULT_MODE, DEFAULT_TYPE, CastTypeOption, ModeO
 from neuron_opt.passes.cast_report import CastReport
 from neuron_opt.passes.policy import POLICY, role_type, saturates
 from neuron_opt.diagnostics import CompileError, onnx_node_of
-from neuron_opt.passes.precision_plan import PlanRule, build_plan, fp8_scale
+from neuron_opt.passes.precision_plan import PlanRule, PrecisionPlan, build_plan, fp8_scale
 
 
 @dataclass(frozen=True)
@@ -60,9 +60,11 @@ class AutoCastPass(ModulePass):
     def apply(self, ctx: Context, op: builtin.ModuleOp) -> None:
         self.cast(ctx, op)
 
-    def cast(self, ctx: Context, op: builtin.ModuleOp) -> CastReport:
-        """Run the pass; what it decided, per op, for the driver to print or save."""
-        plan = build_plan(self.plan, self.op_block_list, self.node_block_list)
+    def cast(self, ctx: Context, op: builtin.ModuleOp, plan: PrecisionPlan | None = None) -> CastReport:
+        """Run the pass; what it decided, per op, for the driver to print or save. `plan`: a
+        plan a program built (the tuner's candidates) in place of the options' file and lists."""
+        if plan is None:
+            plan = build_plan(self.plan, self.op_block_list, self.node_block_list)
         rep = CastReport(plan.rules)
         if self.mode != "none" or plan.rules:
             for f in op.walk():

@@ -10,6 +10,7 @@ from neuron_opt.options import DEFAULT_MODE, DEFAULT_TYPE, normalize_mode
 from neuron_opt.passes.auto_cast import AutoCastPass
 from neuron_opt.passes.cast_report import CastReport
 from neuron_opt.passes.canonicalize_casts import CanonicalizeCastsPass
+from neuron_opt.passes.precision_plan import PrecisionPlan
 from neuron_opt.passes.preserve_io import PreserveIOPass
 
 
@@ -28,13 +29,15 @@ def cast_pipeline(
     ]
 
 
-def apply_cast_pipeline(module: ModuleOp, passes: list[ModulePass]) -> CastReport | None:
-    """Apply `passes` in place; auto-cast's report (None when it did not run)."""
+def apply_cast_pipeline(module: ModuleOp, passes: list[ModulePass],
+                        plan: PrecisionPlan | None = None) -> CastReport | None:
+    """Apply `passes` in place; auto-cast's report (None when it did not run). `plan`, when
+    given, is auto-cast's plan in place of its options' file and lists."""
     ctx = Context()
     report = None
     for p in passes:
         if isinstance(p, AutoCastPass):
-            report = p.cast(ctx, module)
+            report = p.cast(ctx, module, plan)
         else:
             p.apply(ctx, module)
     return report

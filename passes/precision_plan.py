@@ -160,6 +160,11 @@ def load_plan(path: str) -> PrecisionPlan:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise CompileError(f"not a text file: invalid UTF-8 at byte {e.start}", path) from None
+    return parse_plan_text(text, path)
+
+
+def parse_plan_text(text: str, path: str) -> PrecisionPlan:
+    """A plan from its TOML text; `path` names it in errors."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -277,7 +282,9 @@ def build_plan(path: str, op_types: tuple[str, ...] = (), node_names: tuple[str,
 
 def _toml_value(v) -> str:
     if isinstance(v, str):
-        return json.dumps(v)  # a TOML basic string: JSON's escapes are TOML's
+        # A TOML basic string: JSON's escapes are TOML's, but for DEL, which TOML wants escaped
+        # (and non-ASCII stays as it is: JSON's surrogate-pair escapes are not valid TOML).
+        return json.dumps(v, ensure_ascii=False).replace("\x7f", "\\u007f")
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if isinstance(v, float):

@@ -94,9 +94,23 @@ def _range_stats(own, ref, elt) -> dict:
 
 
 def explain(args) -> dict:
-    from neuron_opt.cli.cc_metrics import error_norms
     from neuron_opt.cli.cc_model import OnnxModel
     from neuron_opt.cli.cc_precision import emit_report, label_of, plan_options
+
+    plan = plan_options(args)
+    model = OnnxModel(args.model)
+    rows = attribute(model, model.inputs(args.inputs), args.auto_cast, args.auto_cast_type, plan,
+                     lambda r: emit_report(r, args))
+    first = next((r for r in rows if r["accumulated_non_finite"]), None)
+    return {"model": args.model, "option": label_of(args), "ops": rows,
+            "first_non_finite": None if first is None else {k: first[k] for k in ("node", "op_type", "op")}}
+
+
+def attribute(model, inputs: dict, mode: str, cast_type: str, plan: dict | None = None, on_report=None) -> list[dict]:
+    """A row per float result of every op under the option (auto-cast's `mode`, `cast_type`
+    and plan options), in graph order: its own and accumulated error against fp32 and its range
+    counts. `model` is a cc_model.OnnxModel; `on_report` receives auto-cast's report."""
+    from neuron_opt.cli.cc_metrics import error_norms
     from neuron_opt.diagnostics import onnx_node_of
     from neuron_opt.dialects import nt
     from neuron_opt.dialects.types import FP8_MAX, is_float, round_to, type_name
@@ -104,14 +118,12 @@ def explain(args) -> dict:
     from neuron_opt.runtime.reference import Reference
     from xdsl.context import Context
 
-    plan = plan_options(args)
-    model = OnnxModel(args.model)
-    inputs = model.inputs(args.inputs)
     fp32 = model.fp32
     option = fp32.clone()
     to_fp32 = _pairs(fp32, option)
-    auto_cast = AutoCastPass(mode=args.auto_cast, type=args.auto_cast_type, **plan)
-    emit_report(auto_cast.cast(Context(), option), args)
+    report = AutoCastPass(mode=mode, type=cast_type, **(plan or {})).cast(Context(), option)
+    if on_report is not None:
+        on_report(report)
 
     rec32, rec = {}, {}
     ref32, ref = Reference(fp32, model.weights), Reference(option, model.weights)
@@ -159,9 +171,7 @@ def explain(args) -> dict:
             row.update(_range_stats(own_out[k], rec32[r32], r.type.element_type))
             row["fp16_overflow"] = row["non_finite"] if type_name(r.type.element_type) == "f16" else 0
             rows.append(row)
-    first = next((r for r in rows if r["accumulated_non_finite"]), None)
-    return {"model": args.model, "option": label_of(args), "ops": rows,
-            "first_non_finite": None if first is None else {k: first[k] for k in ("node", "op_type", "op")}}
+    return rows
 
 
 NAME_WIDTH = 64

@@ -51,23 +51,29 @@ class OnnxModel:
     and every option shares its weights, held in memory (passes never change the stored
     weights; nothing is written to disk, so a killed run leaves nothing behind)."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, proto=None):
+        """`proto`: the model already read (`path` then only names it in messages)."""
         from neuron_opt.importers.onnx import import_onnx, load_model
 
         self.path = path
-        self.proto, _ = load_model(path)
+        self.proto, _ = load_model(path if proto is None else proto, path)
         self.fp32, self.weights = import_onnx(self.proto, WEIGHTS, label=path)
 
+    def __reduce__(self):
+        # Sent to another process (a Ray worker) as the serialized model, imported there once.
+        return _imported, (self.path, self.proto.SerializeToString())
+
     def compile(self, mode: str, cast_type: str, cast_io: bool = False, plan: dict | None = None,
-                on_report=None, label: str | None = None) -> Compiled:
-        """`plan`: auto-cast's precision-plan options; `on_report` receives auto-cast's report;
-        `label` names the option (default from mode, type and cast_io)."""
+                on_report=None, label: str | None = None, rules=None) -> Compiled:
+        """`plan`: auto-cast's precision-plan options; `rules`: a PrecisionPlan built by a
+        program, in their place; `on_report` receives auto-cast's report; `label` names the
+        option (default from mode, type and cast_io)."""
         from neuron_opt.dialects.parse import verify_module
         from neuron_opt.options import normalize_mode, option_label
         from neuron_opt.passes.pipeline import apply_cast_pipeline, cast_pipeline
 
         module = self.fp32.clone()
-        report = apply_cast_pipeline(module, cast_pipeline(mode, cast_type, not cast_io, **(plan or {})))
+        report = apply_cast_pipeline(module, cast_pipeline(mode, cast_type, not cast_io, **(plan or {})), rules)
         if on_report is not None:
             on_report(report)
         verify_module(module)
@@ -84,6 +90,21 @@ class OnnxModel:
         from neuron_opt.cli.cc_eval import _run_onnxruntime
 
         return _run_onnxruntime(self.path, inputs, [o.name for o in self.proto.graph.output])
+
+
+# Models a worker process has imported, by the digest of their serialized form.
+_IMPORTED: dict[bytes, OnnxModel] = {}
+
+
+def _imported(path: str, data: bytes) -> OnnxModel:
+    import hashlib
+
+    import onnx
+
+    key = hashlib.sha256(data).digest()
+    if key not in _IMPORTED:
+        _IMPORTED[key] = OnnxModel(path, onnx.load_model_from_string(data))
+    return _IMPORTED[key]
 
 
 def compile_onnx(path: str, mode: str, type_: str, cast_io: bool = False) -> Compiled:

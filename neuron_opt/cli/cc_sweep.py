@@ -1,10 +1,12 @@
-"""`neuron-cc sweep MODEL.onnx --inputs X.npz [--tolerance R] [--plot P.png] [--json FILE] [--jobs N]`:
+"""`neuron-cc sweep MODEL.onnx --inputs X.npz [--tolerance R] [--plot P.png] [--json FILE] [--jobs N]
+[--ray ADDRESS]`:
 every auto-cast option compiled, lowered and run on the simulator, side by side: accuracy
 against the fp32 interpreter (and the simulator's agreement with the interpreter for the same
 option), non-finite and range counts, simulated latency, speed-up over `none`, TensorE HFU; a
 Pareto plot (latency vs rel L2); and a recommendation as neuronx-cc's advice goes: start from
 the fastest option and step up in precision until the accuracy is enough, never an option with
-a non-finite output. The model is imported once; the options run in --jobs worker processes."""
+a non-finite output. The model is imported once; the options run in --jobs worker processes
+or as tasks on a Ray cluster (--ray)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import json
 from pathlib import Path
 
 
-from neuron_opt.cli.pool import default_jobs
+from neuron_opt.cli.pool import add_worker_options, check_worker_options
 from neuron_opt.diagnostics import CompileError
 from neuron_opt.options import SWEEP_OPTIONS, option_label
 from neuron_opt.outputs import atomic_output
@@ -30,8 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plot", metavar="P.png",
                    help="where the Pareto plot goes (default MODEL_sweep.png in the current directory)")
     p.add_argument("--json", metavar="FILE", help="write the table and recommendation as JSON")
-    p.add_argument("--jobs", type=int, default=default_jobs(), metavar="N",
-                   help="options evaluated side by side in N worker processes (default: every core)")
+    add_worker_options(p)
     from neuron_opt.cli.cc_compile import add_cast_options
     from neuron_opt.cli.cc_precision import add_plan_options
 
@@ -42,21 +43,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_cast_options(plan)
 
 
-# The model and inputs of the sweep in progress: forked workers inherit them.
-_SWEEP: dict = {}
-
-
-def _evaluate(option: tuple) -> dict:
-    """One option on the simulator and in the interpreter (in a worker process); an option is
-    (mode, type), or (mode, type, label) for the plan's row."""
+def _evaluate(context: dict, option: tuple) -> dict:
+    """One option on the simulator and in the interpreter (in a worker); an option is (mode,
+    type), (mode, type, label) for the command line's plan row, or (mode, type, label, text) for
+    a plan given as its TOML text (tune's)."""
     from neuron_opt.cli import cc_model
+    from neuron_opt.passes.precision_plan import parse_plan_text
 
-    model, inputs = _SWEEP["model"], _SWEEP["inputs"]
+    model, inputs = context["model"], context["inputs"]
     try:
         if len(option) == 2:
             c = model.compile(*option)
+        elif len(option) == 3:
+            c = model.compile(option[0], option[1], label=option[2], **context["plan"])
         else:
-            c = model.compile(option[0], option[1], **_SWEEP["plan"])
+            c = model.compile(option[0], option[1], label=option[2], rules=parse_plan_text(option[3], option[2]))
         result = cc_model.simulate(c, inputs)
         ref = cc_model.reference(c, inputs)
     except CompileError as e:  # one option failing (e.g. does not fit) is a row, not a stop
@@ -64,24 +65,28 @@ def _evaluate(option: tuple) -> dict:
     return {"summary": cc_model.engine_summary(result), "outputs": result.outputs, "reference": ref}
 
 
-def sweep(model, inputs: dict, jobs: int = 1, plan: dict | None = None) -> list[dict]:
+def sweep(model, inputs: dict, jobs: int = 1, plan: dict | None = None, ray: str | None = None,
+          plans: tuple[tuple[str, str, str, str], ...] = ()) -> list[dict]:
     """One row per option (its metrics), in SWEEP_OPTIONS order, then the plan's row when `plan`
-    holds its compile options (mode, cast_type, cast_io, plan, on_report, label); `model` is a
-    cc_model.OnnxModel."""
+    holds its compile options (mode, cast_type, cast_io, plan, on_report, label), then a row per
+    (mode, cast_type, label, TOML text) of `plans`; `model` is a cc_model.OnnxModel. The options
+    run in `jobs` processes, or on the Ray cluster at `ray`."""
     from neuron_opt.cli.cc_metrics import error_norms, range_counts
     from neuron_opt.cli.cc_model import agreement
-    from neuron_opt.cli.pool import run_all
+    from neuron_opt.cli.pool import Workers
 
     options = list(SWEEP_OPTIONS)
+    plan_options = {}
     if plan is not None:
         options.append((plan["mode"], plan["cast_type"], plan["label"]))
-    _SWEEP.update(model=model, inputs=inputs,
-                  plan={k: v for k, v in (plan or {}).items() if k not in ("mode", "cast_type")})
-    try:
-        done = dict(run_all(_evaluate, options, jobs, lambda o: o[2] if len(o) > 2 else option_label(*o),
-                            "sweep"))
-    finally:
-        _SWEEP.clear()
+        plan_options = {k: v for k, v in plan.items() if k not in ("mode", "cast_type", "label", "on_report")}
+        # Its report (warnings, --cast-report) is printed here, not by a worker.
+        model.compile(plan["mode"], plan["cast_type"], on_report=plan["on_report"], **plan_options)
+    options += plans
+    context = {"model": model, "inputs": inputs, "plan": plan_options}
+    with Workers(_evaluate, context, jobs, ray) as workers:
+        done = dict(zip(options, workers.map(options, lambda o: o[2] if len(o) > 2 else option_label(*o),
+                                             "sweep")))
     base = done[SWEEP_OPTIONS[0]]
     if "error" in base:  # every row is measured against none: nothing to compare
         raise base["error"]
@@ -161,9 +166,11 @@ def _label(ax, points: list[tuple[float, float, str]]) -> None:
         ax.annotate(text, (x, y), textcoords="offset pixels", xytext=(dx, dy), fontsize=8)
 
 
-def plot(rows: list[dict], tolerance: float, best: dict | None, path: str, title: str) -> None:
+def plot(rows: list[dict], tolerance: float, best: dict | None, path: str, title: str,
+         background: tuple[str, list[tuple[float, float]]] | None = None) -> None:
     """Latency vs rel L2 (log), the Pareto front joined, the tolerance and the pick marked;
-    written to a temp file and renamed (atomic)."""
+    `background`: a legend label and more (latency, rel L2) points, drawn small and unnamed
+    (tune's evaluated plans). Written to a temp file and renamed (atomic)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -173,10 +180,13 @@ def plot(rows: list[dict], tolerance: float, best: dict | None, path: str, title
     fig, ax = plt.subplots(figsize=(7.5, 5))
     floor = 1e-9  # `none` has 0 error vs itself: drawn at the floor of the log axis
     pts = [(r["latency_us"], max(r["rel_l2"], floor), r) for r in rows if "latency_us" in r]
-    xs = [x for x, _, _ in pts]
+    xs = [x for x, _, _ in pts] + [x for x, _ in (background[1] if background else [])]
     # A log latency axis only when the options span a decade; else plain microseconds.
     ax.set_xscale("log" if xs and max(xs) > 10 * min(xs) else "linear")
     ax.set_yscale("log")
+    if background:
+        ax.scatter([x for x, _ in background[1]], [max(y, floor) for _, y in background[1]], s=10,
+                   color="tab:gray", alpha=0.5, label=background[0])
     for x, y, r in pts:
         bad = r["non_finite"] > 0
         ax.scatter([x], [y], marker="x" if bad else "o", s=60,
@@ -206,15 +216,15 @@ def _e(v) -> str:
     return "-" if v is None else (f"{v:.2e}" if v else "0")
 
 
-def print_table(rows: list[dict], best: dict | None, tolerance: float, plot_path: str, model: str) -> None:
+def print_table(rows: list[dict], best: dict | None, tolerance: float, plot_path: str, title: str,
+                console=None) -> None:
     from rich.console import Console
     from rich.table import Table
 
     from neuron_opt.diagnostics import markup, printable
 
-    console = Console(width=max(Console().width, 150))
-    t = Table(title=f"{markup(Path(model).name)}: every auto-cast option on the NeuronCore-v2 simulator",
-              title_justify="left")
+    console = console or Console(width=max(Console().width, 150))
+    t = Table(title=markup(title), title_justify="left")
     for col, just in (("option", "left"), ("rel L2 vs fp32", "right"), ("rel max abs", "right"),
                       ("inf/NaN", "right"), ("overflow", "right"), ("saturated", "right"),
                       ("sim vs interp", "right"), ("differing", "right"), ("latency µs", "right"),
@@ -255,7 +265,6 @@ def _plan_row(args) -> dict | None:
 
 def run(args) -> int:
     from neuron_opt.cli import cc_model
-    from neuron_opt.cli.cc_metrics import json_safe
 
     if not args.model.endswith(".onnx"):
         raise CompileError("sweep takes an ONNX model", args.model)
@@ -267,20 +276,30 @@ def run(args) -> int:
     from neuron_opt.outputs import check_outputs
 
     check_outputs([plot_path, args.json], [args.model, args.inputs])
-    if args.jobs < 1:
-        raise CompileError("--jobs must be at least 1", "neuron-cc")
+    check_worker_options(args)
     plan = _plan_row(args)
     model = cc_model.OnnxModel(args.model)
     inputs = model.inputs(args.inputs)
-    rows = sweep(model, inputs, args.jobs, plan)
+    rows = sweep(model, inputs, args.jobs, plan, args.ray)
     best = recommend(rows, args.tolerance)
     plot(rows, args.tolerance, best, plot_path, f"{Path(args.model).name}: latency vs error")
-    print_table(rows, best, args.tolerance, plot_path, args.model)
+    print_table(rows, best, args.tolerance, plot_path,
+                f"{Path(args.model).name}: every auto-cast option on the NeuronCore-v2 simulator")
     if args.json:
-        report = {"model": args.model, "inputs": args.inputs, "tolerance": args.tolerance,
-                  "options": rows, "pareto": pareto(rows),
-                  "recommendation": best["option"] if best else None, "plot": plot_path}
-        with atomic_output(args.json) as f:
-            json.dump(json_safe(report), f, indent=2, allow_nan=False)
-            f.write("\n")
+        write_json(args.json, report(args, rows, best, plot_path))
     return 0
+
+
+def report(args, rows: list[dict], best: dict | None, plot_path: str) -> dict:
+    """The JSON report: the rows, the Pareto front and the recommendation."""
+    return {"model": args.model, "inputs": args.inputs, "tolerance": args.tolerance,
+            "options": rows, "pareto": pareto(rows),
+            "recommendation": best["option"] if best else None, "plot": plot_path}
+
+
+def write_json(path: str, data: dict) -> None:
+    from neuron_opt.cli.cc_metrics import json_safe
+
+    with atomic_output(path) as f:
+        json.dump(json_safe(data), f, indent=2, allow_nan=False)
+        f.write("\n")

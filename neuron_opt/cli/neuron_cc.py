@@ -18,6 +18,8 @@ SUBCOMMANDS = {
                "adds, where inf/NaN first appears, fp16 overflow, fp8 saturation, underflow",
     "calibrate": "the amax of every contraction input over calibration samples, as a "
                  "precision plan of scaled fp8 rules",
+    "tune": "a precision per ONNX node, as fast on the simulator as the search finds within an "
+            "error tolerance: writes a precision plan, a table, a Pareto plot",
 }
 
 
