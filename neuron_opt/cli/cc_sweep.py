@@ -23,14 +23,19 @@ from neuron_opt.outputs import atomic_output
 DEFAULT_TOLERANCE = 1e-2
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
+def add_model_arguments(p: argparse.ArgumentParser, plot_default: str) -> None:
+    """The model, its inputs, the tolerance and the plot: sweep's and tune's."""
     p.add_argument("model", metavar="MODEL.onnx", help="the ONNX model")
     p.add_argument("--inputs", metavar="X.npz", required=True,
                    help="inputs keyed by the model's input names, in the model's input dtypes")
-    p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE, metavar="R",
+    p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE, metavar="T",
                    help=f"largest acceptable rel L2 error vs fp32, over all outputs (default {DEFAULT_TOLERANCE:g})")
     p.add_argument("--plot", metavar="P.png",
-                   help="where the Pareto plot goes (default MODEL_sweep.png in the current directory)")
+                   help=f"where the Pareto plot goes (default {plot_default} in the current directory)")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_model_arguments(p, "MODEL_sweep.png")
     p.add_argument("--json", metavar="FILE", help="write the table and recommendation as JSON")
     add_worker_options(p)
     from neuron_opt.cli.cc_compile import add_cast_options

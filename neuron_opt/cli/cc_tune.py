@@ -27,22 +27,16 @@ DEFAULT_PLOT = "{name}_tune.png"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from neuron_opt.cli.cc_sweep import DEFAULT_TOLERANCE
+    from neuron_opt.cli.cc_sweep import add_model_arguments
     from neuron_opt.cli.pool import add_worker_options
     from neuron_opt.precision_search import DEFAULT_BUDGET
 
-    p.add_argument("model", metavar="MODEL.onnx", help="the ONNX model")
-    p.add_argument("--inputs", metavar="X.npz", required=True,
-                   help="inputs keyed by the model's input names, in the model's input dtypes")
-    p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE, metavar="T",
-                   help=f"largest rel L2 error vs fp32 of any output (default {DEFAULT_TOLERANCE:g})")
+    add_model_arguments(p, "NAME_tune.png, NAME the model's name")
     p.add_argument("-o", "--output", metavar="plan.toml", required=True,
                    help="where the precision plan goes ('-': stdout)")
     p.add_argument("--json", metavar="FILE", help="write the table, every evaluation and the plan as JSON")
     p.add_argument("--validate", metavar="Y.npz",
                    help="held-out inputs: the plan's error (and the best uniform option's) on them")
-    p.add_argument("--plot", metavar="P.png",
-                   help="where the Pareto plot goes (default MODEL_tune.png in the current directory)")
     p.add_argument("--max-evaluations", type=int, default=DEFAULT_BUDGET, metavar="N",
                    help=f"stop the search after N candidates (default {DEFAULT_BUDGET}; the starting "
                    "points are always evaluated)")
