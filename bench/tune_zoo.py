@@ -6,8 +6,9 @@ held-out inputs, the search's wall and CPU time and evaluation count; and the sa
     .venv/bin/python bench/tune_zoo.py [--models bert,gpt2,resnet,mobilenet_v2] [--tolerance 1e-2]
         [--jobs N] [--ray-models resnet] [--zoo examples/zoo] [--json FILE]
 
-Held-out inputs are a seeded second draw shaped like the committed ones (integers uniform over
-the committed range, floats normal with their mean and spread), written beside the results.
+Held-out inputs are a seeded second draw shaped like the committed ones (token ids uniform over
+the committed range, masks and segment ids as committed, floats normal with their mean and
+spread, as the zoo draws them), written beside the results.
 Each tune is a fresh `neuron-cc tune` process; CPU seconds count it and its worker processes
 (Ray's workers are not children of it: their CPU is not in the `--ray` rows). Writes
 bench/results/tune_zoo.json.
@@ -37,7 +38,9 @@ def held_out(inputs: Path, out: Path, seed: int = 1) -> Path:
         draw = {}
         for k in z.files:
             v = z[k]
-            if v.dtype.kind in "iu":
+            if v.dtype.kind in "iu" and len(np.unique(v)) <= 2:
+                draw[k] = v  # masks and segment ids keep their structure
+            elif v.dtype.kind in "iu":
                 draw[k] = rng.integers(v.min(), v.max() + 1, size=v.shape).astype(v.dtype)
             else:
                 draw[k] = rng.normal(float(v.mean()), float(v.std()) or 1.0, size=v.shape).astype(v.dtype)
