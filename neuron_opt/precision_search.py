@@ -192,7 +192,9 @@ def _groups(units: Sequence[Unit]) -> list[tuple[int, ...]]:
 
 
 def _demote(s: _Search, current: Point) -> tuple[Point, int]:
-    moves = [(g, p) for g in _groups(s.units) for p in s.precisions]
+    # A contraction-only precision is a move only for groups holding a contraction.
+    moves = [(g, p) for g in _groups(s.units) for p in s.precisions
+             if any(p in s.units[i].allowed(s.precisions) for i in g)]
     rounds = 0
     while moves and not s.spent:
         rounds += 1
