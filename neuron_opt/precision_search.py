@@ -31,10 +31,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-# The precisions searched, most accurate first; contraction-only ones mean bf16 elsewhere (as
-# under auto-cast, fp8 is for TensorE inputs only).
-PRECISIONS: tuple[str, ...] = ("fp32", "tf32", "fp16", "bf16", "fp8_e4m3")
-CONTRACTION_ONLY: dict[str, str] = {"fp8_e4m3": "bf16"}
+# The precisions searched; contraction-only ones mean bf16 elsewhere (as under auto-cast, fp8
+# is for TensorE inputs only). Scaled fp8 is fp8_e4m3 with calibrated scales.
+SCALED_FP8 = "fp8_e4m3_scaled"
+PRECISIONS: tuple[str, ...] = ("fp32", "tf32", "fp16", "bf16", "fp8_e4m3", SCALED_FP8)
+CONTRACTION_ONLY: dict[str, str] = {"fp8_e4m3": "bf16", SCALED_FP8: "bf16"}
 FP32 = "fp32"
 DEFAULT_BUDGET = 300
 PREFIXES = 8  # how many prefixes of the greedy order are tried in one batch

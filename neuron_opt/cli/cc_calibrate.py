@@ -78,17 +78,23 @@ class _Node:
 def calibrate(model_path: str, sample_paths: list[str], margin: float) -> tuple[list[dict], int]:
     """The plan's rules (one per ONNX node with a contraction, in graph order) and the number
     of contractions they cover."""
+    from neuron_opt.cli.cc_model import OnnxModel
+
+    model = OnnxModel(model_path)
+    samples = [(p, model.inputs(p)) for p in sample_paths]  # every file checked before the runs
+    return calibrate_model(model, samples)
+
+
+def calibrate_model(model, samples: list[tuple[str, dict]]) -> tuple[list[dict], int]:
+    """calibrate() on a cc_model.OnnxModel and (name, inputs) samples (tune's)."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from neuron_opt.cli.cc_model import OnnxModel
     from neuron_opt.diagnostics import onnx_node_of
     from neuron_opt.dialects import nt
     from neuron_opt.passes.auto_cast import weight_channel_axis
     from neuron_opt.runtime.reference import Reference
 
-    model = OnnxModel(model_path)
-    samples = [(p, model.inputs(p)) for p in sample_paths]  # every file checked before the runs
     ref = Reference(model.fp32, model.weights)
     contractions = [op for op in ref.func.body.block.ops if isinstance(op, nt._Contraction)]
     nodes: dict[str, _Node] = {}

@@ -106,10 +106,12 @@ def explain(args) -> dict:
             "first_non_finite": None if first is None else {k: first[k] for k in ("node", "op_type", "op")}}
 
 
-def attribute(model, inputs: dict, mode: str, cast_type: str, plan: dict | None = None, on_report=None) -> list[dict]:
+def attribute(model, inputs: dict, mode: str, cast_type: str, plan: dict | None = None, on_report=None,
+              rules=None) -> list[dict]:
     """A row per float result of every op under the option (auto-cast's `mode`, `cast_type`
-    and plan options), in graph order: its own and accumulated error against fp32 and its range
-    counts. `model` is a cc_model.OnnxModel; `on_report` receives auto-cast's report."""
+    and plan options, or `rules`, a PrecisionPlan built by a program), in graph order: its own
+    and accumulated error against fp32 and its range counts. `model` is a cc_model.OnnxModel;
+    `on_report` receives auto-cast's report."""
     from neuron_opt.cli.cc_metrics import error_norms
     from neuron_opt.diagnostics import onnx_node_of
     from neuron_opt.dialects import nt
@@ -121,7 +123,7 @@ def attribute(model, inputs: dict, mode: str, cast_type: str, plan: dict | None 
     fp32 = model.fp32
     option = fp32.clone()
     to_fp32 = _pairs(fp32, option)
-    report = AutoCastPass(mode=mode, type=cast_type, **(plan or {})).cast(Context(), option)
+    report = AutoCastPass(mode=mode, type=cast_type, **(plan or {})).cast(Context(), option, rules)
     if on_report is not None:
         on_report(report)
 

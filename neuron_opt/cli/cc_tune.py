@@ -15,6 +15,8 @@ same as data; --validate measures the plan and the best uniform option on held-o
 from __future__ import annotations
 
 import argparse
+import glob
+import sys
 import time
 from pathlib import Path
 
@@ -72,19 +74,49 @@ def tunable_units(model) -> list:
     return [Unit(name, op_type, contraction) for name, (op_type, contraction) in nodes.items()]
 
 
-def plan_text(units, assignment, comments: tuple[str, ...] = ()) -> str:
-    """The plan's TOML: a rule per precision (in the search's order) naming its nodes exactly."""
-    import glob
+class Planner:
+    """Candidates as plan text: a rule per precision naming its nodes exactly, and for scaled
+    fp8 the calibration's rule of each node (its amax values: neuron-cc calibrate's, on the
+    tuning inputs)."""
 
-    from neuron_opt.passes.precision_plan import format_plan
-    from neuron_opt.precision_search import PRECISIONS
+    def __init__(self, units, scaled: dict[str, dict]):
+        self.units, self.scaled = units, scaled  # scaled: node -> calibrated rule
 
-    rules = []
-    for p in PRECISIONS:
-        nodes = [glob.escape(u.node) for u, q in zip(units, assignment) if q == p]
-        if nodes:
-            rules.append({"name": f"{p} nodes", "precision": p, "node": nodes})
-    return format_plan(rules, "\n".join(comments))
+    @classmethod
+    def calibrated(cls, model, inputs_path: str, inputs: dict, units) -> Planner:
+        from neuron_opt.cli.cc_calibrate import calibrate_model
+
+        try:
+            rules, _ = calibrate_model(model, [(inputs_path, inputs)]) if any(u.contraction for u in units) else ([], 0)
+        except CompileError as e:  # no scale for an inf/NaN: the search goes on without scaled fp8
+            print(f"{e} (scaled fp8 is left out of the search)", file=sys.stderr)
+            rules = []
+        by_node = {r["node"]: r for r in rules}  # the rules name nodes glob-escaped
+        return cls(units, {u.node: by_node[glob.escape(u.node)] for u in units if glob.escape(u.node) in by_node})
+
+    def precisions(self) -> tuple[str, ...]:
+        from neuron_opt.precision_search import PRECISIONS, SCALED_FP8
+
+        return tuple(p for p in PRECISIONS if p != SCALED_FP8 or self.scaled)
+
+    def text(self, assignment, comments: tuple[str, ...] = ()) -> str:
+        from neuron_opt.passes.precision_plan import format_plan
+        from neuron_opt.precision_search import SCALED_FP8
+
+        rules = []
+        for p in self.precisions():
+            nodes = [u.node for u, q in zip(self.units, assignment) if q == p]
+            if p == SCALED_FP8:
+                rules += [{"name": f"{SCALED_FP8} {n}"} | self.scaled[n] for n in nodes]
+            elif nodes:
+                rules.append({"name": f"{p} nodes", "precision": p, "node": [glob.escape(n) for n in nodes]})
+        return format_plan(rules, "\n".join(comments))
+
+    def uniform(self, precision: str):
+        from neuron_opt.precision_search import CONTRACTION_ONLY
+
+        return tuple(precision if u.contraction or precision not in CONTRACTION_ONLY else CONTRACTION_ONLY[precision]
+                     for u in self.units)
 
 
 def _measure(context: dict, item: tuple) -> dict:
@@ -114,19 +146,23 @@ def _fp32_reference(model, inputs: dict) -> dict:
     return reference(model.compile("none", DEFAULT_TYPE), inputs)
 
 
-def _ranking(model, inputs: dict, units):
-    """rank(p): unit indices, largest own error under `all` with type p first (explain's
+def _ranking(model, inputs: dict, planner: Planner):
+    """rank(p): unit indices, largest own error with every node in p first (explain's
     attribution; inf/NaN counts as infinite), ties in graph order."""
     from neuron_opt.cli.cc_explain import attribute
+    from neuron_opt.options import DEFAULT_TYPE
+    from neuron_opt.passes.precision_plan import parse_plan_text
     from neuron_opt.precision_search import FP32
 
+    units = planner.units
     index = {u.node: i for i, u in enumerate(units)}
 
     def rank(precision: str) -> list[int]:
         if precision == FP32:  # nothing to attribute
             return list(range(len(units)))
+        rules = parse_plan_text(planner.text(planner.uniform(precision)), "uniform plan")
         worst = [0.0] * len(units)
-        for row in attribute(model, inputs, MODE, precision):
+        for row in attribute(model, inputs, MODE, DEFAULT_TYPE, rules=rules):
             i = index.get(row["node"])
             if i is not None:
                 e = float("inf") if row["non_finite"] else row["own"]["rel_l2"]
@@ -136,7 +172,7 @@ def _ranking(model, inputs: dict, units):
     return rank
 
 
-def tune(model, inputs: dict, units, tolerance: float, jobs: int = 1, ray: str | None = None,
+def tune(model, inputs: dict, planner: Planner, tolerance: float, jobs: int = 1, ray: str | None = None,
          budget: int | None = None):
     """Run the search (precision_search.search) with every candidate measured on the simulator;
     its Result."""
@@ -147,12 +183,12 @@ def tune(model, inputs: dict, units, tolerance: float, jobs: int = 1, ray: str |
     context = {"model": model, "inputs": inputs, "ref32": _fp32_reference(model, inputs)}
     with Workers(_measure, context, jobs, ray) as workers:
         def evaluate(batch, phase):
-            items = [(MODE, DEFAULT_TYPE, plan_text(units, a)) for a in batch]
+            items = [(MODE, DEFAULT_TYPE, planner.text(a)) for a in batch]
             got = workers.map(items, lambda _: "candidate", f"tune ({phase}, {len(batch)} candidates)")
             return [Measure(**g) for g in got]
 
-        return search(units, evaluate, tolerance, _ranking(model, inputs, units),
-                      budget=DEFAULT_BUDGET if budget is None else budget)
+        return search(planner.units, evaluate, tolerance, _ranking(model, inputs, planner),
+                      planner.precisions(), DEFAULT_BUDGET if budget is None else budget)
 
 
 def _validate(model, path: str, tuned_text: str, uniform: dict | None, jobs: int, ray: str | None) -> dict:
@@ -214,7 +250,8 @@ def run(args) -> int:
         raise CompileError("no float op to tune", args.model)
 
     t0, c0 = time.perf_counter(), time.process_time()
-    result = tune(model, inputs, units, args.tolerance, args.jobs, args.ray, args.max_evaluations)
+    planner = Planner.calibrated(model, args.inputs, inputs, units)
+    result = tune(model, inputs, planner, args.tolerance, args.jobs, args.ray, args.max_evaluations)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     if result.best is None:
         raise CompileError(f"no candidate is within rel L2 {args.tolerance:g} with finite outputs, "
@@ -226,7 +263,7 @@ def run(args) -> int:
                 f"Use it with --auto-cast {MODE} (every tunable node has a rule; under matmult a",
                 "contraction given a low precision would keep an f32 result).",
                 f"{_describe(counts)}.")
-    text = plan_text(units, best.assignment, comments)
+    text = planner.text(best.assignment, comments)
     # The table's rows: sweep's uniform options and the plan, every metric of sweep's.
     rows = sweep(model, inputs, args.jobs, None, args.ray, plans=((MODE, DEFAULT_TYPE, "tuned", text),))
     tuned_row = rows[-1]
