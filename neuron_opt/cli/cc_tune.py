@@ -209,7 +209,7 @@ def _validate(model, path: str, tuned_text: str, uniform: dict | None, jobs: int
     return out
 
 
-def _counts(units, assignment) -> dict[str, int]:
+def _counts(assignment) -> dict[str, int]:
     counts: dict[str, int] = {}
     for p in assignment:
         counts[p] = counts.get(p, 0) + 1
@@ -226,6 +226,7 @@ def run(args) -> int:
     from neuron_opt.cli.cc_model import OnnxModel
     from neuron_opt.cli.cc_sweep import plot, print_table, recommend, report, sweep, write_json
     from neuron_opt.cli.pool import check_worker_options
+    from neuron_opt.diagnostics import printable
     from neuron_opt.options import DEFAULT_TYPE
     from neuron_opt.outputs import atomic_output, check_outputs
 
@@ -257,7 +258,7 @@ def run(args) -> int:
         raise CompileError(f"no candidate is within rel L2 {args.tolerance:g} with finite outputs, "
                            "not even fp32", args.model)
     best = result.best
-    counts = _counts(units, best.assignment)
+    counts = _counts(best.assignment)
     comments = (f"Precision plan found by neuron-cc tune for {name} on {Path(args.inputs).name}:",
                 f"rel L2 {best.measure.rel_l2:.3e} <= {args.tolerance:g}, {best.measure.latency_us:.2f} us simulated.",
                 f"Use it with --auto-cast {MODE} (every tunable node has a rule; under matmult a",
@@ -280,13 +281,11 @@ def run(args) -> int:
     print_table(rows, tuned_row if "latency_us" in tuned_row else None, args.tolerance, plot_path,
                 f"{name}: the tuned plan next to every auto-cast option (NeuronCore-v2 simulator)", console)
     summary = _summary(result, tuned_row, uniform, counts, wall, cpu, args)
-    for line in summary["lines"]:
-        console.print(line, markup=False)
-    if validation:
-        for key, m in validation.items():
-            if key != "inputs":
-                console.print(f"on {args.validate}: {key}: " + (m["error"] if "error" in m else
-                              f"rel L2 {m['rel_l2']:.3e}, {m['non_finite']} inf/NaN"), markup=False)
+    lines = summary["lines"] + [
+        f"on {args.validate}: {key}: " + (m["error"] if "error" in m else f"rel L2 {m['rel_l2']:.3e}, {m['non_finite']} inf/NaN")
+        for key, m in (validation or {}).items() if key != "inputs"]
+    for line in lines:
+        console.print(printable(line), markup=False)
     if args.json:
         data = report(args, rows, tuned_row, plot_path)
         data.update({"plan": args.output, "auto_cast": MODE, "precisions": dict(zip((u.node for u in units), best.assignment)),
@@ -295,7 +294,7 @@ def run(args) -> int:
                      "evaluations": [{"index": p.index, "phase": p.phase, "label": p.label,
                                       "latency_us": p.measure.latency_us, "rel_l2": p.measure.rel_l2,
                                       "non_finite": p.measure.non_finite, "error": p.measure.error,
-                                      "precision_counts": _counts(units, p.assignment)} for p in result.points]})
+                                      "precision_counts": _counts(p.assignment)} for p in result.points]})
         write_json(args.json, data)
     return 0
 

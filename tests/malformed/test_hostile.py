@@ -204,6 +204,7 @@ SLOW_OUTPUTS = {  # every tool with an output flag; OUT is the output under test
                        "--json", "OUT"],
     "sweep --json": ["neuron-cc", "sweep", CORPUS / "good.onnx", "--inputs", CORPUS / "inputs_ok.npz",
                      "--json", "OUT"],
+    "tune -o": ["neuron-cc", "tune", CORPUS / "good.onnx", "--inputs", CORPUS / "inputs_ok.npz", "-o", "OUT"],
 }
 
 
