@@ -94,8 +94,8 @@ def _finish(kb, t, how):
 
 
 def _saturate(kb, t) -> None:
-    kb.inst("vector", nisa.TensorScalarOp, t.ap(), t.ap(), op0="max", operand0=-FP8_MAX,
-            op1="min", operand1=FP8_MAX)
+    kb.inst(("vector", "gpsimd"), nisa.TensorScalarOp, t.ap(), t.ap(), op0="max",
+            operand0=-FP8_MAX, op1="min", operand1=FP8_MAX)
 
 
 @dataclass(frozen=True)

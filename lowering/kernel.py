@@ -339,16 +339,23 @@ class KernelBuilder:
         cyc = max(_MIN_II, cyc)
         return (cyc + _LATENCY) / _CLOCK[stream], cyc / _CLOCK[stream]
 
-    def inst(self, stream: str, cls: type[nisa.InstrOp], *positional, **keywords) -> nisa.InstrOp:
+    def inst(self, stream: str | tuple[str, ...], cls: type[nisa.InstrOp], *positional, **keywords) -> nisa.InstrOp:
         """Append one `cls` instruction to `stream` with the waits its accesses need and a
         signal; operands as in the class's POSITIONAL/KEYWORDS (lowering `Access`es, numbers,
         words, True for flags). Its `dst` and `accumulate` accesses are what it writes, every
         other access what it reads. A stream of ANY_QUEUE means the DMA queue where the
-        transfer can start first."""
+        transfer can start first; a tuple of engines, the one of them where it can."""
         named = dict(zip((n for n, _ in cls.POSITIONAL), positional)) | keywords
         reads = [v for n, v in named.items() if isinstance(v, Access) and n not in _WRITTEN]
         writes = [v for n, v in named.items() if isinstance(v, Access) and n in _WRITTEN]
-        if stream == ANY_QUEUE:
+        if isinstance(stream, tuple):
+            # Of these engines, where it can start first (the first on a tie): an engine runs
+            # in order, so one still busy at the time the inputs are ready would delay it, and
+            # putting it on an idle engine that another stream's later work needs costs nothing
+            # only when it starts no later there.
+            ready = self._ready(self._need(None, reads, writes))
+            stream = min(stream, key=lambda s: max(ready, self._free.get(s, 0.0)))
+        elif stream == ANY_QUEUE:
             # Loads and stores alike: matmul blocks emit their loads before their stores
             # (matmul._prefetch_block), so a store rarely holds up a load behind it.
             ready = self._ready(self._need(None, reads, writes))

@@ -1,4 +1,5 @@
-"""`lower-to-nisa`: the lowering pipeline, written once: nt-plan-tiles, then nt-to-nisa."""
+"""`lower-to-nisa`: the lowering pipeline, written once: nt-hoist-casts, nt-plan-tiles, then
+nt-to-nisa."""
 
 from __future__ import annotations
 
@@ -10,17 +11,20 @@ from xdsl.passes import ModulePass
 
 
 def lowering_pipeline() -> list[ModulePass]:
+    from neuron_opt.lowering.nt_hoist_casts import NtHoistCastsPass
     from neuron_opt.lowering.nt_plan_tiles import NtPlanTilesPass
     from neuron_opt.lowering.nt_to_nisa import NtToNisaPass
 
-    return [NtPlanTilesPass(), NtToNisaPass()]
+    return [NtHoistCastsPass(), NtPlanTilesPass(), NtToNisaPass()]
 
 
 def lower_module(module: ModuleOp) -> ModuleOp:
-    """A new nisa module for an nt module (which the tile plan annotates, not lowers)."""
+    """A new nisa module for an nt module (which the passes before nt-to-nisa rewrite and
+    annotate in place: the casts hoisted, the tile plan)."""
     from neuron_opt.lowering.nt_to_nisa import kernel_module
 
-    lowering_pipeline()[0].apply(Context(), module)
+    for p in lowering_pipeline()[:-1]:
+        p.apply(Context(), module)
     return kernel_module(module)
 
 

@@ -122,6 +122,8 @@ class Lowerer:
         self.consts: dict[tuple, Buf] = {}  # kernel-lifetime SBUF constants (ones, eps columns)
         self.broadcasts: dict[tuple, Buf] = {}  # (value, shape) -> its broadcast copy in HBM
         self.evict_rr = 0
+        self.written_cast: dict[SSAValue, Operation] = {}  # a movement's result -> the cast its DMAs do
+        self.done: set[Operation] = set()  # casts done by their producer's DMAs
         self.out_long = False  # elementwise results go to the long-lived arena (tile(long=True))
         self.op: Operation | None = None
 
@@ -149,9 +151,10 @@ class Lowerer:
         self.res_last = P.residency_last_use(body[:-1], self.fused)
         self.res_bytes = 0
         for i, op in enumerate(body[:-1]):
-            if op in self.fused:
+            if op in self.fused or op in self.done:
                 continue
             self.op = op
+            self._constants_first(P.members(op, self.fused))
             try:
                 self.lower_root(op)
             except AllocError as e:
@@ -177,6 +180,23 @@ class Lowerer:
                 if src is not dst:
                     H.copy_hbm(self.kb, dst.ap(), src.ap())
         return self.kb.module(self.weights)
+
+    def _constants_first(self, group: list[Operation]) -> None:
+        """Build the constants a group reads as tensors before its first instruction: they
+        depend on nothing, so their memsets and stores run while the group's inputs load.
+        Built where first read, they queued in an engine's in-order stream behind the group's
+        instructions that wait for data. One that cannot be built is left to the op that
+        reads it, which reports it."""
+        from neuron_opt.lowering import movement
+
+        for v in {v: None for o in group for v in o.operands}:
+            if not isinstance(v.owner, nt.ConstantOp) or v in self.home or 0 in P.shape(v) \
+                    or self.splat(v) is not None:
+                continue
+            try:
+                movement.constant(self, v.owner)
+            except Unsupported:
+                pass
 
     def _drop_resident(self, v) -> None:
         for *_, t in self.resident.pop(v):
@@ -232,6 +252,11 @@ class Lowerer:
         raise Internal(f"internal: no home for a value of {getattr(op, 'name', 'an argument')}")
 
     def new_home(self, v: SSAValue) -> Buf:
+        c = self.written_cast.pop(v, None)
+        if c is not None:  # the movement's DMAs write the cast's type: the cast is done
+            self.fused.discard(c)
+            self.done.add(c)
+            return self.new_home(c.results[0])
         if v in self.outputs:
             name = self.outputs[v].pop(0)
             buf = self.kb.hbm("output", name, v.type.get_shape(), dt(v))
@@ -293,7 +318,19 @@ class Lowerer:
             raise Unsupported("no lowering to nisa for this op")
         for r in op.results:
             dt(r)
+        if handler in movement.COPIES:
+            c = self._only_cast(op.results[0])
+            if c is not None:
+                self.written_cast[op.results[0]] = c
         handler(self, op)
+
+    def _only_cast(self, v: SSAValue) -> Operation | None:
+        """The cast that is v's only use, when a DMA can do it (and v is not returned)."""
+        uses = list(v.uses)
+        if v in self.outputs or len(uses) != 1:
+            return None
+        c = uses[0].operation
+        return c if isinstance(c, nt.CastOp) and self._cast_folds(c) else None
 
     # -- groups -----------------------------------------------------------------------------
     def lower_group(self, root: Operation) -> None:
@@ -398,6 +435,11 @@ class Lowerer:
             self.out_long = saved
         elif v in self.resident and k == len(P.shape(v)) - 1:
             t = self._from_resident(v, r0, r1, c0, c1)
+        elif v not in self.home and self.splat(v) is not None:  # a memset, not a trip through HBM
+            t = self.kb.sbuf(r1 - r0, (c1 - c0,), on_chip(dt(v)), long=long)
+            eng = alu_engine(dt(v))
+            self.kb.inst(eng if eng == "gpsimd" else ("vector", "gpsimd"), nisa.MemsetOp, t.ap(),
+                         value=self.splat(v))
         else:
             src = self.home_of(v)
             t = self.kb.sbuf(r1 - r0, (c1 - c0,), src.dtype, long=long)
@@ -663,7 +705,8 @@ class Lowerer:
                 kb.inst("vector", nisa.TensorScalarOp, d, tmp.ap(), op0="min", operand0=FP8_MAX)
         elif isinstance(op, nt.CastOp):
             if op.prop("saturate") and odt == "f8E4M3":
-                kb.inst("vector", nisa.TensorScalarOp, d, src, op0="max", operand0=-FP8_MAX,
+                eng = "vector" if src.buf.mem == "psum" else ("vector", "gpsimd")
+                kb.inst(eng, nisa.TensorScalarOp, d, src, op0="max", operand0=-FP8_MAX,
                         op1="min", operand1=FP8_MAX)
             elif is_int(idt) or is_int(odt):  # exact integer conversions (docs/nisa.md §3)
                 kb.inst(eng if src.buf.mem != "psum" else "vector", nisa.TensorCopyOp, d, src)
@@ -701,11 +744,20 @@ class Lowerer:
                 and not (op.prop("saturate") and dt(res) == "f8E4M3") and P.shape(src) == P.shape(res))
 
     def _folded_cast(self, op: Operation, k, r0, r1, c0, c1, odt: str) -> Buf | None:
-        """A cast done by the write of its fused f32 producer, no pass of its own: the producer
-        writes `odt` (one rounding from fp32, as producer-then-cast rounds). Not by a loading
-        DMA: a converting DMA measured slower than a load and an engine copy."""
-        p = op.operands[0].owner
-        if not (isinstance(p, Operation) and p in self.fused and dt(op.operands[0]) == "f32"):
+        """A cast with no pass of its own: a fused f32 producer writes `odt` (one rounding from
+        fp32, as producer-then-cast rounds); an input in HBM is converted by the DMA that loads
+        it (dma_copy rounds through fp32, RNE: the cast's rounding). Measured on the zoo, the
+        converting load beats load + engine copy under matmult-bf16 on every model."""
+        x = op.operands[0]
+        p = x.owner
+        if not (isinstance(p, Operation) and p in self.fused):
+            if x in self.resident or x in self.transposed:
+                return None
+            src = self.home_of(x)
+            t = self.kb.sbuf(r1 - r0, (c1 - c0,), odt, long=self.out_long)
+            H.load(self.kb, lambda a, b, w0, w1: t.ap((a, b), (w0, w1)), src, k, r0, r1, c0, c1)
+            return t
+        if dt(x) != "f32":
             return None
         if isinstance(p, P.CONTRACTION):
             from neuron_opt.lowering import matmul

@@ -16,6 +16,7 @@ from math import prod
 import numpy as np
 
 from neuron_opt.dialects import nisa, nt
+from neuron_opt.dialects.types import FP8_MAX
 from neuron_opt.lowering import plan as P
 from neuron_opt.lowering.kernel import DT_BYTES, SBUF_BYTES
 
@@ -242,10 +243,21 @@ def _at_tiles(lw, a, ba, m0, mt, M, K, mdt):
         at = [_transpose_blocks(lw, lw.tile(a, ra, ba * M + m0, ba * M + m0 + mt, k0, min(K, k0 + PMAX)),
                                 mt, min(PMAX, K - k0), mdt)[0] for k0 in range(0, K, PMAX)]
     else:
-        rows = lw.tile(a, ra, ba * M + m0, ba * M + m0 + mt, 0, K)
-        at = _transpose_blocks(lw, rows, mt, K, mdt)
+        x, clamp = _saturated(lw, a)
+        rows = lw.tile(x, ra, ba * M + m0, ba * M + m0 + mt, 0, K)
+        at = _transpose_blocks(lw, rows, mt, K, mdt, clamp)
     lw.group_cache[key] = at
     return at
+
+
+def _saturated(lw, a):
+    """(x, True) when A is a fused saturating cast of x to fp8: its transposes then read x
+    (exact in PSUM) and the evictions clamp to +-240 and round, so the cast costs no pass of
+    its own; else (a, False)."""
+    p = a.owner
+    if isinstance(p, nt.CastOp) and p in lw.fused and not P.dma_cast(p) and P.shape(p.operands[0]) == P.shape(a):
+        return p.operands[0], True
+    return a, False
 
 
 def tiling_t(lw, op):
@@ -308,8 +320,9 @@ def _drop_other_blocks(lw, c0, c1) -> None:
         lw.kb.free(lw.group_cache.pop(key))
 
 
-def _transpose_blocks(lw, rows, parts: int, width: int, mdt: str):
-    """[parts, width] SBUF tile -> list of [Kc, parts] SBUF tiles (TensorE transposes)."""
+def _transpose_blocks(lw, rows, parts: int, width: int, mdt: str, clamp: bool = False):
+    """[parts, width] SBUF tile -> list of [Kc, parts] SBUF tiles (TensorE transposes); with
+    `clamp`, each eviction saturates to fp8's range on the way."""
     kb = lw.kb
     out = []
     for k0 in range(0, width, PMAX):
@@ -318,7 +331,11 @@ def _transpose_blocks(lw, rows, parts: int, width: int, mdt: str):
         src = rows.ap((0, parts), (k0, k0 + kc))
         kb.inst("tensor", nisa.TransposeOp, ps.ap(), src)
         t = kb.sbuf(kc, (parts,), mdt)
-        lw.evict(t.ap(), ps.ap())
+        if clamp:
+            kb.inst("vector", nisa.TensorScalarOp, t.ap(), ps.ap(), op0="max", operand0=-FP8_MAX,
+                    op1="min", operand1=FP8_MAX)
+        else:
+            lw.evict(t.ap(), ps.ap())
         kb.free(ps)
         out.append(t)
     return out

@@ -29,7 +29,7 @@ def _unsupported(msg):
 
 
 def constant(lw, op) -> None:
-    from neuron_opt.lowering.lowerer import dt
+    from neuron_opt.lowering.lowerer import alu_engine, dt
 
     v = op.result
     a = np.asarray(op.to_array()).reshape(-1)
@@ -47,13 +47,15 @@ def constant(lw, op) -> None:
         vals = bits = a.astype(np.int64)
     dst = lw.new_home(v)
     stage = lw.kb.sbuf(1, (n,), dt(v))
+    # built where it does not wait behind compute (32-bit integers: GpSimd's exact lanes)
+    eng = alu_engine(dt(v)) if alu_engine(dt(v)) == "gpsimd" else ("vector", "gpsimd")
     i = 0
     while i < n:  # one memset per run of equal values (on partition 0: start rules)
         j = i + 1
         while j < n and bits[j] == bits[i]:
             j += 1
         acc = stage.ap((0, 1), (i, j))
-        lw.kb.inst("vector", nisa.MemsetOp, acc, value=float(vals[i]))
+        lw.kb.inst(eng, nisa.MemsetOp, acc, value=float(vals[i]))
         i = j
     H.store(lw.kb, lambda a_, b_, w0, w1: stage.ap((a_, b_), (w0, w1)), dst, 0, 0, 1, 0, n)
     lw.kb.free(stage)
@@ -279,6 +281,10 @@ def pad(lw, op) -> None:
 
 
 FILL_COLS = 2048  # free size of the memset tile a fill is stored from
+# The ops whose result is written only by copies (DMAs, or TensorE transposes evicted in the
+# result's type) from exact values, never read back: a float cast that is the result's only
+# use is done by those writes (the lowerer gives them the cast's home).
+COPIES = (reshape, transpose, broadcast, slice_, concat, pad)
 
 
 def fill_hbm(lw, dst, box: list[tuple[int, int]], value: float, dtype: str) -> None:

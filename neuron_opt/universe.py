@@ -84,6 +84,12 @@ def _lower_to_nisa() -> type[ModulePass]:
     return LowerToNisaPass
 
 
+def _nt_hoist_casts() -> type[ModulePass]:
+    from neuron_opt.lowering.nt_hoist_casts import NtHoistCastsPass
+
+    return NtHoistCastsPass
+
+
 def _nt_plan_tiles() -> type[ModulePass]:
     from neuron_opt.lowering.nt_plan_tiles import NtPlanTilesPass
 
@@ -102,6 +108,7 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "preserve-io": _preserve_io,
     "example-fold-double-neg": _example_fold_double_neg,
     "lower-to-nisa": _lower_to_nisa,
+    "nt-hoist-casts": _nt_hoist_casts,
     "nt-plan-tiles": _nt_plan_tiles,
     "nt-to-nisa": _nt_to_nisa,
 }
