@@ -166,12 +166,15 @@ def _as_2d(shape) -> tuple[int, ...]:
 
 def _attrs_2d(op, spatial: int, *names) -> list[list[int]]:
     """Window attributes in 2-D form: kernel/strides/dilations (1, d) and pads
-    (0, begin, 0, end) for a 1-D op; dilations default to 1."""
+    (0, begin, 0, end) for a 1-D op, the height and width ones of a 3-D op; dilations and
+    strides default to 1, pads to 0."""
     out = []
     for name in names:
-        v = list(op.prop(name) or [1] * spatial)
+        v = list(op.prop(name) or [0 if name == "pads" else 1] * (2 * spatial if name == "pads" else spatial))
         if spatial == 1:
             v = [0, v[0], 0, v[1]] if name == "pads" else [1, v[0]]
+        elif spatial == 3:  # the height and width dims (the depth: _depth_attrs)
+            v = [v[1], v[2], v[4], v[5]] if name == "pads" else v[1:]
         out.append(v)
     return out
 
@@ -562,28 +565,33 @@ def _runs(vals: list[int]) -> list[tuple[int, int, int]]:
 
 
 def pool(lw, op) -> None:
+    """Max / average pooling, 1-D to 3-D: rows (n, c) on partitions; per output depth, the
+    band tiles of the input depths its window reads (a 1-D or 2-D pool has one), each
+    window offset a strided view, folded into one fp32 accumulator; an average divides by
+    its window count (depth x rows x columns)."""
     from neuron_opt.dialects import nt
     from neuron_opt.lowering.lowerer import dt
 
     x = op.operands[0]
     Sx, So = P.shape(x), P.shape(op.results[0])
-    if len(Sx) not in (3, 4):
-        raise _unsupported("only 1-D and 2-D pooling have a lowering")
-    N, C, Hh, Ww = _as_2d(Sx)
-    kernel, strides, pads, dil = _attrs_2d(op, len(Sx) - 2, "kernel", "strides", "pads", "dilations")
-    g = Window(Hh, Ww, _as_2d(So)[2], So[-1], *kernel, *strides, pads[0], pads[1], *dil)
+    if len(Sx) not in (3, 4, 5):
+        raise _unsupported("only 1-D, 2-D and 3-D pooling have a lowering")
+    spatial = len(Sx) - 2
+    D, Do, (kd, sd, dd, pd0, pd1) = (Sx[2], So[2], _depth_attrs(op)) if spatial == 3 else (1, 1, (1, 1, 1, 0, 0))
+    N, C, Hh, Ww = _as_2d(Sx[:2] + Sx[-(min(spatial, 2)):])
+    kernel, strides, pads, dil = _attrs_2d(op, spatial, "kernel", "strides", "pads", "dilations")
+    g = Window(Hh, Ww, _as_2d(So[:2] + So[-(min(spatial, 2)):])[2], So[-1], *kernel, *strides, pads[0], pads[1], *dil)
     is_max = isinstance(op, nt.MaxPoolOp)
-    cy = cx = None
+    cd = cy = cx = None
     if not is_max:  # window counts: explicit pads count with count_include_pad, the overhang never
         inc = bool(op.prop("count_include_pad"))
         lo_y, hi_y = (0, Hh + pads[0] + pads[2]) if inc else (pads[0], pads[0] + Hh)
         lo_x, hi_x = (0, Ww + pads[1] + pads[3]) if inc else (pads[1], pads[1] + Ww)
+        cd = _counts(Do, kd, sd, dd, *((0, D + pd0 + pd1) if inc else (pd0, pd0 + D)))
         cy = _counts(g.Ho, g.kh, g.sy, g.dy, lo_y, hi_y)
         cx = _counts(g.Wo, g.kw, g.sx, g.dx, lo_x, hi_x)
     uniform = cy is not None and len(set(cy)) == 1 and len(set(cx)) == 1
     xs = lw.home_of(x)
-    if len(Sx) == 3:
-        xs = _Rank3(xs)
     odt = dt(op.results[0])
     dst = lw.new_home(op.results[0])
     kb = lw.kb
@@ -596,32 +604,68 @@ def pool(lw, op) -> None:
         r1 = min(R_, r0 + PMAX)
         p = r1 - r0
         lead = [(ro, (n_, (c_[0], c_[1])), c_[1] - c_[0]) for (n_, c_), ro in _nc_runs(r0, r1, C)]
-        for b0 in range(0, g.Ho, R):
-            b1 = min(g.Ho, b0 + R)
-            t = kb.sbuf(p, (g.rows_in(b1 - b0), g.wp), xs.dtype)
-            load_band(kb, g, xs, t, lead, b0, b1, fill)
-            acc = kb.sbuf(p, (b1 - b0, g.Wo), "f32")
-            for tap in range(g.taps):
-                ty, tx = divmod(tap, g.kw)
-                v = g.view(t, p, ty, tx, b0, b0, b1, 0, g.Wo)
-                if tap == 0:
-                    kb.inst("vector", nisa.TensorCopyOp, acc.ap(), v)
+        for od in range(Do):
+            # the input depths of the window (a pad depth adds nothing: -inf to a max, 0 to a sum)
+            depths = [d for d in (od * sd - pd0 + t * dd for t in range(kd)) if 0 <= d < D]
+            for b0 in range(0, g.Ho, R):
+                b1 = min(g.Ho, b0 + R)
+                acc = kb.sbuf(p, (b1 - b0, g.Wo), "f32")
+                if not depths:
+                    kb.inst("vector", nisa.MemsetOp, acc.ap(), value=fill)
+                for i, d in enumerate(depths):
+                    t = kb.sbuf(p, (g.rows_in(b1 - b0), g.wp), xs.dtype)
+                    load_band(kb, g, _pool_source(xs, spatial, d), t, lead, b0, b1, fill)
+                    for tap in range(g.taps):
+                        ty, tx = divmod(tap, g.kw)
+                        v = g.view(t, p, ty, tx, b0, b0, b1, 0, g.Wo)
+                        if i == 0 and tap == 0:
+                            kb.inst("vector", nisa.TensorCopyOp, acc.ap(), v)
+                        else:
+                            kb.inst("vector", nisa.TensorTensorOp, acc.ap(), acc.ap(), v, op="max" if is_max else "add")
+                    kb.free(t)
+                out = kb.sbuf(p, (b1 - b0, g.Wo), odt)
+                if is_max:
+                    kb.inst("vector", nisa.TensorCopyOp, out.ap(), acc.ap())
+                elif uniform:
+                    kb.inst("vector", nisa.TensorScalarOp, out.ap(), acc.ap(), op0="div",
+                            operand0=float(cd[od] * cy[0] * cx[0]))
                 else:
-                    kb.inst("vector", nisa.TensorTensorOp, acc.ap(), acc.ap(), v, op="max" if is_max else "add")
-            out = kb.sbuf(p, (b1 - b0, g.Wo), odt)
-            if is_max:
-                kb.inst("vector", nisa.TensorCopyOp, out.ap(), acc.ap())
-            elif uniform:
-                kb.inst("vector", nisa.TensorScalarOp, out.ap(), acc.ap(), op0="div", operand0=float(cy[0] * cx[0]))
-            else:
-                cnt = kb.sbuf(p, (b1 - b0, g.Wo), "f32")
-                for ya, yb, vy in _runs(cy[b0:b1]):
-                    for xa, xb, vx in _runs(cx):
-                        kb.inst("vector", nisa.MemsetOp, cnt.ap((0, p), (ya, yb), (xa, xb)), value=float(vy * vx))
-                kb.inst("vector", nisa.TensorTensorOp, out.ap(), acc.ap(), cnt.ap(), op="div")
-                kb.free(cnt)
-            _store_rows(kb, out, dst, r0, r1, b0, b1, g.Wo)
-            kb.free(t, acc, out)
+                    cnt = kb.sbuf(p, (b1 - b0, g.Wo), "f32")
+                    for ya, yb, vy in _runs(cy[b0:b1]):
+                        for xa, xb, vx in _runs(cx):
+                            kb.inst("vector", nisa.MemsetOp, cnt.ap((0, p), (ya, yb), (xa, xb)),
+                                    value=float(cd[od] * vy * vx))
+                    kb.inst("vector", nisa.TensorTensorOp, out.ap(), acc.ap(), cnt.ap(), op="div")
+                    kb.free(cnt)
+                _store_rows(kb, out, dst, r0, r1, od * g.Ho + b0, od * g.Ho + b1, g.Wo)
+                kb.free(acc, out)
+
+
+def _depth_attrs(op) -> tuple[int, int, int, int, int]:
+    """(kernel, stride, dilation, pad begin, pad end) of a 3-D window op's depth dim."""
+    k = list(op.prop("kernel"))
+    s = list(op.prop("strides") or [1] * 3)
+    d = list(op.prop("dilations") or [1] * 3)
+    pads = list(op.prop("pads") or [0] * 6)
+    return k[0], s[0], d[0], pads[0], pads[3]
+
+
+def _pool_source(xs, spatial: int, d: int):
+    """The input as the (N, C, H, W) tensor load_band reads: depth d of a 3-D pool's input,
+    a 1-D pool's with one row, a 2-D pool's as it is."""
+    if spatial == 3:
+        return _DepthSlice(xs, d)
+    return _Rank3(xs) if spatial == 1 else xs
+
+
+class _DepthSlice:
+    """Depth d of an (N, C, D, H, W) HBM tensor addressed as (N, C, H, W)."""
+
+    def __init__(self, buf, d: int):
+        self.buf, self.dtype, self.d = buf, buf.dtype, d
+
+    def ap(self, *slices):
+        return self.buf.ap(*slices[:2], self.d, *slices[2:])
 
 
 def _nc_runs(r0: int, r1: int, C: int):

@@ -255,14 +255,19 @@ def concat(lw, op) -> None:
 
 def pad(lw, op) -> None:
     """Constant pad (negative pads crop): the kept box of the input is one HBM -> HBM copy, and
-    the border slabs around it are filled from a memset SBUF tile (fill_hbm)."""
+    the border slabs around it are filled from a memset SBUF tile (fill_hbm). Edge and reflect
+    pads grow the input as numpy does, then crop: the input is copied into the middle, and each
+    border slab, dim by dim, is a copy of one slab inside dim i's middle (the one at the edge, or
+    the mirrored one), taken over the dims before i whole and the dims after i's middle, so the
+    corners come out as in numpy (which pads one axis after the other)."""
     from neuron_opt.lowering.lowerer import dt
 
-    if (op.prop("mode") or "constant") != "constant":
-        raise _unsupported(f"pad mode {op.prop('mode')}")
+    mode = op.prop("mode") or "constant"
     pads = list(op.prop("pads")) or [0, 0]  # rank 0: one element, held as shape (1,)
     src = lw.home_of(op.operands[0])
     dst = lw.new_home(op.results[0])
+    if mode != "constant":
+        return _pad_copies(lw, src, dst, pads, mode)
     rank = len(src.shape)
     lo = [max(0, p) for p in pads[:rank]]  # kept box in dst
     keep = [d - max(0, -b) - max(0, -e) for d, b, e in zip(src.shape, pads[:rank], pads[rank:])]
@@ -278,6 +283,32 @@ def pad(lw, op) -> None:
                 fill_hbm(lw, dst, box, value, dt(op.results[0]))
     s_sl = [(max(0, -b), max(0, -b) + k) for b, k in zip(pads[:rank], keep)]
     H.copy_hbm(lw.kb, dst.ap(*[(a, b) for a, b in zip(lo, hi)]), src.ap(*s_sl))
+
+
+def _pad_copies(lw, src, dst, pads, mode: str) -> None:
+    """Edge / reflect pad of src into dst: grown in dst itself, or in a scratch tensor that a
+    crop (negative pads) then copies from."""
+    rank = len(src.shape)
+    lo = [max(0, p) for p in pads[:rank]]
+    up = [max(0, p) for p in pads[rank:]]
+    for n, a, b in zip(src.shape, lo, up):
+        if mode == "reflect" and max(a, b) > n - 1:
+            raise _unsupported(f"a reflect pad of {max(a, b)} on a dim of {n} (numpy reflects again; "
+                               "at most the dim minus one)")
+    grown_shape = [n + a + b for n, a, b in zip(src.shape, lo, up)]
+    crop = grown_shape != list(dst.shape)
+    g = lw.kb.hbm("scratch", lw.kb.fresh("h"), grown_shape, src.dtype) if crop else dst
+    hi = [a + n for a, n in zip(lo, src.shape)]
+    H.copy_hbm(lw.kb, g.ap(*[(a, b) for a, b in zip(lo, hi)]), src.ap())
+    for i in range(rank):
+        box = [(0, d) for d in grown_shape[:i]] + [None] + [(lo[j], hi[j]) for j in range(i + 1, rank)]
+        for p in list(range(lo[i])) + list(range(hi[i], grown_shape[i])):
+            edge = lo[i] if p < lo[i] else hi[i] - 1
+            q = edge if mode == "edge" else 2 * edge - p
+            H.copy_hbm(lw.kb, g.ap(*(box[:i] + [p] + box[i + 1:])), g.ap(*(box[:i] + [q] + box[i + 1:])))
+    if crop:
+        s_sl = [(max(0, -b), d - max(0, -e)) for d, b, e in zip(grown_shape, pads[:rank], pads[rank:])]
+        H.copy_hbm(lw.kb, dst.ap(), g.ap(*s_sl))
 
 
 FILL_COLS = 2048  # free size of the memset tile a fill is stored from

@@ -92,7 +92,7 @@ class _Builder:
     def __init__(self, draw, rng: np.random.Generator, lowerable: bool = False):
         self.draw = draw
         self.rng = rng
-        self.lowerable = lowerable  # only what lower-to-nisa covers: 2-D ungrouped conv/pool
+        self.lowerable = lowerable  # only what lower-to-nisa covers: 2-D ungrouped conv
         self.block: Block | None = None
         self.values: list[SSAValue] = []
         self.pure_int: dict[SSAValue, bool] = {}
@@ -385,12 +385,16 @@ class _Builder:
         self.contraction(cls, a, b)
 
     def _as_ncl(self, v, rank: int):
-        """v reshaped to N x C x spatial (rank 3 or 4)."""
+        """v reshaped to N x C x spatial (rank 3, 4 or 5; rank 5 with a depth that divides)."""
         elt = v.type.element_type
         n = int(np.prod(self.shape_of(v)))
         c = self.draw(st.sampled_from([d for d in (1, 2, 3, 4) if n % d == 0]))
         rest = n // c
-        shape = (1, c, rest) if rank == 3 else (1, c, 1, rest)
+        if rank == 5:
+            depth = self.draw(st.sampled_from([d for d in (1, 2, 3) if rest % d == 0]))
+            shape = (1, c, depth, 1, rest // depth)
+        else:
+            shape = (1, c, rest) if rank == 3 else (1, c, 1, rest)
         if self.shape_of(v) == shape:
             return v
         return self.add(nt.ReshapeOp.make(v, result_type=TensorType(elt, shape)))
@@ -416,7 +420,7 @@ class _Builder:
         v = self.float_value(elts=(f32, bf16))
         if v is None:
             return
-        x = self._as_ncl(v, 4 if self.lowerable else self.draw(st.sampled_from([3, 4])))
+        x = self._as_ncl(v, self.draw(st.sampled_from([3, 4, 5] if self.lowerable else [3, 4])))
         spatial = self.shape_of(x)[2:]
         kern = [self.draw(st.integers(1, max(1, d))) for d in spatial]
         pads = [self.draw(st.integers(0, k - 1)) for k in kern] * 2
@@ -564,7 +568,7 @@ OP_KINDS = (
     ["unary_float"] * 3 + ["unary_numeric"] * 2 + ["binary"] * 4 + ["cmp", "logical", "where"]
     + ["cast"] * 3 + ["cast_chain"] * 3 + ["matmul"] * 4 + ["conv", "pool", "reduce", "softmax", "norm"] + ["move"] * 4
 )
-# The simulator fuzz draws every kind too (its conv and pools stay 2-D and ungrouped).
+# The simulator fuzz draws every kind too (its conv stays 2-D and ungrouped; its pools are 1-D to 3-D).
 LOWERABLE_KINDS = OP_KINDS
 SMALL_INT = 1 << 15  # integer arithmetic operands: products and sums stay far from 2^31
 _BIG_INT = 1 << 31

@@ -152,6 +152,38 @@ def test_pad_against_interpreter(shape, pads, value, elt):
     _check(body, [("x", shape, elt)], out, elt, exact=True)
 
 
+@pytest.mark.parametrize("kind,shape,k,s,pads,extra", [
+    ("max_pool", (1, 3, 6, 9, 9), (3, 3, 3), (2, 2, 2), (1, 1, 1, 1, 1, 1), ""),
+    ("max_pool", (2, 70, 5, 8, 8), (2, 3, 3), (1, 2, 1), (0, 1, 0, 1, 1, 2), ", dilations = array<i64: 2, 1, 2>"),
+    ("avg_pool", (1, 4, 7, 6, 6), (3, 2, 2), (2, 1, 2), (1, 0, 1, 1, 1, 0), ""),  # partial windows
+    ("avg_pool", (1, 4, 7, 6, 6), (3, 2, 2), (2, 1, 2), (1, 0, 1, 1, 1, 0), ", count_include_pad"),
+    ("avg_pool", (1, 2, 5, 5, 5), (2, 2, 2), (2, 2, 2), (0, 0, 0, 0, 0, 0), ", ceil_mode"),  # the overhang never counts
+])
+def test_pool3d_against_interpreter(kind, shape, k, s, pads, extra):
+    dil = [int(x) for x in extra.split("<i64: ")[1].rstrip(">").split(", ")] if "dilations" in extra else [1] * 3
+    f = math.ceil if "ceil_mode" in extra else math.floor
+    out = shape[:2] + tuple(int(f((d + pads[i] + pads[3 + i] - dil[i] * (k[i] - 1) - 1) / s[i])) + 1
+                            for i, d in enumerate(shape[2:]))
+    arr = lambda v: ", ".join(map(str, v))  # noqa: E731
+    body = (f"    %y = nt.{kind} %x {{kernel = array<i64: {arr(k)}>, strides = array<i64: {arr(s)}>, "
+            f"pads = array<i64: {arr(pads)}>{extra}}} : ({_ty(shape)}) -> {_ty(out)}")
+    _check(body, [("x", shape, "f32")], out, exact=kind == "max_pool")
+
+
+@pytest.mark.parametrize("mode", ["edge", "reflect"])
+@pytest.mark.parametrize("shape,pads", [
+    ((3, 4, 5), [1, 0, 2, 2, 3, 1]),  # every corner of the grown box
+    ((2, 6, 7), [0, -1, 2, 1, 3, -2]),  # crops beside growth: numpy grows from the uncropped input
+    ((1, 64, 30, 30), [0, 0, 2, 2, 0, 0, 2, 2]),
+])
+def test_pad_edge_and_reflect_against_interpreter(mode, shape, pads):
+    r = len(shape)
+    out = tuple(d + pads[i] + pads[r + i] for i, d in enumerate(shape))
+    body = (f"    %y = nt.pad %x {{pads = array<i64: {', '.join(map(str, pads))}>, mode = \"{mode}\"}} : "
+            f"({_ty(shape)}) -> {_ty(out)}")
+    _check(body, [("x", shape, "f32")], out, exact=True)
+
+
 def test_weights_stream_beside_a_wide_k():
     """K = 4096 in fp32: the A^T tiles of a row group take 64 KiB per partition, so B streams
     in 512-column blocks (it ran out of SBUF before)."""
