@@ -32,7 +32,7 @@ def main(argv=None) -> int:
     from neuron_opt.cli.common import make_context
     from neuron_opt.dialects.parse import parse_module, verify_module
     from neuron_opt.runtime.sim import decode, engines, find_kernel
-    from neuron_opt.runtime.sim.blas import single_threaded
+    from neuron_opt.blas import single_threaded
     from neuron_opt.runtime.sim.machine import Machine
 
     text = load_example("kernels/gemm.py").gemm_kernel(a.m, a.k, a.n, "bf16", "bf16")

@@ -34,6 +34,7 @@ from xdsl.ir import Attribute, Operation, Region
 from neuron_opt.dialects import nt
 from neuron_opt.dialects.io_names import input_names, output_names
 from neuron_opt.dialects.types import is_bool, is_float, numpy_dtype, round_to, type_name
+from neuron_opt.blas import single_threaded
 from neuron_opt.diagnostics import CompileError, op_error
 from neuron_opt.npz import open_weights
 from neuron_opt.runtime import reference_elementwise as ew
@@ -344,8 +345,9 @@ class Reference:
             record.update(zip(self.func.body.block.args, args))
         self._interp.record = record
         # Overflow to inf, NaN from inf - inf and 0/0 are the semantics, not accidents.
+        # One BLAS thread: the same bits, without threads spinning on a busy machine.
         try:
-            with np.errstate(all="ignore"):
+            with np.errstate(all="ignore"), single_threaded():
                 results = self._interp.call_op(self.func, tuple(args))
         finally:
             self._interp.record = None

@@ -51,7 +51,7 @@ def simulate(
         machine.bind(inputs or {}, weights_dir, module)
     program = decode.decode(kernel, machine)
     t1 = time.perf_counter()
-    from neuron_opt.runtime.sim.blas import single_threaded
+    from neuron_opt.blas import single_threaded
 
     with single_threaded():
         tl = engines.run(program, numerics, record=trace)
