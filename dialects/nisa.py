@@ -108,14 +108,31 @@ class AccessAttr(ParametrizedAttribute):
             flat += [s[0], s[1], s[2] if len(s) > 2 else 1]
         return _access(memory, tuple(flat))
 
-    def slices(self) -> list[tuple[int, int, int]]:
+    # Attributes are immutable and interned (`_access`), so what is derived from one is
+    # computed once and kept in its __dict__: the verifier, the simulator's decoder and the
+    # lowering ask for the same accesses' slices, shapes and text over and over.
+    def slices(self) -> tuple[tuple[int, int, int], ...]:
+        if (hit := self.__dict__.get("_slices")) is not None:
+            return hit
         d = [a.data for a in self.dims.data]
-        return [(d[i], d[i + 1], d[i + 2]) for i in range(0, len(d), 3)]
+        out = tuple((d[i], d[i + 1], d[i + 2]) for i in range(0, len(d), 3))
+        self.__dict__["_slices"] = out
+        return out
 
     def shape(self) -> tuple[int, ...]:
-        return tuple(max(0, -(-(b - a) // s)) for a, b, s in self.slices())
+        if (hit := self.__dict__.get("_shape")) is not None:
+            return hit
+        out = tuple(max(0, -(-(b - a) // s)) for a, b, s in self.slices())
+        self.__dict__["_shape"] = out
+        return out
 
     def text(self) -> str:
+        if (hit := self.__dict__.get("_text")) is not None:
+            return hit
+        self.__dict__["_text"] = out = self._format()
+        return out
+
+    def _format(self) -> str:
         parts = []
         for a, b, s in self.slices():
             if b == a + 1 and s == 1:

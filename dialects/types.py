@@ -7,6 +7,8 @@ reference interpreter and the simulator can all use it without sharing anything 
 
 from __future__ import annotations
 
+import functools
+
 import ml_dtypes
 import numpy as np
 from xdsl.dialects.builtin import (
@@ -84,6 +86,7 @@ def is_float_tensor(t: Attribute) -> bool:
     return isinstance(t, TensorType) and is_float(t.element_type)
 
 
+@functools.cache  # element types are few and hashable; the simulator asks per operand
 def numpy_dtype(elt: Attribute) -> np.dtype:
     """The numpy dtype that holds values of `elt` (tf32 -> float32)."""
     if isinstance(elt, IntegerType):
@@ -106,6 +109,7 @@ def max_finite(elt: Attribute) -> float:
     return float(ml_dtypes.finfo(numpy_dtype(elt)).max)
 
 
+@functools.cache
 def byte_size(elt: Attribute) -> int:
     """Bytes per element in memory. Never derived from xDSL's bitwidth (tf32 reports 19)."""
     for cls, n in _BYTES.items():

@@ -83,6 +83,7 @@ def decode(kernel: nisa.KernelOp, machine=None) -> Program:
     groups = [0] * ncv2.PSUM_BANKS  # open accumulation groups: a partition bitmask per bank
     streams: list[Stream] = []
     queue_no = 0
+    boxes = _Boxes(pl)
     for st in pl.streams:
         if isinstance(st, nisa.EngineOp):
             engine = st.sym_name.data
@@ -95,7 +96,7 @@ def decode(kernel: nisa.KernelOp, machine=None) -> Program:
         instrs = []
         for index, op in enumerate(st.body.block.ops):
             try:
-                ins = _decode_one(pl, engine, op, sem_index, groups)
+                ins = _decode_one(pl, boxes, engine, op, sem_index, groups)
                 ins.index = index
                 ins.dma_engine = dma_engine
                 if machine is not None:
@@ -124,7 +125,8 @@ def _free(ap: nisa.AccessAttr) -> int:
     return nisa.free_size(ap.shape())
 
 
-def _decode_one(pl: nisa.Placement, engine: str, op: nisa.InstrOp, sem_index, groups) -> Instr:
+def _decode_one(pl: nisa.Placement, boxes: _Boxes, engine: str, op: nisa.InstrOp, sem_index,
+                groups) -> Instr:
     ins = Instr()
     ins.op = op
     ins.opcode = op.OPCODE
@@ -132,7 +134,7 @@ def _decode_one(pl: nisa.Placement, engine: str, op: nisa.InstrOp, sem_index, gr
     ins.signals = tuple(sem_index[s] for s in op.signals())
     accesses = dict(op.accesses())
     mems = {k: pl.memory_of(pl.decls[ap.memory.data]) for k, ap in accesses.items()}
-    ins.regions = tuple(_region(pl, name, ap) for name, ap in accesses.items())
+    ins.regions = tuple(boxes.region(name, ap) for name, ap in accesses.items())
     if engine == "dma":
         src, dst = accesses["src"], accesses["dst"]
         n = 1
@@ -190,30 +192,48 @@ def _span(shape, esize: int, slices, offset: int) -> tuple[int, int]:
 BUCKET_SHIFT = 12  # 4 KiB
 
 
-def _region(pl: nisa.Placement, name: str, ap: nisa.AccessAttr) -> tuple:
-    w, mem, p0, p1, lo, hi, name, text = _box(pl, name, ap)
-    keys = tuple((mem, b) for b in range(lo >> BUCKET_SHIFT, ((hi - 1) >> BUCKET_SHIFT) + 1))
-    return (w, mem, p0, p1, lo, hi, name, text, keys, ap.memory.data, ap.slices())
+class _Boxes:
+    """The bounding box of each access, per access attribute (a kernel repeats them) from
+    per-buffer facts computed once."""
 
+    def __init__(self, pl: nisa.Placement):
+        self.pl = pl
+        self._decls: dict[str, tuple] = {}
+        self._boxes: dict[int, tuple] = {}
 
-def _box(pl: nisa.Placement, name: str, ap: nisa.AccessAttr) -> tuple:
-    decl = pl.decls[ap.memory.data]
-    shape = decl.type.get_shape()
-    esize = byte_size(decl.type.element_type)
-    sl = ap.slices()
-    writes = name in ("dst", "accumulate")
-    if isinstance(decl, nisa.HbmOp):
-        shape = nisa.hbm_shape(decl.type)
-        mem = "HBM:" + ap.memory.data
-        if len(shape) == 1:
-            lo, hi = _span(shape, esize, sl, 0)
-            return (writes, mem, 0, 1, lo, hi, name, ap.text())
-        lo, hi = _span(shape[1:], esize, sl[1:], 0)
-        return (writes, mem, sl[0][0], sl[0][1], lo, hi, name, ap.text())
-    mem = pl.memory_of(decl)
-    lo, hi = _span(shape[1:], esize, sl[1:], decl.offset.data)
-    p0 = decl.partition.data
-    return (writes, mem, p0 + sl[0][0], p0 + sl[0][1], lo, hi, name, ap.text())
+    def _decl(self, name: str) -> tuple:
+        hit = self._decls.get(name)
+        if hit is None:
+            decl = self.pl.decls[name]
+            esize = byte_size(decl.type.element_type)
+            if isinstance(decl, nisa.HbmOp):
+                hit = (True, "HBM:" + name, nisa.hbm_shape(decl.type), esize, 0, 0)
+            else:
+                hit = (False, self.pl.memory_of(decl), tuple(decl.type.get_shape()), esize,
+                       decl.partition.data, decl.offset.data)
+            self._decls[name] = hit
+        return hit
+
+    def box(self, ap: nisa.AccessAttr) -> tuple:
+        """(memory, row0, row1, byte0, byte1, buckets, ap)."""
+        hit = self._boxes.get(id(ap))
+        if hit is None:
+            hbm, mem, shape, esize, p0, offset = self._decl(ap.memory.data)
+            sl = ap.slices()
+            if hbm and len(shape) == 1:
+                lo, hi = _span(shape, esize, sl, 0)
+                r0, r1 = 0, 1
+            else:
+                lo, hi = _span(shape[1:], esize, sl[1:], offset)
+                r0, r1 = p0 + sl[0][0], p0 + sl[0][1]
+            keys = tuple((mem, b) for b in range(lo >> BUCKET_SHIFT, ((hi - 1) >> BUCKET_SHIFT) + 1))
+            hit = self._boxes[id(ap)] = (mem, r0, r1, lo, hi, keys, ap)  # ap: keeps the id valid
+        return hit
+
+    def region(self, name: str, ap: nisa.AccessAttr) -> tuple:
+        mem, r0, r1, lo, hi, keys, _ = self.box(ap)
+        return (name in ("dst", "accumulate"), mem, r0, r1, lo, hi, name, ap.text(), keys,
+                ap.memory.data, ap.slices())
 
 
 def _cycles(pl, engine, op, acc, mems) -> float:

@@ -41,6 +41,7 @@ class Machine:
         self.psum_written = np.zeros(self.psum.shape, np.bool_)
         self.hbm: dict[str, np.ndarray] = {}
         self.hbm_written: dict[str, np.ndarray] = {}
+        self._views: dict[int, tuple] = {}
         # HBM tensors and their written masks (a byte per element), checked before allocation
         need = sum(prod(d.type.get_shape()) * (numpy_dtype(d.type.element_type).itemsize + 1)
                    for d in pl.decls.values() if isinstance(d, HbmOp))
@@ -54,6 +55,14 @@ class Machine:
     def view(self, ap: AccessAttr) -> tuple[np.ndarray, np.ndarray]:
         """(values, written-mask) views of an access. The mask of an on-chip access has one
         extra trailing axis: the bytes of each element."""
+        # Access attributes are interned and a kernel repeats them (3 uses each on BERT), so
+        # the views are built once per attribute; the entry keeps the attribute alive.
+        hit = self._views.get(id(ap))
+        if hit is None:
+            hit = self._views[id(ap)] = (ap, *self._view(ap))
+        return hit[1], hit[2]
+
+    def _view(self, ap: AccessAttr) -> tuple[np.ndarray, np.ndarray]:
         decl = self.pl.decls[ap.memory.data]
         sl = tuple(slice(a, b, s) for a, b, s in ap.slices())
         if isinstance(decl, HbmOp):
