@@ -49,11 +49,16 @@ __all__ = [
 _DEFAULT_DOMAINS = ("", "ai.onnx")
 
 
-def load_model(model_or_path, label: str | None = None) -> tuple[onnx.ModelProto, str]:
+def load_model(model_or_path, label: str | None = None, validate: bool = False
+               ) -> tuple[onnx.ModelProto, str]:
     """The model and the label its errors use (the path as given, else `label` or
-    `model.onnx` for a ModelProto)."""
+    `model.onnx` for a ModelProto). With `validate`, also the checks `import_onnx` starts
+    with (pass it `validated=True` then)."""
     if isinstance(model_or_path, onnx.ModelProto):
-        return model_or_path, label or "model.onnx"
+        model, label = model_or_path, label or "model.onnx"
+        if validate:
+            _validate(model, label)
+        return model, label
     path = os.fspath(model_or_path)
     data = read_bounded(path, "model", regular=True)  # onnxruntime opens it again by name
     try:
@@ -72,7 +77,19 @@ def load_model(model_or_path, label: str | None = None) -> tuple[onnx.ModelProto
         except Exception as e:  # OSError, onnx's ValidationError, ValueError on bad offsets...
             detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise CompileError(f"cannot read external weights: {detail}", path) from None
+    if validate:
+        # onnx.checker takes a serialized model: the file's own bytes, unless external data
+        # was loaded into the model (serializing a large model back costs more than reading it)
+        _validate(model, path, None if external else data)
     return model, path
+
+
+def _validate(model: onnx.ModelProto, label: str, data: bytes | None = None) -> None:
+    """Ops known at the model's opset, inputs defined (located at their node), then
+    onnx.checker (on `data`, the model serialized, when given)."""
+    opset = model_opset(model, label)
+    _prescan(model, opset, label)
+    _check(model if data is None else data, label)
 
 
 def _check_external(tensors, base: Path, label: str) -> None:
@@ -142,7 +159,7 @@ def _prescan(model: onnx.ModelProto, opset: int, label: str) -> None:
         defined.update(n for n in node.output if n)
 
 
-def _check(model: onnx.ModelProto, label: str) -> None:
+def _check(model: onnx.ModelProto | bytes, label: str) -> None:
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as e:
@@ -206,17 +223,17 @@ def import_onnx(
     *,
     bind: dict[str, np.ndarray] | None = None,
     label: str | None = None,
+    validated: bool = False,
 ) -> tuple[ModuleOp, dict[str, np.ndarray]]:
     """Import an ONNX model (a ModelProto or a path) into a module holding `func.func @main`.
 
     Returns the module and the weights to save in the .npz its `nt.weights` attribute names
     (`weights_name`, by default the model's stem + .npz). Graph inputs named in `bind` become
     constants instead of arguments. `label` names a ModelProto in errors (its file's path).
+    `validated`: the ModelProto comes from `load_model(..., validate=True)`.
     """
-    model, label = load_model(model_or_path, label)
+    model, label = load_model(model_or_path, label, validate=not validated)
     opset = model_opset(model, label)
-    _prescan(model, opset, label)
-    _check(model, label)
     g = model.graph
     bind = bind or {}
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import ml_dtypes
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
@@ -100,10 +102,14 @@ def initializer_array(t: TensorProto, where: str) -> np.ndarray:
     memory.check(declared_bytes(t), f"initializer {t.name}", where)
     packed = {getattr(TensorProto, n, -1) for n in ("STRING", "INT4", "UINT4", "FLOAT4E2M1")}
     if t.HasField("raw_data") and t.data_type not in packed:
+        raw = t.raw_data  # read once: each read of the field copies its bytes
         want = declared_bytes(t)
-        if len(t.raw_data) != want:
-            raise CompileError(f"initializer {t.name}: {len(t.raw_data)} bytes of raw data for a "
+        if len(raw) != want:
+            raise CompileError(f"initializer {t.name}: {len(raw)} bytes of raw data for a "
                                f"shape of {want} bytes", where)
+        if t.data_type in ONNX_TO_NT and sys.byteorder == "little":
+            # what numpy_helper.to_array does for these types, minus a second copy
+            return np.frombuffer(raw, helper.tensor_dtype_to_np_dtype(t.data_type)).reshape(t.dims)
     try:
         return numpy_helper.to_array(t)
     except Exception as e:  # onnx raises ValueError, TypeError... on inconsistent protos

@@ -68,9 +68,12 @@ def read_bounded(path: str, what: str = "file", text: bool = False, regular: boo
             st = os.fstat(f.fileno())
             if stat.S_ISDIR(st.st_mode):
                 raise IsADirectoryError(21, "Is a directory")
+            step = 1 << 20
             if stat.S_ISREG(st.st_mode):
                 memory.check(st.st_size, f"reading this {what}", where)
-            while chunk := f.read(1 << 20):
+                if decoder is None:  # a binary regular file in one read: no copy to join
+                    step = max(step, st.st_size)
+            while chunk := f.read(step):
                 memory.check(total + len(chunk), f"reading this {what}", where)
                 size = len(chunk)
                 if decoder is not None:

@@ -121,17 +121,17 @@ def _run_onnxruntime(model_path: str, inputs: dict[str, np.ndarray], names: list
 
 def evaluate(args, steps: _Steps) -> tuple[dict, dict[str, np.ndarray]]:
     """Returns (the metrics report, the option's outputs)."""
-    from neuron_opt.importers.onnx import import_onnx, load_model
+    from neuron_opt.cli.cc_model import OnnxModel
     from neuron_opt.passes.pipeline import apply_cast_pipeline, cast_pipeline
     from neuron_opt.dialects.parse import verify_module
     from neuron_opt.runtime.reference import Reference
 
     plan = plan_options(args)
     steps.step("import")
-    model, _ = load_model(args.model)
-    fp32_module, weights = import_onnx(args.model, "weights.npz")
-    inputs = load_inputs(args.inputs, model)
-    out_names = [o.name for o in model.graph.output]
+    model = OnnxModel(args.model)  # read and imported once
+    fp32_module, weights = model.fp32, model.weights
+    inputs = model.inputs(args.inputs)
+    out_names = [o.name for o in model.proto.graph.output]
     mode = args.auto_cast  # normalized by its argparse type
     label = label_of(args)
     steps.advance()

@@ -56,8 +56,8 @@ class OnnxModel:
         from neuron_opt.importers.onnx import import_onnx, load_model
 
         self.path = path
-        self.proto, _ = load_model(path if proto is None else proto, path)
-        self.fp32, self.weights = import_onnx(self.proto, WEIGHTS, label=path)
+        self.proto, _ = load_model(path if proto is None else proto, path, validate=True)
+        self.fp32, self.weights = import_onnx(self.proto, WEIGHTS, label=path, validated=True)
 
     def __reduce__(self):
         # Sent to another process (a Ray worker) as the serialized model, imported there once.
