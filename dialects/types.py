@@ -155,9 +155,9 @@ def round_to(x: np.ndarray, elt: Attribute, saturate: bool = False) -> np.ndarra
         return x.astype(dt)
     if x.dtype == np.float64 and not isinstance(elt, Float32Type):
         x = _round_f64_via_f32(x)
-    else:
+    else:  # no copy of float32 data: each branch below returns a new array
         with np.errstate(over="ignore"):
-            x = x.astype(np.float32)
+            x = x.astype(np.float32, copy=False)
     if isinstance(elt, FloatTF32Type):
         return round_tf32(x)
     if saturate and isinstance(elt, Float8E4M3Type):

@@ -192,8 +192,12 @@ def _read_npy(m, member_size: int, where: str, header_only: bool = False):
     if header_only:
         return tuple(shape), dtype
     buf = bytearray(nbytes)
-    if m.readinto(memoryview(buf)) != nbytes:
-        raise CompileError("truncated data", where)
+    view, got = memoryview(buf), 0
+    while got < nbytes:  # a zip member's readinto reads a temporary copy: 16 MiB at a time
+        n = m.readinto(view[got:got + (1 << 24)])
+        if not n:
+            raise CompileError("truncated data", where)
+        got += n
     arr = np.frombuffer(buf, dtype=dtype, count=count)
     return arr.reshape(shape[::-1]).transpose() if fortran else arr.reshape(shape)
 

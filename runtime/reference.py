@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from xdsl.dialects.builtin import Float8E4M3Type, ModuleOp, StringAttr, TensorType
+from xdsl.dialects.builtin import Float8E4M3Type, FloatTF32Type, ModuleOp, StringAttr, TensorType
 from xdsl.dialects.func import FuncOp
 from xdsl.interpreter import (
     Interpreter,
@@ -56,6 +56,8 @@ def to_element_type(value: Any, elt: Attribute, where: str, saturate: bool = Fal
     if ew.is_float_array(arr):
         if not is_float(elt):
             raise CompileError(f"expected {want} data, found {arr.dtype} (floats would be truncated)", where)
+        if arr.dtype == numpy_dtype(elt) and not saturate and not isinstance(elt, FloatTF32Type):
+            return arr  # already of the type (op impls never write into their operands)
         return round_to(arr, elt, saturate)
     if arr.dtype.kind == "V":
         raise CompileError(

@@ -23,23 +23,40 @@ def _f64(x) -> np.ndarray:
     return np.asarray(x).astype(np.float64)
 
 
+CHUNK = 1 << 22  # elements per pass: float64 temporaries of 32 MiB, not of a whole output
+
+
+def f64_pieces(*xs):
+    """Same-shape arrays flattened and widened to float64 a piece of CHUNK elements at a time
+    (a 256 MB output widened whole, with its temporaries, took 3 GB); an output that fits one
+    piece is one pass, computed exactly as a whole-array pass would."""
+    flat = [np.asarray(x).reshape(-1) for x in xs]
+    for i in range(0, max(flat[0].size, 1), CHUNK):
+        yield [_f64(f[i:i + CHUNK]) for f in flat]
+
+
 def error_norms(a, b) -> dict[str, float]:
     """max abs, rel max abs and rel L2 of `a` against the reference `b`."""
-    a, b = _f64(a), _f64(b)
+    a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape:
         raise ValueError(f"shape {a.shape} vs {b.shape}")
-    same = (a == b) | (np.isnan(a) & np.isnan(b))
-    with np.errstate(invalid="ignore", over="ignore"):
-        diff = np.where(same, 0.0, np.abs(a - b))
-    diff = np.where(np.isnan(diff), np.inf, diff)  # e.g. inf vs finite gives nan: a mismatch
-    ref = np.where(np.isfinite(b), b, 0.0)  # the reference's scale from its finite values
-    max_abs = float(diff.max()) if diff.size else 0.0
-    with np.errstate(over="ignore", invalid="ignore"):
-        l2 = float(np.sqrt(np.sum(diff * diff)))
+    max_abs = ref_max = sq = ref_sq = 0.0
+    for pa, pb in f64_pieces(a, b):
+        same = (pa == pb) | (np.isnan(pa) & np.isnan(pb))
+        with np.errstate(invalid="ignore", over="ignore"):
+            diff = np.where(same, 0.0, np.abs(pa - pb))
+        diff = np.where(np.isnan(diff), np.inf, diff)  # e.g. inf vs finite gives nan: a mismatch
+        ref = np.where(np.isfinite(pb), pb, 0.0)  # the reference's scale from its finite values
+        if diff.size:
+            max_abs = max(max_abs, float(diff.max()))
+            ref_max = max(ref_max, float(np.abs(ref).max()))
+        with np.errstate(over="ignore", invalid="ignore"):
+            sq += float(np.sum(diff * diff))
+        ref_sq += float(ref.dot(ref))  # what np.linalg.norm computes before its square root
     return {
         "max_abs": max_abs,
-        "rel_max_abs": _ratio(max_abs, float(np.abs(ref).max()) if ref.size else 0.0),
-        "rel_l2": _ratio(l2, float(np.linalg.norm(ref.ravel()))),
+        "rel_max_abs": _ratio(max_abs, ref_max),
+        "rel_l2": _ratio(float(np.sqrt(sq)), float(np.sqrt(ref_sq))),
     }
 
 
@@ -62,21 +79,22 @@ def argmax_agreement(a, ref) -> float:
 def range_counts(out, ref32, cast_type: str) -> dict[str, int]:
     """inf/NaN in the option's output, and values that overflowed, underflowed or saturated
     against the fp32 reference, for the low-precision type `cast_type` (or `none`)."""
-    out, ref = _f64(out), _f64(ref32)
     tmax = TYPE_MAX[cast_type]
-    mag_out, mag_ref = np.abs(out), np.abs(ref)
-    saturated = (mag_out == tmax) & (mag_ref > tmax)
-    # An inf or NaN where fp32 is finite overflowed somewhere on the way (the output itself may
-    # be small: an intermediate beyond the type's max became inf); so did a saturated value.
-    over = np.isfinite(ref) & (~np.isfinite(out) | ((mag_ref > tmax) & (mag_out == tmax)))
-    under = np.isfinite(ref) & (ref != 0) & (out == 0)
-    return {
-        "inf": int(np.isinf(out).sum()),
-        "nan": int(np.isnan(out).sum()),
-        "overflowed": int(over.sum()),
-        "underflowed": int(under.sum()),
-        "saturated": int(saturated.sum()),
-    }
+    counts = dict.fromkeys(("inf", "nan", "overflowed", "underflowed", "saturated"), 0)
+    for out, ref in f64_pieces(*np.broadcast_arrays(np.asarray(out), np.asarray(ref32))):
+        mag_out, mag_ref = np.abs(out), np.abs(ref)
+        saturated = (mag_out == tmax) & (mag_ref > tmax)
+        # An inf or NaN where fp32 is finite overflowed somewhere on the way (the output itself
+        # may be small: an intermediate beyond the type's max became inf); so did a saturated
+        # value.
+        over = np.isfinite(ref) & (~np.isfinite(out) | ((mag_ref > tmax) & (mag_out == tmax)))
+        under = np.isfinite(ref) & (ref != 0) & (out == 0)
+        counts["inf"] += int(np.isinf(out).sum())
+        counts["nan"] += int(np.isnan(out).sum())
+        counts["overflowed"] += int(over.sum())
+        counts["underflowed"] += int(under.sum())
+        counts["saturated"] += int(saturated.sum())
+    return counts
 
 
 def output_metrics(out, ref32, ort, cast_type: str) -> dict:

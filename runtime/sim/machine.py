@@ -30,6 +30,9 @@ def _scales(decl: HbmOp, rank: int) -> np.ndarray:
     return s
 
 
+STORE_CHUNK = 1 << 22  # elements rounded at a time into the HBM image
+
+
 class Machine:
     """Memory contents of one run (numerics mode only)."""
 
@@ -115,7 +118,11 @@ class Machine:
         sat = isinstance(t.element_type, Float8E4M3Type) and what == "weight"
         if "scale" in decl.attributes:  # a scaled fp8 weight: fp8(fp32(w) * scale)
             arr = round_to(arr, f32).astype(np.float32) * _scales(decl, arr.ndim)
-        self.hbm[name][...] = round_to(arr, t.element_type, saturate=sat).reshape(hbm_shape(t))
+        # Rounded a piece at a time straight into the HBM image (rounding is elementwise):
+        # a whole-tensor rounding held a second copy of the tensor and its temporaries.
+        dst, src = self.hbm[name].reshape(-1), arr.reshape(-1)
+        for i in range(0, dst.size, STORE_CHUNK):
+            dst[i:i + STORE_CHUNK] = round_to(src[i:i + STORE_CHUNK], t.element_type, saturate=sat)
         self.hbm_written[name][...] = True
 
     def outputs(self) -> dict[str, np.ndarray]:
@@ -128,7 +135,8 @@ class Machine:
                         f"output '{name}': {missing} of {self.hbm_written[name].size} elements "
                         "were never written"
                     )
-                out[name] = self.hbm[name].reshape(decl.type.get_shape()).copy()
+                # The HBM image itself, not a copy: a run's machine is not used after it
+                out[name] = self.hbm[name].reshape(decl.type.get_shape())
         return out
 
 
