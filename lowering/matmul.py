@@ -54,6 +54,8 @@ def tiling(lw, op):
     kt = -(-K // PMAX)
     esz = DT_BYTES[lw_dt(b)]
     per_col = kt * esz * (batches if len(P.shape(b)) > 2 else 1)
+    u = op.prop("unscale")
+    per_col += 4 if u is not None and len(u) > 1 else 0  # its per-column unscale row (fp32)
     nb = _block_cols(lw, op, per_col, N)
     rows = [(bi * M + m0, bi * M + min(m0 + PMAX, M)) for bi in range(batches) for m0 in range(0, M, PMAX)]
     for c0 in range(0, N, nb):

@@ -75,14 +75,15 @@ class _Node:
                 "weight_amax": [float(x) for x in w] if isinstance(w, np.ndarray) else w}
 
 
-def calibrate(model_path: str, sample_paths: list[str], margin: float) -> tuple[list[dict], int]:
-    """The plan's rules (one per ONNX node with a contraction, in graph order) and the number
-    of contractions they cover."""
+def calibrate(model_path: str, sample_paths: list[str], margin: float = 1.0) -> tuple[list[dict], int]:
+    """The plan's rules (one per ONNX node with a contraction, in graph order, as dicts for
+    `format_plan`) and the number of contractions they cover; `margin` goes into each rule."""
     from neuron_opt.cli.cc_model import OnnxModel
 
     model = OnnxModel(model_path)
     samples = [(p, model.inputs(p)) for p in sample_paths]  # every file checked before the runs
-    return calibrate_model(model, samples)
+    rules, count = calibrate_model(model, samples)
+    return [r | ({"margin": margin} if margin != 1.0 else {}) for r in rules], count
 
 
 def calibrate_model(model, samples: list[tuple[str, dict]]) -> tuple[list[dict], int]:
@@ -90,7 +91,7 @@ def calibrate_model(model, samples: list[tuple[str, dict]]) -> tuple[list[dict],
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from neuron_opt.diagnostics import onnx_node_of
+    from neuron_opt.diagnostics import markup, onnx_node_of
     from neuron_opt.dialects import nt
     from neuron_opt.passes.auto_cast import weight_channel_axis
     from neuron_opt.runtime.reference import Reference
@@ -104,7 +105,7 @@ def calibrate_model(model, samples: list[tuple[str, dict]]) -> tuple[list[dict],
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as prog:
         task = prog.add_task("calibrate", total=len(samples))
         for path, inputs in samples:
-            prog.update(task, description=f"calibrate: {Path(path).name}")
+            prog.update(task, description=f"calibrate: {markup(Path(path).name)}")
             record: dict = {}
             ref.run(inputs, record=record)
             for op in contractions:
@@ -132,9 +133,6 @@ def run(args) -> int:
         raise CompileError(f"--margin must be a positive number, found {args.margin}", "neuron-cc")
     check_outputs([args.output], [args.model, *args.inputs])
     rules, count = calibrate(args.model, args.inputs, args.margin)
-    if args.margin != 1.0:
-        for r in rules:
-            r["margin"] = args.margin
     names = ", ".join(Path(p).name for p in args.inputs)
     comment = (f"neuron-cc calibrate {Path(args.model).name}: amax over {len(args.inputs)} sample file(s) "
                f"({names})\nscaled fp8 for {count} contractions; apply with --precision-plan")
