@@ -28,7 +28,7 @@ from pathlib import Path
 from bench_common import RESULTS, ROOT, write_json
 
 sys.path.insert(0, str(ROOT / "tests"))
-from testlib import sim_bound  # noqa: E402  (the tests' tolerance rule, one copy)
+from testlib import sim_bound
 
 OPTIONS = [("none", "bf16"), ("matmult", "bf16"), ("all", "bf16"), ("all", "fp16"), ("matmult", "fp8_e4m3")]
 

@@ -72,7 +72,8 @@ def parse_error(e: ParseError, line_offset: int = 0) -> CompileError:
 def parse_module(ctx: Context, text: str, filename: str, line_offset: int = 0) -> ModuleOp:
     """Parse IR text into a module; raises CompileError with the location on any problem."""
     if all(not ln.strip() or ln.lstrip().startswith("//") for ln in text.splitlines()):
-        raise CompileError("empty input: expected a module" + (" (the file holds only comments)" if text.strip() else ""),
+        comments = " (the file holds only comments)" if text.strip() else ""
+        raise CompileError("empty input: expected a module" + comments,
                            f"{filename}:1:1")
     try:
         parser = LocatingParser(ctx, text, filename, line_offset)

@@ -42,7 +42,7 @@ def matmul(lhs: Shape, rhs: Shape) -> Shape:
         raise ShapeError(f"expected operands of rank >= 2, found ranks {len(lhs)} and {len(rhs)}")
     if lhs[-1] != rhs[-2]:
         raise ShapeError(f"contracting dims differ: {lhs[-1]} vs {rhs[-2]}")
-    return broadcast(lhs[:-2], rhs[:-2]) + (lhs[-2], rhs[-1])
+    return (*broadcast(lhs[:-2], rhs[:-2]), lhs[-2], rhs[-1])
 
 
 def reduce(shape: Shape, axes: Sequence[int], keepdims: bool) -> Shape:
@@ -111,7 +111,7 @@ def conv(
             f"weight expects {w[1] * groups} input channels ({w[1]} x {groups} groups), "
             f"found {x[1]}"
         )
-    return (x[0], w[0]) + window(x[2:], w[2:], strides, pads, dilations)
+    return (x[0], w[0], *window(x[2:], w[2:], strides, pads, dilations))
 
 
 def transpose(shape: Shape, perm: Sequence[int]) -> Shape:
@@ -134,7 +134,7 @@ def slice_(
     for d, s, e, k in zip(shape, starts, limits, strides):
         if k == 0:
             raise ShapeError("slice stride must not be 0")
-        if k > 0 and not (0 <= s <= e <= d) or k < 0 and not (-1 <= e <= s < d or (d == 0)):
+        if (k > 0 and not (0 <= s <= e <= d)) or (k < 0 and not (-1 <= e <= s < d or (d == 0))):
             raise ShapeError(f"slice [{s}:{e}:{k}] is out of range for a dim of size {d}")
         out.append(max(0, -(-(e - s) // k)))
     return tuple(out)
@@ -151,7 +151,7 @@ def concat(shapes: Sequence[Shape], axis: int) -> Shape:
                 f"operands must agree except on axis {a}: "
                 + " vs ".join("x".join(map(str, t)) for t in shapes)
             )
-    return shapes[0][:a] + (sum(s[a] for s in shapes),) + shapes[0][a + 1 :]
+    return (*shapes[0][:a], sum(s[a] for s in shapes), *shapes[0][a + 1:])
 
 
 def gather(data: Shape, indices: Shape, axis: int) -> Shape:

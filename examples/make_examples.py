@@ -70,7 +70,7 @@ def mlp():
     b = Builder("mlp", seed=1)
     h = b.linear("x", "fc1", 64, 128)
     h = b.node("Gelu", [b.layer_norm(h, "ln1", 128)])
-    y = b.linear(h, "fc2", 128, 10)
+    b.linear(h, "fc2", 128, 10)
     b.nodes[-1].output[0] = "logits"
     model = b.model([tensor("x", TensorProto.FLOAT, (8, 64))], [tensor("logits", TensorProto.FLOAT, (8, 10))])
     return model, {"x": np.random.default_rng(101).standard_normal((8, 64)).astype(np.float32)}
@@ -101,7 +101,7 @@ def transformer():
     ctx = b.node("Reshape", [ctx, b.const("model_shape", np.array([1, S, D], np.int64))])
     x = b.node("Add", [x, b.linear(ctx, "attn.out", D, D)])
     h = b.node("Gelu", [b.linear(b.layer_norm(x, "ln2", D), "mlp.fc1", D, 4 * D)])
-    y = b.node("Add", [x, b.linear(h, "mlp.fc2", 4 * D, D)])
+    b.node("Add", [x, b.linear(h, "mlp.fc2", 4 * D, D)])
     b.nodes[-1].output[0] = "y"
     model = b.model([tensor("x", TensorProto.FLOAT, (1, S, D))], [tensor("y", TensorProto.FLOAT, (1, S, D))])
     return model, {"x": np.random.default_rng(102).standard_normal((1, S, D)).astype(np.float32)}

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
 from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, ModuleOp, StringAttr
 from xdsl.dialects.func import FuncOp, ReturnOp
 from xdsl.ir import Block, Region
@@ -38,12 +37,12 @@ from neuron_opt.importers.onnx_types import (
 )
 
 __all__ = [
+    "Unsupported",
     "import_onnx",
-    "save_compiled",
     "load_model",
+    "save_compiled",
     "static_inputs",
     "supported_ops",
-    "Unsupported",
 ]
 
 _DEFAULT_DOMAINS = ("", "ai.onnx")

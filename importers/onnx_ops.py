@@ -12,7 +12,6 @@ import math
 from collections.abc import Callable
 
 import numpy as np
-from xdsl.dialects.builtin import TensorType
 from xdsl.ir import Attribute, SSAValue
 
 from neuron_opt.dialects import nt, shapes
@@ -834,5 +833,5 @@ def _size(c: NodeCtx):
 @op("Range", since=11, static=(0, 1, 2))
 def _range(c: NodeCtx):
     start, limit, delta = (c.const(i, w) for i, w in enumerate(("start", "limit", "delta")))
-    n = max(int(math.ceil((float(limit) - float(start)) / float(delta))), 0)
+    n = max(math.ceil((float(limit) - float(start)) / float(delta)), 0)
     return [(start + np.arange(n).astype(start.dtype) * delta).astype(start.dtype)]

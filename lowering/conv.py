@@ -274,7 +274,6 @@ def conv(lw, op) -> None:
     if flat:
         xs, ws = _Rank3(xs), _Rank3(ws)
     mdt = dt(x)
-    kb = lw.kb
     dst = lw.new_home(op.results[0])
     bs = lw.home_of(bias) if bias is not None else None
     for job in _jobs(Ci, Co, op.prop("groups")):

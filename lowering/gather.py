@@ -167,7 +167,8 @@ def gather_elements(lw, op) -> None:
                 kb.inst(GP, nisa.TensorScalarOp, flat, flat, op0="add", operand0=rowbase)
             _fault_where_bad(lw, flat, good)
             res = tl.new(p, w, dst.dtype)
-            kb.inst(ANY_QUEUE, nisa.DmaGatherOp, res.ap(), table.ap((0, table.shape[0]), *([(0, 1)] * (len(table.shape) - 1))), flat)
+            rows = table.ap((0, table.shape[0]), *([(0, 1)] * (len(table.shape) - 1)))
+            kb.inst(ANY_QUEUE, nisa.DmaGatherOp, res.ap(), rows, flat)
             H.store(kb, lambda a, b, w0, w1: res.ap((a, b), (w0, w1)), dst, r - 1, r0, r1, c0, c1)
             tl.free()
 

@@ -25,7 +25,7 @@ def boxes(dims: tuple[int, ...], lo: int, hi: int) -> list[tuple[list[tuple[int,
     inner = prod(dims[1:])
     a0, a1 = lo // inner, (hi - 1) // inner
     if a0 == a1:
-        return [([(a0, a0 + 1)] + s, f + a0 * inner)
+        return [([(a0, a0 + 1), *s], f + a0 * inner)
                 for s, f in boxes(dims[1:], lo - a0 * inner, hi - a0 * inner)]
     out = []
     if lo % inner:

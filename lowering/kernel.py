@@ -65,7 +65,7 @@ class Buf:
             n *= d
         return n
 
-    def ap(self, *slices) -> "Access":
+    def ap(self, *slices) -> Access:
         """An access; each slice is an int, (a, b) or (a, b, step); missing trailing dims are
         taken whole."""
         full = []

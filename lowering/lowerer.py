@@ -508,7 +508,6 @@ class Lowerer:
             return ("tile", t.ap())
         if kind is None:  # no split shows it as rows or columns: broadcast it in HBM first
             return ("tile", self._broadcast_tile(v, out, k, r0, r1, c0, c1).ap())
-        sp = pad_shape(s, len(out))
         key = ("bcast", v, k, r0, r1, c0, c1)
         if key in self.tile_cache:
             t = self.tile_cache[key]
@@ -815,7 +814,7 @@ class Lowerer:
         src = op.operands[0]
         prod_op = src.owner
         if isinstance(prod_op, P.CONTRACTION) and prod_op in self.fused and dt(src) == "f32" \
-                and not (src in self.resident):
+                and src not in self.resident:
             return f
         return None
 

@@ -35,7 +35,7 @@ def operands(op):
 
 
 def dims(op):
-    a, b, bias, trans_b = operands(op)
+    a, _b, _bias, _trans_b = operands(op)
     S = P.shape(op.results[0])
     K = P.shape(a)[-1]
     return S, S[-2], K, S[-1]
@@ -48,7 +48,7 @@ def tiling(lw, op):
     row tiles. While the first row group streams in a block's B, each B chunk then feeds
     M_GROUP row tiles of compute (DMA and TensorE rates balance); the group's A^T tiles stay
     cached across the chunks."""
-    a, b, _, _ = operands(op)
+    _a, b, _, _ = operands(op)
     S, M, K, N = dims(op)
     batches = prod(S[:-2])
     kt = -(-K // PMAX)
@@ -75,7 +75,7 @@ def _block_cols(lw, op, per_col: int, N: int) -> int:
     group, an A row tile (and the fp32 row a fused cast converts), the values kept resident
     and a step's own tiles (a wide K leaves less room: the weights stream in narrower
     blocks)."""
-    S, M, K, _ = dims(op)
+    _S, _M, K, _ = dims(op)
     esz = DT_BYTES[lw_dt(op.operands[0])]
     a_side = M_GROUP * -(-K // PMAX) * PMAX * esz + K * (esz + 4)  # + an fp32 row staged for a cast
     budget = min(B_BUDGET, SBUF_BYTES - a_side - lw.res_bytes - STEP_RESERVE)
@@ -105,7 +105,7 @@ def tile(lw, op, r0: int, r1: int, c0: int, c1: int, func: str = "copy", odt: st
     a, b, bias, trans_b = operands(op)
     S, M, K, N = dims(op)
     kb = lw.kb
-    bi, m0 = divmod(r0, M)
+    bi, _m0 = divmod(r0, M)
     mt = r1 - r0
     bb = _batch_index(P.shape(b)[:-2], S[:-2], bi)
     mdt = lw_dt(a)
@@ -195,7 +195,7 @@ def _add_bias_evicting(lw, op, dst, ps, bias, S, r0, r1, n0, n1, func: str) -> N
 def _row_at(lw, op, r0: int, r1: int):
     """The A^T tiles of output rows [r0, r1) of [batch*M, N]."""
     a = op.operands[0]
-    S, M, K, N = dims(op)
+    S, M, K, _N = dims(op)
     bi, m0 = divmod(r0, M)
     return _at_tiles(lw, a, _batch_index(P.shape(a)[:-2], S[:-2], bi), m0, r1 - r0, M, K, lw_dt(a))
 
@@ -206,7 +206,7 @@ def _prefetch_block(lw, op, rows, batches: int) -> None:
     queues behind a store that waits for compute, and a layer's weights stream in (each tile
     waiting only for its SBUF space) while the previous layer computes."""
     a, b, _, trans_b = operands(op)
-    S, M, K, N = dims(op)
+    S, _M, K, _N = dims(op)
     c0, c1 = lw.mm_block
     _drop_other_blocks(lw, c0, c1)
     saved = lw.tile_cache
@@ -264,7 +264,7 @@ def _saturated(lw, a):
 
 def tiling_t(lw, op):
     """(n0, n1, m0, m1) steps of C^T [N, M] in 128 x 128 tiles, N blocks as in `tiling`."""
-    S, M, K, N = dims(op)
+    _S, M, K, N = dims(op)
     b = op.operands[1]
     per_col = -(-K // PMAX) * DT_BYTES[lw_dt(b)]
     nb = _block_cols(lw, op, per_col, N)
@@ -280,7 +280,7 @@ def tile_t(lw, op, n0: int, n1: int, m0: int, m1: int, func: str = "copy", odt: 
     """The tile [n0:n1, m0:m1] of C^T (2-D): stationary = a B column slice [Kc, n], moving =
     A^T [Kc, m]; a bias along N is a per-partition column, fused into the eviction."""
     a, b, bias, trans_b = operands(op)
-    S, M, K, N = dims(op)
+    _S, M, K, N = dims(op)
     kb = lw.kb
     mdt = lw_dt(a)
     _drop_other_blocks(lw, *getattr(lw, "mm_block", (0, N)))

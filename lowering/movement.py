@@ -148,7 +148,7 @@ def permute(lw, src, dst, perm) -> None:
 
 
 def _increasing(seq) -> bool:
-    return all(a < b for a, b in zip(seq, seq[1:]))
+    return all(a < b for a, b in itertools.pairwise(seq))
 
 
 SWAP_DMAS = 16  # above this many DMAs a block swap goes through TensorE transposes
@@ -325,7 +325,7 @@ def fill_hbm(lw, dst, box: list[tuple[int, int]], value: float, dtype: str) -> N
     ext = [b - a for a, b in box]
     if ext[-1] > FILL_COLS:
         for c in range(box[-1][0], box[-1][1], FILL_COLS):
-            fill_hbm(lw, dst, box[:-1] + [(c, min(box[-1][1], c + FILL_COLS))], value, dtype)
+            fill_hbm(lw, dst, [*box[:-1], (c, min(box[-1][1], c + FILL_COLS))], value, dtype)
         return
     j = len(ext) - 1
     while j > 0 and prod(ext[j - 1:]) <= FILL_COLS:

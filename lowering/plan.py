@@ -11,9 +11,8 @@ never round-trip through HBM."""
 from __future__ import annotations
 
 from xdsl.dialects import func
-from xdsl.ir import Operation, SSAValue
-
 from xdsl.dialects.builtin import Float8E4M3Type, UnitAttr
+from xdsl.ir import Operation, SSAValue
 
 from neuron_opt.dialects import nt
 from neuron_opt.dialects.types import is_float, type_name
@@ -33,7 +32,7 @@ BINARY_ALU = {nt.AddOp: "add", nt.SubOp: "sub", nt.MulOp: "mul", nt.DivOp: "div"
               nt.MaxOp: "max", nt.MinOp: "min", nt.PowOp: "pow",
               nt.AndOp: "and", nt.OrOp: "or", nt.XorOp: "xor"}
 # Binary ops whose ALU op is a property: comparisons (the predicate) and mod (fmod or not).
-BINARY = tuple(BINARY_ALU) + (nt.CmpOp, nt.ModOp)
+BINARY = (*tuple(BINARY_ALU), nt.CmpOp, nt.ModOp)
 ELEMENTWISE = tuple(UNARY_ACT) + BINARY + (nt.NegOp, nt.NotOp, nt.GeluOp, nt.ClipOp, nt.CastOp, nt.WhereOp,
                                            nt.ScaledCastOp)
 CONTRACTION = (nt.MatmulOp, nt.BatchMatmulOp, nt.LinearOp)
@@ -100,7 +99,7 @@ def plan_fusion(body_ops: list[Operation], returned: set[SSAValue]) -> set[Opera
                 and _conv_cast(op, user) and op.operands[0].owner not in fused:
             # the conv's DMAs read the cast's input and convert on the way (nisa.dma_copy casts)
             fused.add(op)
-        elif isinstance(user, ROWWISE + (nt.ReduceSumOp, nt.ReduceMeanOp, nt.ReduceMaxOp)) and tileable(user) and \
+        elif isinstance(user, (*ROWWISE, nt.ReduceSumOp, nt.ReduceMeanOp, nt.ReduceMaxOp)) and tileable(user) and \
                 user.operands[0] is res and isinstance(op, ELEMENTWISE):
             fused.add(op)
     return fused
@@ -186,7 +185,7 @@ def plan_residency(ops: list[Operation], fused: set[Operation], returned: set[SS
     only by ops that read tiles (never by DMA-only ops such as reshape or conv). Resident tiles
     hold the [rows, last dim] view, so a group with a row-wise op over another axis (tiled in
     another view) is not resident."""
-    readers = TILEABLE + (nt.ReduceSumOp, nt.ReduceMeanOp, nt.ReduceMaxOp, nt.BatchNormOp)
+    readers = (*TILEABLE, nt.ReduceSumOp, nt.ReduceMeanOp, nt.ReduceMaxOp, nt.BatchNormOp)
     out = set()
     for op in ops:
         if op in fused or not tileable(op) or op.results[0] in returned:
@@ -195,7 +194,8 @@ def plan_residency(ops: list[Operation], fused: set[Operation], returned: set[SS
                for m in members(op, fused)):
             continue
         users = [u.operation for u in op.results[0].uses]
-        if users and all(isinstance(u, readers) and (tileable(u) or not isinstance(u, TILEABLE)) for u in users) and 0 < resident_bytes(op.results[0]) <= RESIDENT_BYTES:
+        readable = all(isinstance(u, readers) and (tileable(u) or not isinstance(u, TILEABLE)) for u in users)
+        if users and readable and 0 < resident_bytes(op.results[0]) <= RESIDENT_BYTES:
             out.add(op)
     return out
 

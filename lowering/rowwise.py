@@ -1,7 +1,7 @@
 """Row-wise ops with the reduced axes on the free dim (rows on partitions): softmax,
 log_softmax, layer_norm (bn_stats/bn_aggr), rms_norm, trailing-axes reductions, inference
-batch_norm (one channel per row) and group_norm (one (sample, group) per row). Intermediates stay fp32 and each result is rounded once,
-as the interpreter does."""
+batch_norm (one channel per row) and group_norm (one (sample, group) per row). Intermediates
+stay fp32 and each result is rounded once, as the interpreter does."""
 
 from __future__ import annotations
 
@@ -187,7 +187,8 @@ def _int32_reduce(lw, res, t, alu: str) -> None:
         half = width // 2
         nxt = _scratch(lw, p, half, cur.dtype) if half > 1 else None
         out = nxt.ap() if nxt is not None else res
-        lw.kb.inst("gpsimd", nisa.TensorTensorOp, out, cur.ap((0, p), (0, half)), cur.ap((0, p), (half, 2 * half)), op=alu)
+        lo, hi = cur.ap((0, p), (0, half)), cur.ap((0, p), (half, 2 * half))
+        lw.kb.inst("gpsimd", nisa.TensorTensorOp, out, lo, hi, op=alu)
         if width % 2:  # the odd column folds into the first
             first = out if nxt is None else nxt.ap((0, p), (0, 1))
             lw.kb.inst("gpsimd", nisa.TensorTensorOp, first, first, cur.ap((0, p), (width - 1, width)), op=alu)

@@ -24,8 +24,9 @@ DEFAULT_MODE = "matmult"
 DEFAULT_TYPE = "bf16"
 
 # Every option a sweep compares: `none` once, then each type under each casting mode.
-SWEEP_OPTIONS: tuple[tuple[str, str], ...] = (("none", DEFAULT_TYPE),) + tuple(
-    (m, t) for t in CAST_TYPES for m in CASTING_MODES
+SWEEP_OPTIONS: tuple[tuple[str, str], ...] = (
+    ("none", DEFAULT_TYPE),
+    *((m, t) for t in CAST_TYPES for m in CASTING_MODES),
 )
 
 

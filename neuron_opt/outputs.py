@@ -22,7 +22,6 @@ import secrets
 import stat
 import sys
 from contextlib import contextmanager
-from pathlib import Path
 
 from neuron_opt.diagnostics import CompileError
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from xdsl.dialects.builtin import Float8E4M3Type, FloatTF32Type, ModuleOp, StringAttr, TensorType
+from xdsl.dialects.builtin import Float8E4M3Type, FloatTF32Type, ModuleOp, TensorType
 from xdsl.dialects.func import FuncOp
 from xdsl.interpreter import (
     Interpreter,

@@ -48,7 +48,7 @@ def gather_nd(data: np.ndarray, indices: np.ndarray, batch_dims: int) -> np.ndar
     k = indices.shape[-1]
     batch = data.shape[:b]
     nb = int(np.prod(batch, dtype=np.int64))
-    d = data.reshape((nb,) + data.shape[b:])
+    d = data.reshape((nb, *data.shape[b:]))
     idx = indices.reshape(nb, -1, k)
     cols = [_normalize(idx[..., j], data.shape[b + j], "gather_nd") for j in range(k)]
     rows = np.arange(nb)[:, None]

@@ -75,7 +75,7 @@ def _pad_spatial(x: np.ndarray, pads: Sequence[int], extra: Sequence[int], value
     # Fill and copy in: several times faster than np.pad on small tensors.
     shape = x.shape[:2] + tuple(d + pads[i] + ends[i] for i, d in enumerate(x.shape[2:]))
     out = np.full(shape, value, dtype=x.dtype)
-    out[(slice(None), slice(None)) + tuple(slice(pads[i], pads[i] + d) for i, d in enumerate(x.shape[2:]))] = x
+    out[(slice(None), slice(None), *tuple(slice(pads[i], pads[i] + d) for i, d in enumerate(x.shape[2:])))] = x
     return out
 
 
@@ -93,12 +93,12 @@ def conv(x, w, bias, strides, pads, dilations, groups: int, out: Sequence[int], 
     """N-D convolution as one f32 matmul over an im2col matrix (a loop over kernel positions
     builds it; no loop over elements)."""
     xf, wf = up(x), up(w)
-    n, c = xf.shape[:2]
+    n, _c = xf.shape[:2]
     o, cg = wf.shape[:2]
     kernel = wf.shape[2:]
     xp = _pad_spatial(xf, pads, [0] * len(kernel), F32(0))
     cols = [
-        xp[(slice(None), slice(None)) + _kernel_slices(kpos, out, strides, dilations)]
+        xp[(slice(None), slice(None), *_kernel_slices(kpos, out, strides, dilations))]
         for kpos in itertools.product(*(range(k) for k in kernel))
     ]
     kp = len(cols)
@@ -106,7 +106,7 @@ def conv(x, w, bias, strides, pads, dilations, groups: int, out: Sequence[int], 
     # (N, C, Kp, P) -> (N, G, Cg*Kp, P): the row order (c, kernel position) matches w's layout.
     col = np.stack(cols, axis=2).reshape(n, groups, cg * kp, p)
     wm = wf.reshape(groups, o // groups, cg * kp)
-    y = unscale(np.matmul(wm[None], col).reshape((n, o) + tuple(out)), u, 1)
+    y = unscale(np.matmul(wm[None], col).reshape((n, o, *tuple(out))), u, 1)
     if bias is not None:
         y = y + up(bias).reshape((1, o) + (1,) * len(out))
     return y
@@ -124,7 +124,7 @@ def max_pool(x, kernel, strides, pads, dilations, out) -> np.ndarray:
     xp = _pad_spatial(xf, pads, extra, low)
     r = None
     for kpos in itertools.product(*(range(k) for k in kernel)):
-        v = xp[(slice(None), slice(None)) + _kernel_slices(kpos, out, strides, dilations)]
+        v = xp[(slice(None), slice(None), *_kernel_slices(kpos, out, strides, dilations))]
         r = v if r is None else ieee_max(r, v)
     return r
 
@@ -138,7 +138,7 @@ def avg_pool(x, kernel, strides, pads, dilations, out, count_include_pad: bool) 
     xp = _pad_spatial(xf, pads, extra, F64(0))
     total = None
     for kpos in itertools.product(*(range(k) for k in kernel)):
-        v = xp[(slice(None), slice(None)) + _kernel_slices(kpos, out, strides, dilations)]
+        v = xp[(slice(None), slice(None), *_kernel_slices(kpos, out, strides, dilations))]
         total = v if total is None else total + v
     # The window is a box: its count is a product of per-dim counts.
     n = len(spatial)

@@ -79,4 +79,4 @@ def simulate(
     return result
 
 
-__all__ = ["simulate", "SimResult", "SimError", "EngineStats", "find_kernel"]
+__all__ = ["EngineStats", "SimError", "SimResult", "find_kernel", "simulate"]

@@ -30,8 +30,25 @@ class Instr:
     """One decoded instruction. Times are ns."""
 
     __slots__ = (
-        "index", "opcode", "op", "busy", "cost", "done", "waits", "signals", "sig_delay",
-        "pw", "ps", "pre", "fn", "flops", "nbytes", "dma_engine", "args", "regions", "setup",
+        "args",
+        "busy",
+        "cost",
+        "dma_engine",
+        "done",
+        "flops",
+        "fn",
+        "index",
+        "nbytes",
+        "op",
+        "opcode",
+        "pre",
+        "ps",
+        "pw",
+        "regions",
+        "setup",
+        "sig_delay",
+        "signals",
+        "waits",
     )  # fmt: skip
 
     def __init__(self):
@@ -52,7 +69,7 @@ class Instr:
 
 
 class Stream:
-    __slots__ = ("name", "label", "engine", "instrs")
+    __slots__ = ("engine", "instrs", "label", "name")
 
     def __init__(self, name: str, label: str, engine: str, instrs: list[Instr]):
         self.name, self.label, self.engine, self.instrs = name, label, engine, instrs

@@ -16,7 +16,7 @@ from xdsl.dialects.builtin import Float32Type, FloatTF32Type
 
 from neuron_opt.dialects import nisa
 from neuron_opt.dialects.types import (
-    is_bool, is_float, is_integer, numpy_dtype, round_tf32, round_to, type_name,
+    is_bool, is_integer, numpy_dtype, round_tf32, round_to, type_name,
 )
 from neuron_opt.runtime import special
 from neuron_opt.runtime.sim.errors import Fault
@@ -71,7 +71,7 @@ def _rounder(elt) -> Callable[[np.ndarray], np.ndarray]:
 class _Operand:
     """An access's values, written-mask and the dtype facts the closures need."""
 
-    __slots__ = ("name", "values", "written", "elt", "dtype", "text", "memory", "shape", "p", "integer")
+    __slots__ = ("dtype", "elt", "integer", "memory", "name", "p", "shape", "text", "values", "written")
 
     def __init__(self, machine, name: str, ap: nisa.AccessAttr):
         self.name = name
@@ -373,7 +373,7 @@ def _tensor_scalar(op: nisa.TensorScalarOp, ops):
 
 
 def _tensor_reduce(op: nisa.TensorReduceOp, ops):
-    src, dst, write = ops["src"], ops["dst"], _writer(ops["dst"])
+    src, write = ops["src"], _writer(ops["dst"])
     free = src.shape[1:]
     axes = op.get("axes") or len(free)
     keep = math.prod(free[: len(free) - axes])

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from node_cases import run_all  # noqa: E402
+from node_cases import run_all
 
 
 def main() -> int:

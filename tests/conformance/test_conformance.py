@@ -12,9 +12,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from node_cases import load_cases, run_case  # noqa: E402
+from node_cases import load_cases, run_case
 
-from neuron_opt.importers.onnx import supported_ops  # noqa: E402
+from neuron_opt.importers.onnx import supported_ops
 
 
 @cache

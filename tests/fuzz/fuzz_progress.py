@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from contextlib import AbstractContextManager
-from typing import Callable
+from collections.abc import Callable
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn

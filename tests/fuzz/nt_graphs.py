@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from xdsl.dialects import func
 from xdsl.dialects.builtin import (
     FunctionType,
-    IntegerType,
     ModuleOp,
     StringAttr,
     TensorType,
@@ -378,7 +377,7 @@ class _Builder:
         if kind == "matmul":
             rhs_shape = (k, n)
         else:
-            rhs_shape = self.bshape(s[:-2]) + (k, n)
+            rhs_shape = (*self.bshape(s[:-2]), k, n)
         w = self.source(rhs_shape, elt)
         a, b = (v, w)
         cls = nt.MatmulOp if kind == "matmul" else nt.BatchMatmulOp
@@ -411,7 +410,7 @@ class _Builder:
         kern = tuple(self.draw(st.integers(1, max(1, d))) for d in spatial)
         pads = [self.draw(st.integers(0, 1)) for _ in range(2 * len(spatial))]
         strides = [self.draw(st.integers(1, 2)) for _ in spatial]
-        w = self.source((o, c // groups) + kern, f32)
+        w = self.source((o, c // groups, *kern), f32)
         bias = self.source((o,), f32) if self.draw(st.booleans()) else None
         self.contraction(nt.ConvOp, x, w, bias, strides=strides, pads=pads,
                          dilations=[1] * len(spatial), groups=groups)
@@ -481,7 +480,7 @@ class _Builder:
         s = self.shape_of(v)
         elt = v.type.element_type
         kinds = ["transpose", "reshape", "broadcast", "slice", "concat", "pad"]
-        kind = self.draw(st.sampled_from(kinds + ["gather", "gather_elements", "gather_nd"]))
+        kind = self.draw(st.sampled_from([*kinds, "gather", "gather_elements", "gather_nd"]))
         if kind == "transpose":
             perm = self.draw(st.permutations(range(len(s))))
             self.add(nt.TransposeOp.make(v, perm=list(perm)))
@@ -492,12 +491,12 @@ class _Builder:
                 if rest % d == 0 and self.draw(st.booleans()):
                     dims.append(d)
                     rest //= d
-            shape = tuple(self.draw(st.permutations(dims + [rest])))
+            shape = tuple(self.draw(st.permutations([*dims, rest])))
             self.add(nt.ReshapeOp.make(v, result_type=TensorType(elt, shape)))
         elif kind == "broadcast":
             shape = tuple(d if d != 1 else self.draw(st.integers(1, 3)) for d in s)
             if self.draw(st.booleans()) and len(shape) < 4:
-                shape = (self.draw(st.integers(1, 3)),) + shape
+                shape = (self.draw(st.integers(1, 3)), *shape)
             self.add(nt.BroadcastOp.make(v, result_type=TensorType(elt, shape)))
         elif kind == "slice":
             starts, limits, strides = [], [], []
@@ -559,7 +558,7 @@ class _Builder:
             k = self.draw(st.integers(1, len(s)))
             lead = tuple(self.draw(st.integers(1, 3)) for _ in range(self.draw(st.integers(0, 1))))
             idx = np.stack([self.rng.integers(-s[j], s[j], size=lead) for j in range(k)], axis=-1).astype(np.int64)
-            i = self.add(nt.ConstantOp.from_array(idx, TensorType(i64, lead + (k,))), pure=True)
+            i = self.add(nt.ConstantOp.from_array(idx, TensorType(i64, (*lead, k))), pure=True)
             self.add(nt.GatherNdOp.make(v, i))
 
 
@@ -591,7 +590,7 @@ def _int_bound(op, bound: dict) -> int:
     if isinstance(op, nt.ReduceSumOp):
         return ins[0] * int(np.prod(op.operands[0].type.get_shape()))
     if isinstance(op, nt.PadOp):
-        return max(ins + [int(abs(op.prop("value") or 0))])
+        return max([*ins, int(abs(op.prop("value") or 0))])
     if isinstance(op, (nt.GatherOp, nt.GatherElementsOp, nt.GatherNdOp)):
         return ins[0]
     return max(ins, default=8)
@@ -616,7 +615,7 @@ def graphs(draw, max_ops: int = 8, lowerable: bool = False) -> Graph:
         b.op()
     last = b.values[-1]
     extra = draw(st.lists(st.sampled_from(b.values), max_size=2))
-    outs = [last] + extra
+    outs = [last, *extra]
     b.block.add_op(func.ReturnOp(*outs))
     f = func.FuncOp("main", FunctionType.from_lists(in_types, [v.type for v in outs]), Region(b.block))
     module = ModuleOp([f])

@@ -145,7 +145,7 @@ def check_untouched(m, snap: dict, mode: str, t: str, what: str) -> None:
                 assert all(nt.op_class(u.operation) is nt.MatmulClass for u in op.result.uses), \
                     f"{what}: matmult inserted a cast feeding a non-MATMUL op"
             continue
-        operands, results, props, attrs = snap[op]
+        operands, results, props, _attrs = snap[op]
         # integer / bool values keep their producer, type and every use
         for i, (old, new) in enumerate(zip(operands, op.operands)):
             if not is_float(old.type.element_type):

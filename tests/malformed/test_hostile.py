@@ -23,7 +23,7 @@ from onnx import TensorProto, helper, numpy_helper
 from test_malformed import BIN, CORPUS, cap_memory
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from deep_chain import chain_model  # noqa: E402  (bench/ is not a package)
+from deep_chain import chain_model
 
 GOOD = (CORPUS / "good.mlir").read_text()
 

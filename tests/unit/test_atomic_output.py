@@ -7,7 +7,6 @@ modes are covered by tests/malformed/test_hostile.py.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -65,7 +64,7 @@ def test_an_error_mid_write_keeps_the_old_target_and_removes_the_temp(tmp_path, 
 
 def test_an_error_mid_write_creates_no_target(tmp_path):
     target = tmp_path / "trace.json"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="no"):
         with atomic_output(target) as f:
             f.write("[")
             raise ValueError("no")

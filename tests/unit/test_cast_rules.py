@@ -113,10 +113,7 @@ def f32_specials() -> np.ndarray:
 @functools.cache
 def _f32_chunks() -> tuple[np.ndarray, ...]:
     rng = np.random.default_rng(20240509)
-    return (f32_specials(),) + tuple(
-        rng.integers(0, 2**32, CHUNK, dtype=np.uint64).astype(np.uint32).view(np.float32)
-        for _ in range(N_RANDOM // CHUNK)
-    )
+    return (f32_specials(), *tuple(rng.integers(0, 2 ** 32, CHUNK, dtype=np.uint64).astype(np.uint32).view(np.float32) for _ in range(N_RANDOM // CHUNK)))
 
 
 @functools.cache
@@ -333,15 +330,15 @@ def test_r3_constant_folding_rounds_like_the_cast():
     for i, (dst, sat) in enumerate(TARGETS):
         lines.append(f"  %c{i} = nt.cast %k{sat_attr(sat)} : tensor<{vals.size}xf32> to tensor<{vals.size}x{dst}>")
         results.append((f"%c{i}", f"tensor<{vals.size}x{dst}>"))
-    elems = ", ".join("0x%08X" % v for v in vals.view(np.uint32))
+    elems = ", ".join(f"0x{v:08X}" for v in vals.view(np.uint32))
     body = (f"  %k = nt.constant [{elems}] : tensor<{vals.size}xf32>\n" + "\n".join(lines)
             + "\n  func.return " + ", ".join(r for r, _ in results) + " : " + ", ".join(t for _, t in results))
     m = parse(body, "", ", ".join(t for _, t in results))
-    assert np.array_equal([c for c in m.walk() if isinstance(c, nt.ConstantOp)][0].to_array().view(np.uint32),
+    assert np.array_equal(next(c for c in m.walk() if isinstance(c, nt.ConstantOp)).to_array().view(np.uint32),
                           vals.view(np.uint32))  # the hex elements parsed to these exact bits
     m = canonicalize(m)
     assert casts(m) == []
-    ret = [op for op in m.walk() if op.name == "func.return"][0]
+    ret = next(op for op in m.walk() if op.name == "func.return")
     for v, (dst, sat) in zip(ret.operands, TARGETS):
         assert isinstance(v.owner, nt.ConstantOp)
         assert same_bits(v.owner.to_array(), cast(vals, dst, sat)), (dst, sat)
@@ -395,7 +392,7 @@ def test_r5_duplicate_casts_merge_only_with_the_same_flag():
                            "  %3 = nt.cast %x : tensor<4xf32> to tensor<4xf8E4M3>\n"
                            "  func.return %0, %1, %2, %3 : tensor<4xbf16>, tensor<4xbf16>, tensor<4xf8E4M3>, tensor<4xf8E4M3>",
                            "%x: tensor<4xf32>", "tensor<4xbf16>, tensor<4xbf16>, tensor<4xf8E4M3>, tensor<4xf8E4M3>"))
-    ret = [op for op in m.walk() if op.name == "func.return"][0]
+    ret = next(op for op in m.walk() if op.name == "func.return")
     assert len(casts(m)) == 3 and ret.operands[0] is ret.operands[1]
     assert ret.operands[2] is not ret.operands[3]  # saturating vs not: different values on overflow
 

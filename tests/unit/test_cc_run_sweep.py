@@ -44,7 +44,7 @@ def test_run_nt_module_matches_interpreter(tmp_path, capsys):
     out = tmp_path / "o.npz"
     code, _, err = run_neuron_cc(["run", EXAMPLES / "mlp.mlir", "--inputs", EXAMPLES / "mlp_inputs.npz", "-o", out], capsys)
     assert code == 0, err
-    m, w = compile_model(str(EXAMPLES / "mlp.onnx"), "none", "bf16", False, "mlp.npz")
+    m, _w = compile_model(str(EXAMPLES / "mlp.onnx"), "none", "bf16", False, "mlp.npz")
     ref = Reference(m, str(EXAMPLES)).run(example_inputs("mlp"))
     with np.load(out) as z:
         assert _rel(z["logits"], ref["logits"]) <= 1e-5

@@ -70,7 +70,7 @@ def test_example_pass_runs_in_a_pipeline(universe):
     m = run_pipeline("example-fold-double-neg", u)
     negs = [op for op in m.walk() if isinstance(op, nt.NegOp)]
     assert len(negs) == 2  # neg^3 -> one neg, whose operand neg stays for abs; integer pair gone
-    ret = [op for op in m.walk() if op.name == "func.return"][0]
+    ret = next(op for op in m.walk() if op.name == "func.return")
     main = next(op for op in m.walk() if op.name == "func.func")
     assert ret.operands[2] is main.body.block.args[1]
 

@@ -19,7 +19,6 @@ import pytest
 from xdsl.dialects import func
 from xdsl.dialects.builtin import (
     FunctionType,
-    IntegerType,
     ModuleOp,
     StringAttr,
     TensorType,
@@ -38,7 +37,7 @@ from xdsl.ir import Block, Region
 
 from neuron_opt.cli.common import make_context
 from neuron_opt.dialects import nt
-from neuron_opt.dialects.parse import parse_module, verify_module
+from neuron_opt.dialects.parse import verify_module
 from neuron_opt.dialects.types import is_bool, is_float, numpy_dtype, round_to, type_name
 from neuron_opt.lowering.lower_to_nisa import lower_module
 from neuron_opt.runtime.reference import Reference
@@ -283,17 +282,17 @@ def test_op_lowers_and_matches_the_interpreter(name, t):
         sim = simulate(kernel, feeds, d).outputs
         own = {}
         if t in OPTION:  # the same case in f32 on the same values: the type's own error
-            m32, c32 = _module(name, f32, 7) if name != "nt.cast" else (None, None)
+            m32, _c32 = _module(name, f32, 7) if name != "nt.cast" else (None, None)
             if m32 is not None:
                 f32_feeds = {k: _floats_to_f32(a, t) for k, a in feeds.items()}
                 try:
                     own = Reference(m32, d).run(f32_feeds)
-                except Exception:  # noqa: BLE001 - inputs the f32 case types differently
+                except Exception:
                     own = {}
     for key, r in ref.items():
         s = sim[key]
         assert s.shape == r.shape and s.dtype == r.dtype, f"{key}: {s.dtype}{s.shape} vs {r.dtype}{r.shape}"
-        if not (r.dtype.kind in "fV"):
+        if r.dtype.kind not in "fV":
             assert np.array_equal(s, r), f"{key}: integers differ\n{s}\n{r}"
             continue
         s64, r64 = np.asarray(s, np.float64), np.asarray(r, np.float64)

@@ -82,7 +82,7 @@ def test_compile_matmul_alias_and_default(tmp_path, capsys):
 @pytest.mark.parametrize("name", MODELS)
 def test_eval_none_matches_onnxruntime(name, tmp_path, capsys):
     out, js = tmp_path / "o.npz", tmp_path / "m.json"
-    code, stdout, err = run_neuron_cc(["eval", EXAMPLES / f"{name}.onnx", "--inputs", EXAMPLES / f"{name}_inputs.npz",
+    code, _stdout, err = run_neuron_cc(["eval", EXAMPLES / f"{name}.onnx", "--inputs", EXAMPLES / f"{name}_inputs.npz",
                              "--auto-cast", "none", "-o", out, "--json", js], capsys)
     assert code == 0, err
     ref = _onnxruntime(name)
@@ -220,7 +220,7 @@ def test_errors_files_and_ops(tmp_path, capsys):
         (["compile", EXAMPLES / "mlp.onnx", "--auto-cast-type", "fp4", "-o", tmp_path / "o.mlir"], "neuron-cc: error:"),
     ]
     for argv, expect in cases:
-        code, out, err = run_neuron_cc(argv, capsys)
+        code, _out, err = run_neuron_cc(argv, capsys)
         assert code == 1, argv
         assert err.count("\n") == 1 and err.startswith(expect), (argv, err)
     assert list(tmp_path.iterdir()) == [bad]  # nothing written by a failed run

@@ -3,7 +3,6 @@ module dump, and no partial -o file."""
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 

@@ -52,7 +52,7 @@ def ops_of(module) -> list[str]:
 def test_example_matches_onnxruntime(name, tmp_path):
     path = EXAMPLES / f"{name}.onnx"
     feeds = dict(np.load(EXAMPLES / f"{name}_inputs.npz"))
-    got, module = nt_run(path, feeds, tmp_path)
+    got, _module = nt_run(path, feeds, tmp_path)
     want = ort_run(onnx.load(path), feeds)
     assert set(got) == set(want)
     for k in want:
@@ -272,7 +272,7 @@ def test_single_op_model_matches_onnxruntime(name, tmp_path):
     m = model(nodes, inputs, outputs, opset, inits)
     onnx.checker.check_model(m)
     want = ort_run(m, feeds)
-    got, module = nt_run(m, feeds, tmp_path)
+    got, _module = nt_run(m, feeds, tmp_path)
     for k, w in want.items():
         assert got[k].shape == w.shape and got[k].dtype == w.dtype, k
         if w.dtype.kind == "f":
@@ -293,7 +293,7 @@ def test_float_mod_takes_the_divisors_sign(tmp_path):
 
 
 def test_shape_chain_leaves_only_the_reshape():
-    nodes, feeds, outputs, opset, inits = CASES["torchscript_shape_chain"]
+    nodes, _feeds, outputs, opset, inits = CASES["torchscript_shape_chain"]
     m = model(nodes, [vi("x", [2, 3, 4])], outputs, opset, inits)
     module, _ = import_onnx(m)
     assert ops_of(module) == ["nt.reshape", "nt.constant", "nt.add"]
@@ -313,7 +313,9 @@ def test_dispatch_follows_the_models_opset():
     old = model([helper.make_node("Squeeze", ["x"], ["y"], axes=[0])], [x], [vi("y", None)], 11)
     new = model([helper.make_node("Squeeze", ["x", "a"], ["y"])], [x], [vi("y", None)], 13,
                 [init("a", np.array([2], np.int64))])
-    shape = lambda m: next(op for op in import_onnx(m)[0].walk() if op.name == "func.return").operands[0].type
+    def shape(m):
+        return next(op for op in import_onnx(m)[0].walk() if op.name == "func.return").operands[0].type
+
     assert shape(old).get_shape() == (3, 1)
     assert shape(new).get_shape() == (1, 3)
 

@@ -40,7 +40,7 @@ RNG = np.random.default_rng(99)
 def const(shape, scale=1.0, values=None) -> str:
     """An inline f32 constant, every element as its hex bit pattern (exact, incl. inf)."""
     a = (RNG.standard_normal(shape) * scale if values is None else np.asarray(values)).astype(np.float32)
-    elems = ", ".join("0x%08X" % b for b in a.reshape(-1).view(np.uint32))
+    elems = ", ".join(f"0x{b:08X}" for b in a.reshape(-1).view(np.uint32))
     return f"nt.constant [{elems}] : tensor<{'x'.join(map(str, shape))}xf32>"
 
 

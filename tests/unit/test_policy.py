@@ -13,7 +13,7 @@ from xdsl.dialects.func import Func
 
 from neuron_opt.dialects import nt
 from neuron_opt.dialects.parse import parse_module, verify_module
-from neuron_opt.dialects.types import AUTO_CAST_TYPES, bf16, f8E4M3, is_float
+from neuron_opt.dialects.types import AUTO_CAST_TYPES, bf16, is_float
 from neuron_opt.options import CASTING_MODES
 from neuron_opt.passes.auto_cast import AutoCastPass
 from neuron_opt.passes.policy import POLICY, role_type, saturates
@@ -163,7 +163,7 @@ def test_roles():
         assert role_type("act", t) == (bf16 if t == "fp8_e4m3" else elt)
         assert role_type("f32", t) == f32
         assert saturates(elt) == (t == "fp8_e4m3")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="no type for role 'nonsense'"):
         role_type("nonsense", "bf16")
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 from xdsl.context import Context
 from xdsl.dialects import func
@@ -67,7 +66,7 @@ def test_bad_plan_is_one_located_error(tmp_path, text, where, message):
 
 def test_bad_plan_on_the_command_line_exits_1_with_one_line(tmp_path, capsys):
     path = write(tmp_path, "[[rule]]\nop_type = 'Softmax'\nprecision = 'half'\n")
-    code, out, err = run_neuron_cc(["compile", EXAMPLES / "mlp.onnx", "--precision-plan", path,
+    code, _out, err = run_neuron_cc(["compile", EXAMPLES / "mlp.onnx", "--precision-plan", path,
                                     "-o", tmp_path / "m.mlir"], capsys)
     assert code == 1 and err.count("\n") == 1 and err.startswith(f"{path}:3: error: rule 1:"), err
     assert not (tmp_path / "m.mlir").exists()

@@ -678,7 +678,7 @@ def test_weight_loaded_and_rounded(tmp_path):
     bad = text.replace("@fc1 : tensor<2x2xbf16>", "@bad : tensor<4xbf16>").replace(
         "-> (tensor<2x2xbf16>", "-> (tensor<4xbf16>").replace(
         "func.return %w, %q : tensor<2x2xbf16>", "func.return %w, %q : tensor<4xbf16>")
-    with pytest.raises(CompileError, match="np.savez drops ml_dtypes"):
+    with pytest.raises(CompileError, match=r"np\.savez drops ml_dtypes"):
         run_module(parse_module(CTX, bad, "t.mlir"), {}, base_dir=tmp_path)
     missing = text.replace("@fc1 : tensor<2x2xbf16>", "@nope : tensor<2x2xbf16>")
     with pytest.raises(CompileError, match="weight @nope is not in"):
@@ -702,7 +702,7 @@ def test_input_errors():
         run_module(m, {"arg0": np.full((2, 3), 2**40, np.int64)})
     with pytest.raises(CompileError, match="found <U1"):
         run_module(m, {"arg0": np.full((2, 3), "a")})
-    with pytest.raises(CompileError, match="no func.func @other"):
+    with pytest.raises(CompileError, match=r"no func\.func @other"):
         run_module(m, {"arg0": np.zeros((2, 3), np.int32)}, func="other")
 
 

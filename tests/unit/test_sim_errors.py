@@ -93,7 +93,7 @@ def test_psum_group_ended_by_a_vector_write():
       nisa.matmul @p[0:128, 0, 0:512], @w[0:128, 0:128], @m[0:128, 0:512] stop wait(@s >= 3)
     }
     """
-    with pytest.raises(SimError, match="tensor instruction 1 .*accumulate into PSUM bank 0"):
+    with pytest.raises(SimError, match=r"tensor instruction 1 .*accumulate into PSUM bank 0"):
         run(body, X)
 
 

@@ -82,9 +82,9 @@ def test_integer_division_by_zero_is_a_fault():
 def _convert(src_dt: str, dst_dt: str, x, engine_copy: bool):
     """HBM src_dt -> SBUF (DMA), then a converting copy (VectorE) or DMA to dst_dt."""
     on_chip = "i32" if src_dt == "i64" else src_dt
-    copy = (f"""nisa.engine @vector {{
+    copy = ("""nisa.engine @vector {
       nisa.tensor_copy @ys[0:8, 0:16], @xs[0:8, 0:16] wait(@in >= 1) signal(@done)
-    }}""" if engine_copy else "")
+    }""" if engine_copy else "")
     store_src = "@ys" if engine_copy else "@xs"
     wait = "@done >= 1" if engine_copy else "@in >= 1"
     body = f"""

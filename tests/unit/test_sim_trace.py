@@ -60,7 +60,7 @@ def test_dma_overlaps_tensor_work_in_the_double_buffered_gemm():
 def test_metrics_add_up():
     r = _gemm(256, 256, 512)
     assert r.hfu == (r.flops / 91.75e12) / (r.makespan_ns * 1e-9)
-    tensor = [e for e in r.engines if e.engine == "tensor"][0]
+    tensor = next(e for e in r.engines if e.engine == "tensor")
     assert tensor.utilization == tensor.busy_ns / r.makespan_ns
     assert r.cycles == round(r.makespan_ns * 1.4)
     m = r.metrics()
