@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lit pytest fuzz bench zoo clean
+.PHONY: demo test lint lit pytest fuzz bench zoo clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -19,7 +19,14 @@ demo: $(STAMP)
 	$(BIN)/neuron-cc sweep examples/transformer.onnx --inputs examples/transformer_inputs.npz \
 		--plot demo-output/transformer_sweep.png --json demo-output/transformer_sweep.json
 
-test: lit pytest
+test: lint lit pytest
+
+# ruff (lint) and pyright (types, over build/typeroot: tools/typeroot.py says why); config in
+# pyproject.toml.
+lint: $(STAMP)
+	$(BIN)/ruff check --quiet .
+	$(BIN)/python tools/typeroot.py build/typeroot
+	$(BIN)/basedpyright --level error
 
 lit: $(STAMP)
 	$(BIN)/lit -v --order=smart tests/filecheck

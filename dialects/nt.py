@@ -127,9 +127,11 @@ def _shortest(f: float, elt: Attribute) -> str:
     want = np.asarray(f, dtype=numpy_dtype(elt)).reshape(1)
     # Whole numbers below 1e16 keep all their integer digits (65504.0, not 6.55e+04).
     first = int(math.log10(abs(f))) + 1 if 1.0 <= abs(f) < 1e16 else 1
-    for digits in range(first, 18):
-        s = f"{f:.{digits}g}"
-        if round_to(np.array([float(s)]), elt)[0] == want[0]:
+    s = f"{f:.17g}"  # 17 digits hold any double
+    for digits in range(first, 17):
+        t = f"{f:.{digits}g}"
+        if round_to(np.array([float(t)]), elt)[0] == want[0]:
+            s = t
             break
     if "e" in s and "." not in s.split("e")[0]:  # MLIR float literals need a dot
         s = s.replace("e", ".0e")

@@ -77,6 +77,9 @@ def parse_module(ctx: Context, text: str, filename: str, line_offset: int = 0) -
                            f"{filename}:1:1")
     try:
         parser = LocatingParser(ctx, text, filename, line_offset)
+    except ParseError as e:  # the first token
+        raise parse_error(e, line_offset) from None
+    try:
         module = parser.parse_module()
     except ParseError as e:
         raise parse_error(e, line_offset) from None

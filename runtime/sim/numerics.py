@@ -356,17 +356,20 @@ def _tensor_scalar(op: nisa.TensorScalarOp, ops):
     cast = (lambda x: _limit(ops, x)) if exact else (lambda x: np.asarray(x, F32))
     f0, r0 = table[op.op0.data], op.reverse0 is not None
     s0 = _scalar_operand(op, "operand0", ops, exact)
-    second = op.op1 is not None
-    if second:
+    second = None
+    if op.op1 is not None:
         f1, r1 = table[op.op1.data], op.reverse1 is not None
         s1 = _scalar_operand(op, "operand1", ops, exact)
+
+        def second(x):
+            return cast(f1(s1(), x) if r1 else f1(x, s1()))
 
     def run():
         with np.errstate(all="ignore"):
             x = _limit(ops, src.read_int(), "src") if exact else src.read()
             x = cast(f0(s0(), x) if r0 else f0(x, s0()))
-            if second:
-                x = cast(f1(s1(), x) if r1 else f1(x, s1()))
+            if second is not None:
+                x = second(x)
             write(x)
 
     return run

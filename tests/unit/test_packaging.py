@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-NOT_PACKAGES = {"tests", "bench", "examples", "docs", "build", ".venv"}
+NOT_PACKAGES = {"tests", "bench", "examples", "docs", "build", "tools", ".venv"}
 
 
 def _config():
