@@ -18,6 +18,7 @@ from xdsl.dialects.builtin import DenseArrayBase, ModuleOp, StringAttr, TensorTy
 from xdsl.ir import Operation
 
 from neuron_opt.dialects import ncv2, nisa
+from neuron_opt.dialects import ncv2_cost as cost
 from neuron_opt.dialects.types import element_type_named
 
 SBUF_BYTES = 192 * 1024
@@ -26,12 +27,10 @@ PSUM_BYTES = 16 * 1024
 PSUM_BANK = 2048
 DMA_QUEUES = 16  # one per DMA engine
 ANY_QUEUE = "dma"  # the stream of a transfer for which `emit` picks the queue where it starts first
-# Rough timing (ns) to place each DMA on the queue where it can start first: a queue runs in
-# order, so a store waiting for compute must not sit in front of a load that could go now.
+# Timing (ns, from the cost model) to place each DMA on the queue where it can start first: a
+# queue runs in order, so a store waiting for compute must not sit in front of a load that
+# could go now.
 _CLOCK = ncv2.CLOCK_GHZ
-_DMA_FIXED, _DMA_BW = ncv2.value("DMA_FIXED_NS"), ncv2.value("DMA_ENGINE_BYTES_PER_NS")
-_GPSIMD_START = ncv2.value("GPSIMD_START")
-_MIN_II, _LATENCY, _FP32 = ncv2.value("MIN_II"), ncv2.value("ACCESS_LATENCY"), ncv2.value("MATMUL_FP32_FACTOR")
 DT_BYTES = {"f32": 4, "tf32": 4, "bf16": 2, "f16": 2, "f8E4M3": 1, "i1": 1, "i8": 1, "i16": 2, "i32": 4, "i64": 8}
 # What each dtype is on chip: the NC-v2 engines have no 64-bit integers, so i64 tensors live in
 # HBM as i64 and in SBUF as i32 (the DMAs narrow and widen exactly, or report the value).
@@ -318,26 +317,27 @@ class KernelBuilder:
 
     @staticmethod
     def _cost(stream: str, cls: type[nisa.InstrOp], reads, writes) -> tuple[float, float]:
-        """(latency, occupancy) in ns, roughly as the simulator charges them."""
+        """(latency, occupancy) in ns from the simulator's cost model, taken coarsely: every
+        ALU op at VectorE's rate on its slow path (tensor_tensor 2N, others N), a matmul or
+        transpose by its output tile, a transfer by its largest access."""
         if stream.startswith("q"):
             if cls is nisa.DmaGatherOp:  # what it writes; descriptors built on GpSimd first
                 nbytes = writes[0].partitions * writes[0].free * writes[0].buf.esize
-                setup = (_GPSIMD_START + reads[-1].free) / _CLOCK["gpsimd"]
-                return setup + _DMA_FIXED + nbytes / _DMA_BW, nbytes / _DMA_BW
+                setup = cost.gpsimd(reads[-1].free) / _CLOCK["gpsimd"]
+                return setup + cost.dma_total_ns(nbytes), cost.dma_data_ns(nbytes)
             nbytes = max([a.partitions * a.free * a.buf.esize for a in list(reads) + list(writes)
                           if isinstance(a, Access)] or [0])
-            return _DMA_FIXED + nbytes / _DMA_BW, nbytes / _DMA_BW
+            return cost.dma_total_ns(nbytes), cost.dma_data_ns(nbytes)
         w = writes[0] if writes else None
-        n = w.free if w is not None else _MIN_II
-        if cls in (nisa.MatmulOp, nisa.TransposeOp):
+        n = w.free if w is not None else cost.MIN_II
+        if w is not None and cls in (nisa.MatmulOp, nisa.TransposeOp):
             f32 = any(isinstance(a, Access) and a.buf.dtype == "f32" for a in reads)
-            cyc = max(min(64, w.partitions), n) * (_FP32 if f32 else 1)
+            cyc = max(cost.MIN_II, cost.matmul(w.partitions, n, f32))
         elif cls is nisa.TensorTensorOp:
-            cyc = 2 * n
+            cyc = cost.tensor_tensor("vector", n, fast=False)
         else:
-            cyc = n
-        cyc = max(_MIN_II, cyc)
-        return (cyc + _LATENCY) / _CLOCK[stream], cyc / _CLOCK[stream]
+            cyc = cost.one_pass(n)
+        return (cyc + cost.ACCESS_LATENCY) / _CLOCK[stream], cyc / _CLOCK[stream]
 
     def inst(self, stream: str | tuple[str, ...], cls: type[nisa.InstrOp], *positional, **keywords) -> nisa.InstrOp:
         """Append one `cls` instruction to `stream` with the waits its accesses need and a

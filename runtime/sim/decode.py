@@ -12,7 +12,7 @@ from xdsl.utils.exceptions import VerifyException
 from neuron_opt.dialects import ncv2, nisa
 from neuron_opt.dialects.types import byte_size
 from neuron_opt.diagnostics import location_of
-from neuron_opt.runtime.sim import cost
+from neuron_opt.dialects import ncv2_cost as cost
 from neuron_opt.runtime.sim.errors import Fault, SimError
 from neuron_opt.runtime.sim.machine import psum_bank_span, psum_banks_touched
 

@@ -16,7 +16,7 @@ from bisect import insort
 from neuron_opt.dialects import ncv2
 from neuron_opt.dialects.nisa import slices_meet
 from neuron_opt.diagnostics import location_of
-from neuron_opt.runtime.sim.cost import DMA_FIXED_NS
+from neuron_opt.dialects.ncv2_cost import DMA_FIXED_NS
 from neuron_opt.runtime.sim.decode import Program
 from neuron_opt.runtime.sim.errors import Fault, SimError
 

@@ -1,4 +1,5 @@
-"""Instruction costs of docs/nisa.md §4-5, in the executing engine's cycles.
+"""The NeuronCore-v2 cost model: what an instruction costs in its engine's cycles, and a DMA
+in ns (docs/nisa.md §4-5). The simulator charges it; the lowering plans with it.
 
 Every number comes from the one constant table, neuron_opt.dialects.ncv2 (its sources are
 there). Costs depend only on shapes, dtypes and memories, so the simulator computes each once
