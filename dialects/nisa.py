@@ -61,7 +61,6 @@ from xdsl.parser import AttrParser, Parser
 from xdsl.printer import Printer
 from xdsl.traits import IsolatedFromAbove, NoTerminator
 from xdsl.utils.exceptions import VerifyException
-from xdsl.utils.mlir_lexer import MLIRTokenKind
 
 from neuron_opt.dialects import ncv2
 from neuron_opt.dialects.types import byte_size, is_float, is_integer, type_name
@@ -222,8 +221,10 @@ def _int(v: int) -> IntAttr:
     return IntAttr(v)
 
 
-def parse_access(parser: AttrParser) -> AccessAttr:
-    sym = parser.parse_symbol_name()
+def parse_access(parser: AttrParser, sym: StringAttr | None = None) -> AccessAttr:
+    """`@buf[a:b:s, ...]`; `sym` is the buffer's name when the caller has parsed it."""
+    if sym is None:
+        sym = parser.parse_symbol_name()
     slices = []
     with parser.in_square_brackets():
         while True:
@@ -460,7 +461,7 @@ class _OnChipOp(_DeclOp):
         off = parser.parse_integer(allow_boolean=False, allow_negative=False)
         attrs = parser.parse_optional_attr_dict()
         parser.parse_punctuation(":")
-        pos = parser._current_token.span.start
+        pos = parser.pos
         t = parser.parse_type()
         if not isinstance(t, TensorType) or len(t.get_shape()) < 2:
             parser.raise_error(
@@ -751,12 +752,12 @@ def _from_prop(v: Attribute | None):
 def _parse_value(parser: Parser, kind: str, name: str, opname: str) -> Attribute:
     if kind == "flag":
         return UnitAttr()
-    if kind == "access" or (
-        kind == "scalar" and parser._current_token.kind == MLIRTokenKind.AT_IDENT
-    ):
-        if parser._current_token.kind != MLIRTokenKind.AT_IDENT:
+    if kind in ("access", "scalar"):
+        sym = parser.parse_optional_symbol_name()
+        if sym is not None:
+            return parse_access(parser, sym)
+        if kind == "access":
             parser.raise_error(f"{opname}: '{name}' expects an access pattern @buf[...]")
-        return parse_access(parser)
     if kind in ("float", "scalar"):
         neg = parser.parse_optional_punctuation("-") is not None
         v = parser.parse_optional_number()

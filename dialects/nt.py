@@ -51,7 +51,6 @@ from xdsl.parser import AttrParser, Parser
 from xdsl.printer import Printer
 from xdsl.traits import OpTrait, Pure
 from xdsl.utils.exceptions import VerifyException
-from xdsl.utils.mlir_lexer import MLIRTokenKind
 
 from neuron_opt.dialects import shapes
 from neuron_opt.npz import DIGEST_ATTR, WEIGHTS_ATTR  # noqa: F401  (part of nt's conventions)
@@ -182,8 +181,7 @@ def _parse_raw_element(parser: AttrParser) -> tuple[str, object]:
             return ("num", math.nan)
         if (b := parser.parse_optional_boolean()) is not None:
             return ("num", int(b))
-    tok = parser._current_token
-    if not neg and tok.kind == MLIRTokenKind.INTEGER_LIT and tok.text.lower().startswith("0x"):
+    if not neg and parser.lexer.input.content.startswith(("0x", "0X"), parser.pos):
         return ("hex", parser.parse_integer(allow_boolean=False, allow_negative=False))
     value = parser.parse_optional_number()
     if value is None:
@@ -413,9 +411,8 @@ class NtOp(IRDLOperation):
                 operands.append(parser.parse_unresolved_operand())
         attrs = parser.parse_optional_attr_dict()
         parser.parse_punctuation(":")
-        pos = parser._current_token.span.start
-        if parser._current_token.kind == MLIRTokenKind.L_PAREN:
-            ftype = parser.parse_function_type()
+        pos = parser.pos
+        if (ftype := parser.parse_optional_function_type()) is not None:
             in_types, out_types = list(ftype.inputs.data), list(ftype.outputs.data)
         else:
             t = parser.parse_type()

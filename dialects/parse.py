@@ -42,13 +42,18 @@ class LocatingParser(Parser):
             self._line_starts.append(i + 1)
             i = find("\n", i + 1)
 
+    def line_col(self, pos: int | None = None) -> tuple[int, int]:
+        """The file's line and column (from 1) of offset `pos`, by default the next token's."""
+        pos = self.pos if pos is None else pos
+        line = bisect.bisect_right(self._line_starts, pos)
+        return line + self._line_offset, pos - self._line_starts[line - 1] + 1
+
     def parse_operation(self) -> Operation:
-        start = self._current_token.span.start
+        start = self.pos
         op = super().parse_operation()
         if isinstance(op.location, UnknownLoc):
-            line = bisect.bisect_right(self._line_starts, start)
-            col = start - self._line_starts[line - 1] + 1
-            op.location = FileLineColLoc(self._file, IntAttr(line + self._line_offset), IntAttr(col))
+            line, col = self.line_col(start)
+            op.location = FileLineColLoc(self._file, IntAttr(line), IntAttr(col))
         return op
 
 
@@ -85,19 +90,19 @@ def parse_module(ctx: Context, text: str, filename: str, line_offset: int = 0) -
         raise parse_error(e, line_offset) from None
     except VerifyException as e:
         # A constraint failed while building an op or type mid-parse: blame the current token.
-        _, line, col = parser._current_token.span.get_location()
-        raise CompileError(str(e), f"{filename}:{line + line_offset}:{col}") from None
+        line, col = parser.line_col()
+        raise CompileError(str(e), f"{filename}:{line}:{col}") from None
     except OverflowError:
         # xDSL packs `array<f32: 1e39>` with struct, which cannot hold it: blame the token.
-        _, line, col = parser._current_token.span.get_location()
+        line, col = parser.line_col()
         raise CompileError("a value out of range for its type (array<f32: ...> holds finite "
-                           "f32 values only)", f"{filename}:{line + line_offset}:{col}") from None
+                           "f32 values only)", f"{filename}:{line}:{col}") from None
     except RecursionError:
         # xDSL's parser recurses per nesting level; the CLIs allow thousands of levels
         # (run_main raises Python's limit), so this is hostile input: say where it got too deep.
-        _, line, col = parser._current_token.span.get_location()
+        line, col = parser.line_col()
         raise CompileError("nested too deeply (attributes, types or regions) for the parser",
-                           f"{filename}:{line + line_offset}:{col}") from None
+                           f"{filename}:{line}:{col}") from None
     return module
 
 
