@@ -940,8 +940,36 @@ class RmsNormOp(_Norm):
     scale = operand_def(TensorType)
 
 
+class _ChannelNorm(NtOp):
+    """A norm of an N x C x ... input whose other operands hold one value per channel (dim 1).
+    Each subclass declares its operands (IRDL orders a base class's after the subclass's)."""
+
+    LAYOUT: ClassVar[str]  # the input's dims, e.g. "N x C x spatial"
+
+    @classmethod
+    def infer(cls, types, props):
+        x = types[0]
+        _same_elements(types)
+        shape = x.get_shape()
+        rank = len(cls.LAYOUT.split(" x "))
+        if len(shape) < rank:
+            raise VerifyException(f"input: expected rank >= {rank} ({cls.LAYOUT}), found rank {len(shape)}")
+        cls.check_channels(shape[1], props)
+        operands = [name for name, _ in cls.get_irdl_definition().operands[1:]]
+        for name, t in zip(operands, types[1:]):
+            if tuple(t.get_shape()) != (shape[1],):
+                raise VerifyException(
+                    f"{name}: expected shape {shape[1]} (the channels), found {'x'.join(map(str, t.get_shape()))}"
+                )
+        return x
+
+    @classmethod
+    def check_channels(cls, c: int, props) -> None:
+        """Rules of the op's properties on the channel count."""
+
+
 @irdl_op_definition
-class GroupNormOp(NtOp):
+class GroupNormOp(_ChannelNorm):
     """ONNX GroupNormalization and InstanceNormalization (`groups` = C) as one op: x is
     N x C x spatial; each (n, group of C/groups channels) is normalized over its channels and
     spatial dims, then scaled and shifted per channel (scale, bias [C]). One op, so a cast
@@ -955,31 +983,17 @@ class GroupNormOp(NtOp):
     epsilon = prop_def(FloatAttr)
     result = result_def(TensorType)
     traits = traits_def(Pure(), Fp32Class())
+    LAYOUT: ClassVar = "N x C x spatial"
 
     @classmethod
-    def infer(cls, types, props):
-        x = types[0]
-        _same_elements(types)
-        shape = x.get_shape()
-        if len(shape) < 3:
-            raise VerifyException(f"input: expected rank >= 3 (N x C x spatial), found rank {len(shape)}")
-        c, g = shape[1], props["groups"]
+    def check_channels(cls, c: int, props) -> None:
+        g = props["groups"]
         if g < 1 or c % g:
             raise VerifyException(f"groups must be >= 1 and divide the {c} channels, found {g}")
-        _check_per_channel(types[1:], ("scale", "bias"), c)
-        return x
-
-
-def _check_per_channel(types, names, c: int) -> None:
-    for name, t in zip(names, types):
-        if tuple(t.get_shape()) != (c,):
-            raise VerifyException(
-                f"{name}: expected shape {c} (the channels), found {'x'.join(map(str, t.get_shape()))}"
-            )
 
 
 @irdl_op_definition
-class BatchNormOp(NtOp):
+class BatchNormOp(_ChannelNorm):
     """Inference batch norm over channel dim 1: (x - mean) / sqrt(var + eps) * scale + bias."""
 
     name = "nt.batch_norm"
@@ -991,15 +1005,7 @@ class BatchNormOp(NtOp):
     epsilon = prop_def(FloatAttr)
     result = result_def(TensorType)
     traits = traits_def(Pure(), FollowClass())
-
-    @classmethod
-    def infer(cls, types, props):
-        x = types[0]
-        _same_elements(types)
-        if len(x.get_shape()) < 2:
-            raise VerifyException("input: expected rank >= 2 (N x C x ...)")
-        _check_per_channel(types[1:], ("scale", "bias", "mean", "var"), x.get_shape()[1])
-        return x
+    LAYOUT: ClassVar = "N x C x ..."
 
 
 # ---------------------------------------------------------------------------------------------
