@@ -4,13 +4,16 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# An editable install; setuptools' note that folders named like the package may shadow it is
+# silenced (those folders are the package: pyproject's package-dir maps them).
+INSTALL := PYTHONWARNINGS="ignore:Editable installation:UserWarning" $(BIN)/pip install -q -e
 
 .PHONY: demo test lint lit pytest fuzz bench zoo clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip "setuptools>=68" wheel
-	$(BIN)/pip install -q -e '.[dev]'
+	$(INSTALL) '.[dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -305,7 +305,7 @@ def _pad_copies(lw, src, dst, pads, mode: str) -> None:
         for p in list(range(lo[i])) + list(range(hi[i], grown_shape[i])):
             edge = lo[i] if p < lo[i] else hi[i] - 1
             q = edge if mode == "edge" else 2 * edge - p
-            H.copy_hbm(lw.kb, g.ap(*(box[:i] + [p] + box[i + 1:])), g.ap(*(box[:i] + [q] + box[i + 1:])))
+            H.copy_hbm(lw.kb, g.ap(*box[:i], p, *box[i + 1:]), g.ap(*box[:i], q, *box[i + 1:]))
     if crop:
         s_sl = [(max(0, -b), d - max(0, -e)) for d, b, e in zip(grown_shape, pads[:rank], pads[rank:])]
         H.copy_hbm(lw.kb, dst.ap(), g.ap(*s_sl))

@@ -226,7 +226,7 @@ def _demote(s: _Search, current: Point) -> tuple[Point, int]:
                 a = s.with_units(a, g, p)
                 prefixes.append((a, f"greedy {len(prefixes) + 1}"))
             # The single best move is the first prefix; the others are evaluated together.
-            done = [gains[0][2]] + s.run(prefixes[1:], "demote")
+            done = [gains[0][2], *s.run(prefixes[1:], "demote")]
             k, current = min(((k, pt) for k, pt in enumerate(done, 1) if pt is not None and pt.feasible(s.tolerance)),
                              key=lambda t: t[1].key())
             nxt += [m for _, m, _ in gains if m not in chosen[:k]]  # tried again from the new point

@@ -13,8 +13,9 @@ A plan rule's precision P decides an op as `all` would with type P (fp32: reads 
 f32; keep: the types of the model), except that a contraction under matmult keeps its f32
 result. A fp8_e4m3 rule with amax values (scaled fp8) reads its operands through
 `nt.scaled_cast` (x * 2^k, rounded once, saturating) instead of casts, and the contraction's
-`unscale` undoes both scales on the fp32 accumulator. Where a value's producer and a user disagree on its type, a cast sits between them
-(canonicalize-casts folds what it can). Integer and bool tensors are never touched.
+`unscale` undoes both scales on the fp32 accumulator. Where a value's producer and a user
+disagree on its type, a cast sits between them (canonicalize-casts folds what it can). Integer
+and bool tensors are never touched.
 
 One walk decides every op, a second rewrites; new ops take the location of the op they serve.
 The pass never prints: `cast()` returns a CastReport, which drivers print (--cast-report).

@@ -249,9 +249,9 @@ def print_table(rows: list[dict], best: dict | None, tolerance: float, plot_path
     for r in failed:
         console.print(printable(f"{r['option']}: {r['error']}"), markup=False)
     if best:
-        console.print(f"recommendation (rel L2 <= {tolerance:g}, all outputs finite): [bold]{markup(best['option'])}[/bold] "
-                      f"— {best['latency_us']:.2f} µs, {best.get('speedup', 1):.2f}x over none, "
-                      f"rel L2 {_e(best['rel_l2'])}")
+        console.print(f"recommendation (rel L2 <= {tolerance:g}, all outputs finite): "
+                      f"[bold]{markup(best['option'])}[/bold] — {best['latency_us']:.2f} µs, "
+                      f"{best.get('speedup', 1):.2f}x over none, rel L2 {_e(best['rel_l2'])}")
     else:
         console.print(f"recommendation: none of the options is within rel L2 {tolerance:g} with finite outputs")
     console.print(f"Pareto plot: {printable(str(plot_path))}", markup=False)

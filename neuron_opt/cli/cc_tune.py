@@ -282,13 +282,15 @@ def run(args) -> int:
                 f"{name}: the tuned plan next to every auto-cast option (NeuronCore-v2 simulator)", console)
     summary = _summary(result, tuned_row, uniform, counts, wall, cpu, args)
     lines = summary["lines"] + [
-        f"on {args.validate}: {key}: " + (m["error"] if "error" in m else f"rel L2 {m['rel_l2']:.3e}, {m['non_finite']} inf/NaN")
+        f"on {args.validate}: {key}: "
+        + (m["error"] if "error" in m else f"rel L2 {m['rel_l2']:.3e}, {m['non_finite']} inf/NaN")
         for key, m in (validation or {}).items() if key != "inputs"]
     for line in lines:
         console.print(printable(line), markup=False)
     if args.json:
         data = report(args, rows, tuned_row, plot_path)
-        data.update({"plan": args.output, "auto_cast": MODE, "precisions": dict(zip((u.node for u in units), best.assignment)),
+        precisions = dict(zip((u.node for u in units), best.assignment, strict=True))
+        data.update({"plan": args.output, "auto_cast": MODE, "precisions": precisions,
                      "precision_counts": counts, "best_uniform": uniform["option"] if uniform else None,
                      "search": summary["search"], "validate": validation,
                      "evaluations": [{"index": p.index, "phase": p.phase, "label": p.label,

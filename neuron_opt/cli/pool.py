@@ -19,6 +19,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, wait, FIRST_COMPLETED
+from typing import Self
 
 from neuron_opt.diagnostics import CompileError
 
@@ -96,7 +97,7 @@ class Workers:
         self._remote = None
         self._context_ref = None
 
-    def __enter__(self) -> Workers:
+    def __enter__(self) -> Self:
         if self.ray_address is not None:
             self._ray = _connect(self.ray_address)
             self._remote = self._ray.remote(_ray_call)

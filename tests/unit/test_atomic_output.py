@@ -7,6 +7,7 @@ modes are covered by tests/malformed/test_hostile.py.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys

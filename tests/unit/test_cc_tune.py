@@ -34,7 +34,7 @@ def test_tune_finds_a_plan_the_other_commands_reproduce(tmp_path, capsys):
     held = {k: (v * (1 + 0.05 * rng.standard_normal(v.shape))).astype(v.dtype)
             for k, v in example_inputs("fp16_overflow").items()}
     np.savez(tuned / "held.npz", **held)
-    report, text, out = _tune(tuned, capsys, "--jobs", "2", "--validate", tuned / "held.npz")
+    report, _text, out = _tune(tuned, capsys, "--jobs", "2", "--validate", tuned / "held.npz")
     rows = {r["option"]: r for r in report["options"]}
     t = rows["tuned"]
     # Within the tolerance, finite, and at least as fast as every feasible uniform option.
@@ -113,7 +113,7 @@ def test_sweep_on_ray_gives_the_rows_of_the_pool(local_ray, tmp_path, capsys):
 ])
 def test_bad_input_is_one_line_and_writes_nothing(argv, message, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    code, out, err = run_neuron_cc(["tune", MODEL, *argv, "-o", "plan.toml", "--json", "t.json"], capsys)
+    code, _out, err = run_neuron_cc(["tune", MODEL, *argv, "-o", "plan.toml", "--json", "t.json"], capsys)
     assert code == 1 and message in err and len(err.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
 

@@ -23,7 +23,7 @@ _slice = st.tuples(st.integers(0, 24), st.integers(1, 24), st.integers(1, 7)).ma
 def _elements(slices):
     out = {()}
     for a, b, s in slices:
-        out = {e + (i,) for e in out for i in range(a, b, s)}
+        out = {(*e, i) for e in out for i in range(a, b, s)}
     return out
 
 

@@ -81,7 +81,7 @@ def test_the_same_measurements_give_the_same_plan_and_batches():
 
 
 def test_no_candidate_is_evaluated_twice_and_the_budget_holds():
-    units, evaluate, rank, _, calls = model(15, {2: 30.0, 9: 5.0})
+    units, evaluate, rank, _, _calls = model(15, {2: 30.0, 9: 5.0})
     r = search(units, evaluate, 1e-2, rank, budget=20)
     assigned = [p.assignment for p in r.points]
     assert len(assigned) == len(set(assigned))
