@@ -41,7 +41,7 @@ from neuron_opt.runtime import reference_elementwise as ew
 from neuron_opt.runtime import reference_move as mv
 from neuron_opt.runtime import reference_nn as nn
 
-__all__ = ["Reference", "run_module", "input_names", "output_names", "to_element_type"]
+__all__ = ["Reference", "input_names", "output_names", "run_module", "to_element_type"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,7 +263,7 @@ class _NtInterpreter(Interpreter):
     record: dict | None = field(default=None)  # every op result by SSA value, when set
 
     def _run_op(self, op: Operation, inputs: PythonValues) -> OpImplResult:
-        entry = self._impls._impl_dict.get(type(op))  # noqa: SLF001 (0.74's dispatch table)
+        entry = self._impls._impl_dict.get(type(op))  # xDSL 0.74's dispatch table (private)
         if entry is None:
             raise op_error(op, f"the reference interpreter cannot run {op.name}")
         ft, fn = entry
