@@ -951,7 +951,7 @@ class _ChannelNorm(NtOp):
         x = types[0]
         _same_elements(types)
         shape = x.get_shape()
-        rank = len(cls.LAYOUT.split(" x "))
+        rank = sum(d != "..." for d in cls.LAYOUT.split(" x "))  # "..." may be no dims
         if len(shape) < rank:
             raise VerifyException(f"input: expected rank >= {rank} ({cls.LAYOUT}), found rank {len(shape)}")
         cls.check_channels(shape[1], props)

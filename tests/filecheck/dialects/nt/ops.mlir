@@ -82,7 +82,7 @@ func.func @elementwise(%a: tensor<4x8xf32>, %r: tensor<8xf32>, %i: tensor<4x8xi6
 // -----
 
 // CHECK-LABEL: func.func @reductions_and_norms
-func.func @reductions_and_norms(%a: tensor<2x4x8xf32>, %s: tensor<8xf32>, %c: tensor<4xf32>) {
+func.func @reductions_and_norms(%a: tensor<2x4x8xf32>, %s: tensor<8xf32>, %c: tensor<4xf32>, %b: tensor<8x4xf32>) {
   // CHECK-NEXT: nt.reduce_sum %{{.*}} {axes = array<i64: 1>, keepdims} : (tensor<2x4x8xf32>) -> tensor<2x1x8xf32>
   %0 = nt.reduce_sum %a {axes = array<i64: 1>, keepdims} : (tensor<2x4x8xf32>) -> tensor<2x1x8xf32>
   // CHECK-NEXT: nt.reduce_mean %{{.*}} {axes = array<i64: -1>} : (tensor<2x4x8xf32>) -> tensor<2x4xf32>
@@ -101,6 +101,9 @@ func.func @reductions_and_norms(%a: tensor<2x4x8xf32>, %s: tensor<8xf32>, %c: te
   %7 = nt.batch_norm %a, %c, %c, %c, %c {epsilon = 1.0e-05 : f64} : (tensor<2x4x8xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<2x4x8xf32>
   // CHECK-NEXT: nt.group_norm %{{.*}}, %{{.*}}, %{{.*}} {groups = 2 : i64, epsilon = 1.000000e-05 : f64} : (tensor<2x4x8xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<2x4x8xf32>
   %8 = nt.group_norm %a, %c, %c {groups = 2 : i64, epsilon = 1.0e-05 : f64} : (tensor<2x4x8xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<2x4x8xf32>
+  // batch_norm's layout is N x C x ...: a rank-2 input (no spatial dims) is valid.
+  // CHECK-NEXT: nt.batch_norm %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {epsilon = 1.000000e-05 : f64} : (tensor<8x4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<8x4xf32>
+  %9 = nt.batch_norm %b, %c, %c, %c, %c {epsilon = 1.0e-05 : f64} : (tensor<8x4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<8x4xf32>
   func.return
 }
 
