@@ -1,33 +1,26 @@
 """The reference interpreter for `nt` modules: the project's numerical oracle.
 
-Built on xDSL's interpreter framework (one `@impl` per op, `func` from xDSL's own FuncFunctions),
-with numpy + ml_dtypes. Values are held in their dtype (tf32 as float32 with 13 low mantissa bits
-clear); every op upcasts its inputs exactly, computes at float32 precision or better and rounds
-its result once, RNE, to the result element type: contractions are numpy float32 matmuls;
-reductions, softmax and the norms compute in float64 inside (reference_nn.py). It shares no code
-with what it checks except `dialects/` and the package root's leaves.
+Built on xDSL's interpreter (its scopes, and `func` from xDSL's own FuncFunctions; one line per nt
+op in a dispatch table), with numpy + ml_dtypes. Values are held in their dtype (tf32 as float32
+with 13 low mantissa bits clear); every op upcasts its inputs exactly, computes at float32
+precision or better and rounds its result once, RNE, to the result element type: contractions are
+numpy float32 matmuls; reductions, softmax and the norms compute in float64 inside
+(reference_nn.py). It shares no code with what it checks except `dialects/` and the package root's
+leaves.
 
     outputs = run_module(module, {"x": x}, base_dir="model_dir")
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from xdsl.dialects.builtin import Float8E4M3Type, FloatTF32Type, ModuleOp, TensorType
-from xdsl.dialects.func import FuncOp
-from xdsl.interpreter import (
-    Interpreter,
-    InterpreterFunctions,
-    OpImplResult,
-    PythonValues,
-    ReturnedValues,
-    impl,
-    register_impls,
-)
+from xdsl.dialects.func import FuncOp, ReturnOp
+from xdsl.interpreter import Interpreter, OpImplResult, PythonValues, ReturnedValues
 from xdsl.interpreters.func import FuncFunctions
 from xdsl.ir import Attribute, Operation, Region
 
@@ -123,7 +116,8 @@ class Weights:
 
 
 # ---------------------------------------------------------------------------------------------
-# Op implementations: one line per op; the semantics live in reference_*.py.
+# Op implementations: one line per op, `fn(op, *operand values)` -> the op's one result; the
+# semantics live in reference_*.py. Weights and func.return need the interpreter (_NtInterpreter).
 
 
 def _elt(op: Operation) -> Attribute:
@@ -132,16 +126,6 @@ def _elt(op: Operation) -> Attribute:
 
 def _shape(op: Operation) -> tuple[int, ...]:
     return tuple(op.results[0].type.get_shape())
-
-
-def _impl(op_type, fn):
-    """An `@impl` for an op with one result computed by `fn(op, *operand_values)`."""
-
-    @impl(op_type)
-    def run(self, interpreter, op, args):
-        return (fn(op, *args),)
-
-    return run
 
 
 def _binary(kind):
@@ -158,96 +142,92 @@ def _window(op):
     return k, p["strides"], p["pads"], p.get("dilations") or [1] * len(k), _shape(op)[2:]
 
 
-@register_impls
-class NtFunctions(InterpreterFunctions):
+_RUNNERS: dict[type[Operation], Callable[..., Any]] = {
     # Contractions
-    run_matmul = _impl(nt.MatmulOp, lambda op, a, b: ew.finish(nn.matmul(a, b, op.prop("unscale")), _elt(op)))
-    run_batch_matmul = _impl(nt.BatchMatmulOp, lambda op, a, b: ew.finish(
-        nn.matmul(a, b, op.prop("unscale")), _elt(op)))
-    run_linear = _impl(nt.LinearOp, lambda op, x, w, b=None: ew.finish(
-        nn.linear(x, w, b, bool(op.prop("trans_b")), op.prop("unscale")), _elt(op)))
-    run_conv = _impl(nt.ConvOp, lambda op, x, w, b=None: ew.finish(nn.conv(
+    nt.MatmulOp: lambda op, a, b: ew.finish(nn.matmul(a, b, op.prop("unscale")), _elt(op)),
+    nt.BatchMatmulOp: lambda op, a, b: ew.finish(
+        nn.matmul(a, b, op.prop("unscale")), _elt(op)),
+    nt.LinearOp: lambda op, x, w, b=None: ew.finish(
+        nn.linear(x, w, b, bool(op.prop("trans_b")), op.prop("unscale")), _elt(op)),
+    nt.ConvOp: lambda op, x, w, b=None: ew.finish(nn.conv(
         x, w, b, op.prop("strides"), op.prop("pads"), op.prop("dilations"), op.prop("groups"),
-        _shape(op)[2:], op.prop("unscale")), _elt(op)))
+        _shape(op)[2:], op.prop("unscale")), _elt(op)),
 
     # Elementwise
-    run_add = _impl(nt.AddOp, _binary("add"))
-    run_sub = _impl(nt.SubOp, _binary("sub"))
-    run_mul = _impl(nt.MulOp, _binary("mul"))
-    run_div = _impl(nt.DivOp, _binary("div"))
-    run_max = _impl(nt.MaxOp, _binary("max"))
-    run_min = _impl(nt.MinOp, _binary("min"))
-    run_pow = _impl(nt.PowOp, _binary("pow"))
-    run_mod = _impl(nt.ModOp, lambda op, a, b: ew.mod(a, b, bool(op.prop("fmod")), _elt(op)))
-    run_cmp = _impl(nt.CmpOp, lambda op, a, b: ew.compare(op.prop("predicate"), a, b))
-    run_and = _impl(nt.AndOp, lambda op, a, b: np.logical_and(a, b))
-    run_or = _impl(nt.OrOp, lambda op, a, b: np.logical_or(a, b))
-    run_xor = _impl(nt.XorOp, lambda op, a, b: np.logical_xor(a, b))
-    run_not = _impl(nt.NotOp, lambda op, x: np.logical_not(x))
-    run_where = _impl(nt.WhereOp, lambda op, c, a, b: np.where(c, a, b))
-    run_neg = _impl(nt.NegOp, _unary("neg"))
-    run_abs = _impl(nt.AbsOp, _unary("abs"))
-    run_relu = _impl(nt.ReluOp, _unary("relu"))
-    run_exp = _impl(nt.ExpOp, _unary("exp"))
-    run_log = _impl(nt.LogOp, _unary("log"))
-    run_sqrt = _impl(nt.SqrtOp, _unary("sqrt"))
-    run_rsqrt = _impl(nt.RsqrtOp, _unary("rsqrt"))
-    run_reciprocal = _impl(nt.ReciprocalOp, _unary("reciprocal"))
-    run_tanh = _impl(nt.TanhOp, _unary("tanh"))
-    run_sigmoid = _impl(nt.SigmoidOp, _unary("sigmoid"))
-    run_erf = _impl(nt.ErfOp, _unary("erf"))
-    run_silu = _impl(nt.SiluOp, _unary("silu"))
-    run_gelu = _impl(nt.GeluOp, lambda op, x: ew.unary(
-        "gelu_" + (op.prop("approximate") or "none"), x, _elt(op)))
-    run_clip = _impl(nt.ClipOp, lambda op, x: ew.clip(x, op.prop("min"), op.prop("max"), _elt(op)))
+    nt.AddOp: _binary("add"),
+    nt.SubOp: _binary("sub"),
+    nt.MulOp: _binary("mul"),
+    nt.DivOp: _binary("div"),
+    nt.MaxOp: _binary("max"),
+    nt.MinOp: _binary("min"),
+    nt.PowOp: _binary("pow"),
+    nt.ModOp: lambda op, a, b: ew.mod(a, b, bool(op.prop("fmod")), _elt(op)),
+    nt.CmpOp: lambda op, a, b: ew.compare(op.prop("predicate"), a, b),
+    nt.AndOp: lambda op, a, b: np.logical_and(a, b),
+    nt.OrOp: lambda op, a, b: np.logical_or(a, b),
+    nt.XorOp: lambda op, a, b: np.logical_xor(a, b),
+    nt.NotOp: lambda op, x: np.logical_not(x),
+    nt.WhereOp: lambda op, c, a, b: np.where(c, a, b),
+    nt.NegOp: _unary("neg"),
+    nt.AbsOp: _unary("abs"),
+    nt.ReluOp: _unary("relu"),
+    nt.ExpOp: _unary("exp"),
+    nt.LogOp: _unary("log"),
+    nt.SqrtOp: _unary("sqrt"),
+    nt.RsqrtOp: _unary("rsqrt"),
+    nt.ReciprocalOp: _unary("reciprocal"),
+    nt.TanhOp: _unary("tanh"),
+    nt.SigmoidOp: _unary("sigmoid"),
+    nt.ErfOp: _unary("erf"),
+    nt.SiluOp: _unary("silu"),
+    nt.GeluOp: lambda op, x: ew.unary(
+        "gelu_" + (op.prop("approximate") or "none"), x, _elt(op)),
+    nt.ClipOp: lambda op, x: ew.clip(x, op.prop("min"), op.prop("max"), _elt(op)),
 
     # Reductions and normalizations
-    run_reduce_sum = _impl(nt.ReduceSumOp, lambda op, x: ew.finish(
-        nn.reduce_sum(x, op.prop("axes"), bool(op.prop("keepdims"))), _elt(op)))
-    run_reduce_mean = _impl(nt.ReduceMeanOp, lambda op, x: ew.finish(
-        nn.reduce_mean(x, op.prop("axes"), bool(op.prop("keepdims"))), _elt(op)))
-    run_reduce_max = _impl(nt.ReduceMaxOp, lambda op, x: ew.finish(
-        nn.reduce_max(x, op.prop("axes"), bool(op.prop("keepdims"))), _elt(op)))
-    run_softmax = _impl(nt.SoftmaxOp, lambda op, x: ew.finish(
-        nn.softmax(x, op.prop("axis")), _elt(op)))
-    run_log_softmax = _impl(nt.LogSoftmaxOp, lambda op, x: ew.finish(
-        nn.log_softmax(x, op.prop("axis")), _elt(op)))
-    run_layer_norm = _impl(nt.LayerNormOp, lambda op, x, s, b=None: ew.finish(
-        nn.layer_norm(x, s, b, op.prop("axis"), op.prop("epsilon")), _elt(op)))
-    run_rms_norm = _impl(nt.RmsNormOp, lambda op, x, s: ew.finish(
-        nn.rms_norm(x, s, op.prop("axis"), op.prop("epsilon")), _elt(op)))
-    run_group_norm = _impl(nt.GroupNormOp, lambda op, x, s, b: ew.finish(
-        nn.group_norm(x, s, b, op.prop("groups"), op.prop("epsilon")), _elt(op)))
-    run_batch_norm = _impl(nt.BatchNormOp, lambda op, x, s, b, m, v: ew.finish(
-        nn.batch_norm(x, s, b, m, v, op.prop("epsilon")), _elt(op)))
+    nt.ReduceSumOp: lambda op, x: ew.finish(
+        nn.reduce_sum(x, op.prop("axes"), bool(op.prop("keepdims"))), _elt(op)),
+    nt.ReduceMeanOp: lambda op, x: ew.finish(
+        nn.reduce_mean(x, op.prop("axes"), bool(op.prop("keepdims"))), _elt(op)),
+    nt.ReduceMaxOp: lambda op, x: ew.finish(
+        nn.reduce_max(x, op.prop("axes"), bool(op.prop("keepdims"))), _elt(op)),
+    nt.SoftmaxOp: lambda op, x: ew.finish(
+        nn.softmax(x, op.prop("axis")), _elt(op)),
+    nt.LogSoftmaxOp: lambda op, x: ew.finish(
+        nn.log_softmax(x, op.prop("axis")), _elt(op)),
+    nt.LayerNormOp: lambda op, x, s, b=None: ew.finish(
+        nn.layer_norm(x, s, b, op.prop("axis"), op.prop("epsilon")), _elt(op)),
+    nt.RmsNormOp: lambda op, x, s: ew.finish(
+        nn.rms_norm(x, s, op.prop("axis"), op.prop("epsilon")), _elt(op)),
+    nt.GroupNormOp: lambda op, x, s, b: ew.finish(
+        nn.group_norm(x, s, b, op.prop("groups"), op.prop("epsilon")), _elt(op)),
+    nt.BatchNormOp: lambda op, x, s, b, m, v: ew.finish(
+        nn.batch_norm(x, s, b, m, v, op.prop("epsilon")), _elt(op)),
 
     # Data movement
-    run_transpose = _impl(nt.TransposeOp, lambda op, x: np.transpose(x, op.prop("perm")))
-    run_reshape = _impl(nt.ReshapeOp, lambda op, x: x.reshape(_shape(op)))
-    run_broadcast = _impl(nt.BroadcastOp, lambda op, x: np.broadcast_to(x, _shape(op)))
-    run_slice = _impl(nt.SliceOp, lambda op, x: mv.slice_(
-        x, op.prop("starts"), op.prop("limits"), op.prop("strides")))
-    run_concat = _impl(nt.ConcatOp, lambda op, *xs: np.concatenate(xs, axis=op.prop("axis")))
-    run_gather = _impl(nt.GatherOp, lambda op, d, i: mv.gather(d, i, op.prop("axis")))
-    run_gather_elements = _impl(nt.GatherElementsOp, lambda op, d, i: mv.gather_elements(
-        d, i, op.prop("axis")))
-    run_gather_nd = _impl(nt.GatherNdOp, lambda op, d, i: mv.gather_nd(
-        d, i, op.prop("batch_dims") or 0))
-    run_pad = _impl(nt.PadOp, lambda op, x: mv.pad(
-        x, op.prop("pads"), op.prop("mode") or "constant", op.prop("value"), _elt(op)))
-    run_max_pool = _impl(nt.MaxPoolOp, lambda op, x: ew.finish(nn.max_pool(x, *_window(op)), _elt(op)))
-    run_avg_pool = _impl(nt.AvgPoolOp, lambda op, x: ew.finish(
-        nn.avg_pool(x, *_window(op), bool(op.prop("count_include_pad"))), _elt(op)))
+    nt.TransposeOp: lambda op, x: np.transpose(x, op.prop("perm")),
+    nt.ReshapeOp: lambda op, x: x.reshape(_shape(op)),
+    nt.BroadcastOp: lambda op, x: np.broadcast_to(x, _shape(op)),
+    nt.SliceOp: lambda op, x: mv.slice_(
+        x, op.prop("starts"), op.prop("limits"), op.prop("strides")),
+    nt.ConcatOp: lambda op, *xs: np.concatenate(xs, axis=op.prop("axis")),
+    nt.GatherOp: lambda op, d, i: mv.gather(d, i, op.prop("axis")),
+    nt.GatherElementsOp: lambda op, d, i: mv.gather_elements(
+        d, i, op.prop("axis")),
+    nt.GatherNdOp: lambda op, d, i: mv.gather_nd(
+        d, i, op.prop("batch_dims") or 0),
+    nt.PadOp: lambda op, x: mv.pad(
+        x, op.prop("pads"), op.prop("mode") or "constant", op.prop("value"), _elt(op)),
+    nt.MaxPoolOp: lambda op, x: ew.finish(nn.max_pool(x, *_window(op)), _elt(op)),
+    nt.AvgPoolOp: lambda op, x: ew.finish(
+        nn.avg_pool(x, *_window(op), bool(op.prop("count_include_pad"))), _elt(op)),
 
     # Casts, constants, weights
-    run_cast = _impl(nt.CastOp, lambda op, x: ew.cast(x, _elt(op), bool(op.prop("saturate"))))
-    run_scaled_cast = _impl(nt.ScaledCastOp, lambda op, x: ew.scaled_cast(
-        x, op.prop("scale"), op.prop("axis"), _elt(op)))
-    run_constant = _impl(nt.ConstantOp, lambda op: op.to_array())
-
-    @impl(nt.WeightOp)
-    def run_weight(self, interpreter: _NtInterpreter, op: nt.WeightOp, args: PythonValues):
-        return (interpreter.weights.get(op),)
+    nt.CastOp: lambda op, x: ew.cast(x, _elt(op), bool(op.prop("saturate"))),
+    nt.ScaledCastOp: lambda op, x: ew.scaled_cast(
+        x, op.prop("scale"), op.prop("axis"), _elt(op)),
+    nt.ConstantOp: lambda op: op.to_array(),
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -256,27 +236,28 @@ class NtFunctions(InterpreterFunctions):
 
 @dataclass
 class _NtInterpreter(Interpreter):
-    """xDSL's Interpreter with one-line located errors: the stock one wraps any exception in a
-    diagnostic holding a generic print of the whole module."""
+    """xDSL's Interpreter (its scopes, and FuncFunctions to call the function) with nt ops
+    dispatched through _RUNNERS: xDSL's own dispatch has no public lookup and wraps any error
+    in a diagnostic holding a generic print of the whole module; ours are one located line."""
 
     weights: Weights | None = field(default=None)
     record: dict | None = field(default=None)  # every op result by SSA value, when set
 
-    def _run_op(self, op: Operation, inputs: PythonValues) -> OpImplResult:
-        entry = self._impls._impl_dict.get(type(op))  # xDSL 0.74's dispatch table (private)
-        if entry is None:
-            raise op_error(op, f"the reference interpreter cannot run {op.name}")
-        ft, fn = entry
+    def step(self, op: Operation, inputs: PythonValues) -> OpImplResult:
+        """One op on its operand values."""
+        fn = _RUNNERS.get(type(op))
         try:
-            result = fn(ft, self, op, inputs)
+            if fn is not None:
+                return OpImplResult((fn(op, *inputs),), None)
+            if isinstance(op, nt.WeightOp) and self.weights is not None:
+                return OpImplResult((self.weights.get(op),), None)
         except CompileError:
             raise
         except (ValueError, IndexError, TypeError) as e:
             raise op_error(op, f"cannot evaluate: {e}") from None
-        if len(result.values) != len(op.results):
-            raise op_error(op, f"interpreter returned {len(result.values)} values for "
-                           f"{len(op.results)} results")
-        return result
+        if isinstance(op, ReturnOp):
+            return OpImplResult((), ReturnedValues(inputs))
+        raise op_error(op, f"the reference interpreter cannot run {op.name}")
 
     def run_ssacfg_region(self, region: Region, args: PythonValues, name: str = "unknown"):
         """xDSL's region walk, minus its per-op assertion message (an f-string built eagerly
@@ -291,7 +272,7 @@ class _NtInterpreter(Interpreter):
             op = block.first_op
             block = None
             while op is not None:
-                result = self._run_op(op, tuple(env[v] for v in op.operands))
+                result = self.step(op, tuple(env[v] for v in op.operands))
                 for r, v in zip(op.results, result.values):
                     env[r] = v
                 if self.record is not None:
@@ -325,12 +306,11 @@ class Reference:
         self._interp = _NtInterpreter(
             module, weights=Weights(module, base_dir))
         self._interp.register_implementations(FuncFunctions())
-        self._interp.register_implementations(NtFunctions())
 
     def run_op(self, op: Operation, args) -> tuple:
         """One op of the module on the given operand values: its results, in its types."""
         with np.errstate(all="ignore"):
-            return tuple(self._interp._run_op(op, tuple(args)).values)
+            return tuple(self._interp.step(op, tuple(args)).values)
 
     def run(self, inputs: dict[str, np.ndarray], record: dict | None = None) -> dict[str, np.ndarray]:
         """Outputs by name; with `record`, also every argument and op result, by SSA value."""
