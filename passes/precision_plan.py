@@ -44,11 +44,12 @@ from xdsl.ir import Operation
 
 from neuron_opt.diagnostics import CompileError, onnx_node_of
 from neuron_opt.dialects import nt
+from neuron_opt.dialects.types import FP8_MAX
+from neuron_opt.options import CAST_TYPES
 
-PRECISIONS = ("fp32", "bf16", "fp16", "tf32", "fp8_e4m3", "keep")
+PRECISIONS = ("fp32", *CAST_TYPES, "keep")
 MATCH_KEYS = ("node", "node_regex", "op_type", "nt_op", "op_class")
 SCALE_KEYS = ("input_amax", "weight_amax", "margin")
-FP8_MAX = 240.0  # NC-v2's E4M3 (IEEE-style, with infinities)
 _SCALE_EXP = 62  # |log2 scale| <= 62: the undo factor 1/(s_in * s_w) stays a normal fp32
 
 
