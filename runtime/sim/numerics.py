@@ -318,10 +318,10 @@ def _activation(op: nisa.ActivationOp, ops):
     acc = _writer(ops["accumulate"]) if "accumulate" in ops else None
 
     def run():
-        y = src.read() * scale()
-        if bias is not None:
-            y = y + bias.read().reshape(bias.p, 1)
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"):  # inf * 0 and inf - inf are results, not warnings
+            y = src.read() * scale()
+            if bias is not None:
+                y = y + bias.read().reshape(bias.p, 1)
             r = func(y.astype(np.float64)).astype(F32)
         write(r)
         if acc is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import ml_dtypes
 import numpy as np
@@ -59,6 +60,18 @@ def test_activation_scale_bias_accumulate(func, ref):
         arg = X * np.float32(0.5) + C  # fp32 arithmetic
         exact32 = ref(arg.astype(np.float64)).astype(np.float32)
         assert _bits_equal(y, exact32.astype(dt))
+
+
+def test_activation_of_inf_plus_minus_inf_is_nan_without_a_warning():
+    """inf - inf in the bias add is the hardware's NaN, not a numpy RuntimeWarning."""
+    stream = """nisa.engine @scalar {
+      nisa.activation @ys[0:128, 0:64], @xs[0:128, 0:64] func relu bias @cs[0:128, 0] wait(@in >= 2) signal(@done)
+    }"""
+    x = np.full_like(X, np.inf)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = run(_kernel(stream), {"x": x, "c": np.full_like(C, -np.inf)}).outputs["y"]
+    assert np.isnan(y).all()
 
 
 def test_activation_accumulate_column():
