@@ -347,7 +347,7 @@ class NtOp(IRDLOperation):
         """Checks for ops whose result type `infer` cannot fix."""
 
     @classmethod
-    def make(cls, *operands: SSAValue | Operation, result_type: Attribute | None = None, **props):
+    def make(cls, *operands: SSAValue | Operation | None, result_type: Attribute | None = None, **props):
         """Build the op, inferring the result type when the op allows it."""
         values = [SSAValue.get(o) for o in operands if o is not None]
         properties = {k: to_attr(v) for k, v in props.items() if v is not None and v is not False}

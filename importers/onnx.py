@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import onnx
@@ -21,11 +22,11 @@ from xdsl.printer import Printer
 
 from neuron_opt import memory
 from neuron_opt.diagnostics import CompileError, onnx_node_where
-from neuron_opt.npz import read_bounded
+from neuron_opt.npz import read_bounded, write_npz
 from neuron_opt.dialects.nt import NAME_ATTR, WEIGHTS_ATTR
 from neuron_opt.dialects.types import type_name
 from neuron_opt.importers.onnx_fold import NOT_FOLDABLE, Env, fold, fold_budget
-from neuron_opt.importers.onnx_node import NodeCtx, Unsupported
+from neuron_opt.importers.onnx_node import NodeCtx, Unsupported, Value
 from neuron_opt.importers.onnx_ops import lookup, supported_ops
 from neuron_opt.importers.onnx_types import (
     SUPPORTED_NAMES,
@@ -259,7 +260,7 @@ def import_onnx(
     env = Env(block)
     env.used = {n for node in g.node for n in node.input if n} | {o.name for o in g.output}
     for name, arg in zip(arg_names, block.args):
-        env.set_value(name, arg)
+        env.set_value(name, cast(Value, arg))  # typed by _input_type: a tensor
     for name, t in inits.items():
         env.set_array(name, initializer_array(t, where_of(name)))
     for name, arr in bind.items():
@@ -379,7 +380,7 @@ def save_compiled(module: ModuleOp, weights: dict[str, np.ndarray], out_mlir_pat
     # leaves neither; a kill or a concurrent compile between the two renames can pair new
     # weights with other IR, which the digest then reports.
     with atomic_output(out) as ir, atomic_output(npz, "wb") as w:
-        np.savez(w, **weights)
+        write_npz(w, weights)
         w.flush()
         module.attributes[DIGEST_ATTR] = StringAttr(file_digest(w.fileno()))
         Printer(stream=ir).print_op(module)

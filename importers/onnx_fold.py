@@ -12,6 +12,8 @@ data kept for the .npz.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
+from typing import NoReturn
 
 import numpy as np
 import onnx
@@ -44,7 +46,7 @@ class Env:
     def __init__(self, block: Block):
         self.block = block
         self.arrays: dict[str, np.ndarray] = {}
-        self.values: dict[str, SSAValue] = {}
+        self.values: dict[str, SSAValue[TensorType]] = {}
         self.weights: dict[str, np.ndarray] = {}
         self.used: set[str] = set()  # names some node or the graph output reads
 
@@ -57,7 +59,7 @@ class Env:
     def set_array(self, name: str, array: np.ndarray) -> None:
         self.arrays[name] = np.asarray(array)
 
-    def set_value(self, name: str, value: SSAValue) -> None:
+    def set_value(self, name: str, value: SSAValue[TensorType]) -> None:
         self.values[name] = value
 
     def type_of(self, name: str) -> TensorType | None:
@@ -69,7 +71,7 @@ class Env:
         elt = element_of_dtype(arr.dtype)
         return tensor_type(elt, arr.shape) if elt is not None else None
 
-    def ssa(self, name: str, fail) -> SSAValue:
+    def ssa(self, name: str, fail: Callable[[str], NoReturn]) -> SSAValue[TensorType]:
         """The SSA value of `name`, materializing a known array once (`fail(msg)` raises)."""
         if name in self.values:
             return self.values[name]
@@ -111,32 +113,30 @@ def fold_budget(node: onnx.NodeProto, inputs: list[np.ndarray | None], where: st
     """Check the size of what the ops that grow from small constant inputs would build
     (ConstantOfShape [70000, 70000], Range to 3e9, Expand, Tile, ...) against the memory
     budget before it is built."""
-    def num(i):
-        return inputs[i] if i < len(inputs) and inputs[i] is not None else None
-
+    x0, x1, x2 = (inputs[i] if i < len(inputs) else None for i in range(3))
     op = node.op_type
     n, itemsize = None, 8
     try:
-        if op == "ConstantOfShape" and num(0) is not None:
-            n = _prod(num(0).reshape(-1))
+        if op == "ConstantOfShape" and x0 is not None:
+            n = _prod(x0.reshape(-1))
             value = next((a.t for a in node.attribute if a.name == "value"), None)
             itemsize = onnx.helper.tensor_dtype_to_np_dtype(value.data_type).itemsize if value else 4
-        elif op == "Range" and all(num(i) is not None for i in range(3)):
-            itemsize = num(0).dtype.itemsize
-            start, limit, delta = (float(np.asarray(num(i)).reshape(-1)[0]) for i in range(3))
+        elif op == "Range" and x0 is not None and x1 is not None and x2 is not None:
+            itemsize = x0.dtype.itemsize
+            start, limit, delta = (float(np.asarray(x).reshape(-1)[0]) for x in (x0, x1, x2))
             n = int(max(np.ceil((limit - start) / delta), 0)) if delta else 0
-        elif op == "Expand" and num(1) is not None:
-            shape = [int(v) for v in num(1).reshape(-1)]
-            src = list(num(0).shape) if num(0) is not None else []
+        elif op == "Expand" and x1 is not None:
+            shape = [int(v) for v in x1.reshape(-1)]
+            src = list(x0.shape) if x0 is not None else []
             width = max(len(shape), len(src))
             shape = [1] * (width - len(shape)) + shape
             src = [1] * (width - len(src)) + src
             n = _prod(max(a, b) for a, b in zip(shape, src))
-            itemsize = num(0).dtype.itemsize if num(0) is not None else 8
-        elif op == "Tile" and num(1) is not None and num(0) is not None:
-            n, itemsize = num(0).size * _prod(num(1).reshape(-1)), num(0).dtype.itemsize
-        elif op == "OneHot" and num(1) is not None and num(0) is not None:
-            n = num(0).size * _prod(num(1).reshape(-1))
+            itemsize = x0.dtype.itemsize if x0 is not None else 8
+        elif op == "Tile" and x1 is not None and x0 is not None:
+            n, itemsize = x0.size * _prod(x1.reshape(-1)), x0.dtype.itemsize
+        elif op == "OneHot" and x1 is not None and x0 is not None:
+            n = x0.size * _prod(x1.reshape(-1))
     except (ValueError, OverflowError, TypeError, IndexError, KeyError):
         return  # malformed: the op itself reports it
     if n is not None:

@@ -3,16 +3,17 @@ attributes, and `emit`, which builds a checked nt op in the function body."""
 
 from __future__ import annotations
 
+from typing import NoReturn, cast, overload
+
 import numpy as np
 import onnx
-from onnx import helper
 from xdsl.dialects.builtin import IntegerType, NameLoc, StringAttr, TensorType, UnknownLoc
 from xdsl.ir import Attribute, SSAValue
 from xdsl.utils.exceptions import VerifyException
 
 from neuron_opt.diagnostics import CompileError
 from neuron_opt.dialects import shapes
-from neuron_opt.dialects.nt import ConstantOp, NtOp
+from neuron_opt.dialects.nt import ConstantOp, NtOp, ReshapeOp
 from neuron_opt.dialects.types import is_bool, is_float, numpy_dtype, type_name
 from neuron_opt.importers.onnx_fold import Env
 from neuron_opt.importers.onnx_types import as_nt_array, tensor_type
@@ -32,6 +33,9 @@ _ELEMENT_RULES = {
 }  # fmt: skip
 
 
+Value = SSAValue[TensorType]  # every nt value is a tensor
+
+
 class NodeCtx:
     def __init__(self, node: onnx.NodeProto, where: str, env: Env, opset: int, since: int):
         self.node = node
@@ -44,10 +48,10 @@ class NodeCtx:
 
     # -- errors
 
-    def unsupported(self, message: str):
+    def unsupported(self, message: str) -> NoReturn:
         raise Unsupported(message, self.where)
 
-    def invalid(self, message: str):
+    def invalid(self, message: str) -> NoReturn:
         raise CompileError(message, self.where)
 
     # -- inputs
@@ -62,10 +66,10 @@ class NodeCtx:
     def name(self, i: int) -> str:
         return self.node.input[i]
 
-    def value(self, i: int) -> SSAValue:
+    def value(self, i: int) -> Value:
         return self.env.ssa(self.node.input[i], self.unsupported)
 
-    def values(self) -> list[SSAValue]:
+    def values(self) -> list[Value]:
         return [self.value(i) for i in range(self.n_inputs) if self.has(i)]
 
     def known(self, i: int) -> np.ndarray | None:
@@ -86,9 +90,7 @@ class NodeCtx:
 
     def type(self, i: int) -> TensorType:
         t = self.env.type_of(self.node.input[i])
-        if t is None:
-            self.value(i)  # raises the unsupported-dtype error
-        return t
+        return self.value(i).type if t is None else t  # value() raises the unsupported-dtype error
 
     def shape(self, i: int) -> tuple[int, ...]:
         name = self.node.input[i]
@@ -105,29 +107,55 @@ class NodeCtx:
 
     # -- attributes
 
-    def float_attr(self, name: str, default: float) -> float:
-        """A float attribute (stored as f32 in ONNX) as its shortest f32 text's value, so that
-        epsilon=1e-5 prints as 1.0e-05 and still rounds back to the same f32."""
-        v = self.attr(name)
-        return default if v is None else float(str(np.float32(v)))
+    # ONNX's checker has matched every attribute's type against the op schema before a handler
+    # runs, so each accessor only converts.
 
     def has_attr(self, name: str) -> bool:
         return name in self._attrs
 
-    def attr(self, name: str, default=None):
+    @overload
+    def int_attr(self, name: str) -> int | None: ...
+    @overload
+    def int_attr(self, name: str, default: int) -> int: ...
+    def int_attr(self, name: str, default: int | None = None) -> int | None:
         a = self._attrs.get(name)
-        if a is None:
-            return default
-        v = helper.get_attribute_value(a)
-        if isinstance(v, bytes):
-            return v.decode("utf-8", "replace")
-        if isinstance(v, (list, tuple)):
-            return [x.decode() if isinstance(x, bytes) else x for x in v]
+        return default if a is None else int(a.i)
+
+    @overload
+    def ints_attr(self, name: str) -> list[int] | None: ...
+    @overload
+    def ints_attr(self, name: str, default: list[int]) -> list[int]: ...
+    def ints_attr(self, name: str, default: list[int] | None = None) -> list[int] | None:
+        a = self._attrs.get(name)
+        return default if a is None else [int(v) for v in a.ints]
+
+    def required_ints(self, name: str) -> list[int]:
+        if (v := self.ints_attr(name)) is None:
+            self.invalid(f"missing attribute '{name}'")
         return v
+
+    def str_attr(self, name: str, default: str) -> str:
+        a = self._attrs.get(name)
+        return default if a is None else a.s.decode("utf-8", "replace")
+
+    @overload
+    def float_attr(self, name: str) -> float | None: ...
+    @overload
+    def float_attr(self, name: str, default: float) -> float: ...
+    def float_attr(self, name: str, default: float | None = None) -> float | None:
+        """A float attribute (stored as f32 in ONNX) as its shortest f32 text's value, so that
+        epsilon=1e-5 prints as 1.0e-05 and still rounds back to the same f32."""
+        a = self._attrs.get(name)
+        return default if a is None else float(str(np.float32(a.f)))
+
+    def attr_proto(self, name: str) -> onnx.AttributeProto:
+        """The attribute itself (a tensor, or a value that must keep its exact f32 bits)."""
+        return self._attrs[name]
 
     # -- building
 
-    def emit(self, cls: type[NtOp], *operands: SSAValue, result_type=None, **props) -> SSAValue:
+    def emit(self, cls: type[NtOp], *operands: Value | None, result_type: Attribute | None = None,
+             **props) -> Value:
         """Build `cls` (result type inferred unless given), check it, append it to the body."""
         rule, label = _ELEMENT_RULES[cls.ELEMENTS]
         for v in operands:
@@ -137,22 +165,23 @@ class NodeCtx:
                     f"({cls.name} takes {label} tensors)"
                 )
         try:
-            if result_type is None and hasattr(cls, "infer_type"):  # contractions
+            infer_type = getattr(cls, "infer_type", None)  # contractions: from the acc type
+            if result_type is None and infer_type is not None:
                 given = {k: v for k, v in props.items() if v is not None and v is not False}
-                result_type = cls.infer_type([v.type for v in operands if v is not None], given)
+                result_type = infer_type([v.type for v in operands if v is not None], given)
             op = cls.make(*operands, result_type=result_type, **props)
             op.verify_()  # nt's own checks; make() already fixed the operand/property layout
         except (VerifyException, shapes.ShapeError) as e:
             self.invalid(f"{cls.name}: {str(e).strip().splitlines()[0]}")
         self._add(op)
-        return op.result
+        return cast(Value, op.results[0])  # verified: a tensor
 
     def _add(self, op) -> None:
         # The node as the op's location: later errors (e.g. no lowering) name the ONNX node.
         op.location = NameLoc(StringAttr(self.where), UnknownLoc())
         self.env.block.add_op(op)
 
-    def constant(self, values, elt: Attribute, shape=None) -> SSAValue:
+    def constant(self, values, elt: Attribute, shape=None) -> Value:
         """A small inline constant of element type `elt`."""
         arr = np.asarray(values)
         if shape is not None:
@@ -162,14 +191,12 @@ class NodeCtx:
         self._add(op)
         return op.result
 
-    def scalar_like(self, value: float, v: SSAValue) -> SSAValue:
+    def scalar_like(self, value: float, v: Value) -> Value:
         """A rank-0 constant of v's element type (broadcasts against anything)."""
         return self.constant(np.asarray(value, dtype=numpy_dtype(v.type.element_type)),
                              v.type.element_type)
 
-    def reshape(self, v: SSAValue, shape) -> SSAValue:
-        from neuron_opt.dialects.nt import ReshapeOp
-
+    def reshape(self, v: Value, shape) -> Value:
         shape = tuple(int(d) for d in shape)
         if tuple(v.type.get_shape()) == shape:
             return v

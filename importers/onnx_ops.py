@@ -12,11 +12,13 @@ import math
 from collections.abc import Callable
 
 import numpy as np
-from xdsl.ir import Attribute, SSAValue
+import onnx
+from onnx import helper
+from xdsl.ir import Attribute
 
 from neuron_opt.dialects import nt, shapes
 from neuron_opt.dialects.types import is_float, numpy_dtype, type_name
-from neuron_opt.importers.onnx_node import NodeCtx
+from neuron_opt.importers.onnx_node import NodeCtx, Value
 from neuron_opt.importers.onnx_types import initializer_array, nt_element, onnx_type_name, tensor_type
 
 Handler = Callable[[NodeCtx], list]
@@ -64,7 +66,7 @@ def _axis(c: NodeCtx, axis: int, rank: int) -> int:
     return _axes(c, [axis], rank)[0]
 
 
-def _as_type(c: NodeCtx, i: int, elt: Attribute) -> SSAValue:
+def _as_type(c: NodeCtx, i: int, elt: Attribute) -> Value:
     """Input i converted to element type `elt` (constants converted at import)."""
     if c.elt(i) == elt:
         return c.value(i)
@@ -75,16 +77,16 @@ def _as_type(c: NodeCtx, i: int, elt: Attribute) -> SSAValue:
     return c.emit(nt.CastOp, v, result_type=tensor_type(elt, v.type.get_shape()))
 
 
-def _array_value(c: NodeCtx, name: str, arr: np.ndarray) -> SSAValue:
+def _array_value(c: NodeCtx, name: str, arr: np.ndarray) -> Value:
     """An array computed at import, as an SSA value (inline or a weight by its size)."""
     c.env.set_array(name, arr)
     return c.env.ssa(name, c.unsupported)
 
 
-def _legacy_broadcast(c: NodeCtx, b: SSAValue, a_rank: int) -> SSAValue:
+def _legacy_broadcast(c: NodeCtx, b: Value, a_rank: int) -> Value:
     """Opset < 7 binary ops: with `broadcast` and `axis`, B's dims align at `axis` of A."""
-    if c.since < 7 and c.attr("broadcast", 0) and c.has_attr("axis"):
-        axis = _axis(c, c.attr("axis"), a_rank)
+    if c.since < 7 and c.int_attr("broadcast", 0) and c.has_attr("axis"):
+        axis = _axis(c, c.int_attr("axis", 0), a_rank)
         shape = tuple(b.type.get_shape())
         return c.reshape(b, shape + (1,) * (a_rank - axis - len(shape)))
     return b
@@ -93,9 +95,9 @@ def _legacy_broadcast(c: NodeCtx, b: SSAValue, a_rank: int) -> SSAValue:
 def _padding(c: NodeCtx, spatial, kernel, strides, dilations) -> list[int]:
     """Explicit begin+end pads, resolving auto_pad the ONNX way."""
     n = len(kernel)
-    auto = c.attr("auto_pad", "NOTSET")
+    auto = c.str_attr("auto_pad", "NOTSET")
     if auto == "NOTSET":
-        return [int(p) for p in c.attr("pads", [0] * (2 * n))]
+        return c.ints_attr("pads", [0] * (2 * n))
     if auto == "VALID":
         return [0] * (2 * n)
     if auto not in ("SAME_UPPER", "SAME_LOWER"):
@@ -182,7 +184,7 @@ def _pow(c: NodeCtx):
 
 @op("Mod")
 def _mod(c: NodeCtx):
-    fmod = int(c.attr("fmod", 0))
+    fmod = c.int_attr("fmod", 0)
     a, b = c.value(0), c.value(1)
     if fmod or not is_float(a.type.element_type):
         return [c.emit(nt.ModOp, a, b, fmod=bool(fmod))]
@@ -198,7 +200,7 @@ def _mod(c: NodeCtx):
 
 @op("Gelu", since=20)
 def _gelu(c: NodeCtx):
-    approx = c.attr("approximate", "none")
+    approx = c.str_attr("approximate", "none")
     return [c.emit(nt.GeluOp, c.value(0), approximate=None if approx == "none" else approx)]
 
 
@@ -214,7 +216,7 @@ def _clip(c: NodeCtx, lo, hi):
 
 @op("Clip")
 def _clip_v1(c: NodeCtx):
-    return _clip(c, c.float_attr("min", None), c.float_attr("max", None))
+    return _clip(c, c.float_attr("min"), c.float_attr("max"))
 
 
 @op("Clip", since=11, static=(1, 2))
@@ -283,9 +285,9 @@ def _matmul(c: NodeCtx):
 def _gemm(c: NodeCtx):
     a, b = c.value(0), c.value(1)
     alpha, beta = c.float_attr("alpha", 1.0), c.float_attr("beta", 1.0)
-    if c.attr("transA", 0):
+    if c.int_attr("transA", 0):
         a = c.emit(nt.TransposeOp, a, perm=[1, 0])
-    trans_b = bool(c.attr("transB", 0))
+    trans_b = bool(c.int_attr("transB", 0))
     bias = None
     if c.has(2) and beta != 0.0:
         cv = c.known(2)
@@ -308,15 +310,15 @@ def _conv(c: NodeCtx):
     xs, ws = tuple(x.type.get_shape()), tuple(w.type.get_shape())
     kernel = list(ws[2:])
     n = len(kernel)
-    if c.has_attr("kernel_shape") and list(c.attr("kernel_shape")) != kernel:
-        c.invalid(f"kernel_shape {c.attr('kernel_shape')} differs from the weight's {kernel}")
-    strides = [int(s) for s in c.attr("strides", [1] * n)]
-    dilations = [int(d) for d in c.attr("dilations", [1] * n)]
+    if c.has_attr("kernel_shape") and c.ints_attr("kernel_shape") != kernel:
+        c.invalid(f"kernel_shape {c.ints_attr('kernel_shape')} differs from the weight's {kernel}")
+    strides = c.ints_attr("strides", [1] * n)
+    dilations = c.ints_attr("dilations", [1] * n)
     pads = _padding(c, xs[2:], kernel, strides, dilations)
     bias = c.value(2) if c.has(2) else None
     return [
         c.emit(nt.ConvOp, x, w, bias, strides=strides, pads=pads, dilations=dilations,
-               groups=int(c.attr("group", 1)))
+               groups=c.int_attr("group", 1))
     ]  # fmt: skip
 
 
@@ -327,12 +329,12 @@ def _conv(c: NodeCtx):
 def _pool(c: NodeCtx, cls, extra: dict):
     x = c.value(0)
     xs = tuple(x.type.get_shape())
-    kernel = [int(k) for k in c.attr("kernel_shape")]
+    kernel = c.required_ints("kernel_shape")
     n = len(kernel)
-    strides = [int(s) for s in c.attr("strides", [1] * n)]
-    dilations = [int(d) for d in c.attr("dilations", [1] * n)]
+    strides = c.ints_attr("strides", [1] * n)
+    dilations = c.ints_attr("dilations", [1] * n)
     pads = _padding(c, xs[2:], kernel, strides, dilations)
-    ceil = bool(c.attr("ceil_mode", 0))
+    ceil = bool(c.int_attr("ceil_mode", 0))
     if ceil:
         kernel = _clip_window(xs[2:], kernel, strides, pads, dilations)
     return c.emit(
@@ -357,7 +359,7 @@ def _clip_window(spatial, kernel, strides, pads, dilations) -> list[int]:
 
 @op("AveragePool")
 def _avg_pool(c: NodeCtx):
-    return [_pool(c, nt.AvgPoolOp, {"count_include_pad": bool(c.attr("count_include_pad", 0))})]
+    return [_pool(c, nt.AvgPoolOp, {"count_include_pad": bool(c.int_attr("count_include_pad", 0))})]
 
 
 @op("MaxPool")
@@ -383,7 +385,7 @@ def _softmax(cls, legacy: bool):
     def handler(c: NodeCtx):
         x = c.value(0)
         shape = tuple(x.type.get_shape())
-        axis = _axis(c, c.attr("axis", 1 if legacy else -1), len(shape))
+        axis = _axis(c, c.int_attr("axis", 1 if legacy else -1), len(shape))
         if not legacy or axis == len(shape) - 1:
             return [c.emit(cls, x, axis=axis)]
         # Before opset 13 the input is coerced to 2-D [prod(dims < axis), prod(dims >= axis)].
@@ -403,7 +405,7 @@ def _layer_norm(c: NodeCtx):
     x = c.value(0)
     elt = x.type.element_type
     rank = x.type.get_num_dims()
-    axis = _axis(c, c.attr("axis", -1), rank)
+    axis = _axis(c, c.int_attr("axis", -1), rank)
     eps = c.float_attr("epsilon", 1e-5)
     scale = _as_type(c, 1, elt)
     bias = _as_type(c, 2, elt) if c.has(2) else None
@@ -413,12 +415,12 @@ def _layer_norm(c: NodeCtx):
     return outs
 
 
-def _layer_norm_stats(c: NodeCtx, x: SSAValue, axis: int, eps: float) -> list[SSAValue]:
+def _layer_norm_stats(c: NodeCtx, x: Value, axis: int, eps: float) -> list[Value]:
     """LayerNormalization's optional Mean and InvStdDev outputs (in stash_type, f32 by
     default), computed beside nt.layer_norm, which has no such results."""
-    stash = nt_element(int(c.attr("stash_type", 1)))
+    stash = nt_element(c.int_attr("stash_type", 1))
     if stash is None or not is_float(stash):
-        c.unsupported(f"stash_type {c.attr('stash_type')}")
+        c.unsupported(f"stash_type {c.int_attr('stash_type')}")
     if x.type.element_type != stash:
         x = c.emit(nt.CastOp, x, result_type=tensor_type(stash, x.type.get_shape()))
     axes = list(range(axis, x.type.get_num_dims()))
@@ -431,9 +433,9 @@ def _layer_norm_stats(c: NodeCtx, x: SSAValue, axis: int, eps: float) -> list[SS
 
 @op("BatchNormalization")
 def _batch_norm(c: NodeCtx):
-    if c.attr("training_mode", 0):
+    if c.int_attr("training_mode", 0):
         c.unsupported("training_mode=1 (nt.batch_norm is inference only)")
-    if c.since < 9 and not c.attr("spatial", 1):
+    if c.since < 9 and not c.int_attr("spatial", 1):
         c.unsupported("spatial=0 (per-element statistics)")
     _unused_extra_outputs(c, 1, "training statistics")
     x = c.value(0)
@@ -459,7 +461,7 @@ def _group_norm(c: NodeCtx):
     if x.type.get_num_dims() < 3:
         c.invalid(f"expected N x C x spatial, found rank {x.type.get_num_dims()}")
     elt = x.type.element_type
-    channels, groups = x.type.get_shape()[1], int(c.attr("num_groups"))
+    channels, groups = x.type.get_shape()[1], c.int_attr("num_groups", 0)
     if groups < 1 or channels % groups:
         c.invalid(f"num_groups {groups} does not divide the {channels} channels")
     return [c.emit(nt.GroupNormOp, x, _as_type(c, 1, elt), _as_type(c, 2, elt), groups=groups,
@@ -472,15 +474,15 @@ def _reduce(cls, axes_input: bool):
         rank = x.type.get_num_dims()
         if axes_input:
             axes = c.ints(1, "axes") if c.has(1) else []
-            noop = int(c.attr("noop_with_empty_axes", 0))
+            noop = c.int_attr("noop_with_empty_axes", 0)
         else:
-            axes, noop = list(c.attr("axes", [])), 0
+            axes, noop = c.ints_attr("axes", []), 0
         if not axes:
             if noop:
                 return [x]
             axes = list(range(rank))
         axes = sorted(_axes(c, axes, rank))
-        return [c.emit(cls, x, axes=axes, keepdims=bool(c.attr("keepdims", 1)))]
+        return [c.emit(cls, x, axes=axes, keepdims=bool(c.int_attr("keepdims", 1)))]
 
     return handler
 
@@ -515,21 +517,21 @@ def _reshape_to(c: NodeCtx, spec: list[int], allowzero: bool):
 
 @op("Reshape")
 def _reshape_v1(c: NodeCtx):
-    return _reshape_to(c, [int(d) for d in c.attr("shape", [])], False)
+    return _reshape_to(c, c.ints_attr("shape", []), False)
 
 
 @op("Reshape", since=5, static=(1,))
 def _reshape_v5(c: NodeCtx):
-    return _reshape_to(c, c.ints(1, "shape"), bool(c.attr("allowzero", 0)))
+    return _reshape_to(c, c.ints(1, "shape"), bool(c.int_attr("allowzero", 0)))
 
 
 @op("Flatten")
 def _flatten(c: NodeCtx):
     s = c.shape(0)
-    axis = int(c.attr("axis", 1))
+    axis = c.int_attr("axis", 1)
     axis = axis + len(s) if axis < 0 else axis
     if not 0 <= axis <= len(s):
-        c.invalid(f"axis {c.attr('axis')} is out of range for rank {len(s)}")
+        c.invalid(f"axis {c.int_attr('axis')} is out of range for rank {len(s)}")
     return [c.reshape(c.value(0), (shapes.numel(s[:axis]), shapes.numel(s[axis:])))]
 
 
@@ -546,7 +548,7 @@ def _squeeze(c: NodeCtx, axes):
 
 @op("Squeeze")
 def _squeeze_v1(c: NodeCtx):
-    return _squeeze(c, c.attr("axes"))
+    return _squeeze(c, c.ints_attr("axes"))
 
 
 @op("Squeeze", since=13, static=(1,))
@@ -564,7 +566,7 @@ def _unsqueeze(c: NodeCtx, axes):
 
 @op("Unsqueeze")
 def _unsqueeze_v1(c: NodeCtx):
-    return _unsqueeze(c, c.attr("axes", []))
+    return _unsqueeze(c, c.ints_attr("axes", []))
 
 
 @op("Unsqueeze", since=13, static=(1,))
@@ -587,7 +589,7 @@ def _expand(c: NodeCtx):
 @op("Transpose")
 def _transpose(c: NodeCtx):
     x = c.value(0)
-    perm = c.attr("perm")
+    perm = c.ints_attr("perm")
     perm = list(range(x.type.get_num_dims()))[::-1] if perm is None else [int(p) for p in perm]
     if perm == list(range(len(perm))):
         return [x]
@@ -623,7 +625,7 @@ def _slice(c: NodeCtx, starts, ends, axes, steps):
 
 @op("Slice")
 def _slice_v1(c: NodeCtx):
-    return _slice(c, c.attr("starts"), c.attr("ends"), c.attr("axes"), None)
+    return _slice(c, c.ints_attr("starts"), c.ints_attr("ends"), c.ints_attr("axes"), None)
 
 
 @op("Slice", since=10, static=(1, 2, 3, 4))
@@ -637,11 +639,11 @@ def _slice_v10(c: NodeCtx):
 def _split(c: NodeCtx, sizes):
     x = c.value(0)
     shape = tuple(x.type.get_shape())
-    axis = _axis(c, c.attr("axis", 0), len(shape))
+    axis = _axis(c, c.int_attr("axis", 0), len(shape))
     d = shape[axis]
     n = len(c.node.output)
     if sizes is None:
-        parts = int(c.attr("num_outputs", n)) if c.since >= 18 else n
+        parts = c.int_attr("num_outputs", n) if c.since >= 18 else n
         if c.since >= 18 and c.has_attr("num_outputs"):
             chunk = -(-d // parts)  # the last chunk may be smaller
             sizes = [chunk] * (parts - 1) + [d - chunk * (parts - 1)]
@@ -662,7 +664,7 @@ def _split(c: NodeCtx, sizes):
 
 @op("Split")
 def _split_v1(c: NodeCtx):
-    sizes = c.attr("split")
+    sizes = c.ints_attr("split")
     if sizes is None and c.has(1):  # opset 1 also took the sizes as an input
         sizes = c.ints(1, "split")
     return _split(c, None if sizes is None else [int(s) for s in sizes])
@@ -676,7 +678,7 @@ def _split_v13(c: NodeCtx):
 @op("Concat")
 def _concat(c: NodeCtx):
     vals = c.values()
-    axis = _axis(c, c.attr("axis", 1 if c.since < 4 else 0), vals[0].type.get_num_dims())
+    axis = _axis(c, c.int_attr("axis", 1 if c.since < 4 else 0), vals[0].type.get_num_dims())
     if len(vals) == 1:
         return [vals[0]]
     return [c.emit(nt.ConcatOp, *vals, axis=axis)]
@@ -685,27 +687,27 @@ def _concat(c: NodeCtx):
 @op("Gather")
 def _gather(c: NodeCtx):
     x = c.value(0)
-    axis = _axis(c, c.attr("axis", 0), x.type.get_num_dims())
+    axis = _axis(c, c.int_attr("axis", 0), x.type.get_num_dims())
     return [c.emit(nt.GatherOp, x, c.value(1), axis=axis)]
 
 
 @op("GatherElements")
 def _gather_elements(c: NodeCtx):
     x = c.value(0)
-    axis = _axis(c, c.attr("axis", 0), x.type.get_num_dims())
+    axis = _axis(c, c.int_attr("axis", 0), x.type.get_num_dims())
     return [c.emit(nt.GatherElementsOp, x, c.value(1), axis=axis)]
 
 
 @op("GatherND")
 def _gather_nd(c: NodeCtx):
-    batch = int(c.attr("batch_dims", 0))
+    batch = c.int_attr("batch_dims", 0)
     return [c.emit(nt.GatherNdOp, c.value(0), c.value(1), batch_dims=batch or None)]
 
 
 def _pad(c: NodeCtx, pads: list[int], value: float, axes):
     x = c.value(0)
     rank = x.type.get_num_dims()
-    mode = c.attr("mode", "constant")
+    mode = c.str_attr("mode", "constant")
     if mode not in nt.PAD_MODES:
         c.unsupported(f"pad mode {mode!r} (nt.pad has {', '.join(nt.PAD_MODES)})")
     if axes is not None:
@@ -734,8 +736,9 @@ def _pad(c: NodeCtx, pads: list[int], value: float, axes):
 
 @op("Pad")
 def _pad_v1(c: NodeCtx):
-    pads = c.attr("pads") if c.since >= 2 else c.attr("paddings")
-    return _pad(c, [int(p) for p in pads], float(c.attr("value", 0.0)), None)
+    pads = c.required_ints("pads" if c.since >= 2 else "paddings")
+    value = c.attr_proto("value").f if c.has_attr("value") else 0.0  # its exact f32
+    return _pad(c, pads, value, None)
 
 
 @op("Pad", since=11, static=(1, 2, 3))
@@ -756,7 +759,7 @@ def _dropout(c: NodeCtx):
     if c.since >= 12 and c.has(2):
         if bool(np.asarray(c.const(2, "training mode")).reshape(-1)[0]):
             c.unsupported("training_mode=true (a random mask)")
-    elif c.since < 7 and not c.attr("is_test", 0):
+    elif c.since < 7 and not c.int_attr("is_test", 0):
         c.unsupported("is_test=0 (a random mask)")
     _unused_extra_outputs(c, 1, "the dropout mask")
     return [c.value(0)]
@@ -777,12 +780,10 @@ def _cast_to(c: NodeCtx, elt: Attribute | None, what: str):
 
 @op("Cast")
 def _cast(c: NodeCtx):
-    to = c.attr("to")
-    if isinstance(to, str):  # opset 1 spelled the type as a string
-        from onnx import TensorProto
-
-        to = TensorProto.DataType.Value(to.upper())
-    return _cast_to(c, nt_element(int(to)), onnx_type_name(int(to)))
+    a = c.attr_proto("to")
+    # Opset 1 spelled the type as a string.
+    to = onnx.TensorProto.DataType.Value(a.s.decode().upper()) if a.s else a.i
+    return _cast_to(c, nt_element(to), onnx_type_name(to))
 
 
 @op("CastLike", since=15)
@@ -798,9 +799,9 @@ def _constant(c: NodeCtx):
     for name, dtype in (("value_float", np.float32), ("value_floats", np.float32),
                         ("value_int", np.int64), ("value_ints", np.int64)):  # fmt: skip
         if c.has_attr(name):
-            return [np.asarray(c.attr(name), dtype=dtype)]
+            return [np.asarray(helper.get_attribute_value(c.attr_proto(name)), dtype=dtype)]
     if c.has_attr("value"):
-        return [initializer_array(c._attrs["value"].t, c.where)]
+        return [initializer_array(c.attr_proto("value").t, c.where)]
     c.unsupported("string constants")
 
 
@@ -809,7 +810,7 @@ def _constant_of_shape(c: NodeCtx):
     shape = c.ints(0, "shape")
     value = np.zeros((1,), np.float32)
     if c.has_attr("value"):
-        value = initializer_array(c._attrs["value"].t, c.where)
+        value = initializer_array(c.attr_proto("value").t, c.where)
     return [np.full(shape, value.reshape(-1)[0], dtype=value.dtype)]
 
 
@@ -818,7 +819,7 @@ def _shape(c: NodeCtx):
     s = np.asarray(c.shape(0), dtype=np.int64)
     if c.since >= 15:
         r = len(s)
-        start, end = int(c.attr("start", 0)), int(c.attr("end", r))
+        start, end = c.int_attr("start", 0), c.int_attr("end", r)
         start = min(max(start + r if start < 0 else start, 0), r)
         end = min(max(end + r if end < 0 else end, 0), r)
         s = s[start:end]

@@ -17,6 +17,7 @@ import stat
 import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import IO, Literal, overload
 
 import numpy as np
 
@@ -48,7 +49,11 @@ def open_regular(path: str | os.PathLike, what: str = "file"):
     return os.fdopen(fd, "rb")
 
 
-def read_bounded(path: str, what: str = "file", text: bool = False, regular: bool = False):
+@overload
+def read_bounded(path: str, what: str = ..., text: Literal[False] = False, regular: bool = ...) -> bytes: ...
+@overload
+def read_bounded(path: str, what: str, text: Literal[True], regular: bool = ...) -> str: ...
+def read_bounded(path: str, what: str = "file", text: bool = False, regular: bool = False) -> str | bytes:
     """All of an input file ('-' is stdin; pipes and FIFOs are fine), refusing one larger than
     the memory budget before it is held (so /dev/zero ends in an error, not an endless read).
     With `text`, the UTF-8 text (a NUL byte or invalid UTF-8 stops the read where it occurs);
@@ -200,6 +205,16 @@ def _read_npy(m, member_size: int, where: str, header_only: bool = False):
         got += n
     arr = np.frombuffer(buf, dtype=dtype, count=count)
     return arr.reshape(shape[::-1]).transpose() if fortran else arr.reshape(shape)
+
+
+def write_npz(f: IO[bytes], arrays: Mapping[str, np.ndarray]) -> None:
+    """What `np.savez(f, **arrays)` writes (one NAME.npy per array, stored), for any names:
+    savez takes them as keyword arguments, so an array named `file` or `allow_pickle` (an
+    ONNX initializer or output may be) breaks it or is dropped."""
+    with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as z:
+        for name, arr in arrays.items():
+            with z.open(f"{name}.npy", "w", force_zip64=True) as m:
+                np.lib.format.write_array(m, np.asanyarray(arr), allow_pickle=False)
 
 
 def file_digest(fd: int) -> str:

@@ -1,4 +1,4 @@
-"""Writing outputs the way trusted tools do (a leaf module: the CLIs and the importer write files).
+"""Writing outputs the way trusted tools do (the CLIs and the importer write every file through it).
 
 - `-` is stdout; a device, FIFO or other non-regular file (/dev/null, /dev/stdout) is written
   through, never replaced.
@@ -21,9 +21,14 @@ import os
 import secrets
 import stat
 import sys
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import IO, BinaryIO, Literal, TextIO, overload
+
+import numpy as np
 
 from neuron_opt.diagnostics import CompileError
+from neuron_opt.npz import write_npz
 
 STDOUT = "-"
 
@@ -106,8 +111,12 @@ def _why(path: str) -> str:
     return "read-only file system" if os.statvfs(path).f_flag & os.ST_RDONLY else "permission denied"
 
 
+@overload
+def atomic_output(path: str | os.PathLike, mode: Literal["w"] = "w") -> AbstractContextManager[TextIO]: ...
+@overload
+def atomic_output(path: str | os.PathLike, mode: Literal["wb"]) -> AbstractContextManager[BinaryIO]: ...
 @contextmanager
-def atomic_output(path: str | os.PathLike, mode: str = "w"):
+def atomic_output(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
     """A file object for the output `path` (see the module docstring); an OSError while writing
     becomes `PATH: error: cannot write: ...`."""
     name = os.fspath(path)
@@ -208,9 +217,7 @@ def _umask() -> int:
 
 
 def save_outputs(path: str | os.PathLike, outputs: dict) -> None:
-    """Outputs to an .npz, atomically. np.savez cannot store ml_dtypes' bf16/fp8 (dtype kind
-    'V'), so those are widened to float32, which holds them exactly."""
-    import numpy as np
-
+    """Outputs to an .npz, atomically. An .npz cannot hold ml_dtypes' bf16/fp8 (dtype kind 'V'),
+    so those are widened to float32, which holds them exactly."""
     with atomic_output(path, "wb") as f:
-        np.savez(f, **{k: v.astype(np.float32) if v.dtype.kind == "V" else v for k, v in outputs.items()})
+        write_npz(f, {k: v.astype(np.float32) if v.dtype.kind == "V" else v for k, v in outputs.items()})

@@ -17,6 +17,7 @@ from neuron_opt.diagnostics import CompileError
 from neuron_opt.dialects import nt
 from neuron_opt.dialects.parse import verify_module
 from neuron_opt.importers.onnx import Unsupported, import_onnx, save_compiled
+from neuron_opt.outputs import save_outputs
 from neuron_opt.runtime.reference import run_module
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -99,6 +100,27 @@ def test_save_compiled_round_trip(tmp_path):
     a = run_module(reparsed, feeds, tmp_path)["logits"]
     b = run_module(module, feeds, tmp_path)["logits"]
     np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", ["file", "allow_pickle"])
+def test_weights_and_outputs_named_like_savez_arguments(name, tmp_path):
+    """np.savez takes array names as keyword arguments: `file` broke it, `allow_pickle` was
+    dropped. Both are ordinary ONNX names."""
+    w = RNG.standard_normal((64, 64)).astype(np.float32)
+    g = helper.make_graph(
+        [helper.make_node("MatMul", ["x", name], [name + "_out"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 64])],
+        [helper.make_tensor_value_info(name + "_out", TensorProto.FLOAT, [2, 64])],
+        [numpy_helper.from_array(w, name)])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    feeds = {"x": RNG.standard_normal((2, 64)).astype(np.float32)}
+    module, weights = import_onnx(model)
+    save_compiled(module, weights, tmp_path / "m.mlir")
+    assert list(np.load(tmp_path / "m.npz").keys()) == [name]
+    got = run_module(load_module(str(tmp_path / "m.mlir")), feeds, tmp_path)
+    np.testing.assert_allclose(got[name + "_out"], ort_run(model, feeds)[name + "_out"], rtol=1e-5, atol=1e-5)
+    save_outputs(tmp_path / "out.npz", {name: w})
+    np.testing.assert_array_equal(np.load(tmp_path / "out.npz")[name], w)
 
 
 def test_small_initializers_inline_large_ones_out_of_line():
