@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 from xdsl.dialects.builtin import (
@@ -33,7 +33,7 @@ from xdsl.dialects.builtin import (
     i1,
     i64,
 )
-from xdsl.ir import Attribute, Dialect, Operation, ParametrizedAttribute, SSAValue
+from xdsl.ir import Attribute, Dialect, OpResult, Operation, ParametrizedAttribute, SSAValue
 from xdsl.irdl import (
     IRDLOperation,
     irdl_attr_definition,
@@ -336,6 +336,9 @@ class NtOp(IRDLOperation):
     # Which element types the data operands take: "float", "numeric" (float or integer,
     # not i1), "bool" or "any".
     ELEMENTS: ClassVar[str] = "float"
+
+    if TYPE_CHECKING:  # each op declares its one tensor result_def; IRDL refuses it here
+        result: OpResult[TensorType]
 
     @classmethod
     def infer(cls, types: list[TensorType], props: dict) -> TensorType | None:
