@@ -4,13 +4,13 @@ with a single row).
 
 conv: out[n, co, oy, ox] = sum over taps t = (ty, tx) and input channels ci of
 W[co, ci, ty, tx] * xpad[n, ci, oy*sy + ty*dy, ox*sx + tx*dx]. Contraction rows are ordered
-tap-major, (t, ci), and cut into K tiles of <= 128 rows, each a run of taps over a block of
+tap-major, (t, ci), and cut into K tiles of <= PMAX rows, each a run of taps over a block of
 input channels. Per band of output rows, the input rows the band needs (with its halo) are
-loaded once per block of 128 channels into an SBUF tile [ci, rows, padded width] whose pad
+loaded once per block of PMAX channels into an SBUF tile [ci, rows, padded width] whose pad
 strips are memset to zero. With more than PACK_CI input channels a K tile is one tap and its
 moving operand is a strided view of that tile (no copy); with fewer, several taps share a
 K tile so the PE rows fill up, and their rows are gathered into an im2col tile by one
-strided DMA per tap. The stationary operands W_t^T [K tile, Cout <= 128] are transposed on
+strided DMA per tap. The stationary operands W_t^T [K tile, Cout <= PMAX] are transposed on
 TensorE once per conv (per job: see below) from weight rows loaded tap-major, one DMA per tap.
 Cout lands on PSUM partitions (NCHW rows); a bias is a per-partition column fused into the
 eviction.
@@ -36,22 +36,15 @@ from neuron_opt.dialects import ncv2, nisa, nt
 from neuron_opt.dialects.types import FP8_MAX
 from neuron_opt.lowering import hbm as H
 from neuron_opt.lowering import plan as P
+from neuron_opt.lowering.common import NMAX, PMAX, Unsupported, dt
 from neuron_opt.lowering.kernel import ANY_QUEUE, DT_BYTES, AllocError, Buf
 
-PMAX = 128
-NMAX = 512  # output columns per PSUM bank (fp32)
 VCOLS = 2048  # free size of a VectorE step
 BAND_BYTES = 48 * 1024  # per partition: the input tiles of one band of output rows
 WEIGHT_BYTES = 64 * 1024  # per partition: the stationary tiles of one job
 POOL_BYTES = 64 * 1024  # per partition: a pool band (input, accumulator, count map, result)
 PACK_CI = 32  # at most this many input channels: several taps share a K tile (im2col)
 DEPTHWISE_ENGINE = "auto"  # or "tensor" / "vector" (bench/lowering_conv.py forces each)
-
-
-def _unsupported(msg):
-    from neuron_opt.lowering.lowerer import Unsupported
-
-    return Unsupported(msg)
 
 
 def _range(o_count, start_off, stride, size):
@@ -67,8 +60,6 @@ def _source(lw, v):
     one to fp8 also by a clamp of the loaded tile to +-240 (True: the DMA rounds to fp8 without
     saturating: what overflows is inf, which the clamp turns into +-240; NaN stays NaN); a
     scaled one (the op) loads fp32 tiles, scaled and clamped into fp8 tiles."""
-    from neuron_opt.lowering.lowerer import dt
-
     p = v.owner
     if p in lw.fused and isinstance(p, nt.ScaledCastOp):
         return lw.home_of(p.operands[0]), "f32", p
@@ -258,14 +249,12 @@ def _ktiles(job: Job, taps: int) -> list[list[tuple[int, int, int]]]:
 
 
 def conv(lw, op) -> None:
-    from neuron_opt.lowering.lowerer import dt
-
     x, w = op.operands[0], op.operands[1]
     bias = op.operands[2] if len(op.operands) > 2 else None
     Sx, Sw, So = P.shape(x), P.shape(w), P.shape(op.results[0])
     flat = len(Sx) == 3
     if len(Sx) not in (3, 4):
-        raise _unsupported("only 1-D and 2-D convolution have a lowering")
+        raise Unsupported("only 1-D and 2-D convolution have a lowering")
     N, Ci, Hh, Ww = _as_2d(Sx)
     Co, _, kh, kw = _as_2d(Sw)
     strides, pads, dil = _attrs_2d(op, len(Sx) - 2, "strides", "pads", "dilations")
@@ -552,7 +541,8 @@ def _counts(o: int, k: int, s: int, d: int, lo: int, hi: int) -> list[int]:
     return [sum(1 for t in range(k) if lo <= i * s + t * d < hi) for i in range(o)]
 
 
-def _runs(vals: list[int]) -> list[tuple[int, int, int]]:
+def _equal_runs(vals: list[int]) -> list[tuple[int, int, int]]:
+    """(start, stop, value) runs of equal values."""
     out, i = [], 0
     while i < len(vals):
         j = i
@@ -568,13 +558,10 @@ def pool(lw, op) -> None:
     band tiles of the input depths its window reads (a 1-D or 2-D pool has one), each
     window offset a strided view, folded into one fp32 accumulator; an average divides by
     its window count (depth x rows x columns)."""
-    from neuron_opt.dialects import nt
-    from neuron_opt.lowering.lowerer import dt
-
     x = op.operands[0]
     Sx, So = P.shape(x), P.shape(op.results[0])
     if len(Sx) not in (3, 4, 5):
-        raise _unsupported("only 1-D, 2-D and 3-D pooling have a lowering")
+        raise Unsupported("only 1-D, 2-D and 3-D pooling have a lowering")
     spatial = len(Sx) - 2
     D, Do, (kd, sd, dd, pd0, pd1) = (Sx[2], So[2], _depth_attrs(op)) if spatial == 3 else (1, 1, (1, 1, 1, 0, 0))
     N, C, Hh, Ww = _as_2d(Sx[:2] + Sx[-(min(spatial, 2)):])
@@ -630,8 +617,8 @@ def pool(lw, op) -> None:
                             operand0=float(cd[od] * cy[0] * cx[0]))
                 else:
                     cnt = kb.sbuf(p, (b1 - b0, g.Wo), "f32")
-                    for ya, yb, vy in _runs(cy[b0:b1]):
-                        for xa, xb, vx in _runs(cx):
+                    for ya, yb, vy in _equal_runs(cy[b0:b1]):
+                        for xa, xb, vx in _equal_runs(cx):
                             kb.inst("vector", nisa.MemsetOp, cnt.ap((0, p), (ya, yb), (xa, xb)),
                                     value=float(cd[od] * vy * vx))
                     kb.inst("vector", nisa.TensorTensorOp, out.ap(), acc.ap(), cnt.ap(), op="div")

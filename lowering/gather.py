@@ -15,9 +15,9 @@ from math import prod
 from neuron_opt.dialects import nisa
 from neuron_opt.lowering import hbm as H
 from neuron_opt.lowering import plan as P
+from neuron_opt.lowering.common import PMAX, runs
 from neuron_opt.lowering.kernel import ANY_QUEUE, Buf
 
-PMAX = 128
 ROW_BYTES = 16 * 1024  # per partition of a gathered tile; wider rows are gathered in pieces
 IDX = "i32"  # what indices are on chip (i64 is narrowed by the DMA, exactly or not at all)
 GP = "gpsimd"  # exact int32 arithmetic
@@ -110,7 +110,7 @@ def gather(lw, op) -> None:
         tl = _Tile(lw)
         idx = tl.new(p, 1)
         js = [q % n for q in range(r0, r1)]
-        for off, s0, cnt in _runs(js):
+        for off, s0, cnt in runs(js):
             for acc, ro, nr, _, _ in H.block_dmas(ihome, len(ihome.shape), s0, s0 + cnt, 0, 1):
                 lw.kb.inst(ANY_QUEUE, nisa.DmaCopyOp, idx.ap((off + ro, off + ro + nr), (0, 1)), acc)
         if A == 1:  # the indirect DMA itself checks the range [0, D)
@@ -244,8 +244,3 @@ def gather_nd(lw, op) -> None:
         _gather_rows(lw, tl, dst, table, row, width, store)
         tl.free()
 
-
-def _runs(seq: list[int]) -> list[tuple[int, int, int]]:
-    from neuron_opt.lowering.lowerer import runs
-
-    return runs(seq)

@@ -20,12 +20,13 @@ from xdsl.ir import Operation
 from neuron_opt.dialects import ncv2, nisa
 from neuron_opt.dialects import ncv2_cost as cost
 from neuron_opt.dialects.types import element_type_named
+from neuron_opt.npz import WEIGHTS_ATTR
 
-SBUF_BYTES = 192 * 1024
+SBUF_BYTES = ncv2.SBUF_PARTITION_BYTES
 LONG_ARENA = 128 * 1024  # SBUF bytes [0, LONG_ARENA) for long-lived tiles (matmul B blocks)
-PSUM_BYTES = 16 * 1024
-PSUM_BANK = 2048
-DMA_QUEUES = 16  # one per DMA engine
+PSUM_BYTES = ncv2.PSUM_PARTITION_BYTES
+PSUM_BANK = ncv2.PSUM_BANK_BYTES
+DMA_QUEUES = ncv2.DMA_ENGINES  # one queue per DMA engine
 ANY_QUEUE = "dma"  # the stream of a transfer for which `emit` picks the queue where it starts first
 # Timing (ns, from the cost model) to place each DMA on the queue where it can start first: a
 # queue runs in order, so a store waiting for compute must not sit in front of a load that
@@ -421,5 +422,5 @@ class KernelBuilder:
             body.append(stream_cls(s, self.streams[s]))
         module = ModuleOp([nisa.KernelOp(self.name, body)])
         if weights:
-            module.attributes["nt.weights"] = StringAttr(weights)
+            module.attributes[WEIGHTS_ATTR] = StringAttr(weights)
         return module

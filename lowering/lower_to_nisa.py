@@ -9,20 +9,18 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 
+from neuron_opt.lowering.nt_hoist_casts import NtHoistCastsPass
+from neuron_opt.lowering.nt_plan_tiles import NtPlanTilesPass
+from neuron_opt.lowering.nt_to_nisa import NtToNisaPass, kernel_module
+
 
 def lowering_pipeline() -> list[ModulePass]:
-    from neuron_opt.lowering.nt_hoist_casts import NtHoistCastsPass
-    from neuron_opt.lowering.nt_plan_tiles import NtPlanTilesPass
-    from neuron_opt.lowering.nt_to_nisa import NtToNisaPass
-
     return [NtHoistCastsPass(), NtPlanTilesPass(), NtToNisaPass()]
 
 
 def lower_module(module: ModuleOp) -> ModuleOp:
     """A new nisa module for an nt module (which the passes before nt-to-nisa rewrite and
     annotate in place: the casts hoisted, the tile plan)."""
-    from neuron_opt.lowering.nt_to_nisa import kernel_module
-
     for p in lowering_pipeline()[:-1]:
         p.apply(Context(), module)
     return kernel_module(module)

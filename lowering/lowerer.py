@@ -3,7 +3,7 @@ groups, and the dispatch to the per-op emitters (elementwise here; contractions 
 matmul.py, row-wise ops in rowwise.py, data movement in movement.py, conv/pools in conv.py).
 
 Layout: a value is seen as a matrix [rows, cols] split at a dimension k (rows = the leading
-dims). A tile is rows [r0, r1) (<= 128, on partitions 0..P) x cols [c0, c1) in SBUF.
+dims). A tile is rows [r0, r1) (<= PMAX, one per partition) x cols [c0, c1) in SBUF.
 """
 
 from __future__ import annotations
@@ -15,62 +15,29 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation, SSAValue
 
-from neuron_opt.diagnostics import CompileError, location_of
 from neuron_opt.dialects import nisa, nt
-from neuron_opt.dialects.types import is_float, numpy_dtype, type_name
+from neuron_opt.dialects.io_names import input_names, output_names
+from neuron_opt.dialects.types import FP8_MAX, is_float, numpy_dtype
+from neuron_opt.lowering import conv, gather, matmul, movement, rowwise
 from neuron_opt.lowering import hbm as H
 from neuron_opt.lowering import plan as P
-from neuron_opt.lowering.kernel import ANY_QUEUE, ON_CHIP, AllocError, Buf, DT_BYTES, KernelBuilder
+from neuron_opt.lowering.common import (
+    EW_COLS,
+    PMAX,
+    Internal,
+    NoLowering,
+    Unsupported,
+    alu_engine,
+    dt,
+    is_int,
+    on_chip,
+    op_err,
+    pad_shape,
+    runs,
+)
+from neuron_opt.lowering.kernel import ANY_QUEUE, DT_BYTES, AllocError, Buf, KernelBuilder
 
-PMAX = 128
 RESIDENT_BYTES = P.RESIDENT_BYTES
-EW_COLS = 2048  # column chunk of elementwise groups (f32: 8 KiB per partition per tile)
-FP8_MAX = 240.0
-
-
-class NoLowering(CompileError):
-    """An op or shape with no lowering yet (unlike a buffer that does not fit on chip)."""
-
-
-class Unsupported(Exception):
-    """An op or shape the lowering does not cover yet."""
-
-    error = NoLowering  # what the user sees, at the op
-
-
-class Internal(Exception):
-    """The lowering contradicts its own plan: a bug."""
-
-    error = CompileError
-
-
-def dt(v: SSAValue) -> str:
-    name = type_name(v.type.element_type)
-    if name not in DT_BYTES:
-        raise Unsupported(f"element type {name} has no lowering to the simulator")
-    return name
-
-
-def on_chip(dtype: str) -> str:
-    return ON_CHIP.get(dtype, dtype)
-
-
-def alu_engine(*dtypes: str) -> str:
-    """Where an ALU op on these dtypes runs: GpSimd for 32-bit integers (exact int32 lanes;
-    VectorE's fp32 datapath is exact only to 2^24), else VectorE."""
-    return "gpsimd" if any(on_chip(d) == "i32" for d in dtypes) else "vector"
-
-
-def is_int(dtype: str) -> bool:
-    return dtype.startswith("i")
-
-
-def op_err(op: Operation, msg: str, cls: type[CompileError] = CompileError) -> CompileError:
-    return cls(f"{op.name}: {msg}", location_of(op))
-
-
-def pad_shape(s: tuple[int, ...], n: int) -> tuple[int, ...]:
-    return (1,) * (n - len(s)) + tuple(s)
 
 
 def operand_kind(s: tuple[int, ...], out: tuple[int, ...], k: int) -> str | None:
@@ -97,19 +64,6 @@ def row_map(s: tuple[int, ...], out: tuple[int, ...], k: int, r0: int, r1: int) 
     return src.tolist()
 
 
-def runs(seq: list[int]) -> list[tuple[int, int, int]]:
-    """(dst offset, src start, length) runs of consecutive values."""
-    out = []
-    i = 0
-    while i < len(seq):
-        j = i + 1
-        while j < len(seq) and seq[j] == seq[j - 1] + 1:
-            j += 1
-        out.append((i, seq[i], j - i))
-        i = j
-    return out
-
-
 class Lowerer:
     def __init__(self, fn: func.FuncOp, weights: str | None):
         self.fn = fn
@@ -132,10 +86,9 @@ class Lowerer:
         body = list(self.fn.body.block.ops)
         ret = body[-1]
         assert isinstance(ret, func.ReturnOp)
-        names = self._names()
-        for i, arg in enumerate(self.fn.body.block.args):
+        for name, arg in zip(input_names(self.fn), self.fn.body.block.args):
             try:  # an argument of a dtype without a lowering is an error only where it is used
-                self.home[arg] = self.kb.hbm("input", names["in"][i], arg.type.get_shape(), dt(arg))
+                self.home[arg] = self.kb.hbm("input", name, arg.type.get_shape(), dt(arg))
             except Unsupported as e:
                 self.no_home[arg] = str(e)
         if P.PLANNED not in self.fn.attributes:  # nt-plan-tiles has not run: plan now
@@ -145,8 +98,8 @@ class Lowerer:
         self.tmode = False  # lowering a group computed transposed (tiles of C^T)
         # results that are returned get output tensors as their homes
         self.outputs: dict[SSAValue, list[str]] = {}
-        for i, v in enumerate(ret.operands):
-            self.outputs.setdefault(v, []).append(names["out"][i])
+        for name, v in zip(output_names(self.fn), ret.operands):
+            self.outputs.setdefault(v, []).append(name)
         self.resident: dict[SSAValue, list] = {}  # value -> [(r0, r1, c0, c1, tile)]
         self.res_last = P.residency_last_use(body[:-1], self.fused)
         self.res_bytes = 0
@@ -187,8 +140,6 @@ class Lowerer:
         Built where first read, they queued in an engine's in-order stream behind the group's
         instructions that wait for data. One that cannot be built is left to the op that
         reads it, which reports it."""
-        from neuron_opt.lowering import movement
-
         for v in {v: None for o in group for v in o.operands}:
             if not isinstance(v.owner, nt.ConstantOp) or v in self.home or 0 in P.shape(v) \
                     or self.splat(v) is not None:
@@ -210,17 +161,6 @@ class Lowerer:
         except Unsupported as e:
             raise op_err(op, str(e), NoLowering) if op is not None else NoLowering(str(e)) from None
 
-    def _names(self):
-        ins, outs = [], []
-        for i, a in enumerate(self.fn.body.block.args):
-            attrs = self.fn.arg_attrs.data[i].data if self.fn.arg_attrs else {}
-            ins.append(attrs["nt.name"].data if "nt.name" in attrs else f"arg{i}")
-        n_out = len(self.fn.function_type.outputs.data)
-        for i in range(n_out):
-            attrs = self.fn.res_attrs.data[i].data if self.fn.res_attrs else {}
-            outs.append(attrs["nt.name"].data if "nt.name" in attrs else f"out{i}")
-        return {"in": ins, "out": outs}
-
     def home_of(self, v: SSAValue) -> Buf:
         """v's HBM tensor, computing a fused value's whole result first if needed."""
         if v in self.home:
@@ -237,8 +177,6 @@ class Lowerer:
             return dst
         op = v.owner
         if isinstance(op, nt.ConstantOp):
-            from neuron_opt.lowering import movement
-
             movement.constant(self, op)
             return self.home[v]
         if isinstance(op, Operation) and op in self.fused:
@@ -273,8 +211,6 @@ class Lowerer:
         return buf
 
     def lower_root(self, op: Operation) -> None:
-        from neuron_opt.lowering import conv, gather, movement, rowwise
-
         if isinstance(op, nt.WeightOp):
             if op.result.uses and all(P.scaled_weight(u.operation) for u in op.result.uses):
                 return  # only read scaled: each scaled cast declares its fp8 copy
@@ -286,8 +222,6 @@ class Lowerer:
         if isinstance(op, nt.ConstantOp):
             return  # materialized in HBM on first use as a tensor (splats become immediates)
         if P.scaled_weight(op) and isinstance(op.input.owner, nt.ConstantOp):
-            from neuron_opt.lowering import movement
-
             movement.scaled_constant(self, op)
             return
         if P.scaled_weight(op):  # scaled as it is loaded into HBM: fp8(w * scale)
@@ -296,9 +230,7 @@ class Lowerer:
                                                "f8E4M3", key=op.input.owner.sym_name.data, attrs=attrs)
             return
         if any(0 in P.shape(v) for v in list(op.operands) + list(op.results)):
-            from neuron_opt.lowering.movement import empty_operands
-
-            return empty_operands(self, op)
+            return movement.empty_operands(self, op)
         if isinstance(op, (nt.SoftmaxOp, nt.LogSoftmaxOp)) and not P.tileable(op):
             return rowwise.softmax_any_axis(self, op)
         if isinstance(op, P.TILEABLE):
@@ -334,8 +266,6 @@ class Lowerer:
 
     # -- groups -----------------------------------------------------------------------------
     def lower_group(self, root: Operation) -> None:
-        from neuron_opt.lowering import matmul
-
         out = root.results[0]
         S = P.shape(out)
         mem = P.members(root, self.fused)
@@ -464,8 +394,6 @@ class Lowerer:
         return out
 
     def compute(self, op: Operation, k, r0, r1, c0, c1) -> Buf:
-        from neuron_opt.lowering import matmul, rowwise
-
         if isinstance(op, P.CONTRACTION):
             if self.tmode:
                 return matmul.tile_t(self, op, r0, r1, c0, c1)
@@ -497,9 +425,7 @@ class Lowerer:
             return ("imm", x)
         if self.tmode and not (isinstance(v.owner, Operation) and v.owner in self.fused):
             # transposed tiles: a vector along the output columns is one value per partition
-            from neuron_opt.lowering.rowwise import column
-
-            return ("col", column(self, v, list(range(r0, r1))))
+            return ("col", rowwise.column(self, v, list(range(r0, r1))))
         s = P.shape(v)
         kind = operand_kind(s, out, k)
         vs_k = k - (len(out) - len(s))  # the split in v's own dims (the padded ones are 1)
@@ -536,15 +462,13 @@ class Lowerer:
     def _broadcast_tile(self, v, out, k, r0, r1, c0, c1) -> Buf:
         """A tile of v broadcast to `out`, loaded from a broadcast copy of v in HBM (made once
         per kernel)."""
-        from neuron_opt.lowering.movement import broadcast_into
-
         key = ("bfull", v, k, r0, r1, c0, c1)
         if key in self.tile_cache:
             return self.tile_cache[key]
         full = self.broadcasts.get((v, out))
         if full is None:
             full = self.kb.hbm("scratch", self.kb.fresh("h"), out, dt(v))
-            broadcast_into(self, self.home_of(v), P.shape(v), full, out)
+            movement.broadcast_into(self, self.home_of(v), P.shape(v), full, out)
             self.broadcasts[(v, out)] = full
         t = self.kb.sbuf(r1 - r0, (c1 - c0,), full.dtype)
         H.load(self.kb, lambda a, b, w0, w1: t.ap((a, b), (w0, w1)), full, k, r0, r1, c0, c1)
@@ -624,8 +548,6 @@ class Lowerer:
                 return folded
         epilogue = self._epilogue(op)
         if epilogue is not None:  # the activation is applied as the matmul result leaves PSUM
-            from neuron_opt.lowering import matmul
-
             mm = matmul.tile_t if self.tmode else matmul.tile
             return mm(self, op.operands[0].owner, r0, r1, c0, c1, func=epilogue, odt=odt)
         try:
@@ -759,8 +681,6 @@ class Lowerer:
         if dt(x) != "f32":
             return None
         if isinstance(p, P.CONTRACTION):
-            from neuron_opt.lowering import matmul
-
             return matmul.tile(self, p, r0, r1, c0, c1, odt=odt)
         if isinstance(p, P.ELEMENTWISE):
             return self.elementwise(p, k, r0, r1, c0, c1, odt=odt)

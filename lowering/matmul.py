@@ -1,10 +1,10 @@
 """Contractions (matmul, batch_matmul, linear) as TensorE tiles.
 
 `nisa.matmul` computes stationary.T @ moving with K on the partitions of both. The output
-row tile [Mt <= 128, N] puts M on PSUM partitions, so the stationary operand is A^T [K, Mt]
+row tile [Mt <= PMAX, N] puts M on PSUM partitions, so the stationary operand is A^T [K, Mt]
 (A's row tile transposed on TensorE, once per row tile and kept for all N) and the moving
-operand is B [K, Nc <= 512] as stored (rows of B are K: no transpose). K is tiled by 128 and
-accumulated in one PSUM bank per 512 columns; a linear bias joins the same accumulation group
+operand is B [K, Nc <= NMAX] as stored (rows of B are K: no transpose). K is tiled by PMAX
+and accumulated in one PSUM bank per NMAX columns; a linear bias joins the same accumulation group
 as a K=1 matmul with a row of ones. B tiles stay in SBUF for the whole group when they fit,
 else N is blocked (N-block outer, row tiles inner) so each B block is loaded once.
 """
@@ -18,10 +18,10 @@ import numpy as np
 from neuron_opt.dialects import nisa, nt
 from neuron_opt.dialects.types import FP8_MAX
 from neuron_opt.lowering import plan as P
+from neuron_opt.lowering.common import NMAX, PMAX, dt, pad_shape
 from neuron_opt.lowering.kernel import DT_BYTES, SBUF_BYTES
+from neuron_opt.lowering.rowwise import column
 
-PMAX = 128
-NMAX = 512
 M_GROUP = 4  # row tiles sharing each B chunk in a pass
 B_BUDGET = 128 * 1024  # bytes per partition of resident B tiles (of 176 KiB usable)
 STEP_RESERVE = 32 * 1024  # per partition: a step's output, epilogue and staging tiles
@@ -52,7 +52,7 @@ def tiling(lw, op):
     S, M, K, N = dims(op)
     batches = prod(S[:-2])
     kt = -(-K // PMAX)
-    esz = DT_BYTES[lw_dt(b)]
+    esz = DT_BYTES[dt(b)]
     per_col = kt * esz * (batches if len(P.shape(b)) > 2 else 1)
     u = op.prop("unscale")
     per_col += 4 if u is not None and len(u) > 1 else 0  # its per-column unscale row (fp32)
@@ -76,7 +76,7 @@ def _block_cols(lw, op, per_col: int, N: int) -> int:
     and a step's own tiles (a wide K leaves less room: the weights stream in narrower
     blocks)."""
     _S, _M, K, _ = dims(op)
-    esz = DT_BYTES[lw_dt(op.operands[0])]
+    esz = DT_BYTES[dt(op.operands[0])]
     a_side = M_GROUP * -(-K // PMAX) * PMAX * esz + K * (esz + 4)  # + an fp32 row staged for a cast
     budget = min(B_BUDGET, SBUF_BYTES - a_side - lw.res_bytes - STEP_RESERVE)
     if per_col * N <= budget:
@@ -84,14 +84,8 @@ def _block_cols(lw, op, per_col: int, N: int) -> int:
     return max(NMAX, (budget // per_col) // NMAX * NMAX)
 
 
-def lw_dt(v):
-    from neuron_opt.lowering.lowerer import dt
-
-    return dt(v)
-
-
 def _batch_index(shape_v, out_batch, bi) -> int:
-    sv = (1,) * (len(out_batch) - len(shape_v)) + tuple(shape_v)
+    sv = pad_shape(shape_v, len(out_batch))
     idx = np.unravel_index(bi, out_batch) if out_batch else ()
     flat = 0
     for i, (do, dv) in enumerate(zip(out_batch, sv)):
@@ -108,11 +102,11 @@ def tile(lw, op, r0: int, r1: int, c0: int, c1: int, func: str = "copy", odt: st
     bi, _m0 = divmod(r0, M)
     mt = r1 - r0
     bb = _batch_index(P.shape(b)[:-2], S[:-2], bi)
-    mdt = lw_dt(a)
+    mdt = dt(a)
     kt = -(-K // PMAX)
     _drop_other_blocks(lw, *getattr(lw, "mm_block", (0, N)))
     at = _row_at(lw, op, r0, r1)
-    odt = odt or lw_dt(op.results[0])
+    odt = odt or dt(op.results[0])
     out = kb.sbuf(mt, (c1 - c0,), odt)
     for n0 in range(c0, c1, NMAX):
         n1 = min(n0 + NMAX, c1)
@@ -197,7 +191,7 @@ def _row_at(lw, op, r0: int, r1: int):
     a = op.operands[0]
     S, M, K, _N = dims(op)
     bi, m0 = divmod(r0, M)
-    return _at_tiles(lw, a, _batch_index(P.shape(a)[:-2], S[:-2], bi), m0, r1 - r0, M, K, lw_dt(a))
+    return _at_tiles(lw, a, _batch_index(P.shape(a)[:-2], S[:-2], bi), m0, r1 - r0, M, K, dt(a))
 
 
 def _prefetch_block(lw, op, rows, batches: int) -> None:
@@ -222,7 +216,7 @@ def _prefetch_block(lw, op, rows, batches: int) -> None:
     for bb in sorted({_batch_index(P.shape(b)[:-2], S[:-2], bi) for bi in range(batches)}):
         for n0 in range(c0, c1, NMAX):
             for kk in range(-(-K // PMAX)):
-                _b_tile(lw, b, bb, kk, K, n0, min(n0 + NMAX, c1), trans_b, lw_dt(a))
+                _b_tile(lw, b, bb, kk, K, n0, min(n0 + NMAX, c1), trans_b, dt(a))
                 staged()
     lw.tile_cache = saved
 
@@ -263,10 +257,10 @@ def _saturated(lw, a):
 
 
 def tiling_t(lw, op):
-    """(n0, n1, m0, m1) steps of C^T [N, M] in 128 x 128 tiles, N blocks as in `tiling`."""
+    """(n0, n1, m0, m1) steps of C^T [N, M] in PMAX x PMAX tiles, N blocks as in `tiling`."""
     _S, M, K, N = dims(op)
     b = op.operands[1]
-    per_col = -(-K // PMAX) * DT_BYTES[lw_dt(b)]
+    per_col = -(-K // PMAX) * DT_BYTES[dt(b)]
     nb = _block_cols(lw, op, per_col, N)
     for c0 in range(0, N, nb):
         lw.mm_block = (c0, min(N, c0 + nb))
@@ -282,12 +276,12 @@ def tile_t(lw, op, n0: int, n1: int, m0: int, m1: int, func: str = "copy", odt: 
     a, b, bias, trans_b = operands(op)
     _S, M, K, N = dims(op)
     kb = lw.kb
-    mdt = lw_dt(a)
+    mdt = dt(a)
     _drop_other_blocks(lw, *getattr(lw, "mm_block", (0, N)))
     at = _at_tiles(lw, a, 0, m0, m1 - m0, M, K, mdt)
     nc0 = n0 // NMAX * NMAX
     nc1 = min(N, nc0 + NMAX, getattr(lw, "mm_block", (0, N))[1])
-    out = kb.sbuf(n1 - n0, (m1 - m0,), odt or lw_dt(op.results[0]))
+    out = kb.sbuf(n1 - n0, (m1 - m0,), odt or dt(op.results[0]))
     ps = kb.psum(n1 - n0, (m1 - m0,))
     kt = -(-K // PMAX)
     for kk in range(kt):
@@ -305,8 +299,6 @@ def tile_t(lw, op, n0: int, n1: int, m0: int, m1: int, func: str = "copy", odt: 
             lw.group_cache[key] = lw.const_column(u, n0, n1)
         scale = lw.group_cache[key].ap()
     if bias is not None:
-        from neuron_opt.lowering.rowwise import column
-
         col = column(lw, bias, list(range(n0, n1)))
         kb.inst("scalar", nisa.ActivationOp, out.ap(), ps.ap(), func=func, bias=col,
                 **({} if scale is None else {"scale": scale}))
@@ -373,7 +365,7 @@ def _bias_step(lw, bias, n0, n1, mt, op):
     Under scaled fp8 the row is bias / unscale (exact: powers of two), so that the eviction's
     unscale gives acc * unscale + bias."""
     s = P.shape(bias)
-    bdt = lw_dt(bias)
+    bdt = dt(bias)
     key = ("bias", bias, n0, n1)
     row = lw.group_cache.get(key)
     if row is None:

@@ -15,35 +15,27 @@ from neuron_opt.lowering import hbm as H
 from neuron_opt.lowering import plan as P
 from neuron_opt.dialects import nisa, nt
 from neuron_opt.dialects.types import round_to
+from neuron_opt.lowering.common import PMAX, Unsupported, alu_engine, dt, is_int
 from neuron_opt.lowering.kernel import ANY_QUEUE
 
 MAX_DMAS = 4096
-PMAX = 128
 CONST_MAX = 16384  # elements of an inline constant built with memsets
 
 
-def _unsupported(msg):
-    from neuron_opt.lowering.lowerer import Unsupported
-
-    return Unsupported(msg)
-
-
 def constant(lw, op) -> None:
-    from neuron_opt.lowering.lowerer import alu_engine, dt
-
     v = op.result
     a = np.asarray(op.to_array()).reshape(-1)
     n = a.size
     if n > CONST_MAX:
-        raise _unsupported(f"an inline constant of {n} elements (at most {CONST_MAX}; use a weight)")
+        raise Unsupported(f"an inline constant of {n} elements (at most {CONST_MAX}; use a weight)")
     if a.dtype.kind in "fV":
         vals = a.astype(np.float32)
         bits = vals.view(np.uint32)
     else:
         big = np.abs(a.astype(np.int64)) >= 2**31
         if big.any():
-            raise _unsupported(f"an integer constant holding {int(a[big][0])}: constants are built by "
-                               "the engines, which compute integers in at most 32 bits")
+            raise Unsupported(f"an integer constant holding {int(a[big][0])}: constants are built by "
+                              "the engines, which compute integers in at most 32 bits")
         vals = bits = a.astype(np.int64)
     dst = lw.new_home(v)
     stage = lw.kb.sbuf(1, (n,), dt(v))
@@ -81,9 +73,6 @@ def empty_operands(lw, op) -> None:
     tensor has a 0 dim and is never accessed); a reduction of an empty set is its identity
     (the interpreter's: 0 for sums, -inf for a float max, NaN for a mean); a concat skips
     its empty pieces."""
-    from neuron_opt.dialects import nt
-    from neuron_opt.lowering.lowerer import dt, is_int
-
     out = op.results[0]
     if 0 in P.shape(out):
         lw.new_home(out)
@@ -94,12 +83,12 @@ def empty_operands(lw, op) -> None:
         if isinstance(op, nt.ReduceSumOp):
             value = 0.0
         elif is_int(dt(out)):
-            raise _unsupported("the maximum or mean of an empty set of integers (undefined)")
+            raise Unsupported("the maximum or mean of an empty set of integers (undefined)")
         else:
             value = -np.inf if isinstance(op, nt.ReduceMaxOp) else np.nan
         dst = lw.new_home(out)
         return fill_hbm(lw, dst, [(0, d) for d in dst.shape], value, dt(out))
-    raise _unsupported(f"{op.name} of an empty tensor into a non-empty one")
+    raise Unsupported(f"{op.name} of an empty tensor into a non-empty one")
 
 
 def reshape(lw, op) -> None:
@@ -136,7 +125,7 @@ def permute(lw, src, dst, perm) -> None:
     if swap is not None and count > SWAP_DMAS and src.dtype in FLOAT_DTYPES:
         return _swap_on_tensor(lw, src, dst, *swap)
     if count > MAX_DMAS:
-        raise _unsupported(f"a transpose needing {count} DMAs (at most {MAX_DMAS})")
+        raise Unsupported(f"a transpose needing {count} DMAs (at most {MAX_DMAS})")
     for idx in itertools.product(*(range(So[i]) for i in loops)):
         d_sl = [(0, d) for d in So]
         for i, v in zip(loops, idx):
@@ -173,24 +162,22 @@ def _block_swap(perm) -> tuple[int, int] | None:
 
 def _swap_on_tensor(lw, src, dst, b: int, j: int) -> None:
     """dst[p, c, a] = src[p, a, c] (p: dims before b, a: dims [b, j), c: the rest) by
-    128 x 128 TensorE transposes: a tile of rows a (partitions) and columns c is loaded,
-    each 128-column block transposed into PSUM (a bit copy for finite and non-finite values
+    PMAX x PMAX TensorE transposes: a tile of rows a (partitions) and columns c is loaded,
+    each PMAX-column block transposed into PSUM (a bit copy for finite and non-finite values
     alike on the simulator), evicted in dst's dtype and stored as rows c of dst."""
-    from neuron_opt.lowering.matmul import PMAX as P_
-
     kb = lw.kb
     S = src.shape
     n_p, n_a, n_c = prod(S[:b]), prod(S[b:j]), prod(S[j:])
     kd = b + len(S) - j  # dst split: rows (p, c), columns a
     for p in range(n_p):
-        for a0 in range(0, n_a, P_):
-            a1 = min(n_a, a0 + P_)
+        for a0 in range(0, n_a, PMAX):
+            a1 = min(n_a, a0 + PMAX)
             for w0 in range(0, n_c, SWAP_COLS):
                 w1 = min(n_c, w0 + SWAP_COLS)
                 t = kb.sbuf(a1 - a0, (w1 - w0,), src.dtype)
                 H.load(kb, lambda r0, r1, c0, c1: t.ap((r0, r1), (c0, c1)), src, j, p * n_a + a0, p * n_a + a1, w0, w1)
-                for c0 in range(w0, w1, P_):
-                    c1 = min(w1, c0 + P_)
+                for c0 in range(w0, w1, PMAX):
+                    c1 = min(w1, c0 + PMAX)
                     ps = kb.psum(c1 - c0, (a1 - a0,))
                     kb.inst("tensor", nisa.TransposeOp, ps.ap(), t.ap((0, a1 - a0), (c0 - w0, c1 - w0)))
                     o = kb.sbuf(c1 - c0, (a1 - a0,), dst.dtype)
@@ -215,7 +202,7 @@ def broadcast_into(lw, src, sx, dst, So) -> None:
     bdims = [i for i in range(len(So)) if sp[i] != So[i]]
     j = (bdims[-1] + 1) if bdims else 0
     if prod(So[:j]) > MAX_DMAS:
-        raise _unsupported(f"a broadcast needing {prod(So[:j])} DMAs")
+        raise Unsupported(f"a broadcast needing {prod(So[:j])} DMAs")
     for idx in itertools.product(*(range(d) for d in So[:j])):
         d_sl = list(idx) + [(0, d) for d in So[j:]]
         s_full = [(0 if sp[i] == 1 else idx[i]) if i < j else (0, sp[i]) for i in range(len(So))]
@@ -230,7 +217,7 @@ def slice_(lw, op) -> None:
     # A DMA access steps forward only: a dim read backwards takes one DMA per index of it.
     back = [i for i, s in enumerate(strides) if s < 0]
     if prod(dst.shape[i] for i in back) > MAX_DMAS:
-        raise _unsupported(f"a reversed slice needing {prod(dst.shape[i] for i in back)} DMAs (at most {MAX_DMAS})")
+        raise Unsupported(f"a reversed slice needing {prod(dst.shape[i] for i in back)} DMAs (at most {MAX_DMAS})")
     for idx in itertools.product(*(range(dst.shape[i]) for i in back)):
         at = dict(zip(back, idx))
         d_sl = [at[i] if i in at else (0, n) for i, n in enumerate(dst.shape)]
@@ -260,8 +247,6 @@ def pad(lw, op) -> None:
     border slab, dim by dim, is a copy of one slab inside dim i's middle (the one at the edge, or
     the mirrored one), taken over the dims before i whole and the dims after i's middle, so the
     corners come out as in numpy (which pads one axis after the other)."""
-    from neuron_opt.lowering.lowerer import dt
-
     mode = op.prop("mode") or "constant"
     pads = list(op.prop("pads")) or [0, 0]  # rank 0: one element, held as shape (1,)
     src = lw.home_of(op.operands[0])
@@ -293,8 +278,8 @@ def _pad_copies(lw, src, dst, pads, mode: str) -> None:
     up = [max(0, p) for p in pads[rank:]]
     for n, a, b in zip(src.shape, lo, up):
         if mode == "reflect" and max(a, b) > n - 1:
-            raise _unsupported(f"a reflect pad of {max(a, b)} on a dim of {n} (numpy reflects again; "
-                               "at most the dim minus one)")
+            raise Unsupported(f"a reflect pad of {max(a, b)} on a dim of {n} (numpy reflects again; "
+                              "at most the dim minus one)")
     grown_shape = [n + a + b for n, a, b in zip(src.shape, lo, up)]
     crop = grown_shape != list(dst.shape)
     g = lw.kb.hbm("scratch", lw.kb.fresh("h"), grown_shape, src.dtype) if crop else dst
@@ -320,7 +305,7 @@ COPIES = (reshape, transpose, broadcast, slice_, concat, pad)
 
 def fill_hbm(lw, dst, box: list[tuple[int, int]], value: float, dtype: str) -> None:
     """Write `value` into the box (one (start, stop) per dim) of HBM tensor dst: DMAs of
-    [<= 128 rows, inner] from one memset tile, where inner is the box's trailing dims (a run
+    [<= PMAX rows, inner] from one memset tile, where inner is the box's trailing dims (a run
     of the last dim when that alone is longer than FILL_COLS)."""
     ext = [b - a for a, b in box]
     if ext[-1] > FILL_COLS:

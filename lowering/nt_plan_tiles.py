@@ -11,14 +11,14 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 
+from neuron_opt.lowering.plan import annotate
+
 
 @dataclass(frozen=True)
 class NtPlanTilesPass(ModulePass):
     name = "nt-plan-tiles"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        from neuron_opt.lowering.plan import annotate
-
         for fn in op.body.block.ops:
             if isinstance(fn, func.FuncOp):
                 annotate(fn)

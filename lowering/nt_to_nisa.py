@@ -19,12 +19,11 @@ from xdsl.passes import ModulePass
 
 from neuron_opt.diagnostics import CompileError
 from neuron_opt.dialects import nt
+from neuron_opt.lowering.lowerer import Lowerer
 
 
 def kernel_module(module: ModuleOp) -> ModuleOp:
     """A new nisa module holding the kernel for an nt module (weights attribute kept)."""
-    from neuron_opt.lowering.lowerer import Lowerer
-
     fns = [op for op in module.body.block.ops if isinstance(op, func.FuncOp)]
     if not fns:
         raise CompileError("nt-to-nisa: the module holds no func.func to lower")

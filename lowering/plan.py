@@ -10,18 +10,21 @@ never round-trip through HBM."""
 
 from __future__ import annotations
 
+from math import prod
+
+import numpy as np
 from xdsl.dialects import func
 from xdsl.dialects.builtin import Float8E4M3Type, UnitAttr
 from xdsl.ir import Operation, SSAValue
 
 from neuron_opt.dialects import nt
 from neuron_opt.dialects.types import is_float, type_name
+from neuron_opt.lowering.common import PMAX
 from neuron_opt.lowering.kernel import DT_BYTES
 
 FUSED, RESIDENT, PLANNED = "nisa.fused", "nisa.resident", "nisa.planned"
 TRANSPOSED = "nisa.transposed"
 RESIDENT_BYTES = 24 * 1024  # per partition: intermediates this small stay in SBUF
-PMAX = 128
 
 UNARY_ACT = {
     nt.ExpOp: "exp", nt.LogOp: "log", nt.SqrtOp: "sqrt", nt.RsqrtOp: "rsqrt",
@@ -170,9 +173,7 @@ def one_fixed_per_group(roots: list[Operation], fused: set[Operation]) -> None:
 
 
 def resident_bytes(v: SSAValue) -> int:
-    """Bytes per partition of v kept in SBUF as [rows, last dim] tiles of 128 rows."""
-    from math import prod
-
+    """Bytes per partition of v kept in SBUF as [rows, last dim] tiles of PMAX rows."""
     S = shape(v)
     name = type_name(v.type.element_type)
     if not S or name not in DT_BYTES:
@@ -272,7 +273,5 @@ def plan_transposed(resident: set[Operation], fused: set[Operation]) -> set[Oper
 
 
 def _is_splat(op) -> bool:
-    import numpy as np
-
     a = op.to_array().reshape(-1)
     return a.size > 0 and bool(np.all(a == a[0]))

@@ -10,11 +10,12 @@ from math import prod
 from neuron_opt.dialects import nisa, nt
 from neuron_opt.lowering import hbm as H
 from neuron_opt.lowering import plan as P
+from neuron_opt.lowering.common import EW_COLS, PMAX, alu_engine, dt, runs
 from neuron_opt.lowering.kernel import ANY_QUEUE
+from neuron_opt.lowering.movement import permute, permuted_scratch
 
 BN_FMAX = 512
 REDUCE_COLS = 8192  # free size of one tensor_reduce (rows longer than this reduce in chunks)
-PMAX = 128
 
 
 def _scratch(lw, parts, width, dtype="f32"):
@@ -24,8 +25,6 @@ def _scratch(lw, parts, width, dtype="f32"):
 
 
 def tile(lw, op, k, r0, r1, c0, c1):
-    from neuron_opt.lowering.lowerer import dt
-
     S = P.shape(op.results[0])
     C = prod(S[k:])
     p = r1 - r0
@@ -84,9 +83,6 @@ def _softmax(lw, o, x, p: int, C: int, log: bool) -> None:
 def softmax_any_axis(lw, op) -> None:
     """Softmax over a non-last axis: that axis is moved last by DMA, the rows are normalized
     along the free dim, and the result is moved back."""
-    from neuron_opt.lowering.lowerer import dt
-    from neuron_opt.lowering.movement import permute, permuted_scratch
-
     x, out = op.operands[0], op.results[0]
     S = P.shape(x)
     rank = len(S)
@@ -117,8 +113,6 @@ def _apply(lw, dst, src, alu, kind, val):
 
 
 def reduce(lw, op):
-    from neuron_opt.lowering.lowerer import alu_engine, dt
-
     x = op.operands[0]
     Sx = P.shape(x)
     rank = len(Sx)
@@ -128,8 +122,6 @@ def reduce(lw, op):
     if axes != list(range(kx, rank)):
         # move the reduced axes last by DMA (the kept ones keep their order, so the result's
         # element order is unchanged), then reduce along the free dim
-        from neuron_opt.lowering.movement import permuted_scratch
-
         perm = [a for a in range(rank) if a not in axes] + axes
         src = permuted_scratch(lw, lw.home_of(x), perm)
         Sx = tuple(Sx[p] for p in perm)
@@ -199,8 +191,6 @@ def _int32_reduce(lw, res, t, alu: str) -> None:
 
 def column(lw, v, rows: list[int]):
     """A [len(rows), 1] SBUF column of v's elements at flat indices `rows`."""
-    from neuron_opt.lowering.lowerer import runs
-
     src = lw.home_of(v)
     t = _scratch(lw, len(rows), 1, src.dtype)
     for off, s0, n in runs(rows):
@@ -230,8 +220,6 @@ def group_norm(lw, op):
     (InstanceNormalization) each row is one channel and scale/bias are per-row scalars; else
     the fp32 normalized rows go to an HBM scratch and a second pass over (sample, channel)
     rows applies scale and bias. Everything stays fp32 until the one rounding of the result."""
-    from neuron_opt.lowering.lowerer import dt
-
     x, scale, bias = op.operands
     S = P.shape(x)
     Ch, G = S[1], op.prop("groups")
@@ -281,8 +269,6 @@ def group_norm(lw, op):
 def _scale_bias_rows(lw, y, scale, bias, dst) -> None:
     """dst = y * scale + bias per channel, over (sample, channel) rows of y [N, C, spatial], in
     column chunks (any spatial size)."""
-    from neuron_opt.lowering.lowerer import EW_COLS
-
     kb = lw.kb
     S = y.shape
     Ch, C = S[1], prod(S[2:])
@@ -306,8 +292,6 @@ def _scale_bias_rows(lw, y, scale, bias, dst) -> None:
 
 
 def batch_norm(lw, op):
-    from neuron_opt.lowering.lowerer import EW_COLS, dt
-
     x, scale, bias, mean, var = op.operands
     S = P.shape(x)
     Ch = S[1]

@@ -31,7 +31,7 @@ from neuron_opt.cli.common import make_context
 from neuron_opt.dialects import nt
 from neuron_opt.dialects.parse import parse_module, verify_module
 from neuron_opt.lowering.lower_to_nisa import lower_module
-from neuron_opt.lowering.lowerer import NoLowering
+from neuron_opt.lowering.common import NoLowering
 from neuron_opt.options import CAST_TYPES, CASTING_MODES, DEFAULT_TYPE
 from neuron_opt.passes.pipeline import run_cast_pipeline
 from neuron_opt.runtime.reference import Reference
