@@ -59,7 +59,7 @@ bench: $(STAMP)
 # at batch 512, ...) into zoo-out/ (gitignored, a few GB); the tiny zoo is committed in
 # examples/zoo. Installs the zoo extra (torch 2.13.0 CPU, transformers, onnxscript).
 zoo: $(STAMP)
-	$(BIN)/pip install -q -e '.[dev,zoo]'
+	$(INSTALL) '.[dev,zoo]'
 	$(BIN)/python examples/zoo/make_zoo.py --real --out zoo-out
 
 clean:

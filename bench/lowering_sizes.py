@@ -111,7 +111,8 @@ MODELS = {"resnet50": resnet50, "mobilenet_v2": mobilenet_v2,
 
 
 def measure(name: str, numerics: bool) -> list[dict]:
-    from neuron_opt.cli import cc_model
+    from neuron_opt.cli import models
+    from neuron_opt.cli.metrics import agreement
 
     model, inputs = MODELS[name]()
     rows, ref32 = [], None
@@ -120,21 +121,21 @@ def measure(name: str, numerics: bool) -> list[dict]:
         onnx.save(model, path)
         for mode in ("none", "matmult"):
             t0 = time.perf_counter()
-            c = cc_model.compile_onnx(str(path), mode, "bf16")
+            c = models.compile_onnx(str(path), mode, "bf16")
             t1 = time.perf_counter()
             c.kernel  # lowered on first use
             t2 = time.perf_counter()
-            r = cc_model.simulate(c, inputs if numerics else {}, numerics=numerics)
+            r = models.simulate(c, inputs if numerics else {}, numerics=numerics)
             t3 = time.perf_counter()
             row = {"model": name, "option": c.option, "compile_s": t1 - t0, "lower_s": t2 - t1,
                    "simulate_s": t3 - t2, "numerics": numerics, "latency_us": r.makespan_us,
                    "instructions": r.instructions}
             if numerics:
-                ref = cc_model.reference(c, inputs)
+                ref = models.reference(c, inputs)
                 ref32 = ref if ref32 is None else ref32
                 out = next(iter(ref))
-                row["sim_vs_interpreter"] = cc_model.agreement(r.outputs, ref)[out]["rel_l2"]
-                row["own_error"] = cc_model.agreement(ref, ref32)[out]["rel_l2"]
+                row["sim_vs_interpreter"] = agreement(r.outputs, ref)[out]["rel_l2"]
+                row["own_error"] = agreement(ref, ref32)[out]["rel_l2"]
             rows.append(row)
             print(f"{name:<13} {c.option:<13} import+passes {row['compile_s']:5.1f} s  lower {row['lower_s']:5.1f} s  "
                   f"simulate {row['simulate_s']:6.1f} s  "

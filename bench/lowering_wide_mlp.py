@@ -37,20 +37,21 @@ def main(argv=None) -> int:
     p.add_argument("--numerics", action="store_true", help="also compute values and compare")
     p.add_argument("--json", default=str(RESULTS / "lowering_wide_mlp.json"))
     a = p.parse_args(argv)
-    from neuron_opt.cli import cc_model
+    from neuron_opt.cli import models
+    from neuron_opt.cli.metrics import agreement
 
     rows, ref32 = [], None
     with tempfile.TemporaryDirectory() as tmp:
         path, inputs = _wide_mlp(Path(tmp), a.batch)
         for mode, t in OPTIONS:
-            c = cc_model.compile_onnx(str(path), mode, t)
-            r = cc_model.simulate(c, inputs if a.numerics else {}, numerics=a.numerics)
-            row = {"option": c.option, "batch": a.batch, **cc_model.engine_summary(r)}
+            c = models.compile_onnx(str(path), mode, t)
+            r = models.simulate(c, inputs if a.numerics else {}, numerics=a.numerics)
+            row = {"option": c.option, "batch": a.batch, **models.engine_summary(r)}
             if a.numerics:
-                ref = cc_model.reference(c, inputs)
+                ref = models.reference(c, inputs)
                 ref32 = ref if ref32 is None else ref32
-                row["sim_vs_interpreter"] = cc_model.agreement(r.outputs, ref)["y"]
-                row["own_error"] = cc_model.agreement(ref, ref32)["y"]["rel_l2"]  # interpreter vs fp32
+                row["sim_vs_interpreter"] = agreement(r.outputs, ref)["y"]
+                row["own_error"] = agreement(ref, ref32)["y"]["rel_l2"]  # interpreter vs fp32
             rows.append(row)
     base = rows[0]["latency_us"]
     print(f"{'option':<14} {'latency us':>10} {'speed-up':>8} {'TensorE':>8} {'HFU':>6} {'DMA MiB':>8}"

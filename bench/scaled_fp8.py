@@ -25,8 +25,8 @@ import numpy as np
 
 from bench_common import RESULTS, ROOT, write_json
 from neuron_opt.cli.cc_calibrate import calibrate
-from neuron_opt.cli.cc_metrics import argmax_agreement, error_norms
-from neuron_opt.cli.cc_model import OnnxModel, reference, simulate
+from neuron_opt.cli.metrics import argmax_agreement, error_norms
+from neuron_opt.cli.models import OnnxModel, reference, simulate
 from neuron_opt.passes.precision_plan import format_plan
 
 EXAMPLES = ROOT / "examples"

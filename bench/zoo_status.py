@@ -75,13 +75,13 @@ class _Stage:
 
 def measure(zoo_dir: str, record: dict, options: list[tuple[str, str]]) -> dict:
     """One export through every option: a dict for the JSON (picklable: runs in a worker)."""
-    from neuron_opt.cli import cc_model
+    from neuron_opt.cli import models
 
     path = os.path.relpath(Path(zoo_dir) / record["file"])  # errors name it as given
     out = {"model": record["name"], "exporter": record["exporter"], "family": record["family"],
            "file": record["file"], "wall_s": {}, "stages": {}, "options": {}}
     with _Stage(out, "import"):
-        model = cc_model.OnnxModel(path)
+        model = models.OnnxModel(path)
         inputs = model.inputs(str(Path(zoo_dir) / record["inputs_file"]))
     if "error" in out:
         return out
@@ -98,14 +98,14 @@ def measure(zoo_dir: str, record: dict, options: list[tuple[str, str]]) -> dict:
         if "error" in row:
             continue
         with _Stage(row, "simulate"):
-            result = cc_model.simulate(c, inputs)
-            row.update(cc_model.engine_summary(result))
+            result = models.simulate(c, inputs)
+            row.update(models.engine_summary(result))
         if "error" in row:
             continue
         with _Stage(row, "interpret"):
-            ref = cc_model.reference(c, inputs)
+            ref = models.reference(c, inputs)
             if ref32 is None:
-                ref32 = ref if mode == "none" else cc_model.reference(model.compile("none", "bf16"), inputs)
+                ref32 = ref if mode == "none" else models.reference(model.compile("none", "bf16"), inputs)
         if "error" in row:
             continue
         with _Stage(row, "compare"):
@@ -126,7 +126,7 @@ def _vs_float64(sim: dict, ref: dict, zoo_dir: str, record: dict) -> dict:
     deep net's fp32 error grows with depth, and this says whose it is."""
     import numpy as np
 
-    from neuron_opt.cli.cc_metrics import error_norms
+    from neuron_opt.cli.metrics import error_norms
 
     exact = dict(np.load(Path(zoo_dir) / record["float64_file"]))
     ort = dict(np.load(Path(zoo_dir) / record["outputs_file"]))
@@ -137,12 +137,12 @@ def _vs_float64(sim: dict, ref: dict, zoo_dir: str, record: dict) -> dict:
 def _compare(sim: dict, ref: dict, ref32: dict, mode: str, type_: str) -> dict:
     import numpy as np
 
-    from neuron_opt.cli import cc_model
+    from neuron_opt.cli.metrics import agreement
 
-    agree = cc_model.agreement(sim, ref)
+    agree = agreement(sim, ref)
     res = {}
     for name, r in ref.items():
-        own = cc_model.agreement({name: r}, {name: ref32[name]})[name]["rel_l2"]
+        own = agreement({name: r}, {name: ref32[name]})[name]["rel_l2"]
         bound = sim_bound(mode, type_, own)
         finite_same = bool(np.array_equal(np.isfinite(np.asarray(sim[name], np.float64)),
                                           np.isfinite(np.asarray(r, np.float64))))
@@ -312,7 +312,7 @@ def main(argv=None) -> int:
     print_report(results, names)
     wall = time.perf_counter() - t0
     print(f"wall {wall:.0f} s with --jobs {a.jobs}")
-    from neuron_opt.cli.cc_metrics import json_safe
+    from neuron_opt.cli.tables import json_safe
 
     out = Path(a.json) if a.json else RESULTS / ("zoo_status_real.json" if a.real else "zoo_status.json")
     write_json(out, json_safe({"zoo": str(zoo), "size": manifest.get("size"), "options": names,

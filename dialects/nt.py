@@ -496,7 +496,7 @@ def scale_array(values: Sequence[float]) -> DenseArrayBase:
 # Contractions (MATMUL)
 
 
-class _Contraction(NtOp):
+class Contraction(NtOp):
     acc = opt_prop_def(Attribute)  # accumulation type, f32 by default
     # Scaled fp8: the fp32 accumulator times unscale[output channel] (one value, or one per
     # channel), before the bias and the result's rounding.
@@ -541,7 +541,7 @@ class _Contraction(NtOp):
 
 
 @irdl_op_definition
-class MatmulOp(_Contraction):
+class MatmulOp(Contraction):
     """2-D matmul: [M, K] x [K, N] -> [M, N]."""
 
     name = "nt.matmul"
@@ -557,7 +557,7 @@ class MatmulOp(_Contraction):
 
 
 @irdl_op_definition
-class BatchMatmulOp(_Contraction):
+class BatchMatmulOp(Contraction):
     """[..., M, K] x [..., K, N] -> [..., M, N], batch dims broadcast."""
 
     name = "nt.batch_matmul"
@@ -571,7 +571,7 @@ class BatchMatmulOp(_Contraction):
 
 
 @irdl_op_definition
-class LinearOp(_Contraction):
+class LinearOp(Contraction):
     """y = x @ w (+ bias); with `trans_b`, w is [N, K]. Bias broadcasts to [M, N]."""
 
     name = "nt.linear"
@@ -598,7 +598,7 @@ class LinearOp(_Contraction):
 
 
 @irdl_op_definition
-class ConvOp(_Contraction):
+class ConvOp(Contraction):
     """N-D convolution, NC[spatial] x O(C/groups)[kernel] (+ bias[O])."""
 
     name = "nt.conv"

@@ -97,7 +97,7 @@ class _Scales:
     scales: dict[int, tuple[tuple[float, ...], int | None]]
 
 
-def weight_channel_axis(op: nt._Contraction) -> int:
+def weight_channel_axis(op: nt.Contraction) -> int:
     """The dim of the second operand that holds the output channels."""
     rank = len(op.operands[1].type.get_shape())
     if isinstance(op, nt.ConvOp) or (isinstance(op, nt.LinearOp) and op.prop("trans_b")):
@@ -105,7 +105,7 @@ def weight_channel_axis(op: nt._Contraction) -> int:
     return rank - 1
 
 
-def _scales_of(op: nt._Contraction, rule: PlanRule) -> _Scales:
+def _scales_of(op: nt.Contraction, rule: PlanRule) -> _Scales:
     scales: dict[int, tuple[tuple[float, ...], int | None]] = {}
     if rule.input_amax is not None:
         scales[0] = ((fp8_scale(rule.input_amax, rule.margin),), None)
@@ -131,7 +131,7 @@ def _floats(values) -> list:
 def _is_fp32_op(op: Operation) -> bool:
     """What `all` converts: a contraction with f32 inputs, a cast to f32, any other op with an
     f32 operand or result. Ops the model computes in another float type stay."""
-    if isinstance(op, nt._Contraction):
+    if isinstance(op, nt.Contraction):
         return all(v.type.element_type == builtin.f32 for v in op.operands[:2])
     if isinstance(op, nt.CastOp):
         return op.result.type.element_type == builtin.f32
@@ -142,7 +142,7 @@ def _converts(op: Operation, t: _Target) -> bool:
     """The op computes in another type than the model's: its result, or a contraction's
     inputs (an op only reading casts of its inputs computes as before)."""
     return any(_retyped(op, r, t) for r in _floats(op.results)) or (
-        isinstance(op, nt._Contraction) and any(op.operands[i].type.element_type != t.data for i in (0, 1)))
+        isinstance(op, nt.Contraction) and any(op.operands[i].type.element_type != t.data for i in (0, 1)))
 
 
 def _retyped(op: Operation, res: SSAValue, t: _Target) -> bool:
@@ -176,7 +176,7 @@ class _FuncCaster:
                 rule = self.plan.match(op)
                 targets[op], reasons[op] = self._decide(op, rule)
                 t = targets[op]
-                if rule is not None and rule.scaled and isinstance(op, nt._Contraction) and t is not None \
+                if rule is not None and rule.scaled and isinstance(op, nt.Contraction) and t is not None \
                         and t.data == role_type("matmul", "fp8_e4m3"):
                     self.scaled[op] = _scales_of(op, rule)
                 wanted[op] = self._operand_types(op, targets[op])
@@ -246,7 +246,7 @@ class _FuncCaster:
             return dict.fromkeys(floats)
         if t is None:
             return {i: op.operands[i].type.element_type for i in floats}
-        data = 2 if isinstance(op, nt._Contraction) else 0
+        data = 2 if isinstance(op, nt.Contraction) else 0
         scaled = self.scaled[op].scales if op in self.scaled else {}
         # A scaled operand reads its producer's type: the scaled cast reads any float.
         return {i: None if i in scaled else t.data if i < data else t.other for i in floats}
@@ -255,7 +255,7 @@ class _FuncCaster:
         if t is None:
             self.report.decide(op, "kept", None, False, reason)
             return
-        if isinstance(op, nt._Contraction) and t.data != t.result:
+        if isinstance(op, nt.Contraction) and t.data != t.result:
             text = f"{type_name(t.data)}{' scaled' if op in self.scaled else ''}, result {type_name(t.result)}"
         else:
             text = type_name(t.result)
@@ -272,13 +272,13 @@ class _FuncCaster:
             self._scale_operands(op, self.scaled[op])
         if t is None:
             return
-        if isinstance(op, nt._Contraction):
+        if isinstance(op, nt.Contraction):
             op.properties["acc"] = builtin.f32
         for res in _floats(op.results):
             if _retyped(op, res, t):
                 Rewriter.replace_value_with_new_type(res, TensorType(t.result, res.type.get_shape()))
 
-    def _scale_operands(self, op: nt._Contraction, sc: _Scales) -> None:
+    def _scale_operands(self, op: nt.Contraction, sc: _Scales) -> None:
         """Scaled casts of the operands to fp8 and the contraction's unscale = 1 / (s0 * s1),
         per output channel (exact: powers of two). An operand already in fp8 (the model's,
         or an earlier run's) is read as it is."""

@@ -78,7 +78,7 @@ class _Node:
 def calibrate(model_path: str, sample_paths: list[str], margin: float = 1.0) -> tuple[list[dict], int]:
     """The plan's rules (one per ONNX node with a contraction, in graph order, as dicts for
     `format_plan`) and the number of contractions they cover; `margin` goes into each rule."""
-    from neuron_opt.cli.cc_model import OnnxModel
+    from neuron_opt.cli.models import OnnxModel
 
     model = OnnxModel(model_path)
     samples = [(p, model.inputs(p)) for p in sample_paths]  # every file checked before the runs
@@ -87,7 +87,7 @@ def calibrate(model_path: str, sample_paths: list[str], margin: float = 1.0) -> 
 
 
 def calibrate_model(model, samples: list[tuple[str, dict]]) -> tuple[list[dict], int]:
-    """calibrate() on a cc_model.OnnxModel and (name, inputs) samples (tune's)."""
+    """calibrate() on a models.OnnxModel and (name, inputs) samples (tune's)."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -97,7 +97,7 @@ def calibrate_model(model, samples: list[tuple[str, dict]]) -> tuple[list[dict],
     from neuron_opt.runtime.reference import Reference
 
     ref = Reference(model.fp32, model.weights)
-    contractions = [op for op in ref.func.body.block.ops if isinstance(op, nt._Contraction)]
+    contractions = [op for op in ref.func.body.block.ops if isinstance(op, nt.Contraction)]
     nodes: dict[str, _Node] = {}
     console = Console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),

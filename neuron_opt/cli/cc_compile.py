@@ -1,45 +1,20 @@
 """`neuron-cc compile MODEL.onnx [--auto-cast M] [--auto-cast-type T] [--cast-io] -o OUT.mlir`:
-import the model, run the cast pipeline, verify, and write OUT.mlir plus OUT.npz (weights).
-
-The cast options and `compile_model` are shared with `neuron-cc eval` (and later subcommands)."""
+import the model, run the cast pipeline, verify, and write OUT.mlir plus OUT.npz (weights)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from neuron_opt.cli.cc_precision import add_plan_options, add_report_option, emit_report, plan_options, report_file
+from neuron_opt.cli.precision import (
+    add_cast_options,
+    add_plan_options,
+    add_report_option,
+    emit_report,
+    plan_options,
+    report_file,
+)
 from neuron_opt.diagnostics import CompileError
-from neuron_opt.options import CAST_TYPES, DEFAULT_MODE, DEFAULT_TYPE, MODE_SPELLINGS, normalize_mode
-
-
-def add_cast_options(p: argparse.ArgumentParser) -> None:
-    """neuronx-cc's spellings; defaults as its mixed-precision guide documents them."""
-    p.add_argument(
-        "--auto-cast", type=normalize_mode, choices=MODE_SPELLINGS, default=DEFAULT_MODE,
-        help=f"which ops to cast (default {DEFAULT_MODE}; neuronx-cc 2.27+ defaults to none); "
-        "matmul is accepted for matmult; none runs no pass")
-    p.add_argument("--auto-cast-type", choices=CAST_TYPES, default=DEFAULT_TYPE,
-                   help=f"the low-precision type (default {DEFAULT_TYPE})")
-    p.add_argument("--cast-io", action="store_true",
-                   help="expose low-precision inputs/outputs: preserve-io{enabled=false}")
-
-
-def compile_model(model_path: str, mode: str, cast_type: str, cast_io: bool, weights_name: str | None = None,
-                  plan: dict | None = None, on_report=None):
-    """Import + cast pipeline + verify. Returns (module, weights). ONNX problems arrive from the
-    importer as `model.onnx: node NAME (OpType): error: ...`. `plan` holds auto-cast's
-    precision-plan options; `on_report` receives auto-cast's report (when it ran)."""
-    from neuron_opt.dialects.parse import verify_module
-    from neuron_opt.importers.onnx import import_onnx
-    from neuron_opt.passes.pipeline import apply_cast_pipeline, cast_pipeline
-
-    module, weights = import_onnx(model_path, weights_name)
-    report = apply_cast_pipeline(module, cast_pipeline(mode, cast_type, not cast_io, **(plan or {})))
-    if on_report is not None:
-        on_report(report)
-    verify_module(module)
-    return module, weights
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -52,6 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    from neuron_opt.cli.models import compile_model
     from neuron_opt.importers.onnx import save_compiled
     from neuron_opt.outputs import check_outputs
 
@@ -69,7 +45,7 @@ def run(args) -> int:
         raise CompileError(f"exists and is not the weights file of {out} (remove it or choose "
                            "another -o)", str(npz))
     module, weights = compile_model(
-        args.model, args.auto_cast, args.auto_cast_type, args.cast_io, out.with_suffix(".npz").name,
+        args.model, args.auto_cast, args.auto_cast_type, args.cast_io, npz.name,
         plan_options(args), lambda report: emit_report(report, args))
     save_compiled(module, weights, out)
     return 0

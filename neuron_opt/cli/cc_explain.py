@@ -18,8 +18,6 @@ every row as JSON with --json, and error along the graph as a plot with --plot.
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
 import numpy as np
 
@@ -29,12 +27,10 @@ DEFAULT_TOP = 20
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from neuron_opt.cli.cc_compile import add_cast_options
-    from neuron_opt.cli.cc_precision import add_plan_options
+    from neuron_opt.cli.inputs import add_model_arguments
+    from neuron_opt.cli.precision import add_cast_options, add_plan_options
 
-    p.add_argument("model", metavar="MODEL.onnx", help="the ONNX model")
-    p.add_argument("--inputs", metavar="X.npz", required=True,
-                   help="inputs keyed by the model's input names, in the model's input dtypes")
+    add_model_arguments(p)
     add_cast_options(p)
     add_plan_options(p)
     p.add_argument("--json", metavar="FILE", help="write every op's row as JSON")
@@ -94,15 +90,15 @@ def _range_stats(own, ref, elt) -> dict:
 
 
 def explain(args) -> dict:
-    from neuron_opt.cli.cc_model import OnnxModel
-    from neuron_opt.cli.cc_precision import emit_report, label_of, plan_options
+    from neuron_opt.cli.models import OnnxModel
+    from neuron_opt.cli.precision import emit_report, label_of, plan_options
 
     plan = plan_options(args)
     model = OnnxModel(args.model)
     rows = attribute(model, model.inputs(args.inputs), args.auto_cast, args.auto_cast_type, plan,
                      lambda r: emit_report(r, args))
     first = next((r for r in rows if r["accumulated_non_finite"]), None)
-    return {"model": args.model, "option": label_of(args), "ops": rows,
+    return {"model": args.model, "name": model.name, "option": label_of(args), "ops": rows,
             "first_non_finite": None if first is None else {k: first[k] for k in ("node", "op_type", "op")}}
 
 
@@ -110,9 +106,9 @@ def attribute(model, inputs: dict, mode: str, cast_type: str, plan: dict | None 
               rules=None) -> list[dict]:
     """A row per float result of every op under the option (auto-cast's `mode`, `cast_type`
     and plan options, or `rules`, a PrecisionPlan built by a program), in graph order: its own
-    and accumulated error against fp32 and its range counts. `model` is a cc_model.OnnxModel;
+    and accumulated error against fp32 and its range counts. `model` is a models.OnnxModel;
     `on_report` receives auto-cast's report."""
-    from neuron_opt.cli.cc_metrics import error_norms
+    from neuron_opt.cli.metrics import error_norms
     from neuron_opt.diagnostics import onnx_node_of
     from neuron_opt.dialects import nt
     from neuron_opt.dialects.types import FP8_MAX, is_float, round_to, type_name
@@ -185,19 +181,16 @@ def _name(row) -> str:
     return name if len(name) <= NAME_WIDTH else "…" + name[-(NAME_WIDTH - 1):]
 
 
-def _e(v: float) -> str:
-    return "0" if v == 0 else f"{v:.2e}"
-
-
 def print_table(report: dict, top: int) -> None:
-    from rich.console import Console
     from rich.table import Table
 
+    from neuron_opt.cli.tables import console as make_console
+    from neuron_opt.cli.tables import sci
     from neuron_opt.diagnostics import markup
 
-    console = Console(width=max(Console().width, 200))
+    console = make_console()
     rows = sorted(report["ops"], key=lambda r: -r["own"]["rel_l2"])[:top]
-    t = Table(title=f"{markup(Path(report['model']).name)}  option {markup(report['option'])}: error per op, "
+    t = Table(title=f"{markup(report['name'])}  option {markup(report['option'])}: error per op, "
               f"largest own error first ({min(top, len(report['ops']))} of {len(report['ops'])})",
               title_justify="left")
     for col in ("node (op type)", "nt op", "type", "own rel L2", "accum. rel L2", "inf/NaN",
@@ -205,7 +198,7 @@ def print_table(report: dict, top: int) -> None:
         t.add_column(col, justify="left" if col in ("node (op type)", "nt op", "type") else "right",
                      no_wrap=True)
     for r in rows:
-        t.add_row(markup(_name(r)), r["op"], r["type"], _e(r["own"]["rel_l2"]), _e(r["accumulated"]["rel_l2"]),
+        t.add_row(markup(_name(r)), r["op"], r["type"], sci(r["own"]["rel_l2"], 2), sci(r["accumulated"]["rel_l2"], 2),
                   str(r["non_finite"]), str(r["fp16_overflow"]), str(r["flushed_to_zero"]),
                   str(r["subnormal"]), str(r["fp8_saturated_inputs"]))
     console.print(t)
@@ -242,7 +235,7 @@ def plot(report: dict, path: str) -> None:
                     textcoords="offset points", color="red", fontsize=8)
     ax.set_xlabel("op (graph order)")
     ax.set_ylabel("rel L2 error vs fp32")
-    ax.set_title(f"{Path(report['model']).name}: {report['option']}, error along the graph")
+    ax.set_title(f"{report['name']}: {report['option']}, error along the graph")
     ax.legend(loc="lower right")
     fig.tight_layout()
     with atomic_output(path, "wb") as f:
@@ -251,13 +244,13 @@ def plot(report: dict, path: str) -> None:
 
 
 def run(args) -> int:
-    from neuron_opt.cli.cc_metrics import json_safe
-    from neuron_opt.outputs import atomic_output, check_outputs
+    from neuron_opt.cli.tables import check_plot, write_json
+    from neuron_opt.outputs import check_outputs
 
     if not args.model.endswith(".onnx"):
         raise CompileError("explain takes an ONNX model", args.model)
-    if args.plot is not None and not args.plot.endswith(".png"):
-        raise CompileError("the plot must be a .png file", args.plot)
+    if args.plot is not None:
+        check_plot(args.plot)
     if args.top < 1:
         raise CompileError("--top must be at least 1", "neuron-cc")
     check_outputs([args.json, args.plot], [args.model, args.inputs])  # before the slow run
@@ -266,7 +259,5 @@ def run(args) -> int:
     if args.plot:
         plot(report, args.plot)
     if args.json:
-        with atomic_output(args.json) as f:
-            json.dump(json_safe(report), f, indent=2, allow_nan=False)
-            f.write("\n")
+        write_json(args.json, report)
     return 0

@@ -11,9 +11,6 @@ or as tasks on a Ray cluster (--ray)."""
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
-
 
 from neuron_opt.cli.pool import add_worker_options, check_worker_options
 from neuron_opt.diagnostics import CompileError
@@ -23,23 +20,25 @@ from neuron_opt.outputs import atomic_output
 DEFAULT_TOLERANCE = 1e-2
 
 
-def add_model_arguments(p: argparse.ArgumentParser, plot_default: str) -> None:
-    """The model, its inputs, the tolerance and the plot: sweep's and tune's."""
-    p.add_argument("model", metavar="MODEL.onnx", help="the ONNX model")
-    p.add_argument("--inputs", metavar="X.npz", required=True,
-                   help="inputs keyed by the model's input names, in the model's input dtypes")
+def add_model_arguments(p: argparse.ArgumentParser, kind: str) -> None:
+    """The model, its inputs, the tolerance and the plot: sweep's and tune's (`kind` names the
+    default plot, NAME_KIND.png)."""
+    from neuron_opt.cli.inputs import add_model_arguments as add_model_and_inputs
+
+    add_model_and_inputs(p)
     p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE, metavar="T",
                    help=f"largest acceptable rel L2 error vs fp32, over all outputs (default {DEFAULT_TOLERANCE:g})")
     p.add_argument("--plot", metavar="P.png",
-                   help=f"where the Pareto plot goes (default {plot_default} in the current directory)")
+                   help=f"where the Pareto plot goes (default NAME_{kind}.png beside --json, else in the "
+                   "current directory; NAME is the model's graph name, else its file's stem, with its "
+                   "folder's name when the stem is generic, e.g. bert_model)")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_model_arguments(p, "MODEL_sweep.png")
+    add_model_arguments(p, "sweep")
     p.add_argument("--json", metavar="FILE", help="write the table and recommendation as JSON")
     add_worker_options(p)
-    from neuron_opt.cli.cc_compile import add_cast_options
-    from neuron_opt.cli.cc_precision import add_plan_options
+    from neuron_opt.cli.precision import add_cast_options, add_plan_options
 
     plan = p.add_argument_group(
         "precision plan", "with --precision-plan (or a block list) one more row: the plan over "
@@ -52,7 +51,7 @@ def _evaluate(context: dict, option: tuple) -> dict:
     """One option on the simulator and in the interpreter (in a worker); an option is (mode,
     type), (mode, type, label) for the command line's plan row, or (mode, type, label, text) for
     a plan given as its TOML text (tune's)."""
-    from neuron_opt.cli import cc_model
+    from neuron_opt.cli import models
     from neuron_opt.passes.precision_plan import parse_plan_text
 
     model, inputs = context["model"], context["inputs"]
@@ -63,21 +62,20 @@ def _evaluate(context: dict, option: tuple) -> dict:
             c = model.compile(option[0], option[1], label=option[2], **context["plan"])
         else:
             c = model.compile(option[0], option[1], label=option[2], rules=parse_plan_text(option[3], option[2]))
-        result = cc_model.simulate(c, inputs)
-        ref = cc_model.reference(c, inputs)
+        result = models.simulate(c, inputs)
+        ref = models.reference(c, inputs)
     except CompileError as e:  # one option failing (e.g. does not fit) is a row, not a stop
         return {"error": e}
-    return {"summary": cc_model.engine_summary(result), "outputs": result.outputs, "reference": ref}
+    return {"summary": models.engine_summary(result), "outputs": result.outputs, "reference": ref}
 
 
 def sweep(model, inputs: dict, jobs: int = 1, plan: dict | None = None, ray: str | None = None,
           plans: tuple[tuple[str, str, str, str], ...] = ()) -> list[dict]:
     """One row per option (its metrics), in SWEEP_OPTIONS order, then the plan's row when `plan`
     holds its compile options (mode, cast_type, cast_io, plan, on_report, label), then a row per
-    (mode, cast_type, label, TOML text) of `plans`; `model` is a cc_model.OnnxModel. The options
+    (mode, cast_type, label, TOML text) of `plans`; `model` is a models.OnnxModel. The options
     run in `jobs` processes, or on the Ray cluster at `ray`."""
-    from neuron_opt.cli.cc_metrics import error_norms, range_counts
-    from neuron_opt.cli.cc_model import agreement
+    from neuron_opt.cli.metrics import agreement, error_norms, range_counts
     from neuron_opt.cli.pool import Workers
 
     options = list(SWEEP_OPTIONS)
@@ -218,23 +216,25 @@ def plot(rows: list[dict], tolerance: float, best: dict | None, path: str, title
 
 
 def _e(v) -> str:
-    return "-" if v is None else (f"{v:.2e}" if v else "0")
+    from neuron_opt.cli.tables import sci
+
+    return sci(v, 2)
 
 
 def print_table(rows: list[dict], best: dict | None, tolerance: float, plot_path: str, title: str,
                 console=None) -> None:
-    from rich.console import Console
     from rich.table import Table
 
+    from neuron_opt.cli.tables import console as make_console
     from neuron_opt.diagnostics import markup, printable
 
-    console = console or Console(width=max(Console().width, 150))
+    console = console or make_console()
     t = Table(title=markup(title), title_justify="left")
     for col, just in (("option", "left"), ("rel L2 vs fp32", "right"), ("rel max abs", "right"),
                       ("inf/NaN", "right"), ("overflow", "right"), ("saturated", "right"),
                       ("sim vs interp", "right"), ("differing", "right"), ("latency µs", "right"),
                       ("speed-up", "right"), ("TensorE", "right"), ("HFU", "right")):
-        t.add_column(col, justify=just)
+        t.add_column(col, justify=just, no_wrap=True)
     failed = [r for r in rows if "error" in r]
     for r in rows:
         if "error" in r:  # the message goes below the table (a cell would wrap it into shreds)
@@ -260,7 +260,7 @@ def print_table(rows: list[dict], best: dict | None, tolerance: float, plot_path
 def _plan_row(args) -> dict | None:
     """The plan row's compile options, when a plan or a block list is given (the plan file is
     checked here, before the sweep starts)."""
-    from neuron_opt.cli.cc_precision import emit_report, has_plan, label_of, plan_options
+    from neuron_opt.cli.precision import emit_report, has_plan, label_of, plan_options
 
     if not has_plan(args):
         return None
@@ -269,42 +269,33 @@ def _plan_row(args) -> dict | None:
 
 
 def run(args) -> int:
-    from neuron_opt.cli import cc_model
+    from neuron_opt.cli.models import OnnxModel
+    from neuron_opt.cli.tables import check_plot, model_name, plot_file, write_json
+    from neuron_opt.outputs import check_outputs
 
     if not args.model.endswith(".onnx"):
         raise CompileError("sweep takes an ONNX model", args.model)
     if args.tolerance <= 0:
         raise CompileError("--tolerance must be positive", "neuron-cc")
-    plot_path = args.plot or f"{Path(args.model).stem}_sweep.png"
-    if not plot_path.endswith(".png"):
-        raise CompileError("the plot must be a .png file", plot_path)
-    from neuron_opt.outputs import check_outputs
-
+    plot_path = args.plot or plot_file(model_name(args.model), "sweep", args.json)
+    check_plot(plot_path)
     check_outputs([plot_path, args.json], [args.model, args.inputs])
     check_worker_options(args)
     plan = _plan_row(args)
-    model = cc_model.OnnxModel(args.model)
+    model = OnnxModel(args.model)
     inputs = model.inputs(args.inputs)
     rows = sweep(model, inputs, args.jobs, plan, args.ray)
     best = recommend(rows, args.tolerance)
-    plot(rows, args.tolerance, best, plot_path, f"{Path(args.model).name}: latency vs error")
+    plot(rows, args.tolerance, best, plot_path, f"{model.name}: latency vs error")
     print_table(rows, best, args.tolerance, plot_path,
-                f"{Path(args.model).name}: every auto-cast option on the NeuronCore-v2 simulator")
+                f"{model.name}: every auto-cast option on the NeuronCore-v2 simulator")
     if args.json:
-        write_json(args.json, report(args, rows, best, plot_path))
+        write_json(args.json, report(args, model.name, rows, best, plot_path))
     return 0
 
 
-def report(args, rows: list[dict], best: dict | None, plot_path: str) -> dict:
-    """The JSON report: the rows, the Pareto front and the recommendation."""
-    return {"model": args.model, "inputs": args.inputs, "tolerance": args.tolerance,
+def report(args, name: str, rows: list[dict], best: dict | None, plot_path: str) -> dict:
+    """The JSON report of model `name`: the rows, the Pareto front and the recommendation."""
+    return {"model": args.model, "name": name, "inputs": args.inputs, "tolerance": args.tolerance,
             "options": rows, "pareto": pareto(rows),
             "recommendation": best["option"] if best else None, "plot": plot_path}
-
-
-def write_json(path: str, data: dict) -> None:
-    from neuron_opt.cli.cc_metrics import json_safe
-
-    with atomic_output(path) as f:
-        json.dump(json_safe(data), f, indent=2, allow_nan=False)
-        f.write("\n")

@@ -25,7 +25,6 @@ import numpy as np
 from neuron_opt.diagnostics import CompileError
 
 MODE = "all"  # every candidate sets every tunable node; `all` makes a contraction write its type
-DEFAULT_PLOT = "{name}_tune.png"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -33,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from neuron_opt.cli.pool import add_worker_options
     from neuron_opt.precision_search import DEFAULT_BUDGET
 
-    add_model_arguments(p, "NAME_tune.png, NAME the model's name")
+    add_model_arguments(p, "tune")
     p.add_argument("-o", "--output", metavar="plan.toml", required=True,
                    help="where the precision plan goes ('-': stdout)")
     p.add_argument("--json", metavar="FILE", help="write the table, every evaluation and the plan as JSON")
@@ -43,14 +42,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"stop the search after N candidates (default {DEFAULT_BUDGET}; the starting "
                    "points are always evaluated)")
     add_worker_options(p)
-
-
-def model_name(model) -> str:
-    """The graph's name, unless it is an exporter's default; else the file's name."""
-    name = model.proto.graph.name
-    if name and name not in ("main_graph", "torch_jit", "torch-jit-export", "tf2onnx"):
-        return name
-    return Path(model.path).name.removesuffix(".onnx")
 
 
 def tunable_units(model) -> list:
@@ -70,7 +61,7 @@ def tunable_units(model) -> list:
         node = onnx_node_of(op)
         if node is not None:
             entry = nodes.setdefault(node[0], [node[1], False])
-            entry[1] |= isinstance(op, nt._Contraction)
+            entry[1] |= isinstance(op, nt.Contraction)
     return [Unit(name, op_type, contraction) for name, (op_type, contraction) in nodes.items()]
 
 
@@ -122,15 +113,15 @@ class Planner:
 def _measure(context: dict, item: tuple) -> dict:
     """One candidate on the simulator (in a worker): (mode, cast_type, plan text or None) ->
     latency, worst rel L2 vs fp32 and the count of inf/NaN outputs."""
-    from neuron_opt.cli import cc_model
-    from neuron_opt.cli.cc_metrics import error_norms
+    from neuron_opt.cli import models
+    from neuron_opt.cli.metrics import error_norms
     from neuron_opt.passes.precision_plan import parse_plan_text
 
     mode, cast_type, text = item
     try:
         rules = parse_plan_text(text, "tuned plan") if text is not None else None
         c = context["model"].compile(mode, cast_type, rules=rules)
-        result = cc_model.simulate(c, context["inputs"])
+        result = models.simulate(c, context["inputs"])
     except CompileError as e:  # a candidate that cannot run (e.g. does not fit) is infeasible
         return {"error": str(e)}
     outs = result.outputs
@@ -140,7 +131,7 @@ def _measure(context: dict, item: tuple) -> dict:
 
 
 def _fp32_reference(model, inputs: dict) -> dict:
-    from neuron_opt.cli.cc_model import reference
+    from neuron_opt.cli.models import reference
     from neuron_opt.options import DEFAULT_TYPE
 
     return reference(model.compile("none", DEFAULT_TYPE), inputs)
@@ -221,11 +212,10 @@ def _describe(counts: dict[str, int]) -> str:
 
 
 def run(args) -> int:
-    from rich.console import Console
-
-    from neuron_opt.cli.cc_model import OnnxModel
-    from neuron_opt.cli.cc_sweep import plot, print_table, recommend, report, sweep, write_json
+    from neuron_opt.cli.cc_sweep import plot, print_table, recommend, report, sweep
+    from neuron_opt.cli.models import OnnxModel
     from neuron_opt.cli.pool import check_worker_options
+    from neuron_opt.cli.tables import check_plot, console, model_name, plot_file, write_json
     from neuron_opt.diagnostics import printable
     from neuron_opt.options import DEFAULT_TYPE
     from neuron_opt.outputs import atomic_output, check_outputs
@@ -236,13 +226,12 @@ def run(args) -> int:
         raise CompileError("--tolerance must be positive", "neuron-cc")
     if args.max_evaluations < 1:
         raise CompileError("--max-evaluations must be at least 1", "neuron-cc")
-    if args.plot is not None and not args.plot.endswith(".png"):
-        raise CompileError("the plot must be a .png file", args.plot)
+    plot_path = args.plot or plot_file(model_name(args.model), "tune", args.json)
+    check_plot(plot_path)
     check_worker_options(args)
-    model = OnnxModel(args.model)
-    name = model_name(model)
-    plot_path = args.plot or DEFAULT_PLOT.format(name=name)
     check_outputs([args.output, args.json, plot_path], [args.model, args.inputs, args.validate])
+    model = OnnxModel(args.model)
+    name = model.name
     inputs = model.inputs(args.inputs)
     if args.validate:
         model.inputs(args.validate)  # checked before the search, not after it
@@ -277,18 +266,18 @@ def run(args) -> int:
          f"{name}: tuned plan vs uniform options", background=(f"evaluated plans ({len(result.points)})", evaluated))
     with atomic_output(args.output) as f:
         f.write(text)
-    console = Console(width=max(Console().width, 150), stderr=args.output == "-")
+    out = console(stderr=args.output == "-")
     print_table(rows, tuned_row if "latency_us" in tuned_row else None, args.tolerance, plot_path,
-                f"{name}: the tuned plan next to every auto-cast option (NeuronCore-v2 simulator)", console)
+                f"{name}: the tuned plan next to every auto-cast option (NeuronCore-v2 simulator)", out)
     summary = _summary(result, tuned_row, uniform, counts, wall, cpu, args)
     lines = summary["lines"] + [
         f"on {args.validate}: {key}: "
         + (m["error"] if "error" in m else f"rel L2 {m['rel_l2']:.3e}, {m['non_finite']} inf/NaN")
         for key, m in (validation or {}).items() if key != "inputs"]
     for line in lines:
-        console.print(printable(line), markup=False)
+        out.print(printable(line), markup=False)
     if args.json:
-        data = report(args, rows, tuned_row, plot_path)
+        data = report(args, name, rows, tuned_row, plot_path)
         precisions = dict(zip((u.node for u in units), best.assignment, strict=True))
         data.update({"plan": args.output, "auto_cast": MODE, "precisions": precisions,
                      "precision_counts": counts, "best_uniform": uniform["option"] if uniform else None,

@@ -1,5 +1,8 @@
 """neuron-cc: the model compiler. Each subcommand lives in its own module cc_<name>.py with
-`add_arguments(parser)` and `run(args) -> int`; they are imported only when used."""
+`add_arguments(parser)` and `run(args) -> int`; they are imported only when used. What they
+share is a library beside them: models.py (models, compiled options, simulator and
+interpreter runs), inputs.py, metrics.py, precision.py (the cast and plan flags), tables.py
+(console, tables, titles, JSON), pool.py (worker processes), common.py."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from neuron_opt.cli.common import add_limit_options, apply_limit_options, run_ma
 SUBCOMMANDS = {
     "compile": "import an ONNX model and run the cast pipeline; writes OUT.mlir and OUT.npz",
     "eval": "run the reference interpreter for an option and for fp32, and compare",
-    "run": "compile to nisa and run on the NeuronCore-v2 simulator",
+    "run": "run MODEL (ONNX, nt or nisa) on the NeuronCore-v2 simulator, lowered to nisa first",
     "sweep": "every auto-cast option side by side: accuracy, latency, a plot, a recommendation",
     "explain": "fp32 and an option side by side in the interpreter: the error each ONNX node "
                "adds, where inf/NaN first appears, fp16 overflow, fp8 saturation, underflow",

@@ -7,7 +7,7 @@ evaluations share (the imported model, the inputs). Local workers are forked, so
 context instead of loading it again; they are forked before any progress thread starts. Where
 the OS cannot fork, the evaluations run one by one in this process. Ray receives the context
 once (its object store) and each task reads it from there; an imported model travels as its
-serialized ONNX form and is imported once per Ray worker process (cc_model.OnnxModel).
+serialized ONNX form and is imported once per Ray worker process (models.OnnxModel).
 Results come back in the order of the items, whatever the order they finished in, so that what
 is made of them does not depend on where they ran.
 """

@@ -98,7 +98,7 @@ def main(out: Path | None = None) -> None:
     # Inputs for good.onnx (x: float32 2x4): wrong shape, wrong dtype, missing, not an npz.
     _npz("inputs_ok.npz", x=np.zeros((2, 4), np.float32))
     _npz("inputs_wrong_shape.npz", x=np.zeros((4, 2), np.float32))
-    _npz("inputs_wrong_dtype.npz", x=np.zeros((2, 4), np.float64))
+    _npz("inputs_wrong_dtype.npz", x=np.zeros((2, 4), np.int32))
     _npz("inputs_missing.npz", z=np.zeros((2, 4), np.float32))
     _npz("inputs_extra.npz", x=np.zeros((2, 4), np.float32), x2=np.zeros((2, 4), np.float32))
     (OUT / "inputs_not_npz.npz").write_bytes(b"x = [1, 2, 3]\n")

@@ -9,7 +9,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from neuron_opt.cli.cc_compile import compile_model
+from neuron_opt.cli.models import compile_model
 from neuron_opt.runtime.reference import Reference
 from testlib import EXAMPLES, example_inputs, run_neuron_cc
 
@@ -118,11 +118,11 @@ def test_sweep_in_worker_processes_gives_the_same_rows(tmp_path, capsys):
 
 
 def test_run_imports_once_and_lowers_only_the_simulated_option(monkeypatch, capsys):
-    from neuron_opt.cli import cc_model
+    from neuron_opt.cli import models
     from neuron_opt.importers import onnx as onnx_importer
 
     calls = {"lower": 0, "import": 0}
-    lower, import_onnx = cc_model.lower, onnx_importer.import_onnx
+    lower, import_onnx = models.lower, onnx_importer.import_onnx
 
     def counting_lower(m):
         calls["lower"] += 1
@@ -132,7 +132,7 @@ def test_run_imports_once_and_lowers_only_the_simulated_option(monkeypatch, caps
         calls["import"] += 1
         return import_onnx(*a, **k)
 
-    monkeypatch.setattr(cc_model, "lower", counting_lower)
+    monkeypatch.setattr(models, "lower", counting_lower)
     monkeypatch.setattr(onnx_importer, "import_onnx", counting_import)
     code, stdout, err = run_neuron_cc(["run", EXAMPLES / "mlp.onnx", "--inputs", EXAMPLES / "mlp_inputs.npz",
                                        "--auto-cast", "matmult"], capsys)

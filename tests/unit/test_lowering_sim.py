@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neuron_opt.cli.cc_compile import compile_model
+from neuron_opt.cli.models import compile_model
 from neuron_opt.cli.common import make_context
 from neuron_opt.diagnostics import CompileError
 from neuron_opt.dialects.parse import parse_module, verify_module
@@ -163,7 +163,7 @@ def test_matmul_bound_speedup_and_gemm_utilization(tmp_path):
 
     import onnx
 
-    from neuron_opt.cli import cc_model
+    from neuron_opt.cli import models
 
     spec = importlib.util.spec_from_file_location("make_examples", EXAMPLES / "make_examples.py")
     mk = importlib.util.module_from_spec(spec)
@@ -173,7 +173,7 @@ def test_matmul_bound_speedup_and_gemm_utilization(tmp_path):
     onnx.save(model, path)
     lat = {}
     for mode in ("none", "matmult"):
-        r = cc_model.simulate(cc_model.compile_onnx(str(path), mode, "bf16"), {}, numerics=False)
+        r = models.simulate(models.compile_onnx(str(path), mode, "bf16"), {}, numerics=False)
         lat[mode] = r.makespan_us
         if mode == "none":
             assert r.utilization("tensor") > 0.9  # fp32 matmuls: TensorE-bound

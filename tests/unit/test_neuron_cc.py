@@ -14,7 +14,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
-from neuron_opt.cli.cc_metrics import argmax_agreement, error_norms, range_counts
+from neuron_opt.cli.metrics import argmax_agreement, error_norms, range_counts
 from neuron_opt.cli.common import load_module
 from neuron_opt.dialects import nt
 from neuron_opt.options import CASTING_MODES
@@ -120,8 +120,43 @@ def test_eval_mlp_bf16_errors_printed(mode, tmp_path, capsys):
     assert f"{m['vs_fp32']['rel_l2']:.3e}" in stdout and "option vs fp32" in stdout
     agree = float(np.mean(np.argmax(got, -1) == np.argmax(ref, -1)))
     assert m["argmax_agreement"] == agree
+    assert "argmax agree" in stdout  # `logits` looks like class scores
     assert {"inf", "nan", "overflowed", "underflowed", "saturated"} <= set(m)
     assert m["inf"] == m["nan"] == 0
+
+
+def test_eval_argmax_only_for_class_scores_and_tables_not_wrapped(capsys):
+    """transformer's output `y` (1x16x32 hidden states) is not class scores: no arg-max; the
+    piped table keeps every title and cell on one line, however long."""
+    code, stdout, err = run_neuron_cc(["eval", EXAMPLES / "transformer.onnx", "--inputs",
+                                       EXAMPLES / "transformer_inputs.npz", "--auto-cast", "all",
+                                       "--auto-cast-type", "fp8_e4m3", "--cast-io"], capsys)
+    assert code == 0, err
+    assert "argmax" not in stdout
+    assert "option all-fp8_e4m3+cast-io" in stdout.splitlines()[0]
+    assert any(line.startswith("inf 0  NaN 0") for line in stdout.splitlines())
+
+
+def test_model_names_and_plot_files():
+    from neuron_opt.cli.tables import model_name, plot_file
+
+    assert model_name("zoo/bert/model.onnx") == "bert/model"
+    assert model_name("zoo/bert/model.onnx", "main_graph") == "bert/model"  # an exporter's default
+    assert model_name("x/mlp.onnx") == "mlp"
+    assert model_name("x/model.onnx", "resnet18") == "resnet18"
+    assert plot_file("bert/model", "sweep", "out/r.json") == "out/bert_model_sweep.png"
+    assert plot_file("mlp", "sweep", None) == "mlp_sweep.png"
+
+
+def test_looks_like_logits():
+    from neuron_opt.cli.metrics import looks_like_logits
+
+    scores = np.zeros((2, 10), np.float32)
+    assert looks_like_logits("logits", scores, "Gemm")
+    assert looks_like_logits("output_0", scores, "Softmax")
+    assert not looks_like_logits("hidden", scores, "Add")
+    assert not looks_like_logits("logits", np.zeros((2, 1), np.float32), "Gemm")  # one class
+    assert not looks_like_logits("class_ids", np.zeros((2, 10), np.int64), "ArgMax")
 
 
 def test_eval_cast_io_widens_outputs(tmp_path, capsys):
@@ -189,7 +224,7 @@ def _unsupported_model(path):
 
 def _bad_inputs(tmp_path, kind):
     x = example_inputs("mlp")["x"]
-    arrays = {"shape": {"x": x[:4]}, "dtype": {"x": x.astype(np.float64)}, "missing": {}}[kind]
+    arrays = {"shape": {"x": x[:4]}, "dtype": {"x": x.astype(np.int32)}, "missing": {}}[kind]
     p = tmp_path / f"{kind}.npz"
     np.savez(p, **arrays)
     return p
@@ -198,12 +233,28 @@ def _bad_inputs(tmp_path, kind):
 @pytest.mark.parametrize("case,expect", [
     ("missing", "input x: error: missing"),
     ("shape", "input x: error: expected shape 8x64, found 4x64"),
-    ("dtype", "input x: error: expected dtype float32"),
+    ("dtype", "input x: error: expected dtype float32 (the model's input type), found int32"),
 ])
 def test_eval_bad_inputs(case, expect, tmp_path, capsys):
     code, out, err = run_neuron_cc(["eval", EXAMPLES / "mlp.onnx", "--inputs", _bad_inputs(tmp_path, case)], capsys)
     assert code == 1 and out == ""
     assert err.count("\n") == 1 and expect in err, err
+
+
+def test_float64_inputs_are_rounded_with_a_note(tmp_path, capsys):
+    """numpy's default dtype for a float32 input: rounded RNE (as astype does), one note."""
+    x = example_inputs("mlp")["x"].astype(np.float64) + 1e-9  # not float32 values
+    np.savez(tmp_path / "x64.npz", x=x)
+    np.savez(tmp_path / "x32.npz", x=x.astype(np.float32))
+    got = {}
+    for name in ("x64", "x32"):
+        code, _, err = run_neuron_cc(["eval", EXAMPLES / "mlp.onnx", "--inputs", tmp_path / f"{name}.npz",
+                                      "-o", tmp_path / f"{name}_out.npz"], capsys)
+        assert code == 0, err
+        got[name] = (err, np.load(tmp_path / f"{name}_out.npz")["logits"])
+    assert got["x64"][0] == f"{tmp_path / 'x64.npz'}: input x: note: float64 rounded to the model's float32 (nearest-even)\n"
+    assert got["x32"][0] == ""
+    assert np.array_equal(got["x64"][1], got["x32"][1])
 
 
 def test_errors_files_and_ops(tmp_path, capsys):

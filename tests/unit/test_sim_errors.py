@@ -170,6 +170,11 @@ def test_cli_errors_are_one_line(tmp_path):
 """)
     p = _cli("run", str(bad), cwd=tmp_path)
     assert p.returncode == 1
+    assert p.stderr.strip() == ("neuron-cc: error: --inputs X.npz is needed to compute outputs "
+                                "(or --no-numerics for timing only)")
+    np.savez(tmp_path / "none.npz")
+    p = _cli("run", str(bad), "--inputs", str(tmp_path / "none.npz"), cwd=tmp_path)
+    assert p.returncode == 1
     assert p.stderr.strip() == f"{bad}: error: input 'x' is missing from the inputs (keys: none)"
     p = _cli("run", str(tmp_path / "none.mlir"), cwd=tmp_path)
     assert p.returncode == 1 and len(p.stderr.strip().splitlines()) == 1

@@ -1,4 +1,5 @@
-"""Precision control on neuron-cc's commands: `--precision-plan plan.toml`, onnxruntime's
+"""Precision control on neuron-cc's commands: the cast options (`--auto-cast`,
+`--auto-cast-type`, `--cast-io`), `--precision-plan plan.toml`, onnxruntime's
 `--op-block-list A,B` / `--node-block-list a,b` (kept fp32), and `--cast-report[=FILE.json]`
 (auto-cast's decision per ONNX node: text to stderr, JSON to the file)."""
 
@@ -6,6 +7,20 @@ from __future__ import annotations
 
 import argparse
 import sys
+
+from neuron_opt.options import CAST_TYPES, DEFAULT_MODE, DEFAULT_TYPE, MODE_SPELLINGS, normalize_mode
+
+
+def add_cast_options(p) -> None:
+    """neuronx-cc's spellings; defaults as its mixed-precision guide documents them."""
+    p.add_argument(
+        "--auto-cast", type=normalize_mode, choices=MODE_SPELLINGS, default=DEFAULT_MODE,
+        help=f"which ops to cast (default {DEFAULT_MODE}; neuronx-cc 2.27+ defaults to none); "
+        "matmul is accepted for matmult; none runs no pass")
+    p.add_argument("--auto-cast-type", choices=CAST_TYPES, default=DEFAULT_TYPE,
+                   help=f"the low-precision type (default {DEFAULT_TYPE})")
+    p.add_argument("--cast-io", action="store_true",
+                   help="expose low-precision inputs/outputs: preserve-io{enabled=false}")
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -64,7 +79,7 @@ def plan_label(args) -> str:
 
 def label_of(args) -> str:
     """The option's label in tables and JSON: `MODE-TYPE[+cast-io][+plan:NAME]`."""
-    from neuron_opt.options import normalize_mode, option_label
+    from neuron_opt.options import option_label
 
     return option_label(normalize_mode(args.auto_cast), args.auto_cast_type, args.cast_io) + plan_label(args)
 

@@ -66,6 +66,28 @@ def _ratio(num: float, den: float) -> float:
     return num / den
 
 
+def differing_share(a, b) -> float:
+    """Share of elements that differ (NaN matches NaN)."""
+    n = np.size(a)
+    if not n:
+        return 0.0
+    same = 0
+    for pa, pb in f64_pieces(a, b):
+        same += int(np.count_nonzero((pa == pb) | (np.isnan(pa) & np.isnan(pb))))
+    return float(1.0 - same / n)  # as bool.mean(): an exact count over the size
+
+
+def agreement(got: dict, ref: dict) -> dict:
+    """Per output of `ref`: the error norms of `got`'s and the share of differing elements
+    (the simulator against the interpreter for the same option)."""
+    out = {}
+    for name, r in ref.items():
+        e = error_norms(got[name], r)
+        e["differing_share"] = differing_share(got[name], r)
+        out[name] = e
+    return out
+
+
 def argmax_agreement(a, ref) -> float:
     """Share of rows (all but the last axis) whose argmax over the last axis matches `ref`'s."""
     a, ref = _f64(a), _f64(ref)
@@ -97,11 +119,26 @@ def range_counts(out, ref32, cast_type: str) -> dict[str, int]:
     return counts
 
 
-def output_metrics(out, ref32, ort, cast_type: str) -> dict:
+# Output names that say "class scores"; Softmax and LogSoftmax make them too.
+LOGIT_WORDS = ("logit", "prob", "score", "class")
+LOGIT_OPS = ("Softmax", "LogSoftmax")
+
+
+def looks_like_logits(name: str, ref32, producer: str | None) -> bool:
+    """Whether arg-max agreement means something for an output: a float output (the fp32 run
+    keeps the model's dtypes) with a last axis of at least 2, named like class scores (logits,
+    probs, scores, class...) or made by Softmax/LogSoftmax."""
+    ref32 = np.asarray(ref32)
+    if ref32.dtype.kind != "f" and ref32.dtype.name not in ("bfloat16", "float8_e4m3"):
+        return False
+    if ref32.ndim == 0 or ref32.shape[-1] < 2:
+        return False
+    return producer in LOGIT_OPS or any(w in name.lower() for w in LOGIT_WORDS)
+
+
+def output_metrics(out, ref32, ort, cast_type: str, logits: bool) -> dict:
     """Every metric of one output: `out` is the option's, `ref32` the interpreter's under
-    `none`, `ort` onnxruntime's."""
-    # Logits-like: a float output (the fp32 run keeps the model's own dtypes) of rank >= 2.
-    logits = np.asarray(ref32).dtype.kind == "f" and np.ndim(out) >= 2
+    `none`, `ort` onnxruntime's; arg-max agreement when `logits` (looks_like_logits)."""
     m = {
         "shape": list(np.shape(out)),
         "vs_fp32": error_norms(out, ref32),
@@ -112,13 +149,3 @@ def output_metrics(out, ref32, ort, cast_type: str) -> dict:
     m.update(range_counts(out, ref32, cast_type))
     return m
 
-
-def json_safe(x):
-    # Strict JSON has no inf/NaN: spell them as strings.
-    if isinstance(x, float) and not np.isfinite(x):
-        return str(x)
-    if isinstance(x, dict):
-        return {k: json_safe(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [json_safe(v) for v in x]
-    return x
