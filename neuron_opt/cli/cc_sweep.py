@@ -279,7 +279,7 @@ def run(args) -> int:
         raise CompileError("--tolerance must be positive", "neuron-cc")
     plot_path = args.plot or plot_file(model_name(args.model), "sweep", args.json)
     check_plot(plot_path)
-    check_outputs([plot_path, args.json], [args.model, args.inputs])
+    check_outputs([args.json, plot_path], [args.model, args.inputs])
     check_worker_options(args)
     plan = _plan_row(args)
     model = OnnxModel(args.model)

@@ -144,14 +144,6 @@ def apply_casts(module, mode: str, cast_type: str, cast_io: bool = False, plan: 
     verify_module(module)
 
 
-def load_ir(path: str):
-    """An IR file's module (parsed and verified) and its weights."""
-    from neuron_opt.cli.common import load_module
-
-    module = load_module(path)
-    return module, module_weights(module, path)
-
-
 def module_weights(module, path: str):
     """The weights of an IR file's module: its .npz opened (inside the file's directory, digest
     checked) if the module names one, else the directory (a weight then reports the missing

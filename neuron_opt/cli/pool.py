@@ -19,11 +19,15 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, wait, FIRST_COMPLETED
-from typing import Self
+from typing import Generic, Self, TypeVar
 
 from neuron_opt.diagnostics import CompileError
 
 RAY_EXTRA = "pip install 'neuron-opt[ray]'"
+
+C = TypeVar("C")  # the context every evaluation shares
+T = TypeVar("T")  # an item
+R = TypeVar("R")  # an item's result
 
 
 def default_jobs() -> int:
@@ -85,12 +89,12 @@ def _ray_call(fn, context, item):
     return fn(context, item)
 
 
-class Workers:
+class Workers(Generic[C, T, R]):
     """`with Workers(fn, context, jobs, ray) as w: w.map(items, describe, title)` evaluates
     `fn(context, item)` for every item: in `jobs` forked processes, or as Ray tasks on the
     cluster at `ray` (an address, 'auto' or 'local'); `jobs == 1` and no `ray`: here, in order."""
 
-    def __init__(self, fn: Callable, context, jobs: int = 1, ray: str | None = None):
+    def __init__(self, fn: Callable[[C, T], R], context: C, jobs: int = 1, ray: str | None = None):
         self.fn, self.context, self.jobs, self.ray_address = fn, context, jobs, ray
         self._pool = None
         self._ray = None
@@ -117,7 +121,7 @@ class Workers:
             _FORKED.clear()
         self._context_ref = None
 
-    def map(self, items: Iterable, describe: Callable[[object], str], title: str) -> list:
+    def map(self, items: Iterable[T], describe: Callable[[T], str], title: str) -> list[R]:
         """fn(context, item) for every item, in the items' order."""
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn

@@ -148,6 +148,87 @@ def test_model_names_and_plot_files():
     assert plot_file("mlp", "sweep", None) == "mlp_sweep.png"
 
 
+def test_run_help_names_its_argument_model(capsys):
+    """run takes ONNX models, nt modules and nisa kernels: its argument is MODEL, not KERNEL.mlir."""
+    code, out, _ = run_neuron_cc(["run", "--help"], capsys)
+    assert code == 0
+    usage = " ".join(out.split("\n\n")[0].split())
+    assert usage.startswith("usage: neuron-cc run") and usage.endswith("MODEL"), usage
+    assert "KERNEL" not in out and "an ONNX model (.onnx), an nt module or a nisa kernel (.mlir)" in " ".join(out.split())
+
+
+def _renamed_model(path: Path, graph_name: str) -> Path:
+    model = onnx.load(EXAMPLES / "mlp.onnx")
+    model.graph.name = graph_name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, path)
+    return path
+
+
+def test_titles_and_plot_named_after_the_model(tmp_path, capsys, monkeypatch):
+    """Two models both called model.onnx: tables and plots say bert/model (the folder, as the
+    graph name is an exporter's default), sweep's plot is bert_model_sweep.png beside --json,
+    not model_sweep.png in the current folder (where every model.onnx would overwrite it)."""
+    monkeypatch.chdir(tmp_path)
+    bert = _renamed_model(tmp_path / "bert" / "model.onnx", "main_graph")
+    code, stdout, err = run_neuron_cc(["eval", bert, "--inputs", EXAMPLES / "mlp_inputs.npz"], capsys)
+    assert code == 0, err
+    assert stdout.startswith("bert/model: logits  8x10 float32  option matmult-bf16"), stdout
+    (tmp_path / "out").mkdir()
+    code, stdout, err = run_neuron_cc(["sweep", bert, "--inputs", EXAMPLES / "mlp_inputs.npz",
+                                       "--json", tmp_path / "out" / "r.json", "--jobs", "1"], capsys)
+    assert code == 0, err
+    assert stdout.startswith("bert/model: every auto-cast option on the NeuronCore-v2 simulator")
+    plot = tmp_path / "out" / "bert_model_sweep.png"
+    assert plot.read_bytes().startswith(b"\x89PNG") and not (tmp_path / "model_sweep.png").exists()
+    report = json.loads((tmp_path / "out" / "r.json").read_text())
+    assert report["name"] == "bert/model" and report["plot"] == str(plot)
+    # A graph that has a name of its own is called by it.
+    gpt = _renamed_model(tmp_path / "gpt" / "model.onnx", "gpt_small")
+    code, stdout, err = run_neuron_cc(["explain", gpt, "--inputs", EXAMPLES / "mlp_inputs.npz"], capsys)
+    assert code == 0, err
+    assert stdout.startswith("gpt_small  option matmult-bf16: error per op"), stdout
+
+
+def test_piped_sweep_table_is_never_cut(capsys):
+    """Not a terminal (capsys): every option name, the recommendation's mark and every figure
+    stay whole on one line, however many columns (a fixed width cut "matmult-fp8_e4m3+cast-io *")."""
+    from neuron_opt.cli.cc_sweep import print_table
+    from neuron_opt.options import SWEEP_OPTIONS, option_label
+
+    names = [option_label(*o) for o in SWEEP_OPTIONS] + [option_label(*o, cast_io=True) for o in SWEEP_OPTIONS[1:]]
+    rows = [{"option": n, "rel_l2": 1.2345e-3 * i, "rel_max_abs": 2.5e-2, "non_finite": 0, "overflowed": 1234567,
+             "saturated": 7654321, "sim_vs_interpreter_rel_l2": 3.25e-7, "differing_share": 0.8,
+             "latency_us": 12345.67 - i, "speedup": 1.25, "tensor_busy": 0.5, "hfu": 0.25}
+            for i, n in enumerate(names)]
+    print_table(rows, rows[-1], 0.01, "p.png", "a-model-with-a-rather-long-name: every auto-cast option")
+    lines = capsys.readouterr().out.splitlines()
+    assert "…" not in "\n".join(lines)
+    for i, r in enumerate(rows):
+        line = next(x for x in lines if f" {r['option']}{' *' if i == len(rows) - 1 else ''} " in x)
+        assert f"{r['latency_us']:.2f}" in line and "25.0%" in line and "1234567" in line
+    assert lines[0].startswith("a-model-with-a-rather-long-name: every auto-cast option")
+
+
+@pytest.mark.parametrize("kind", ["onnx", "nisa"])
+def test_run_without_inputs_names_no_numerics(kind, tmp_path, capsys):
+    """Without --inputs, run says what to give or that --no-numerics runs for timing only (a
+    nisa kernel reported its first input missing); with --no-numerics it runs."""
+    if kind == "onnx":
+        model = EXAMPLES / "mlp.onnx"
+    else:
+        from sim_kernels import gemm_module
+
+        model = tmp_path / "g.mlir"
+        model.write_text(gemm_module().gemm_kernel(128, 128, 128, "bf16", "bf16"))
+    code, out, err = run_neuron_cc(["run", model], capsys)
+    assert (code, out) == (1, "")
+    assert err == "neuron-cc: error: --inputs X.npz is needed to compute outputs (or --no-numerics for timing only)\n"
+    code, out, err = run_neuron_cc(["run", model, "--no-numerics"], capsys)
+    assert code == 0, err
+    assert "NeuronCore-v2 simulation (timing only)" in out
+
+
 def test_looks_like_logits():
     from neuron_opt.cli.metrics import looks_like_logits
 
