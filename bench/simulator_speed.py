@@ -56,7 +56,7 @@ def main(argv=None) -> int:
         td = time.perf_counter()
         machine = None
         if numerics:
-            from neuron_opt.dialects.nisa import Placement
+            from neuron_opt.dialects.nisa_placement import Placement
 
             machine = Machine(Placement(kernel))
             machine.bind(inputs, None, module)

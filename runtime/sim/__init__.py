@@ -45,7 +45,7 @@ def simulate(
     t0 = time.perf_counter()
     machine = None
     if numerics:
-        from neuron_opt.dialects.nisa import Placement
+        from neuron_opt.dialects.nisa_placement import Placement
 
         machine = Machine(Placement(kernel))
         machine.bind(inputs or {}, weights_dir, module)

@@ -10,6 +10,7 @@ from xdsl.dialects.builtin import BFloat16Type, Float16Type, Float32Type
 from xdsl.utils.exceptions import VerifyException
 
 from neuron_opt.dialects import ncv2, nisa
+from neuron_opt.dialects.nisa_placement import Placement, check_kernel
 from neuron_opt.dialects.types import byte_size
 from neuron_opt.diagnostics import location_of
 from neuron_opt.dialects import ncv2_cost as cost
@@ -92,7 +93,7 @@ def decode(kernel: nisa.KernelOp, machine=None) -> Program:
     """Check the kernel's placement rules (the verifier's, with the same messages), then
     decode it. With `machine`, also build each instruction's numpy closure."""
     try:
-        pl = nisa.check_kernel(kernel)
+        pl = check_kernel(kernel)
     except VerifyException as e:
         raise SimError(str(e).strip().splitlines()[0]) from None
     sems = sorted(pl.semaphores)
@@ -109,7 +110,7 @@ def decode(kernel: nisa.KernelOp, machine=None) -> Program:
             engine = "dma"
             dma_engine = queue_no % ncv2.DMA_ENGINES
             queue_no += 1
-        label = nisa.stream_label(st)
+        label = st.label()
         instrs = []
         for index, op in enumerate(st.body.block.ops):
             try:
@@ -142,7 +143,7 @@ def _free(ap: nisa.AccessAttr) -> int:
     return nisa.free_size(ap.shape())
 
 
-def _decode_one(pl: nisa.Placement, boxes: _Boxes, engine: str, op: nisa.InstrOp, sem_index,
+def _decode_one(pl: Placement, boxes: _Boxes, engine: str, op: nisa.InstrOp, sem_index,
                 groups) -> Instr:
     ins = Instr()
     ins.op = op
@@ -213,7 +214,7 @@ class _Boxes:
     """The bounding box of each access, per access attribute (a kernel repeats them) from
     per-buffer facts computed once."""
 
-    def __init__(self, pl: nisa.Placement):
+    def __init__(self, pl: Placement):
         self.pl = pl
         self._decls: dict[str, tuple] = {}
         self._boxes: dict[int, tuple] = {}

@@ -13,7 +13,8 @@ import numpy as np
 from xdsl.dialects.builtin import Float8E4M3Type, f32
 
 from neuron_opt.dialects import ncv2
-from neuron_opt.dialects.nisa import AccessAttr, HbmOp, Placement, PsumOp, SbufOp, hbm_shape
+from neuron_opt.dialects.nisa import AccessAttr, HbmOp, PsumOp, SbufOp, hbm_shape
+from neuron_opt.dialects.nisa_placement import Placement, access_bytes
 from neuron_opt.dialects.types import numpy_dtype, round_to, type_name
 from neuron_opt import memory
 from neuron_opt.npz import open_weights
@@ -142,8 +143,6 @@ class Machine:
 
 def psum_bank_span(decl: PsumOp, ap: AccessAttr) -> tuple[int, int]:
     """(bank, partition mask) of a PSUM access that lies within one bank."""
-    from neuron_opt.dialects.nisa import access_bytes
-
     lo, _ = access_bytes(decl, ap)
     bank = lo // ncv2.PSUM_BANK_BYTES
     p0 = decl.partition.data + ap.slices()[0][0]
@@ -153,8 +152,6 @@ def psum_bank_span(decl: PsumOp, ap: AccessAttr) -> tuple[int, int]:
 
 def psum_banks_touched(decl: PsumOp, ap: AccessAttr) -> list[tuple[int, int]]:
     """Every (bank, partition mask) an access to PSUM touches."""
-    from neuron_opt.dialects.nisa import access_bytes
-
     lo, hi = access_bytes(decl, ap)
     p0 = decl.partition.data + ap.slices()[0][0]
     p1 = decl.partition.data + ap.slices()[0][1]
