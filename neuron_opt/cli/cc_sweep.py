@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 
+from neuron_opt.cli.inputs import add_model_arguments
 from neuron_opt.cli.pool import add_worker_options, check_worker_options
 from neuron_opt.diagnostics import CompileError
 from neuron_opt.options import SWEEP_OPTIONS, option_label
@@ -20,12 +21,10 @@ from neuron_opt.outputs import atomic_output
 DEFAULT_TOLERANCE = 1e-2
 
 
-def add_model_arguments(p: argparse.ArgumentParser, kind: str) -> None:
+def add_sweep_arguments(p: argparse.ArgumentParser, kind: str) -> None:
     """The model, its inputs, the tolerance and the plot: sweep's and tune's (`kind` names the
     default plot, NAME_KIND.png)."""
-    from neuron_opt.cli.inputs import add_model_arguments as add_model_and_inputs
-
-    add_model_and_inputs(p)
+    add_model_arguments(p)
     p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE, metavar="T",
                    help=f"largest acceptable rel L2 error vs fp32, over all outputs (default {DEFAULT_TOLERANCE:g})")
     p.add_argument("--plot", metavar="P.png",
@@ -35,7 +34,7 @@ def add_model_arguments(p: argparse.ArgumentParser, kind: str) -> None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_model_arguments(p, "sweep")
+    add_sweep_arguments(p, "sweep")
     p.add_argument("--json", metavar="FILE", help="write the table and recommendation as JSON")
     add_worker_options(p)
     from neuron_opt.cli.precision import add_cast_options, add_plan_options

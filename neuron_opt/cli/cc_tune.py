@@ -28,11 +28,11 @@ MODE = "all"  # every candidate sets every tunable node; `all` makes a contracti
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from neuron_opt.cli.cc_sweep import add_model_arguments
+    from neuron_opt.cli.cc_sweep import add_sweep_arguments
     from neuron_opt.cli.pool import add_worker_options
     from neuron_opt.precision_search import DEFAULT_BUDGET
 
-    add_model_arguments(p, "tune")
+    add_sweep_arguments(p, "tune")
     p.add_argument("-o", "--output", metavar="plan.toml", required=True,
                    help="where the precision plan goes ('-': stdout)")
     p.add_argument("--json", metavar="FILE", help="write the table, every evaluation and the plan as JSON")

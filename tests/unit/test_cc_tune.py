@@ -19,10 +19,12 @@ INPUTS = EXAMPLES / "fp16_overflow_inputs.npz"
 TOL = "1e-3"
 
 
-def _tune(tmp, capsys, *extra) -> tuple[dict, str, str]:
-    plan, js, png = tmp / "plan.toml", tmp / "tune.json", tmp / "tune.png"
+def _tune(tmp, capsys, *extra, plot: bool = True) -> tuple[dict, str, str]:
+    """Without `plot`, the default plot: NAME_tune.png beside --json."""
+    plan, js = tmp / "plan.toml", tmp / "tune.json"
+    png = tmp / ("tune.png" if plot else "fp16_overflow_tune.png")
     code, out, err = run_neuron_cc(["tune", MODEL, "--inputs", INPUTS, "--tolerance", TOL, "-o", plan,
-                                    "--json", js, "--plot", png, *extra], capsys)
+                                    "--json", js, *(["--plot", png] if plot else []), *extra], capsys)
     assert code == 0, err
     assert png.stat().st_size > 0
     return json.loads(js.read_text()), plan.read_text(), out
@@ -34,7 +36,9 @@ def test_tune_finds_a_plan_the_other_commands_reproduce(tmp_path, capsys):
     held = {k: (v * (1 + 0.05 * rng.standard_normal(v.shape))).astype(v.dtype)
             for k, v in example_inputs("fp16_overflow").items()}
     np.savez(tuned / "held.npz", **held)
-    report, _text, out = _tune(tuned, capsys, "--jobs", "2", "--validate", tuned / "held.npz")
+    report, _text, out = _tune(tuned, capsys, "--jobs", "2", "--validate", tuned / "held.npz", plot=False)
+    assert report["name"] == "fp16_overflow" and report["plot"] == str(tuned / "fp16_overflow_tune.png")
+    assert out.startswith("fp16_overflow: the tuned plan next to every auto-cast option")
     rows = {r["option"]: r for r in report["options"]}
     t = rows["tuned"]
     # Within the tolerance, finite, and at least as fast as every feasible uniform option.
