@@ -1,5 +1,5 @@
-"""What several test folders share: comparing outputs bit for bit, running neuron-cc in-process,
-and the example models' inputs."""
+"""What several test folders share: nt functions built op by op, comparing outputs bit for bit,
+running neuron-cc in-process, and the example models' inputs."""
 
 from __future__ import annotations
 
@@ -7,8 +7,28 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from xdsl.dialects import func
+from xdsl.dialects.builtin import FunctionType, ModuleOp, StringAttr, bf16, f8E4M3, f16, f32, tf32
+from xdsl.ir import Block, Region, SSAValue
+
+from neuron_opt.dialects import nt
+from neuron_opt.dialects.parse import verify_module
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+FLOATS = (f32, tf32, bf16, f16, f8E4M3)  # the float element types nt accepts
+
+
+def main_module(block: Block, outs: list[SSAValue], weights: str | None = None) -> ModuleOp:
+    """A verified module holding `func.func @main` over `block` (its arguments the inputs),
+    returning `outs`; `weights` names the .npz its nt.weight ops read."""
+    block.add_op(func.ReturnOp(*outs))
+    fn = func.FuncOp("main", FunctionType.from_lists([a.type for a in block.args], [v.type for v in outs]),
+                     Region(block))
+    module = ModuleOp([fn])
+    if weights is not None:
+        module.attributes[nt.WEIGHTS_ATTR] = StringAttr(weights)
+    verify_module(module)
+    return module
 
 
 def same_bits(a: np.ndarray, b: np.ndarray) -> bool:

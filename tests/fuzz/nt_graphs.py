@@ -14,28 +14,12 @@ import math
 import ml_dtypes
 import numpy as np
 from hypothesis import strategies as st
-from xdsl.dialects import func
-from xdsl.dialects.builtin import (
-    FunctionType,
-    ModuleOp,
-    StringAttr,
-    TensorType,
-    bf16,
-    f8E4M3,
-    f16,
-    f32,
-    i1,
-    i32,
-    i64,
-    tf32,
-)
-from xdsl.ir import Block, Region, SSAValue
+from xdsl.dialects.builtin import ModuleOp, TensorType, bf16, f8E4M3, f16, f32, i1, i32, i64, tf32
+from xdsl.ir import Block, SSAValue
 
 from neuron_opt.dialects import nt
-from neuron_opt.dialects.parse import verify_module
 from neuron_opt.dialects.types import is_bool, is_float, numpy_dtype, round_to
-
-FLOATS = (f32, tf32, bf16, f16, f8E4M3)
+from testlib import FLOATS, main_module
 
 WEIGHTS_FILE = "w.npz"
 
@@ -616,12 +600,7 @@ def graphs(draw, max_ops: int = 8, lowerable: bool = False) -> Graph:
     last = b.values[-1]
     extra = draw(st.lists(st.sampled_from(b.values), max_size=2))
     outs = [last, *extra]
-    b.block.add_op(func.ReturnOp(*outs))
-    f = func.FuncOp("main", FunctionType.from_lists(in_types, [v.type for v in outs]), Region(b.block))
-    module = ModuleOp([f])
-    if b.weights:
-        module.attributes[nt.WEIGHTS_ATTR] = StringAttr(WEIGHTS_FILE)
-    verify_module(module)  # by construction; a failure here is a generator bug
+    module = main_module(b.block, outs, WEIGHTS_FILE if b.weights else None)  # verified: else a generator bug
     feeds = []
     for specials in (0.0, 0.25):
         feed = {}

@@ -16,39 +16,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from xdsl.dialects import func
-from xdsl.dialects.builtin import (
-    FunctionType,
-    ModuleOp,
-    StringAttr,
-    TensorType,
-    bf16,
-    f8E4M3,
-    f16,
-    f32,
-    i1,
-    i8,
-    i16,
-    i32,
-    i64,
-    tf32,
-)
-from xdsl.ir import Block, Region
+from xdsl.dialects.builtin import TensorType, f8E4M3, f32, i1, i8, i16, i32, i64
+from xdsl.ir import Block
 
-from neuron_opt.cli.common import make_context
 from neuron_opt.dialects import nt
 from neuron_opt.dialects.parse import verify_module
-from neuron_opt.dialects.types import is_bool, is_float, numpy_dtype, round_to, type_name
+from neuron_opt.dialects.types import AUTO_CAST_TYPES, is_bool, is_float, numpy_dtype, round_to, type_name
 from neuron_opt.lowering.lower_to_nisa import lower_module
 from neuron_opt.runtime.reference import Reference
 from neuron_opt.runtime.sim import simulate
-from testlib import rel_l2, sim_bound
+from testlib import FLOATS, main_module, rel_l2, sim_bound
 
-FLOATS = (f32, tf32, bf16, f16, f8E4M3)
 INTS = (i8, i16, i32, i64)
 ACCEPTS = {"float": FLOATS, "numeric": FLOATS + INTS, "bool": (i1,), "any": FLOATS + INTS + (i1,)}
-OPTION = {bf16: "bf16", f16: "fp16", tf32: "tf32", f8E4M3: "fp8_e4m3"}
-CTX = make_context()
+OPTION = {t: name for name, t in AUTO_CAST_TYPES.items()}  # a type's --auto-cast-type
 
 
 def accepted_types(cls) -> tuple:
@@ -255,14 +236,7 @@ def test_every_op_has_a_case():
 def _module(name: str, t, seed: int):
     c = Case(np.random.default_rng(seed))
     outs = CASES[name](c, t)
-    c.block.add_op(func.ReturnOp(*outs))
-    fn = func.FuncOp("main", FunctionType.from_lists([a.type for a in c.block.args], [v.type for v in outs]),
-                     Region(c.block))
-    m = ModuleOp([fn])
-    if c.weights:
-        m.attributes[nt.WEIGHTS_ATTR] = StringAttr("w.npz")
-    verify_module(m)
-    return m, c
+    return main_module(c.block, outs, "w.npz" if c.weights else None), c
 
 
 def _floats_to_f32(a: np.ndarray, t) -> np.ndarray:
@@ -316,8 +290,7 @@ def test_long_int32_reductions_are_exact_beyond_fp32():
     c = Case(rng)
     a = c.block.insert_arg(TensorType(i32, x.shape), 0)
     outs = [c.add(nt.ReduceSumOp.make(a, axes=[1])), c.add(nt.ReduceMaxOp.make(a, axes=[1]))]
-    c.block.add_op(func.ReturnOp(*outs))
-    m = ModuleOp([func.FuncOp("main", FunctionType.from_lists([a.type], [v.type for v in outs]), Region(c.block))])
+    m = main_module(c.block, outs)
     feeds = {"arg0": x}
     ref = Reference(m, None).run(feeds)
     sim = simulate(lower_module(m), feeds).outputs
