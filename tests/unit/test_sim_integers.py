@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from neuron_opt.diagnostics import CompileError
 
-from sim_kernels import module, run
+from sim_kernels import load_run_store, module, run
 from neuron_opt.runtime.sim import SimError, simulate
 
 rng = np.random.default_rng(11)
@@ -19,23 +19,10 @@ B[B == 0] = 7
 
 
 def _binary(engine: str, op: str, a, b, out="i32", dt="i32"):
-    body = f"""
-    nisa.hbm input @a : tensor<8x16x{dt}>
-    nisa.hbm input @b : tensor<8x16x{dt}>
-    nisa.hbm output @y : tensor<8x16x{out}>
-    nisa.sbuf @as partitions 0:8 offset 0 : tensor<8x16x{dt}>
-    nisa.sbuf @bs partitions 0:8 offset 256 : tensor<8x16x{dt}>
-    nisa.sbuf @ys partitions 0:8 offset 512 : tensor<8x16x{out}>
-    nisa.semaphore @in
-    nisa.semaphore @done
-    nisa.dma_queue @q {{
-      nisa.dma_copy @as[0:8, 0:16], @a[0:8, 0:16] signal(@in)
-      nisa.dma_copy @bs[0:8, 0:16], @b[0:8, 0:16] signal(@in)
-      nisa.dma_copy @y[0:8, 0:16], @ys[0:8, 0:16] wait(@done >= 1)
-    }}
-    nisa.engine @{engine} {{
+    stream = f"""nisa.engine @{engine} {{
       nisa.tensor_tensor @ys[0:8, 0:16], @as[0:8, 0:16], @bs[0:8, 0:16] op {op} wait(@in >= 2) signal(@done)
     }}"""
+    body = load_run_store({"a": f"8x16x{dt}", "b": f"8x16x{dt}"}, f"8x16x{out}", stream)
     return run(body, {"a": a, "b": b}).outputs["y"]
 
 
@@ -85,20 +72,8 @@ def _convert(src_dt: str, dst_dt: str, x, engine_copy: bool):
     copy = ("""nisa.engine @vector {
       nisa.tensor_copy @ys[0:8, 0:16], @xs[0:8, 0:16] wait(@in >= 1) signal(@done)
     }""" if engine_copy else "")
-    store_src = "@ys" if engine_copy else "@xs"
-    wait = "@done >= 1" if engine_copy else "@in >= 1"
-    body = f"""
-    nisa.hbm input @x : tensor<8x16x{src_dt}>
-    nisa.hbm output @y : tensor<8x16x{dst_dt}>
-    nisa.sbuf @xs partitions 0:8 offset 0 : tensor<8x16x{on_chip}>
-    nisa.sbuf @ys partitions 0:8 offset 256 : tensor<8x16x{dst_dt}>
-    nisa.semaphore @in
-    nisa.semaphore @done
-    nisa.dma_queue @q {{
-      nisa.dma_copy @xs[0:8, 0:16], @x[0:8, 0:16] signal(@in)
-      nisa.dma_copy @y[0:8, 0:16], {store_src}[0:8, 0:16] wait({wait})
-    }}
-    {copy}"""
+    body = load_run_store({"x": f"8x16x{src_dt}"}, f"8x16x{dst_dt}", copy, tiles={"xs": f"8x16x{on_chip}"},
+                          store="ys" if engine_copy else "xs", store_wait="@done >= 1" if engine_copy else "@in >= 1")
     return run(body, {"x": x}).outputs["y"]
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import scipy.special
 
-from sim_kernels import run
+from sim_kernels import load_run_store, run
 
 rng = np.random.default_rng(5)
 X = rng.standard_normal((128, 64)).astype(np.float32)
@@ -18,23 +18,9 @@ C = (rng.random((128, 1)) + 0.5).astype(np.float32)
 
 
 def _kernel(stream: str, out_dt="f32", extra_decls="") -> str:
-    return f"""
-    nisa.hbm input @x : tensor<128x64xf32>
-    nisa.hbm input @c : tensor<128x1xf32>
-    nisa.hbm output @y : tensor<128x64x{out_dt}>
-    nisa.sbuf @xs partitions 0:128 offset 0 : tensor<128x64xf32>
-    nisa.sbuf @cs partitions 0:128 offset 256 : tensor<128x4xf32>
-    nisa.sbuf @ys partitions 0:128 offset 512 : tensor<128x64x{out_dt}>
-    {extra_decls}
-    nisa.semaphore @in
-    nisa.semaphore @done
-    nisa.dma_queue @q {{
-      nisa.dma_copy @xs[0:128, 0:64], @x[0:128, 0:64] signal(@in)
-      nisa.dma_copy @cs[0:128, 0:1], @c[0:128, 0:1] signal(@in)
-      nisa.dma_copy @y[0:128, 0:64], @ys[0:128, 0:64] wait(@done >= 1)
-    }}
-    {stream}
-    """
+    """x [128, 64] and c [128, 1] loaded (c into a 4-column tile), y [128, 64] stored."""
+    return load_run_store({"x": "128x64xf32", "c": "128x1xf32"}, f"128x64x{out_dt}", stream,
+                          tiles={"cs": "128x4xf32"}, extra=extra_decls)
 
 
 def _y(stream, out_dt="f32", extra=""):
