@@ -30,6 +30,13 @@ def write(tmp_path, text: str, name: str = "plan.toml") -> str:
     return str(p)
 
 
+def plan_file(tmp_path, *rules: dict) -> str:
+    """A plan of these rules, a blank line between them, one key a line (each value as JSON
+    writes it: TOML reads strings and lists of strings the same)."""
+    return write(tmp_path, "\n".join("[[rule]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in r.items())
+                                      for r in rules))
+
+
 def node_types(module) -> dict[str, set[str]]:
     """ONNX node name -> the element types its nt ops write."""
     out: dict[str, set[str]] = {}
@@ -80,26 +87,11 @@ def test_bad_plan_on_the_command_line_exits_1_with_one_line(tmp_path, capsys):
 
 
 def test_rules_match_node_globs_regexes_op_types_and_classes_first_rule_wins(tmp_path):
-    plan = write(tmp_path, """
-[[rule]]
-name = "q projection"
-node = "MatMul_1?"
-node_regex = "^MatMul_(10|14)$"
-precision = "fp16"
-
-[[rule]]
-op_type = ["Softmax", "LayerNormalization"]
-precision = "fp32"
-
-[[rule]]
-op_class = "MATMUL"
-precision = "keep"
-
-[[rule]]
-name = "typo"
-op_type = "Softmx"
-precision = "fp32"
-""")
+    plan = plan_file(tmp_path,
+                     {"name": "q projection", "node": "MatMul_1?", "node_regex": "^MatMul_(10|14)$", "precision": "fp16"},
+                     {"op_type": ["Softmax", "LayerNormalization"], "precision": "fp32"},
+                     {"op_class": "MATMUL", "precision": "keep"},
+                     {"name": "typo", "op_type": "Softmx", "precision": "fp32"})
     module, _ = import_onnx(EXAMPLES / "transformer.onnx")
     report = AutoCastPass(mode="all", type="bf16", plan=plan).cast(Context(), module)
     verify_module(module)
@@ -112,27 +104,16 @@ precision = "fp32"
     assert by_node["MatMul_10"].reason.startswith("rule 1 'q projection' at ")
     assert by_node["Softmax_21"].op_type == "Softmax" and by_node["Softmax_21"].reason.startswith("rule 2")
     assert [r.label for r in report.unmatched()] == ["rule 4 'typo'"]
-    assert report.warnings() == [f"{plan}:16: warning: rule 4 'typo' matches no op"]
+    assert report.warnings() == [f"{plan}:15: warning: rule 4 'typo' matches no op"]  # its [[rule]] line
 
 
 @pytest.mark.parametrize("mode", ["matmult", "all"])
 def test_several_low_precision_types_keep_canonicalize_exact_and_preserve_io(tmp_path, mode):
     """fp32, fp16, bf16 and fp8 contraction inputs in one graph: canonicalize-casts changes no
     output bit (interpreter before and after), preserve-io gives back the framework signature."""
-    plan = write(tmp_path, """
-[[rule]]
-op_type = "Softmax"
-precision = "fp32"
-[[rule]]
-op_type = "Gelu"
-precision = "fp16"
-[[rule]]
-node = ["MatMul_29", "MatMul_32"]
-precision = "fp8_e4m3"
-[[rule]]
-op_type = "LayerNormalization"
-precision = "keep"
-""")
+    plan = plan_file(tmp_path, {"op_type": "Softmax", "precision": "fp32"}, {"op_type": "Gelu", "precision": "fp16"},
+                     {"node": ["MatMul_29", "MatMul_32"], "precision": "fp8_e4m3"},
+                     {"op_type": "LayerNormalization", "precision": "keep"})
     module, weights = import_onnx(EXAMPLES / "transformer.onnx", "w.npz")
     framework = next(op for op in module.walk() if isinstance(op, func.FuncOp)).function_type
     save_compiled(module, weights, tmp_path / "m.mlir")
