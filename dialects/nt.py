@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Literal, get_args, overload
 
 import numpy as np
 from xdsl.dialects.builtin import (
@@ -41,7 +41,6 @@ from xdsl.irdl import (
     operand_def,
     opt_operand_def,
     opt_prop_def,
-    param_def,
     prop_def,
     result_def,
     traits_def,
@@ -54,7 +53,14 @@ from xdsl.utils.exceptions import VerifyException
 
 from neuron_opt.dialects import shapes
 from neuron_opt.npz import DIGEST_ATTR, WEIGHTS_ATTR  # noqa: F401  (part of nt's conventions)
-from neuron_opt.dialects.types import is_bool, is_float, numpy_dtype, round_to, type_name
+from neuron_opt.dialects.types import (
+    is_bool,
+    is_float,
+    numpy_dtype,
+    round_to,
+    tensor_type_of,
+    type_name,
+)
 
 # ---------------------------------------------------------------------------------------------
 # Op classes
@@ -157,13 +163,17 @@ def _all_same_bits(flat: np.ndarray) -> bool:
 MAX_INLINE_ELEMENTS = 1 << 24
 
 
-def parse_raw_elements(parser: AttrParser) -> tuple[list[tuple[str, object]], int]:
+# ("num", a number) or ("hex", a bit pattern, an int).
+RawElement = tuple[str, float]
+
+
+def parse_raw_elements(parser: AttrParser) -> tuple[list[RawElement], int]:
     """Parse `v` (a splat) or `[v, v, ...]` before the type is known: each v is a number,
     true/false, inf, -inf, nan or a hex literal (a bit pattern for float types)."""
     start = parser.pos
     if parser.parse_optional_punctuation("[") is None:
         return [_parse_raw_element(parser)], start
-    items: list[tuple[str, object]] = []
+    items: list[RawElement] = []
     if parser.parse_optional_punctuation("]") is None:
         items.append(_parse_raw_element(parser))
         while parser.parse_optional_punctuation(",") is not None:
@@ -172,7 +182,7 @@ def parse_raw_elements(parser: AttrParser) -> tuple[list[tuple[str, object]], in
     return items, start
 
 
-def _parse_raw_element(parser: AttrParser) -> tuple[str, object]:
+def _parse_raw_element(parser: AttrParser) -> RawElement:
     neg = parser.parse_optional_punctuation("-") is not None
     if parser.parse_optional_keyword("inf") is not None:
         return ("num", -math.inf if neg else math.inf)
@@ -190,7 +200,7 @@ def _parse_raw_element(parser: AttrParser) -> tuple[str, object]:
 
 
 def elements_from_raw(
-    parser: AttrParser, items: list[tuple[str, object]], start: int, t: TensorType
+    parser: AttrParser, items: list[RawElement], start: int, t: TensorType
 ) -> np.ndarray:
     elt = t.element_type
     n = shapes.numel(t.get_shape())
@@ -249,8 +259,8 @@ class DenseAttr(ParametrizedAttribute):
 
     name = "nt.dense"
 
-    type: TensorType = param_def(TensorType)
-    data: BytesAttr = param_def(BytesAttr)
+    type: TensorType
+    data: BytesAttr
 
     @staticmethod
     def from_array(array: np.ndarray, t: TensorType) -> DenseAttr:
@@ -356,7 +366,8 @@ class NtOp(IRDLOperation):
         properties = {k: to_attr(v) for k, v in props.items() if v is not None and v is not False}
         if result_type is None:
             result_type = cls.infer(
-                [v.type for v in values], {k: from_attr(a) for k, a in properties.items()}
+                [SSAValue.get(v, type=TensorType).type for v in values],
+                {k: from_attr(a) for k, a in properties.items()},
             )
             if result_type is None:
                 raise ValueError(f"{cls.name} needs an explicit result type")
@@ -369,10 +380,11 @@ class NtOp(IRDLOperation):
         return {k: from_attr(v) for k, v in self.properties.items()}
 
     def verify_(self) -> None:
-        types = [o.type for o in self.operands]
-        for i, t in enumerate(types):
-            if not isinstance(t, TensorType):
-                raise VerifyException(f"operand {i}: expected a tensor, found {_shape_str(t)}")
+        types: list[TensorType] = []
+        for i, o in enumerate(self.operands):
+            if not isinstance(o.type, TensorType):
+                raise VerifyException(f"operand {i}: expected a tensor, found {_shape_str(o.type)}")
+            types.append(o.type)
         self._check_elements(types)
         props = self.props()
         try:
@@ -483,7 +495,11 @@ def check_scales(values: Sequence[float], what: str) -> None:
             raise VerifyException(f"{what}: expected finite positive powers of two, found {v!r}")
 
 
-def scale_values(attr: Attribute | None) -> list[float] | None:
+@overload
+def scale_values(attr: DenseArrayBase) -> list[float]: ...
+@overload
+def scale_values(attr: DenseArrayBase | None) -> list[float] | None: ...
+def scale_values(attr: DenseArrayBase | None) -> list[float] | None:
     """The floats of an `array<f32: ...>` scale property (None when absent)."""
     return None if attr is None else [float(v) for v in attr.get_values()]
 
@@ -502,6 +518,11 @@ class Contraction(NtOp):
     # channel), before the bias and the result's rounding.
     unscale = opt_prop_def(DenseArrayBase)
     traits = traits_def(Pure(), MatmulClass())
+
+    if TYPE_CHECKING:  # each contraction defines it
+
+        @classmethod
+        def result_shape(cls, types: list[TensorType], props: dict) -> tuple[int, ...]: ...
 
     def channel_axis(self) -> int:
         """The result dim of the output channels (the weights' per-channel scales)."""
@@ -778,7 +799,7 @@ class _Unary(NtOp):
     result = result_def(TensorType)
 
     @classmethod
-    def infer(cls, types, props):
+    def infer(cls, types: list[TensorType], props: dict) -> TensorType | None:
         return types[0]
 
 
@@ -1177,7 +1198,8 @@ class GatherNdOp(_IndexOp):
         )
 
 
-PAD_MODES = ("constant", "reflect", "edge")
+PadMode = Literal["constant", "reflect", "edge"]
+PAD_MODES: tuple[str, ...] = get_args(PadMode)
 
 
 @irdl_op_definition
@@ -1309,7 +1331,7 @@ class ScaledCastOp(_Convert):
         props: dict[str, Attribute] = {"scale": scale_array(scale)}
         if axis is not None:
             props["axis"] = IntegerAttr(axis, i64)
-        t = TensorType(Float8E4M3Type(), x.type.get_shape())
+        t = TensorType(Float8E4M3Type(), tensor_type_of(x).get_shape())
         return ScaledCastOp.create(operands=[x], result_types=[t], properties=props)
 
     def check_result(self, types, props):

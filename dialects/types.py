@@ -8,6 +8,7 @@ reference interpreter and the simulator can all use it without sharing anything 
 from __future__ import annotations
 
 import functools
+from typing import cast
 
 import ml_dtypes
 import numpy as np
@@ -27,7 +28,7 @@ from xdsl.dialects.builtin import (
     f32,
     tf32,
 )
-from xdsl.ir import Attribute
+from xdsl.ir import Attribute, SSAValue
 
 from neuron_opt.options import CAST_TYPES
 
@@ -80,6 +81,11 @@ def is_bool(elt: Attribute) -> bool:
 def element_type(t: Attribute) -> Attribute:
     """The element type of a tensor type (or the type itself for a scalar)."""
     return t.element_type if isinstance(t, TensorType) else t
+
+
+def tensor_type_of(v: SSAValue) -> TensorType:
+    """The type of an nt value, a tensor: nt's verifier checks every operand and result."""
+    return cast(TensorType, v.type)
 
 
 def is_float_tensor(t: Attribute) -> bool:

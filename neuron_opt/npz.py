@@ -156,7 +156,11 @@ class NpzFile(Mapping):
         """(shape, dtype) of a member from its .npy header alone (its data is not read)."""
         return self._read(key, header_only=True)
 
-    def _read(self, key: str, header_only: bool):
+    @overload
+    def _read(self, key: str, header_only: Literal[False]) -> np.ndarray: ...
+    @overload
+    def _read(self, key: str, header_only: Literal[True]) -> tuple[tuple[int, ...], np.dtype]: ...
+    def _read(self, key: str, header_only: bool) -> np.ndarray | tuple[tuple[int, ...], np.dtype]:
         info = self._members[key]
         where = f"{self.path}: {key}"
         try:
@@ -169,7 +173,9 @@ class NpzFile(Mapping):
         return file_digest(self._f.fileno())
 
 
-def _read_npy(m, member_size: int, where: str, header_only: bool = False):
+def _read_npy(
+    m, member_size: int, where: str, header_only: bool = False
+) -> np.ndarray | tuple[tuple[int, ...], np.dtype]:
     """One .npy stream: header checked (dtype, budget, size) before the data is read."""
     fmt = np.lib.format
     try:

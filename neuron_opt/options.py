@@ -20,8 +20,8 @@ CASTING_MODES: tuple[str, ...] = tuple(m for m in MODES if m != "none")
 CAST_TYPES: tuple[str, ...] = get_args(CastTypeOption)
 
 # neuronx-cc's mixed-precision guide; its releases from 2.27 on default to `none`.
-DEFAULT_MODE = "matmult"
-DEFAULT_TYPE = "bf16"
+DEFAULT_MODE: ModeOption = "matmult"
+DEFAULT_TYPE: CastTypeOption = "bf16"
 
 # Every option a sweep compares: `none` once, then each type under each casting mode.
 SWEEP_OPTIONS: tuple[tuple[str, str], ...] = (

@@ -72,6 +72,8 @@ def _example_fold_double_neg() -> type[ModulePass]:
         raise CompileError("pass example-fold-double-neg exists in a neuron-opt source checkout "
                            "only (install examples/passes to get it elsewhere)", "neuron-opt")
     spec = importlib.util.spec_from_file_location("neuron_opt_example_fold_double_neg", path)
+    if spec is None or spec.loader is None:
+        raise CompileError(f"cannot load {path} as a Python module", "neuron-opt")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses resolve string annotations through it
     spec.loader.exec_module(module)

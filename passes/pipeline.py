@@ -6,7 +6,7 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 
-from neuron_opt.options import DEFAULT_MODE, DEFAULT_TYPE, normalize_mode
+from neuron_opt.options import DEFAULT_MODE, DEFAULT_TYPE, CastTypeOption, ModeOption, normalize_mode
 from neuron_opt.passes.auto_cast import AutoCastPass
 from neuron_opt.passes.cast_report import CastReport
 from neuron_opt.passes.canonicalize_casts import CanonicalizeCastsPass
@@ -15,7 +15,8 @@ from neuron_opt.passes.preserve_io import PreserveIOPass
 
 
 def cast_pipeline(
-    mode: str = DEFAULT_MODE, cast_type: str = DEFAULT_TYPE, preserve_io: bool = True, **plan
+    mode: ModeOption = DEFAULT_MODE, cast_type: CastTypeOption = DEFAULT_TYPE, preserve_io: bool = True,
+    **plan
 ) -> list[ModulePass]:
     """The passes for neuronx-cc's `--auto-cast M --auto-cast-type T [--cast-io]`; `plan` holds
     auto-cast's precision-plan options (plan, op_block_list, node_block_list). `none` without
@@ -44,7 +45,8 @@ def apply_cast_pipeline(module: ModuleOp, passes: list[ModulePass],
 
 
 def run_cast_pipeline(
-    module: ModuleOp, mode: str = DEFAULT_MODE, cast_type: str = DEFAULT_TYPE, preserve_io: bool = True
+    module: ModuleOp, mode: ModeOption = DEFAULT_MODE, cast_type: CastTypeOption = DEFAULT_TYPE,
+    preserve_io: bool = True,
 ) -> ModuleOp:
     """Apply the pipeline in place (and return the module)."""
     apply_cast_pipeline(module, cast_pipeline(mode, cast_type, preserve_io))

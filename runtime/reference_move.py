@@ -4,11 +4,15 @@ values' own dtype (keeping NaN payloads) instead of a float32 round trip."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from xdsl.ir import Attribute
 
 from neuron_opt.dialects.types import is_bool, is_float, numpy_dtype, round_to
+
+if TYPE_CHECKING:
+    from neuron_opt.dialects.nt import PadMode
 
 
 class IndexOutOfRange(ValueError):
@@ -56,7 +60,7 @@ def gather_nd(data: np.ndarray, indices: np.ndarray, batch_dims: int) -> np.ndar
     return out.reshape(tuple(indices.shape[:-1]) + tuple(data.shape[b + k :]))
 
 
-def pad(x: np.ndarray, pads: Sequence[int], mode: str, value: float | None, elt: Attribute):
+def pad(x: np.ndarray, pads: Sequence[int], mode: PadMode, value: float | None, elt: Attribute):
     """Pad (all begins, then all ends); negative pads crop, as ONNX Pad allows."""
     n = x.ndim
     begins, ends = pads[:n], pads[n:]

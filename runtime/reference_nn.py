@@ -8,7 +8,7 @@ result once (`finish`) to the result type."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -65,6 +65,15 @@ def _kernel_slices(
     )
 
 
+def _windows(
+    xp: np.ndarray, kernel: Sequence[int], out: Sequence[int], strides: Sequence[int],
+    dilations: Sequence[int],
+) -> Iterator[np.ndarray]:
+    """Per kernel position, the inputs of padded `xp` it meets at every output position."""
+    for kpos in itertools.product(*(range(k) for k in kernel)):
+        yield xp[(slice(None), slice(None), *_kernel_slices(kpos, out, strides, dilations))]
+
+
 def _pad_spatial(x: np.ndarray, pads: Sequence[int], extra: Sequence[int], value) -> np.ndarray:
     """Pad the spatial dims of N x C x spatial: `pads` (begins, ends) plus `extra` at the ends
     (ceil_mode windows that run past the end pad)."""
@@ -97,10 +106,7 @@ def conv(x, w, bias, strides, pads, dilations, groups: int, out: Sequence[int], 
     o, cg = wf.shape[:2]
     kernel = wf.shape[2:]
     xp = _pad_spatial(xf, pads, [0] * len(kernel), F32(0))
-    cols = [
-        xp[(slice(None), slice(None), *_kernel_slices(kpos, out, strides, dilations))]
-        for kpos in itertools.product(*(range(k) for k in kernel))
-    ]
+    cols = list(_windows(xp, kernel, out, strides, dilations))
     kp = len(cols)
     p = int(np.prod(out, dtype=np.int64))
     # (N, C, Kp, P) -> (N, G, Cg*Kp, P): the row order (c, kernel position) matches w's layout.
@@ -122,10 +128,10 @@ def max_pool(x, kernel, strides, pads, dilations, out) -> np.ndarray:
     low = -np.inf if xf.dtype.kind == "f" else np.iinfo(xf.dtype).min
     extra = _extra_end(xf.shape[2:], pads, kernel, strides, dilations, out)
     xp = _pad_spatial(xf, pads, extra, low)
-    r = None
-    for kpos in itertools.product(*(range(k) for k in kernel)):
-        v = xp[(slice(None), slice(None), *_kernel_slices(kpos, out, strides, dilations))]
-        r = v if r is None else ieee_max(r, v)
+    windows = _windows(xp, kernel, out, strides, dilations)
+    r = next(windows)
+    for v in windows:
+        r = ieee_max(r, v)
     return r
 
 
@@ -136,10 +142,10 @@ def avg_pool(x, kernel, strides, pads, dilations, out, count_include_pad: bool) 
     spatial = xf.shape[2:]
     extra = _extra_end(spatial, pads, kernel, strides, dilations, out)
     xp = _pad_spatial(xf, pads, extra, F64(0))
-    total = None
-    for kpos in itertools.product(*(range(k) for k in kernel)):
-        v = xp[(slice(None), slice(None), *_kernel_slices(kpos, out, strides, dilations))]
-        total = v if total is None else total + v
+    windows = _windows(xp, kernel, out, strides, dilations)
+    total = next(windows)
+    for v in windows:
+        total = total + v
     # The window is a box: its count is a product of per-dim counts.
     n = len(spatial)
     count = np.ones((), F64)

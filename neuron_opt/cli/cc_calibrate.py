@@ -42,7 +42,11 @@ def _constant(v) -> bool:
         and all(_constant(o) for o in op.operands)
 
 
-def _amax(x, axis: int | None = None):
+# An amax: one value per tensor, or one per channel.
+Amax = float | np.ndarray
+
+
+def _amax(x, axis: int | None = None) -> Amax:
     """|max| over x (with `axis`: per index of that dim)."""
     a = np.abs(np.asarray(x).astype(np.float32))
     if axis is None:
@@ -51,7 +55,7 @@ def _amax(x, axis: int | None = None):
     return a.max(axis=other) if a.size else np.zeros(a.shape[axis], np.float32)
 
 
-def _merge(a, b):
+def _merge(a: Amax | None, b: Amax) -> Amax:
     """The larger of two amax values: per channel when both are, else per tensor."""
     if a is None:
         return b
@@ -65,8 +69,8 @@ class _Node:
 
     def __init__(self, name: str, op_type: str):
         self.name, self.op_type = name, op_type
-        self.input = 0.0
-        self.weight: float | np.ndarray | None = None
+        self.input: Amax = 0.0
+        self.weight: Amax | None = None
 
     def rule(self) -> dict:
         w = self.weight

@@ -22,6 +22,7 @@ import argparse
 import numpy as np
 
 from neuron_opt.diagnostics import CompileError
+from neuron_opt.options import CastTypeOption, ModeOption
 
 DEFAULT_TOP = 20
 
@@ -102,8 +103,8 @@ def explain(args) -> dict:
             "first_non_finite": None if first is None else {k: first[k] for k in ("node", "op_type", "op")}}
 
 
-def attribute(model, inputs: dict, mode: str, cast_type: str, plan: dict | None = None, on_report=None,
-              rules=None) -> list[dict]:
+def attribute(model, inputs: dict, mode: ModeOption, cast_type: CastTypeOption, plan: dict | None = None,
+              on_report=None, rules=None) -> list[dict]:
     """A row per float result of every op under the option (auto-cast's `mode`, `cast_type`
     and plan options, or `rules`, a PrecisionPlan built by a program), in graph order: its own
     and accumulated error against fp32 and its range counts. `model` is a models.OnnxModel;

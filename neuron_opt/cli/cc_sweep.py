@@ -77,7 +77,7 @@ def sweep(model, inputs: dict, jobs: int = 1, plan: dict | None = None, ray: str
     from neuron_opt.cli.metrics import agreement, error_norms, range_counts
     from neuron_opt.cli.pool import Workers
 
-    options = list(SWEEP_OPTIONS)
+    options: list[tuple[str, ...]] = list(SWEEP_OPTIONS)  # (mode, type[, label[, TOML text]])
     plan_options = {}
     if plan is not None:
         options.append((plan["mode"], plan["cast_type"], plan["label"]))

@@ -188,7 +188,7 @@ def _validate(model, path: str, tuned_text: str, uniform: dict | None, jobs: int
     from neuron_opt.options import DEFAULT_TYPE
 
     inputs = model.inputs(path)
-    items = [(MODE, DEFAULT_TYPE, tuned_text)]
+    items: list[tuple[str, str, str | None]] = [(MODE, DEFAULT_TYPE, tuned_text)]
     if uniform is not None:
         items.append((uniform["auto_cast"], uniform["auto_cast_type"] or DEFAULT_TYPE, None))
     context = {"model": model, "inputs": inputs, "ref32": _fp32_reference(model, inputs)}

@@ -102,7 +102,7 @@ def range_counts(out, ref32, cast_type: str) -> dict[str, int]:
     """inf/NaN in the option's output, and values that overflowed, underflowed or saturated
     against the fp32 reference, for the low-precision type `cast_type` (or `none`)."""
     tmax = TYPE_MAX[cast_type]
-    counts = dict.fromkeys(("inf", "nan", "overflowed", "underflowed", "saturated"), 0)
+    counts: dict[str, int] = dict.fromkeys(("inf", "nan", "overflowed", "underflowed", "saturated"), 0)
     for out, ref in f64_pieces(*np.broadcast_arrays(np.asarray(out), np.asarray(ref32))):
         mag_out, mag_ref = np.abs(out), np.abs(ref)
         saturated = (mag_out == tmax) & (mag_ref > tmax)

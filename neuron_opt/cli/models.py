@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from neuron_opt.options import CastTypeOption, ModeOption
+
 
 WEIGHTS = "weights.npz"
 
@@ -61,7 +63,7 @@ class OnnxModel:
         # Sent to another process (a Ray worker) as the serialized model, imported there once.
         return _imported, (self.path, self.proto.SerializeToString())
 
-    def compile(self, mode: str, cast_type: str, cast_io: bool = False, plan: dict | None = None,
+    def compile(self, mode: ModeOption, cast_type: CastTypeOption, cast_io: bool = False, plan: dict | None = None,
                 on_report=None, label: str | None = None, rules=None) -> Compiled:
         """`plan`: auto-cast's precision-plan options; `rules`: a PrecisionPlan built by a
         program, in their place; `on_report` receives auto-cast's report; `label` names the
@@ -115,12 +117,12 @@ def _imported(path: str, data: bytes) -> OnnxModel:
     return _IMPORTED[key]
 
 
-def compile_onnx(path: str, mode: str, cast_type: str, cast_io: bool = False) -> Compiled:
+def compile_onnx(path: str, mode: ModeOption, cast_type: CastTypeOption, cast_io: bool = False) -> Compiled:
     return OnnxModel(path).compile(mode, cast_type, cast_io)
 
 
-def compile_model(model_path: str, mode: str, cast_type: str, cast_io: bool, weights_name: str | None = None,
-                  plan: dict | None = None, on_report=None):
+def compile_model(model_path: str, mode: ModeOption, cast_type: CastTypeOption, cast_io: bool,
+                  weights_name: str | None = None, plan: dict | None = None, on_report=None):
     """Import + cast pipeline + verify. Returns (module, weights). ONNX problems arrive from the
     importer as `model.onnx: node NAME (OpType): error: ...`."""
     from neuron_opt.importers.onnx import import_onnx
@@ -130,7 +132,7 @@ def compile_model(model_path: str, mode: str, cast_type: str, cast_io: bool, wei
     return module, weights
 
 
-def apply_casts(module, mode: str, cast_type: str, cast_io: bool = False, plan: dict | None = None,
+def apply_casts(module, mode: ModeOption, cast_type: CastTypeOption, cast_io: bool = False, plan: dict | None = None,
                 on_report=None, rules=None) -> None:
     """The cast pipeline on `module`, then verify. `plan` holds auto-cast's precision-plan
     options (or `rules`, a PrecisionPlan built by a program); `on_report` receives auto-cast's

@@ -15,6 +15,7 @@ is made of them does not depend on where they ran.
 from __future__ import annotations
 
 import gc
+import logging
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable
@@ -69,7 +70,7 @@ def _connect(address: str):
     ray = import_ray()
     if not ray.is_initialized():
         try:
-            ray.init(address=address, include_dashboard=False, logging_level="WARNING")
+            ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
         except Exception as e:  # ConnectionError, ValueError on a bad address, ...
             detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise CompileError(f"cannot start or reach Ray at '{address}': {detail}", "neuron-cc") from None
@@ -141,7 +142,7 @@ class Workers(Generic[C, T, R]):
                 prog.update(task, description=f"{title}: {markup(describe(items[i]))} done")
                 prog.advance(task)
 
-            if self._ray is not None:
+            if self._ray is not None and self._remote is not None:  # both set by __enter__
                 pending = {self._remote.remote(self.fn, self._context_ref, item): i for i, item in enumerate(items)}
                 while pending:
                     ready, _ = self._ray.wait(list(pending), num_returns=1)

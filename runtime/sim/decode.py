@@ -6,6 +6,8 @@ accumulation-group bookkeeping, FLOPs, DMA bytes and (with numerics) the numpy c
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from xdsl.dialects.builtin import BFloat16Type, Float16Type, Float32Type
 from xdsl.utils.exceptions import VerifyException
 
@@ -16,6 +18,13 @@ from neuron_opt.diagnostics import location_of
 from neuron_opt.dialects import ncv2_cost as cost
 from neuron_opt.runtime.sim.errors import Fault, SimError
 from neuron_opt.runtime.sim.machine import psum_bank_span, psum_banks_touched
+
+# (writes, memory, row0, row1, byte0, byte1, operand, access text, buckets, buffer, slices):
+# one operand's access as the race check sees it (Instr.regions says why each part).
+Region = tuple[
+    bool, str, int, int, int, int, str, str, tuple[tuple[str, int], ...], str,
+    tuple[tuple[int, int, int], ...],
+]
 
 # Port slots: (engine, memory) pairs that exclude the other engine of the same memory.
 VECTOR_SBUF, GPSIMD_SBUF, VECTOR_PSUM, SCALAR_PSUM = range(4)
@@ -53,8 +62,8 @@ class Instr:
     )  # fmt: skip
 
     def __init__(self):
-        self.pre = None
-        self.fn = None
+        self.pre: Callable[[], None] | None = None
+        self.fn: Callable[[], None] | None = None
         self.flops = 0
         self.nbytes = 0
         self.dma_engine = -1
@@ -66,7 +75,7 @@ class Instr:
         # 4 KiB buckets it is filed under so a check only looks at nearby in-flight accesses,
         # and the buffer and slices that decide exactly whether two accesses of one buffer
         # whose boxes overlap share an element.
-        self.regions = ()
+        self.regions: tuple[Region, ...] = ()
 
 
 class Stream:
@@ -248,7 +257,7 @@ class _Boxes:
             hit = self._boxes[id(ap)] = (mem, r0, r1, lo, hi, keys, ap)  # ap: keeps the id valid
         return hit
 
-    def region(self, name: str, ap: nisa.AccessAttr) -> tuple:
+    def region(self, name: str, ap: nisa.AccessAttr) -> Region:
         mem, r0, r1, lo, hi, keys, _ = self.box(ap)
         return (name in ("dst", "accumulate"), mem, r0, r1, lo, hi, name, ap.text(), keys,
                 ap.memory.data, ap.slices())
