@@ -29,7 +29,8 @@ import functools
 import io
 import math
 import re
-from typing import ClassVar
+from dataclasses import dataclass
+from typing import ClassVar, NamedTuple
 
 from xdsl.dialects.builtin import (
     ArrayAttr,
@@ -44,9 +45,15 @@ from xdsl.dialects.builtin import (
     UnitAttr,
     f64,
 )
-from xdsl.ir import Attribute, Dialect, ParametrizedAttribute, Region, TypeAttribute
+from xdsl.ir import Attribute, Dialect, ParametrizedAttribute, Region
 from xdsl.irdl import (
+    AnyOf,
+    AttrConstraint,
+    BaseAttr,
     IRDLOperation,
+    OptPropertyDef,
+    PropertyDef,
+    VerificationContext,
     irdl_attr_definition,
     irdl_op_definition,
     opt_prop_def,
@@ -61,6 +68,7 @@ from xdsl.traits import IsolatedFromAbove, NoTerminator
 from xdsl.utils.exceptions import VerifyException
 
 from neuron_opt.dialects import ncv2
+from neuron_opt.dialects.props import from_attr, to_attr
 from neuron_opt.dialects.types import byte_size, is_integer, type_name
 
 ENGINES = ("tensor", "vector", "scalar", "gpsimd")
@@ -585,34 +593,111 @@ class SemaphoreOp(_DeclOp):
 #
 #   nisa.OP ACCESS (, ACCESS|NUMBER)* (KEYWORD VALUE?)* (wait(@s >= n, ...))? (signal(@s, ...))?
 #
-# Each class lists its positional operands and keywords with a kind:
-#   access  @buf[...]          scalar  a number or an access (a [P,1] column)
-#   float   a number           int     an integer       flag  no value
-#   word:a|b|c  one of the words        type  an element type (e.g. bf16)
+# Each class declares its properties once, as IRDL properties; the syntax follows from them
+# (InstrOp.syntax). A property's constraint gives its kind:
+#   AccessAttr  access  @buf[...]          Scalar     scalar  a number or an access ([P,1] column)
+#   FloatAttr   float   a number           IntAttr    int     an integer
+#   UnitAttr    flag    no value           Words(..)  word    one of the words
+# The leading required access and scalar properties are the positional operands, in order;
+# every other property is a keyword, printed in declaration order.
+
+
+@dataclass(frozen=True)
+class Words(AttrConstraint[StringAttr]):
+    """A string property that is one of `words` (kept in order: messages list them so)."""
+
+    words: tuple[str, ...]
+
+    def verify(self, attr: Attribute, constraint_context: VerificationContext) -> None:
+        if not isinstance(attr, StringAttr) or attr.data not in self.words:
+            raise VerifyException(f"expected one of {', '.join(self.words)}, found {attr}")
+
+    def get_bases(self) -> set[type[Attribute]] | None:
+        return {StringAttr}
+
+    def mapping_type_vars(self, type_var_mapping: object) -> Words:
+        return self
+
+
+# A number or an access pattern (a [P, 1] column).
+Scalar = AnyOf((BaseAttr(AccessAttr), BaseAttr(FloatAttr)))
+
+
+class Field(NamedTuple):
+    """One property of an instruction as its syntax sees it."""
+
+    name: str
+    kind: str  # access, scalar, float, int, flag or word
+    words: tuple[str, ...]  # a word's choices
+    required: bool
+
+
+class Syntax(NamedTuple):
+    """An instruction's syntax, derived from its IRDL properties (wait and signal aside)."""
+
+    positional: tuple[Field, ...]
+    keywords: dict[str, Field]  # in declaration order
+    required: tuple[str, ...]
+    accessed: tuple[str, ...]  # the properties that may hold an access
+    words: tuple[Field, ...]
+
+
+_KINDS: dict[type[Attribute], str] = {AccessAttr: "access", FloatAttr: "float", IntAttr: "int", UnitAttr: "flag"}
+
+
+def _field(name: str, prop: PropertyDef, opname: str) -> Field:
+    c = prop.constr
+    required = not isinstance(prop, OptPropertyDef)
+    if isinstance(c, Words):
+        return Field(name, "word", c.words, required)
+    if c == Scalar:
+        return Field(name, "scalar", (), required)
+    if isinstance(c, BaseAttr) and c.attr in _KINDS:
+        return Field(name, _KINDS[c.attr], (), required)
+    raise TypeError(f"{opname}: property '{name}' has no syntax ({c})")
+
+
+@functools.cache
+def _syntax(cls: type[InstrOp]) -> Syntax:
+    props = cls.get_irdl_definition().properties
+    fields = [_field(n, p, cls.name) for n, p in props.items() if n not in ("wait", "signal")]
+    n = 0
+    while n < len(fields) and fields[n].required and fields[n].kind in ("access", "scalar"):
+        n += 1
+    return Syntax(
+        positional=tuple(fields[:n]),
+        keywords={f.name: f for f in fields[n:]},
+        required=tuple(f.name for f in fields if f.required),
+        accessed=tuple(f.name for f in fields if f.kind in ("access", "scalar")),
+        words=tuple(f for f in fields if f.kind == "word"),
+    )
 
 
 class InstrOp(IRDLOperation):
-    POSITIONAL: ClassVar[tuple[tuple[str, str], ...]] = ()
-    KEYWORDS: ClassVar[tuple[tuple[str, str], ...]] = ()
-    REQUIRED: ClassVar[tuple[str, ...]] = ()
     ENGINES: ClassVar[tuple[str, ...]] = ()  # "dma" for DMA queues
     OPCODE: ClassVar[str] = ""  # the name real profiles show
 
     wait = opt_prop_def(DictionaryAttr)
     signal = opt_prop_def(ArrayAttr)
 
+    @classmethod
+    def syntax(cls) -> Syntax:
+        """Positional operands and keywords, as the IRDL definition declares them."""
+        return _syntax(cls)
+
     # -- Python access ------------------------------------------------------------------------
     @classmethod
     def make(cls, *positional, wait=None, signal=None, **keywords):
         """Build from Python: accesses as AccessAttr or (name, slices); numbers; True flags;
         `wait={"s": 2}`, `signal=["s"]`."""
+        syntax = _syntax(cls)
         props: dict[str, Attribute] = {}
-        for (name, kind), v in zip(cls.POSITIONAL, positional):
-            props[name] = _to_prop(v, kind)
-        for name, kind in cls.KEYWORDS:
+        for field, v in zip(syntax.positional, positional):
+            props[field.name] = _to_prop(v, field)
+        for name, field in syntax.keywords.items():
             v = keywords.pop(name, None)
             if v is not None and v is not False:
-                props[name] = _to_prop(v, kind)
+                props[name] = _to_prop(v, field)
         if keywords:
             raise TypeError(f"{cls.name}: unknown keywords {sorted(keywords)}")
         if wait:
@@ -622,12 +707,12 @@ class InstrOp(IRDLOperation):
         return cls.create(properties=props)
 
     def get(self, name: str):
-        """A property as Python: AccessAttr, float, int, str, True, a type, or None."""
-        return _from_prop(self.properties.get(name))
+        """A property as Python: AccessAttr, float, int, str, True, or None."""
+        return from_attr(self.properties.get(name))
 
     def accesses(self) -> list[tuple[str, AccessAttr]]:
         out = []
-        for name, _ in self.POSITIONAL + self.KEYWORDS:
+        for name in _syntax(type(self)).accessed:
             v = self.properties.get(name)
             if isinstance(v, AccessAttr):
                 out.append((name, v))
@@ -642,19 +727,20 @@ class InstrOp(IRDLOperation):
     # -- syntax ---------------------------------------------------------------------------
     @classmethod
     def parse(cls, parser: Parser):
+        syntax = _syntax(cls)
         props: dict[str, Attribute] = {}
-        for i, (name, kind) in enumerate(cls.POSITIONAL):
+        for i, field in enumerate(syntax.positional):
             if i:
-                parser.parse_punctuation(",", f" before operand '{name}' of {cls.name}")
-            props[name] = _parse_value(parser, kind, name, cls.name)
-        keywords = dict(cls.KEYWORDS)
+                parser.parse_punctuation(",", f" before operand '{field.name}' of {cls.name}")
+            props[field.name] = _parse_value(parser, field, cls.name)
+        keywords = syntax.keywords
         while True:
             word = parser.parse_optional_keyword_in(keywords.keys())
             if word is None:
                 break
             if word in props:
                 parser.raise_error(f"{cls.name}: '{word}' given twice")
-            props[word] = _parse_value(parser, keywords[word], word, cls.name)
+            props[word] = _parse_value(parser, keywords[word], cls.name)
         if parser.parse_optional_keyword("wait") is not None:
             waits = {}
             with parser.in_parens():
@@ -677,25 +763,23 @@ class InstrOp(IRDLOperation):
                         break
             props["signal"] = ArrayAttr(sigs)
         attrs = parser.parse_optional_attr_dict()
-        for name in cls.REQUIRED:
+        for name in syntax.required:
             if name not in props:
                 parser.raise_error(f"{cls.name} needs '{name}'")
         return cls.create(properties=props, attributes=attrs)
 
     def print(self, printer: Printer) -> None:
+        syntax = _syntax(type(self))
         parts = []
-        for name, _ in self.POSITIONAL:
-            parts.append(_format_value(self.properties.get(name)))
+        for field in syntax.positional:
+            parts.append(_format_value(self.properties.get(field.name)))
         printer.print_string(" " + ", ".join(parts))
-        for name, kind in self.KEYWORDS:
+        for name, field in syntax.keywords.items():
             v = self.properties.get(name)
             if v is None:
                 continue
-            if kind == "flag":
+            if field.kind == "flag":
                 printer.print_string(f" {name}")
-            elif kind == "type":
-                printer.print_string(f" {name} ")
-                printer.print_attribute(v)
             else:
                 printer.print_string(f" {name} {_format_value(v)}")
         if self.wait:
@@ -707,60 +791,45 @@ class InstrOp(IRDLOperation):
             printer.print_string(" ")
             printer.print_attr_dict(self.attributes)
 
+    def verify(self, verify_nested_ops: bool = True) -> None:
+        # nisa's messages (naming the op, the property and its words) before IRDL's, reported
+        # as xDSL reports a verifier's.
+        try:
+            self.verify_properties()
+        except VerifyException as e:
+            self.emit_error(f"Operation does not verify: {e}", e)
+        super().verify(verify_nested_ops)
+
     def verify_(self) -> None:
         from neuron_opt.dialects.nisa_placement import verify_instruction
 
-        self.verify_properties()
         verify_instruction(self)
 
     def verify_properties(self) -> None:
-        for name in self.REQUIRED:
+        syntax = _syntax(type(self))
+        for name in syntax.required:
             if name not in self.properties:
                 raise VerifyException(f"{self.name} needs '{name}'")
-        kinds = dict(self.POSITIONAL + self.KEYWORDS)
-        for name, v in self.properties.items():
-            kind = kinds.get(name)
-            if kind is None:
-                continue
-            if kind.startswith("word:") and not (
-                isinstance(v, StringAttr) and v.data in kind[5:].split("|")
-            ):
-                raise VerifyException(
-                    f"{self.name}: '{name}' must be one of {kind[5:].replace('|', ', ')}"
-                )
+        for field in syntax.words:
+            v = self.properties.get(field.name)
+            if v is not None and not (isinstance(v, StringAttr) and v.data in field.words):
+                raise VerifyException(f"{self.name}: '{field.name}' must be one of {', '.join(field.words)}")
 
 
-def _to_prop(v, kind: str) -> Attribute:
+def _to_prop(v, field: Field) -> Attribute:
     if isinstance(v, Attribute):
         return v
-    if kind in ("access", "scalar") and isinstance(v, tuple) and isinstance(v[0], str):
+    if field.kind in ("access", "scalar") and isinstance(v, tuple) and isinstance(v[0], str):
         return AccessAttr.get(v[0], v[1])
-    if kind == "flag":
-        return UnitAttr()
-    if kind in ("float", "scalar"):
-        return FloatAttr(float(v), f64)
-    if kind == "int":
+    if field.kind == "access":
+        raise TypeError(f"cannot make an access from {v!r}")
+    if field.kind == "int":  # nisa's integers are IntAttr, nt's i64
         return IntAttr(int(v))
-    if kind.startswith("word:"):
-        return StringAttr(str(v))
-    raise TypeError(f"cannot make a {kind} property from {v!r}")
+    return to_attr(True if field.kind == "flag" else str(v) if field.kind == "word" else float(v))
 
 
-def _from_prop(v: Attribute | None):
-    if v is None:
-        return None
-    if isinstance(v, UnitAttr):
-        return True
-    if isinstance(v, FloatAttr):
-        return v.value.data
-    if isinstance(v, IntAttr):
-        return v.data
-    if isinstance(v, StringAttr):
-        return v.data
-    return v
-
-
-def _parse_value(parser: Parser, kind: str, name: str, opname: str) -> Attribute:
+def _parse_value(parser: Parser, field: Field, opname: str) -> Attribute:
+    kind, name = field.kind, field.name
     if kind == "flag":
         return UnitAttr()
     if kind in ("access", "scalar"):
@@ -785,18 +854,10 @@ def _parse_value(parser: Parser, kind: str, name: str, opname: str) -> Attribute
         if not isinstance(v, int):
             parser.raise_error(f"{opname}: '{name}' expects an integer")
         return IntAttr(v)
-    if kind.startswith("word:"):
-        choices = kind[5:].split("|")
-        w = parser.parse_optional_identifier()
-        if w not in choices:
-            parser.raise_error(f"{opname}: '{name}' expects one of {', '.join(choices)}")
-        return StringAttr(w)
-    if kind == "type":
-        t = parser.parse_type()
-        if not isinstance(t, TypeAttribute):
-            parser.raise_error(f"{opname}: '{name}' expects an element type")
-        return t
-    raise AssertionError(kind)
+    w = parser.parse_optional_identifier()
+    if w not in field.words:
+        parser.raise_error(f"{opname}: '{name}' expects one of {', '.join(field.words)}")
+    return StringAttr(w)
 
 
 def _format_value(v: Attribute | None) -> str:
@@ -817,7 +878,7 @@ def _format_value(v: Attribute | None) -> str:
     return str(v)
 
 
-_ALU = "word:" + "|".join(ALU_OPS)
+_ALU = Words(ALU_OPS)
 
 
 @irdl_op_definition
@@ -826,9 +887,6 @@ class MatmulOp(InstrOp):
     the accumulation group), `stop` closes it."""
 
     name = "nisa.matmul"
-    POSITIONAL: ClassVar = (("dst", "access"), ("stationary", "access"), ("moving", "access"))
-    KEYWORDS: ClassVar = (("start", "flag"), ("stop", "flag"))
-    REQUIRED: ClassVar = ("dst", "stationary", "moving")
     ENGINES: ClassVar = ("tensor",)
     OPCODE: ClassVar = "MATMUL"
     dst = prop_def(AccessAttr)
@@ -843,8 +901,6 @@ class TransposeOp(InstrOp):
     """dst[F, P] (PSUM, f32) = src[P, F].T on TensorE (a matmul with the identity)."""
 
     name = "nisa.transpose"
-    POSITIONAL: ClassVar = (("dst", "access"), ("src", "access"))
-    REQUIRED: ClassVar = ("dst", "src")
     ENGINES: ClassVar = ("tensor",)
     OPCODE: ClassVar = "TRANSPOSE"
     dst = prop_def(AccessAttr)
@@ -856,20 +912,12 @@ class ActivationOp(InstrOp):
     """dst = func(src * scale + bias); `accumulate` gets the free-dim sum of dst's values."""
 
     name = "nisa.activation"
-    POSITIONAL: ClassVar = (("dst", "access"), ("src", "access"))
-    KEYWORDS: ClassVar = (
-        ("func", "word:" + "|".join(ACT_FUNCS)),
-        ("scale", "scalar"),
-        ("bias", "access"),
-        ("accumulate", "access"),
-    )
-    REQUIRED: ClassVar = ("dst", "src", "func")
     ENGINES: ClassVar = ("scalar",)
     OPCODE: ClassVar = "ACTIVATE"
     dst = prop_def(AccessAttr)
     src = prop_def(AccessAttr)
-    func = prop_def(StringAttr)
-    scale = opt_prop_def(Attribute)
+    func = prop_def(Words(ACT_FUNCS))
+    scale = opt_prop_def(Scalar)
     bias = opt_prop_def(AccessAttr)
     accumulate = opt_prop_def(AccessAttr)
 
@@ -879,15 +927,12 @@ class TensorTensorOp(InstrOp):
     """dst = lhs OP rhs, elementwise, in fp32."""
 
     name = "nisa.tensor_tensor"
-    POSITIONAL: ClassVar = (("dst", "access"), ("lhs", "access"), ("rhs", "access"))
-    KEYWORDS: ClassVar = (("op", _ALU),)
-    REQUIRED: ClassVar = ("dst", "lhs", "rhs", "op")
     ENGINES: ClassVar = ("vector", "gpsimd")
     OPCODE: ClassVar = "TENSOR_TENSOR"
     dst = prop_def(AccessAttr)
     lhs = prop_def(AccessAttr)
     rhs = prop_def(AccessAttr)
-    op = prop_def(StringAttr)
+    op = prop_def(_ALU)
 
 
 @irdl_op_definition
@@ -896,25 +941,15 @@ class TensorScalarOp(InstrOp):
     `reverseK` swaps the two sides of opK."""
 
     name = "nisa.tensor_scalar"
-    POSITIONAL: ClassVar = (("dst", "access"), ("src", "access"))
-    KEYWORDS: ClassVar = (
-        ("op0", _ALU),
-        ("operand0", "scalar"),
-        ("reverse0", "flag"),
-        ("op1", _ALU),
-        ("operand1", "scalar"),
-        ("reverse1", "flag"),
-    )
-    REQUIRED: ClassVar = ("dst", "src", "op0", "operand0")
     ENGINES: ClassVar = ("vector", "scalar", "gpsimd")
     OPCODE: ClassVar = "TENSOR_SCALAR"
     dst = prop_def(AccessAttr)
     src = prop_def(AccessAttr)
-    op0 = prop_def(StringAttr)
-    operand0 = prop_def(Attribute)
+    op0 = prop_def(_ALU)
+    operand0 = prop_def(Scalar)
     reverse0 = opt_prop_def(UnitAttr)
-    op1 = opt_prop_def(StringAttr)
-    operand1 = opt_prop_def(Attribute)
+    op1 = opt_prop_def(_ALU)
+    operand1 = opt_prop_def(Scalar)
     reverse1 = opt_prop_def(UnitAttr)
 
     def verify_(self) -> None:
@@ -928,14 +963,11 @@ class TensorReduceOp(InstrOp):
     """dst[P, lead...] = OP over the last `axes` free dims of src (default: all free dims)."""
 
     name = "nisa.tensor_reduce"
-    POSITIONAL: ClassVar = (("dst", "access"), ("src", "access"))
-    KEYWORDS: ClassVar = (("op", "word:" + "|".join(REDUCE_OPS)), ("axes", "int"), ("negate", "flag"))
-    REQUIRED: ClassVar = ("dst", "src", "op")
     ENGINES: ClassVar = ("vector",)
     OPCODE: ClassVar = "TENSOR_REDUCE"
     dst = prop_def(AccessAttr)
     src = prop_def(AccessAttr)
-    op = prop_def(StringAttr)
+    op = prop_def(Words(REDUCE_OPS))
     axes = opt_prop_def(IntAttr)
     negate = opt_prop_def(UnitAttr)
 
@@ -945,8 +977,6 @@ class TensorCopyOp(InstrOp):
     """dst = src (bit-exact for equal dtypes, else through fp32)."""
 
     name = "nisa.tensor_copy"
-    POSITIONAL: ClassVar = (("dst", "access"), ("src", "access"))
-    REQUIRED: ClassVar = ("dst", "src")
     ENGINES: ClassVar = ("vector", "gpsimd")
     OPCODE: ClassVar = "TENSOR_COPY"
     dst = prop_def(AccessAttr)
@@ -958,9 +988,6 @@ class MemsetOp(InstrOp):
     """dst = value."""
 
     name = "nisa.memset"
-    POSITIONAL: ClassVar = (("dst", "access"),)
-    KEYWORDS: ClassVar = (("value", "float"),)
-    REQUIRED: ClassVar = ("dst", "value")
     ENGINES: ClassVar = ("vector", "gpsimd")
     OPCODE: ClassVar = "MEMSET"
     dst = prop_def(AccessAttr)
@@ -972,9 +999,6 @@ class IotaOp(InstrOp):
     """dst[p, f] = base + channel * p + step * f (f = flat free index)."""
 
     name = "nisa.iota"
-    POSITIONAL: ClassVar = (("dst", "access"),)
-    KEYWORDS: ClassVar = (("base", "int"), ("channel", "int"), ("step", "int"))
-    REQUIRED: ClassVar = ("dst",)
     ENGINES: ClassVar = ("gpsimd",)
     OPCODE: ClassVar = "IOTA"
     dst = prop_def(AccessAttr)
@@ -988,14 +1012,12 @@ class SelectOp(InstrOp):
     """dst = pred != 0 ? on_true : on_false (a tensor or a number)."""
 
     name = "nisa.select"
-    POSITIONAL: ClassVar = (("dst", "access"), ("pred", "access"), ("on_true", "access"), ("on_false", "scalar"))
-    REQUIRED: ClassVar = ("dst", "pred", "on_true", "on_false")
     ENGINES: ClassVar = ("vector", "gpsimd")
     OPCODE: ClassVar = "SELECT"
     dst = prop_def(AccessAttr)
     pred = prop_def(AccessAttr)
     on_true = prop_def(AccessAttr)
-    on_false = prop_def(Attribute)
+    on_false = prop_def(Scalar)
 
 
 @irdl_op_definition
@@ -1003,15 +1025,6 @@ class AffineSelectOp(InstrOp):
     """dst[p, f] = (base + channel * p + step * f CMP 0) ? src[p, f] : fill (causal masks)."""
 
     name = "nisa.affine_select"
-    POSITIONAL: ClassVar = (("dst", "access"), ("src", "access"))
-    KEYWORDS: ClassVar = (
-        ("base", "int"),
-        ("channel", "int"),
-        ("step", "int"),
-        ("cmp", "word:" + "|".join(CMP_OPS)),
-        ("fill", "float"),
-    )
-    REQUIRED: ClassVar = ("dst", "src", "cmp", "fill")
     ENGINES: ClassVar = ("gpsimd",)
     OPCODE: ClassVar = "AFFINE_SELECT"
     dst = prop_def(AccessAttr)
@@ -1019,7 +1032,7 @@ class AffineSelectOp(InstrOp):
     base = opt_prop_def(IntAttr)
     channel = opt_prop_def(IntAttr)
     step = opt_prop_def(IntAttr)
-    cmp = prop_def(StringAttr)
+    cmp = prop_def(Words(CMP_OPS))
     fill = prop_def(FloatAttr)
 
 
@@ -1028,8 +1041,6 @@ class BnStatsOp(InstrOp):
     """dst[P, 3] = (count, mean, population variance) of src[P, N <= 512]."""
 
     name = "nisa.bn_stats"
-    POSITIONAL: ClassVar = (("dst", "access"), ("src", "access"))
-    REQUIRED: ClassVar = ("dst", "src")
     ENGINES: ClassVar = ("vector",)
     OPCODE: ClassVar = "BN_STATS"
     dst = prop_def(AccessAttr)
@@ -1041,8 +1052,6 @@ class BnAggrOp(InstrOp):
     """dst[P, 2] = (mean, variance) combining the G bn_stats triples of src[P, 3G]."""
 
     name = "nisa.bn_aggr"
-    POSITIONAL: ClassVar = (("dst", "access"), ("src", "access"))
-    REQUIRED: ClassVar = ("dst", "src")
     ENGINES: ClassVar = ("vector",)
     OPCODE: ClassVar = "BN_AGGR"
     dst = prop_def(AccessAttr)
@@ -1054,8 +1063,6 @@ class DmaCopyOp(InstrOp):
     """dst = src element by element in row-major order (equal counts), casting through fp32."""
 
     name = "nisa.dma_copy"
-    POSITIONAL: ClassVar = (("dst", "access"), ("src", "access"))
-    REQUIRED: ClassVar = ("dst", "src")
     ENGINES: ClassVar = ("dma",)
     OPCODE: ClassVar = "DMA"
     dst = prop_def(AccessAttr)
@@ -1069,8 +1076,6 @@ class DmaGatherOp(InstrOp):
     index selects a slab of src along its first dim, counted from the access's first row."""
 
     name = "nisa.dma_gather"
-    POSITIONAL: ClassVar = (("dst", "access"), ("src", "access"), ("index", "access"))
-    REQUIRED: ClassVar = ("dst", "src", "index")
     ENGINES: ClassVar = ("dma",)
     OPCODE: ClassVar = "DMA_GATHER"
     dst = prop_def(AccessAttr)

@@ -96,14 +96,19 @@ class Placement:
     def declares(self, instr: InstrOp) -> bool:
         """Whether every symbol `instr` names is declared in the kernel as this placement says:
         the declaration found is still the kernel's and still has that name."""
-        block = self.kernel.body.block
-        for name in [ap.memory.data for _, ap in instr.accesses()]:
-            decl = self.decls.get(name)
+        block, decls = self.kernel.body.block, self.decls
+        names = [ap.memory.data for ap in instr.properties.values() if type(ap) is AccessAttr]
+        if instr.wait is not None:
+            names += instr.wait.data
+        if instr.signal is not None:
+            names += [s.data for s in instr.signal.data]
+        for name in names:
+            decl = decls.get(name)
+            if decl is None:
+                decl = self.semaphores.get(name)
             if decl is None or decl.parent is not block or decl.sym_name.data != name:
                 return False
-        sems = self.semaphores
-        return all(s in sems and sems[s].parent is block and sems[s].sym_name.data == s
-                   for s in [*instr.waits(), *instr.signals()])
+        return True
 
     @staticmethod
     def memory_of(decl) -> str:

@@ -29,7 +29,6 @@ from xdsl.dialects.builtin import (
     TensorType,
     UnitAttr,
     f32,
-    f64,
     i1,
     i64,
 )
@@ -52,6 +51,7 @@ from xdsl.traits import OpTrait, Pure
 from xdsl.utils.exceptions import VerifyException
 
 from neuron_opt.dialects import shapes
+from neuron_opt.dialects.props import from_attr, to_attr
 from neuron_opt.npz import DIGEST_ATTR, WEIGHTS_ATTR  # noqa: F401  (part of nt's conventions)
 from neuron_opt.dialects.types import (
     is_bool,
@@ -291,45 +291,6 @@ class DenseAttr(ParametrizedAttribute):
         n = shapes.numel(self.type.get_shape()) * numpy_dtype(self.type.element_type).itemsize
         if len(self.data.data) != n:
             raise VerifyException(f"expected {n} bytes of data, found {len(self.data.data)}")
-
-
-# ---------------------------------------------------------------------------------------------
-# Property values <-> Python
-
-
-def to_attr(value) -> Attribute:
-    """Python value -> property attribute (int -> i64, [int] -> array<i64>, float -> f64,
-    True -> unit, str -> string)."""
-    if isinstance(value, Attribute):
-        return value
-    if value is True:
-        return UnitAttr()
-    if isinstance(value, (int, np.integer)):
-        return IntegerAttr(int(value), i64)
-    if isinstance(value, (float, np.floating)):
-        return FloatAttr(float(value), f64)
-    if isinstance(value, str):
-        return StringAttr(value)
-    if isinstance(value, (list, tuple)):
-        return DenseArrayBase.from_list(i64, [int(v) for v in value])
-    raise TypeError(f"cannot turn {value!r} into a property")
-
-
-def from_attr(attr: Attribute | None):
-    """The inverse of to_attr (absent -> None)."""
-    if attr is None:
-        return None
-    if isinstance(attr, UnitAttr):
-        return True
-    if isinstance(attr, IntegerAttr):
-        return attr.value.data
-    if isinstance(attr, FloatAttr):
-        return attr.value.data
-    if isinstance(attr, StringAttr):
-        return attr.data
-    if isinstance(attr, DenseArrayBase):
-        return list(attr.get_values())
-    return attr
 
 
 def _shape_str(t: Attribute) -> str:

@@ -342,11 +342,11 @@ class KernelBuilder:
 
     def inst(self, stream: str | tuple[str, ...], cls: type[nisa.InstrOp], *positional, **keywords) -> nisa.InstrOp:
         """Append one `cls` instruction to `stream` with the waits its accesses need and a
-        signal; operands as in the class's POSITIONAL/KEYWORDS (lowering `Access`es, numbers,
+        signal; operands as in the class's syntax() (lowering `Access`es, numbers,
         words, True for flags). Its `dst` and `accumulate` accesses are what it writes, every
         other access what it reads. A stream of ANY_QUEUE means the DMA queue where the
         transfer can start first; a tuple of engines, the one of them where it can."""
-        named = dict(zip((n for n, _ in cls.POSITIONAL), positional)) | keywords
+        named = dict(zip((f.name for f in cls.syntax().positional), positional)) | keywords
         reads = [v for n, v in named.items() if isinstance(v, Access) and n not in _WRITTEN]
         writes = [v for n, v in named.items() if isinstance(v, Access) and n in _WRITTEN]
         if isinstance(stream, tuple):
