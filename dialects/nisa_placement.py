@@ -92,23 +92,20 @@ class Placement:
                 raise VerifyException(f"{stream.label()} has two streams")
             seen.add(key)
         self.kernel = kernel
+        self.block = kernel.body.block
 
     def declares(self, instr: InstrOp) -> bool:
         """Whether every symbol `instr` names is declared in the kernel as this placement says:
         the declaration found is still the kernel's and still has that name."""
-        block, decls = self.kernel.body.block, self.decls
-        names = [ap.memory.data for ap in instr.properties.values() if type(ap) is AccessAttr]
-        if instr.wait is not None:
-            names += instr.wait.data
-        if instr.signal is not None:
-            names += [s.data for s in instr.signal.data]
-        for name in names:
-            decl = decls.get(name)
-            if decl is None:
-                decl = self.semaphores.get(name)
-            if decl is None or decl.parent is not block or decl.sym_name.data != name:
-                return False
-        return True
+        block, decls, sems = self.block, self.decls, self.semaphores
+        for v in instr.properties.values():
+            if type(v) is AccessAttr:  # exactly: isinstance's ABC check costs more, per instruction
+                name = v.memory.data
+                decl = decls.get(name)
+                if decl is None or decl.parent is not block or decl.properties["sym_name"].data != name:
+                    return False
+        return all((s := sems.get(n)) is not None and s.parent is block and s.properties["sym_name"].data == n
+                   for n in [*instr.waits(), *instr.signals()])
 
     @staticmethod
     def memory_of(decl) -> str:
