@@ -642,7 +642,9 @@ class Syntax(NamedTuple):
     words: tuple[Field, ...]
 
 
-_KINDS: dict[type[Attribute], str] = {AccessAttr: "access", FloatAttr: "float", IntAttr: "int", UnitAttr: "flag"}
+_KINDS: dict[type[Attribute], str] = {
+    AccessAttr: "access", FloatAttr: "float", IntAttr: "int", UnitAttr: "flag"
+}
 
 
 def _field(name: str, prop: PropertyDef, opname: str) -> Field:
