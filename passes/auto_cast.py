@@ -23,8 +23,9 @@ The pass never prints: `cast()` returns a CastReport, which drivers print (--cas
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, TypeGuard
 
 import numpy as np
 from xdsl.context import Context
@@ -35,7 +36,7 @@ from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from neuron_opt.dialects import nt
-from neuron_opt.dialects.types import is_float, round_to, type_name
+from neuron_opt.dialects.types import is_float, round_to, tensor_type_of, type_name
 from neuron_opt.options import DEFAULT_MODE, DEFAULT_TYPE, CastTypeOption, ModeOption, normalize_mode
 from neuron_opt.passes.cast_report import CastReport
 from neuron_opt.passes.policy import POLICY, role_type, saturates
@@ -85,7 +86,7 @@ class _Target:
     result: Attribute
 
 
-def _is_source(op: Operation) -> bool:
+def _is_source(op: Operation) -> TypeGuard[nt.ConstantOp | nt.WeightOp]:
     return isinstance(op, (nt.ConstantOp, nt.WeightOp))
 
 
@@ -99,7 +100,7 @@ class _Scales:
 
 def weight_channel_axis(op: nt.Contraction) -> int:
     """The dim of the second operand that holds the output channels."""
-    rank = len(op.operands[1].type.get_shape())
+    rank = len(tensor_type_of(op.operands[1]).get_shape())
     if isinstance(op, nt.ConvOp) or (isinstance(op, nt.LinearOp) and op.prop("trans_b")):
         return 0
     return rank - 1
@@ -112,7 +113,7 @@ def _scales_of(op: nt.Contraction, rule: PlanRule) -> _Scales:
     w = rule.weight_amax
     if isinstance(w, tuple):
         axis = weight_channel_axis(op)
-        n = op.operands[1].type.get_shape()[axis]
+        n = tensor_type_of(op.operands[1]).get_shape()[axis]
         if len(w) != n:
             node = onnx_node_of(op)
             what = f"node {node[0]}" if node else op.name
@@ -124,32 +125,32 @@ def _scales_of(op: nt.Contraction, rule: PlanRule) -> _Scales:
     return _Scales(scales)
 
 
-def _floats(values) -> list:
-    return [v for v in values if is_float(getattr(v.type, "element_type", None))]
+def _floats(values: Iterable[SSAValue]) -> list[SSAValue]:
+    return [v for v in values if isinstance(v.type, TensorType) and is_float(v.type.element_type)]
 
 
 def _is_fp32_op(op: Operation) -> bool:
     """What `all` converts: a contraction with f32 inputs, a cast to f32, any other op with an
     f32 operand or result. Ops the model computes in another float type stay."""
     if isinstance(op, nt.Contraction):
-        return all(v.type.element_type == builtin.f32 for v in op.operands[:2])
+        return all(tensor_type_of(v).element_type == builtin.f32 for v in op.operands[:2])
     if isinstance(op, nt.CastOp):
         return op.result.type.element_type == builtin.f32
-    return any(v.type.element_type == builtin.f32 for v in _floats((*op.operands, *op.results)))
+    return any(tensor_type_of(v).element_type == builtin.f32 for v in _floats((*op.operands, *op.results)))
 
 
 def _converts(op: Operation, t: _Target) -> bool:
     """The op computes in another type than the model's: its result, or a contraction's
     inputs (an op only reading casts of its inputs computes as before)."""
     return any(_retyped(op, r, t) for r in _floats(op.results)) or (
-        isinstance(op, nt.Contraction) and any(op.operands[i].type.element_type != t.data for i in (0, 1)))
+        isinstance(op, nt.Contraction) and any(tensor_type_of(op.operands[i]).element_type != t.data for i in (0, 1)))
 
 
 def _retyped(op: Operation, res: SSAValue, t: _Target) -> bool:
     """Whether a float result changes type (a user's cast to a low type keeps its result)."""
-    if isinstance(op, nt.CastOp) and res.type.element_type != builtin.f32:
+    if isinstance(op, nt.CastOp) and tensor_type_of(res).element_type != builtin.f32:
         return False
-    return res.type.element_type != t.result
+    return tensor_type_of(res).element_type != t.result
 
 
 class _FuncCaster:
@@ -160,7 +161,7 @@ class _FuncCaster:
         self.report = report
         self.act = role_type("act", cast_type)
         # One cast per (value, type): users sharing an operand share its cast.
-        self.casts: dict[tuple[SSAValue, Attribute], SSAValue] = {}
+        self.casts: dict[tuple[SSAValue, Attribute] | tuple[SSAValue, tuple[float, ...], int | None], SSAValue] = {}
         self.last_arg_cast: Operation | None = None  # keeps argument casts in argument order
         self.scaled: dict[Operation, _Scales] = {}  # contractions a rule gives scaled fp8
 
@@ -239,13 +240,13 @@ class _FuncCaster:
 
     def _operand_types(self, op: Operation, t: _Target | None) -> dict[int, Attribute | None]:
         """Per float operand index, the element type the op reads (None: no constraint)."""
-        floats = [i for i, v in enumerate(op.operands) if is_float(v.type.element_type)]
+        floats = [i for i, v in enumerate(op.operands) if is_float(tensor_type_of(v).element_type)]
         if isinstance(op, nt.CastOp):
             # A cast reads whatever its producer writes: widening a rounded value first would
             # change nothing (see _source_type for arguments and constants).
             return dict.fromkeys(floats)
         if t is None:
-            return {i: op.operands[i].type.element_type for i in floats}
+            return {i: tensor_type_of(op.operands[i]).element_type for i in floats}
         data = 2 if isinstance(op, nt.Contraction) else 0
         scaled = self.scaled[op].scales if op in self.scaled else {}
         # A scaled operand reads its producer's type: the scaled cast reads any float.
@@ -266,7 +267,7 @@ class _FuncCaster:
     def _rewrite(self, op: Operation, t: _Target | None, wanted: dict[int, Attribute | None]) -> None:
         for i, want in wanted.items():
             v = op.operands[i]
-            if want is not None and v.type.element_type != want:
+            if want is not None and tensor_type_of(v).element_type != want:
                 op.operands[i] = self._cast(v, want, op)
         if op in self.scaled:
             self._scale_operands(op, self.scaled[op])
@@ -276,9 +277,9 @@ class _FuncCaster:
             op.properties["acc"] = builtin.f32
         for res in _floats(op.results):
             if _retyped(op, res, t):
-                Rewriter.replace_value_with_new_type(res, TensorType(t.result, res.type.get_shape()))
+                Rewriter.replace_value_with_new_type(res, TensorType(t.result, tensor_type_of(res).get_shape()))
 
-    def _scale_operands(self, op: nt.Contraction, sc: _Scales) -> None:
+    def _scale_operands(self, op: Operation, sc: _Scales) -> None:
         """Scaled casts of the operands to fp8 and the contraction's unscale = 1 / (s0 * s1),
         per output channel (exact: powers of two). An operand already in fp8 (the model's,
         or an earlier run's) is read as it is."""
@@ -286,7 +287,7 @@ class _FuncCaster:
         undo = np.ones(1)
         for i, (values, axis) in sc.scales.items():
             v = op.operands[i]
-            if v.type.element_type == fp8:
+            if tensor_type_of(v).element_type == fp8:
                 continue
             if all(x == 1.0 for x in values):
                 op.operands[i] = self._cast(v, fp8, op)
@@ -296,7 +297,7 @@ class _FuncCaster:
         if np.any(undo != 1.0):
             op.properties["unscale"] = nt.scale_array(undo.tolist())
 
-    def _scaled_cast(self, v: SSAValue, values, axis, user: Operation) -> SSAValue:
+    def _scaled_cast(self, v: SSAValue, values: tuple[float, ...], axis: int | None, user: Operation) -> SSAValue:
         key = (v, values, axis)
         if key in self.casts:
             return self.casts[key]
@@ -319,14 +320,14 @@ class _FuncCaster:
             elif isinstance(user, nt.CastOp) and user.result.type.element_type != builtin.f32:
                 # A user's cast to a low type stays, and reads the model's value: retyping
                 # the source would round it twice.
-                types.add(v.type.element_type)
+                types.add(tensor_type_of(v).element_type)
             elif user in wanted:
                 if (want := wanted[user].get(use.index)) is not None:
                     types.add(want)
                 elif user in self.scaled:  # a scaled cast reads the model's value
-                    types.add(v.type.element_type)
+                    types.add(tensor_type_of(v).element_type)
             else:
-                types.add(v.type.element_type)
+                types.add(tensor_type_of(v).element_type)
         t = types.pop() if len(types) == 1 else None if types else self.act
         # fp8 is for contraction inputs only: the signature and constants take the activation
         # type, and a saturating cast feeds the contraction.
@@ -334,8 +335,8 @@ class _FuncCaster:
 
     def _retype_source(self, arg: BlockArgument, wanted) -> None:
         t = self._source_type(arg, wanted)
-        if t is not None and t != arg.type.element_type:
-            Rewriter.replace_value_with_new_type(arg, TensorType(t, arg.type.get_shape()))
+        if t is not None and t != tensor_type_of(arg).element_type:
+            Rewriter.replace_value_with_new_type(arg, TensorType(t, tensor_type_of(arg).get_shape()))
 
     def _source(self, op: nt.ConstantOp | nt.WeightOp, wanted) -> None:
         res = op.result
@@ -365,7 +366,7 @@ class _FuncCaster:
         key = (v, elt)
         if key in self.casts:
             return self.casts[key]
-        c = nt.CastOp.make(v, result_type=TensorType(elt, v.type.get_shape()), saturate=saturates(elt))
+        c = nt.CastOp.make(v, result_type=TensorType(elt, tensor_type_of(v).get_shape()), saturate=saturates(elt))
         self._insert(c, v, user)
         self.casts[key] = c.result
         return c.result

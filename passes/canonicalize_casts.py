@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, TypeGuard, TypeVar
 
 from xdsl.context import Context
 from xdsl.dialects import builtin, func
@@ -19,8 +19,10 @@ from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from neuron_opt.dialects import nt
-from neuron_opt.dialects.types import is_float
+from neuron_opt.dialects.types import is_float, tensor_type_of
 from neuron_opt.passes import cast_rules as R
+
+OpT = TypeVar("OpT", bound=Operation)
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class CanonicalizeCastsPass(ModulePass):
                 _BlockCanonicalizer(f.body.block).run()
 
 
-def _movable(op) -> bool:
+def _movable(op) -> TypeGuard[nt.NtOp]:
     return (
         isinstance(op, nt.NtOp)
         and op.has_trait(nt.MoveClass)
@@ -111,7 +113,7 @@ class _BlockCanonicalizer:
                 and R.attrs_exact_in(m, elt, R.effective_saturate(c))
             ):
                 return None
-            floats = [i for i, o in enumerate(m.operands) if is_float(o.type.element_type)]
+            floats = [i for i, o in enumerate(m.operands) if is_float(tensor_type_of(o).element_type)]
             if len(floats) != 1:
                 return None
             chain.append((m, floats[0]))
@@ -139,7 +141,7 @@ class _BlockCanonicalizer:
             return x
         return self._insert(new, like).result
 
-    def _insert(self, new: Operation, at: Operation) -> Operation:
+    def _insert(self, new: OpT, at: Operation) -> OpT:
         new.location = at.location
         if at.results and new.results:
             new.results[0].name_hint = at.results[0].name_hint

@@ -40,7 +40,7 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute
 
 from neuron_opt.dialects import nt
-from neuron_opt.dialects.types import is_float, round_to
+from neuron_opt.dialects.types import is_float, round_to, tensor_type_of
 
 # Which float types represent every value (incl. +-inf, NaN) of which: B -> {A exact in B}.
 _EXACT_IN: dict[type, tuple[type, ...]] = {
@@ -67,7 +67,7 @@ def effective_saturate(cast: nt.CastOp) -> bool:
 def float_cast(op) -> bool:
     return (
         isinstance(op, nt.CastOp)
-        and is_float(op.input.type.element_type)
+        and is_float(tensor_type_of(op.input).element_type)
         and is_float(op.result.type.element_type)
     )
 
@@ -82,7 +82,7 @@ def exact_widening(cast: nt.CastOp) -> bool:
     return (
         float_cast(cast)
         and not effective_saturate(cast)
-        and represents(cast.result.type.element_type, cast.input.type.element_type)
+        and represents(cast.result.type.element_type, tensor_type_of(cast.input).element_type)
     )
 
 

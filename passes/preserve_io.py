@@ -118,16 +118,17 @@ def _lower_arguments(f: func.FuncOp, cast_type) -> None:
         if not (isinstance(arg.type, TensorType) and arg.type.element_type == builtin.f32):
             continue
         users = [u.operation for u in arg.uses]
-        if not users or not all(isinstance(u, nt.CastOp) for u in users):
+        casts = [u for u in users if isinstance(u, nt.CastOp)]
+        if not users or len(casts) != len(users):
             continue
-        targets = {(u.result.type, R.effective_saturate(u)) for u in users}
+        targets = {(u.result.type, R.effective_saturate(u)) for u in casts}
         if len(targets) != 1:
             continue
         (t, sat), = targets
         if sat or t.element_type != cast_type:
             continue
         new_arg = Rewriter.replace_value_with_new_type(arg, t)
-        for u in users:
+        for u in casts:
             u.result.replace_all_uses_with(new_arg)
             Rewriter.erase_op(u)
     f.update_function_type()

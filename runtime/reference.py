@@ -26,7 +26,15 @@ from xdsl.ir import Attribute, Operation, Region
 
 from neuron_opt.dialects import nt
 from neuron_opt.dialects.io_names import input_names, output_names
-from neuron_opt.dialects.types import is_bool, is_float, numpy_dtype, round_to, type_name
+from neuron_opt.dialects.types import (
+    element_type,
+    is_bool,
+    is_float,
+    numpy_dtype,
+    round_to,
+    tensor_type_of,
+    type_name,
+)
 from neuron_opt.blas import single_threaded
 from neuron_opt.diagnostics import CompileError, op_error
 from neuron_opt.npz import open_weights
@@ -121,11 +129,11 @@ class Weights:
 
 
 def _elt(op: Operation) -> Attribute:
-    return op.results[0].type.element_type
+    return tensor_type_of(op.results[0]).element_type
 
 
 def _shape(op: Operation) -> tuple[int, ...]:
-    return tuple(op.results[0].type.get_shape())
+    return tuple(tensor_type_of(op.results[0]).get_shape())
 
 
 def _binary(kind):
@@ -337,7 +345,7 @@ class Reference:
         for name, t, value in zip(self.output_names, self.func.function_type.outputs.data, results):
             # A fresh array: results may be views of inputs, broadcasts or cached weights.
             # (Not ascontiguousarray: it turns rank-0 results into shape (1,).)
-            out[name] = np.array(value, dtype=numpy_dtype(t.element_type), order="C", copy=True)
+            out[name] = np.array(value, dtype=numpy_dtype(element_type(t)), order="C", copy=True)
         return out
 
 

@@ -112,7 +112,7 @@ def attribute(model, inputs: dict, mode: ModeOption, cast_type: CastTypeOption, 
     from neuron_opt.cli.metrics import error_norms
     from neuron_opt.diagnostics import onnx_node_of
     from neuron_opt.dialects import nt
-    from neuron_opt.dialects.types import FP8_MAX, is_float, round_to, type_name
+    from neuron_opt.dialects.types import FP8_MAX, is_float, round_to, tensor_type_of, type_name
     from neuron_opt.passes.auto_cast import AutoCastPass
     from neuron_opt.runtime.reference import Reference
     from xdsl.context import Context
@@ -141,7 +141,7 @@ def attribute(model, inputs: dict, mode: ModeOption, cast_type: CastTypeOption, 
         for v in op.operands:
             source, cast = _fp32_source(v, to_fp32, args32)
             value = rec32[source]
-            if is_float(v.type.element_type):  # what the option's op reads, from fp32
+            if is_float(tensor_type_of(v).element_type):  # what the option's op reads, from fp32
                 if isinstance(cast, nt.ScaledCastOp):  # scaled fp8: the scale, then the cast
                     saturated += _scaled_saturations(cast, value)
                     value = ref.run_op(cast, [value])[0]
@@ -150,25 +150,26 @@ def attribute(model, inputs: dict, mode: ModeOption, cast_type: CastTypeOption, 
                     if sat:
                         f = np.asarray(value).astype(np.float64)
                         saturated += int((np.isfinite(f) & (np.abs(f) > FP8_MAX)).sum())
-                    value = round_to(value, v.type.element_type, sat)
+                    value = round_to(value, tensor_type_of(v).element_type, sat)
             operands.append(value)
         own_out = ref.run_op(op, operands)
         node = onnx_node_of(src)
         for k, (r32, r) in enumerate(zip(src.results, op.results)):
             if not is_float(r32.type.element_type):
                 continue
+            elt = tensor_type_of(r).element_type
             row = {
                 "node": node[0] if node else None,
                 "op_type": node[1] if node else None,
                 "op": op.name + (f"#{k}" if len(op.results) > 1 else ""),
-                "type": type_name(r.type.element_type),
+                "type": type_name(elt),
                 "own": error_norms(own_out[k], rec32[r32]),
                 "accumulated": error_norms(rec[r], rec32[r32]),
-                "accumulated_non_finite": _range_stats(rec[r], rec32[r32], r.type.element_type)["non_finite"],
+                "accumulated_non_finite": _range_stats(rec[r], rec32[r32], elt)["non_finite"],
                 "fp8_saturated_inputs": saturated,
             }
-            row.update(_range_stats(own_out[k], rec32[r32], r.type.element_type))
-            row["fp16_overflow"] = row["non_finite"] if type_name(r.type.element_type) == "f16" else 0
+            row.update(_range_stats(own_out[k], rec32[r32], elt))
+            row["fp16_overflow"] = row["non_finite"] if type_name(elt) == "f16" else 0
             rows.append(row)
     return rows
 
