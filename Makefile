@@ -34,8 +34,9 @@ lint: $(STAMP)
 lit: $(STAMP)
 	$(BIN)/lit -v --order=smart tests/filecheck
 
+# One pytest worker per core (pytest-xdist): the suite is CPU-bound.
 pytest: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 fuzz: $(STAMP)
 	NEURON_FUZZ_PROFILE=long NEURON_FUZZ_EXAMPLES=$(or $(N),10000) $(BIN)/pytest tests/fuzz -p no:cacheprovider \
