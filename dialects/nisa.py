@@ -57,7 +57,6 @@ from xdsl.irdl import (
     irdl_attr_definition,
     irdl_op_definition,
     opt_prop_def,
-    param_def,
     prop_def,
     region_def,
     traits_def,
@@ -101,8 +100,8 @@ class AccessAttr(ParametrizedAttribute):
 
     name = "nisa.ap"
 
-    memory: StringAttr = param_def(StringAttr)
-    dims: ArrayAttr[IntAttr] = param_def(ArrayAttr[IntAttr])
+    memory: StringAttr
+    dims: ArrayAttr[IntAttr]
 
     @staticmethod
     def get(memory: str, slices) -> AccessAttr:
@@ -117,24 +116,24 @@ class AccessAttr(ParametrizedAttribute):
     # computed once and kept in its __dict__: the verifier, the simulator's decoder and the
     # lowering ask for the same accesses' slices, shapes and text over and over.
     def slices(self) -> tuple[tuple[int, int, int], ...]:
-        if (hit := self.__dict__.get("_slices")) is not None:
+        if (hit := vars(self).get("_slices")) is not None:
             return hit
         d = [a.data for a in self.dims.data]
         out = tuple((d[i], d[i + 1], d[i + 2]) for i in range(0, len(d), 3))
-        self.__dict__["_slices"] = out
+        vars(self)["_slices"] = out
         return out
 
     def shape(self) -> tuple[int, ...]:
-        if (hit := self.__dict__.get("_shape")) is not None:
+        if (hit := vars(self).get("_shape")) is not None:
             return hit
         out = tuple(max(0, -(-(b - a) // s)) for a, b, s in self.slices())
-        self.__dict__["_shape"] = out
+        vars(self)["_shape"] = out
         return out
 
     def text(self) -> str:
-        if (hit := self.__dict__.get("_text")) is not None:
+        if (hit := vars(self).get("_text")) is not None:
             return hit
-        self.__dict__["_text"] = out = self._format()
+        vars(self)["_text"] = out = self._format()
         return out
 
     def _format(self) -> str:
@@ -330,7 +329,15 @@ class StreamOp(IRDLOperation):
         printer.print_region(self.body, print_entry_block_args=False, print_empty_block=False)
 
     def instructions(self) -> list[InstrOp]:
-        return list(self.body.block.ops)
+        """The stream's ops, each checked to be an instruction."""
+        out: list[InstrOp] = []
+        for i, op in enumerate(self.body.block.ops):
+            if not isinstance(op, InstrOp):
+                raise VerifyException(
+                    f"{self.label()} instruction {i}: {op.name} is not a nisa instruction"
+                )
+            out.append(op)
+        return out
 
     def label(self) -> str:
         """How messages name the stream: `vector`, `dma queue q0`."""
@@ -339,11 +346,7 @@ class StreamOp(IRDLOperation):
         return f"dma queue {self.sym_name.data}"
 
     def _verify_children(self) -> None:
-        for i, op in enumerate(self.body.block.ops):
-            if not isinstance(op, InstrOp):
-                raise VerifyException(
-                    f"{self.label()} instruction {i}: {op.name} is not a nisa instruction"
-                )
+        self.instructions()
 
 
 @irdl_op_definition

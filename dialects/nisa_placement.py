@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 
 from xdsl.dialects.builtin import Float32Type, FloatTF32Type
-from xdsl.ir import Attribute
 from xdsl.utils.exceptions import VerifyException
 
 from neuron_opt.dialects import ncv2
@@ -66,7 +65,7 @@ class Placement:
     check, also used by the simulator."""
 
     def __init__(self, kernel: KernelOp):
-        self.decls: dict[str, Attribute] = {}
+        self.decls: dict[str, HbmOp | OnChipOp] = {}
         self.semaphores: dict[str, SemaphoreOp] = {}
         self.streams: list[StreamOp] = []
         for op in kernel.body.block.ops:
@@ -124,7 +123,7 @@ _KEY = "_nisa_placement"
 
 def verify_kernel(kernel: KernelOp) -> None:
     """The kernel-level rules (declarations, streams); keeps the placement for its instructions."""
-    kernel.__dict__[_KEY] = Placement(kernel)
+    vars(kernel)[_KEY] = Placement(kernel)
 
 
 def verify_instruction(instr: InstrOp) -> None:
@@ -134,9 +133,9 @@ def verify_instruction(instr: InstrOp) -> None:
     kernel = stream.parent_op() if stream is not None else None
     if not isinstance(stream, StreamOp) or not isinstance(kernel, KernelOp):
         return
-    pl = kernel.__dict__.get(_KEY)
+    pl = vars(kernel).get(_KEY)
     if not isinstance(pl, Placement) or not pl.declares(instr):
-        pl = kernel.__dict__[_KEY] = Placement(kernel)
+        pl = vars(kernel)[_KEY] = Placement(kernel)
     engine = stream.sym_name.data if isinstance(stream, EngineOp) else "dma"
     try:
         check_instruction(pl, engine, instr)
@@ -272,6 +271,10 @@ def _check_shapes(pl: Placement, instr: InstrOp, mems, shapes) -> None:
                 if not is_integer(_elt(pl, instr.properties[name])):
                     fail(f"operand {name}: bitvec ops take integer buffers, found "
                          f"{type_name(_elt(pl, instr.properties[name]))}")
+            for name in ("operand0", "operand1"):  # and whole numbers: they run exact
+                v = instr.get(name)
+                if isinstance(v, float) and not v.is_integer():
+                    fail(f"operand {name}: bitvec ops take whole numbers, found {v!r}")
     if isinstance(instr, (MatmulOp, TransposeOp)):
         dst = instr.dst
         dst_elt = _elt(pl, dst)
@@ -353,8 +356,7 @@ def _check_shapes(pl: Placement, instr: InstrOp, mems, shapes) -> None:
     elif isinstance(instr, TensorReduceOp):
         same_partitions("dst", "src")
         src = shapes["src"][1:]
-        axes = instr.get("axes")
-        axes = len(src) if axes is None else axes
+        axes = len(src) if instr.axes is None else instr.axes.data
         if not 1 <= axes <= len(src):
             fail(f"axes {axes}: src has {len(src)} free dims")
         keep = math.prod(src[: len(src) - axes])

@@ -121,7 +121,7 @@ def decode(kernel: nisa.KernelOp, machine=None) -> Program:
             queue_no += 1
         label = st.label()
         instrs = []
-        for index, op in enumerate(st.body.block.ops):
+        for index, op in enumerate(st.instructions()):  # check_kernel checked them
             try:
                 ins = _decode_one(pl, boxes, engine, op, sem_index, groups)
                 ins.index = index

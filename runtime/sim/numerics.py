@@ -374,7 +374,7 @@ def _tensor_scalar(op: nisa.TensorScalarOp, ops):
 def _tensor_reduce(op: nisa.TensorReduceOp, ops):
     src, write = ops["src"], _writer(ops["dst"])
     free = src.shape[1:]
-    axes = op.get("axes") or len(free)
+    axes = len(free) if op.axes is None else op.axes.data  # the verifier's 1 <= axes
     keep = math.prod(free[: len(free) - axes])
     kind = op.op.data
     negate = op.negate is not None

@@ -166,6 +166,20 @@ def test_bitvec_ops_need_integer_buffers():
         module(body)
 
 
+@pytest.mark.parametrize("ops", ["op0 xor operand0 1.5", "op0 add operand0 1 op1 and operand1 0.5"])
+def test_bitvec_ops_need_integer_immediates(ops):
+    # A fraction made the instruction inexact: the simulator looked the bitvec op up among the
+    # float ALU ops and crashed.
+    body = f"""
+    nisa.sbuf @x partitions 0:8 offset 0 : tensor<8x4xi32>
+    nisa.engine @vector {{
+      nisa.memset @x[0:8, 0:4] value 1.0
+      nisa.tensor_scalar @x[0:8, 0:4], @x[0:8, 0:4] {ops}
+    }}"""
+    with pytest.raises(CompileError, match=r"operand operand[01]: bitvec ops take whole numbers, found [01]\.5"):
+        module(body)
+
+
 def test_rank0_hbm_tensors_bind_and_return_as_scalars():
     body = """
     nisa.hbm input @x : tensor<i64>
