@@ -258,7 +258,7 @@ def conv(lw, op) -> None:
     N, Ci, Hh, Ww = _as_2d(Sx)
     Co, _, kh, kw = _as_2d(Sw)
     strides, pads, dil = _attrs_2d(op, len(Sx) - 2, "strides", "pads", "dilations")
-    g = Window(Hh, Ww, _as_2d(So)[2], So[-1], kh, kw, *strides, pads[0], pads[1], *dil)
+    g = Window(Hh, Ww, _as_2d(So)[2], So[-1], kh, kw, strides[0], strides[1], pads[0], pads[1], dil[0], dil[1])
     (xs, xdt, xsat), (ws, wdt, _) = _source(lw, x), _source(lw, w)  # plan: w's casts never saturate
     if flat:
         xs, ws = _Rank3(xs), _Rank3(ws)
@@ -566,9 +566,12 @@ def pool(lw, op) -> None:
     D, Do, (kd, sd, dd, pd0, pd1) = (Sx[2], So[2], _depth_attrs(op)) if spatial == 3 else (1, 1, (1, 1, 1, 0, 0))
     N, C, Hh, Ww = _as_2d(Sx[:2] + Sx[-(min(spatial, 2)):])
     kernel, strides, pads, dil = _attrs_2d(op, spatial, "kernel", "strides", "pads", "dilations")
-    g = Window(Hh, Ww, _as_2d(So[:2] + So[-(min(spatial, 2)):])[2], So[-1], *kernel, *strides, pads[0], pads[1], *dil)
+    g = Window(Hh, Ww, _as_2d(So[:2] + So[-(min(spatial, 2)):])[2], So[-1], kernel[0], kernel[1], strides[0],
+               strides[1], pads[0], pads[1], dil[0], dil[1])
     is_max = isinstance(op, nt.MaxPoolOp)
-    cd = cy = cx = None
+    cd: list[int] = []  # window counts per output depth, row, column (average pooling)
+    cy: list[int] = []
+    cx: list[int] = []
     if not is_max:  # window counts: explicit pads count with count_include_pad, the overhang never
         inc = bool(op.prop("count_include_pad"))
         lo_y, hi_y = (0, Hh + pads[0] + pads[2]) if inc else (pads[0], pads[0] + Hh)
@@ -576,13 +579,13 @@ def pool(lw, op) -> None:
         cd = _counts(Do, kd, sd, dd, *((0, D + pd0 + pd1) if inc else (pd0, pd0 + D)))
         cy = _counts(g.Ho, g.kh, g.sy, g.dy, lo_y, hi_y)
         cx = _counts(g.Wo, g.kw, g.sx, g.dx, lo_x, hi_x)
-    uniform = cy is not None and len(set(cy)) == 1 and len(set(cx)) == 1
+    uniform = not is_max and len(set(cy)) == 1 and len(set(cx)) == 1
     xs = lw.home_of(x)
     odt = dt(op.results[0])
     dst = lw.new_home(op.results[0])
     kb = lw.kb
     esz, oes = DT_BYTES[xs.dtype], DT_BYTES[odt]
-    per_out = 4 + oes + (4 if cy is not None and not uniform else 0)
+    per_out = 4 + oes + (4 if not is_max and not uniform else 0)
     R = g.band_rows(1, lambda r: g.rows_in(r) * g.wp * esz + r * g.Wo * per_out, POOL_BYTES)
     R_ = N * C
     fill = float("-inf") if is_max else 0.0

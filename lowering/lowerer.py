@@ -35,7 +35,7 @@ from neuron_opt.lowering.common import (
     pad_shape,
     runs,
 )
-from neuron_opt.lowering.kernel import ANY_QUEUE, DT_BYTES, AllocError, Buf, KernelBuilder
+from neuron_opt.lowering.kernel import ANY_QUEUE, DT_BYTES, Access, AllocError, Buf, KernelBuilder
 
 RESIDENT_BYTES = P.RESIDENT_BYTES
 
@@ -498,7 +498,7 @@ class Lowerer:
             self.consts[key] = b
         return self.consts[key]
 
-    def const_col(self, value: float, parts: int) -> str:
+    def const_col(self, value: float, parts: int) -> Access:
         """A [parts, 1] f32 column holding `value` (ScalarE bias must be a tensor on NC-v2)."""
         key = ("col", value)
         if key not in self.consts:
@@ -641,10 +641,11 @@ class Lowerer:
         """A scaled cast's scale for the tile [r0, r1) x [c0, c1) of S split at k: a number, a
         per-partition column (the axis among the row dims), or a row tile (the axis is the
         last dim and the only column dim)."""
-        scale = op.prop("scale")
+        scale = nt.scale_values(op.scale)
         if len(scale) == 1:
             return scale[0]
-        axis = op.prop("axis")
+        assert op.axis is not None  # the verifier's: several scales need an axis
+        axis = op.axis.value.data
         if axis < k:
             inner = prod(S[axis + 1:k])
             per_row = [scale[(r // inner) % S[axis]] for r in range(r0, r1)]

@@ -19,7 +19,7 @@ from neuron_opt.dialects import nisa, nt
 from neuron_opt.dialects.types import FP8_MAX
 from neuron_opt.lowering import plan as P
 from neuron_opt.lowering.common import NMAX, PMAX, dt, pad_shape
-from neuron_opt.lowering.kernel import DT_BYTES, SBUF_BYTES
+from neuron_opt.lowering.kernel import DT_BYTES, SBUF_BYTES, Buf
 from neuron_opt.lowering.rowwise import column
 
 M_GROUP = 4  # row tiles sharing each B chunk in a pass
@@ -55,14 +55,16 @@ def tiling(lw, op):
     esz = DT_BYTES[dt(b)]
     per_col = kt * esz * (batches if len(P.shape(b)) > 2 else 1)
     u = op.prop("unscale")
-    per_col += 4 if u is not None and len(u) > 1 else 0  # its per-column unscale row (fp32)
+    per_column_unscale = u is not None and len(u) > 1
+    per_col += 4 if per_column_unscale else 0  # its per-column unscale row (fp32)
     nb = _block_cols(lw, op, per_col, N)
     rows = [(bi * M + m0, bi * M + min(m0 + PMAX, M)) for bi in range(batches) for m0 in range(0, M, PMAX)]
     for c0 in range(0, N, nb):
         c1 = min(c0 + nb, N)
         lw.mm_block = (c0, c1)
-        for n0 in range(c0, c1, NMAX):  # scaled fp8's unscale rows load beside the weights
-            _unscale_row(lw, op, n0, min(n0 + NMAX, c1))
+        if per_column_unscale:  # scaled fp8's unscale rows load beside the weights
+            for n0 in range(c0, c1, NMAX):
+                _unscale_row(lw, op, n0, min(n0 + NMAX, c1))
         _prefetch_block(lw, op, rows[:M_GROUP], batches)
         for g in range(0, len(rows), M_GROUP):
             for n0 in range(c0, c1, NMAX):
@@ -153,15 +155,11 @@ def _is_row(s: tuple[int, ...], n: int) -> bool:
     return prod(s[:-1]) == 1 and s[-1] == n
 
 
-def _unscale_row(lw, op, n0: int, n1: int):
-    """A per-column unscale's values [n0, n1) on every partition (None: not per column),
-    built once per group."""
-    u = op.prop("unscale")
-    if u is None or len(u) == 1:
-        return None
+def _unscale_row(lw, op, n0: int, n1: int) -> Buf:
+    """A per-column unscale's values [n0, n1) on every partition, built once per group."""
     key = ("urow", op, n0, n1)
     if key not in lw.group_cache:
-        lw.group_cache[key] = lw.const_row(u, n0, n1, PMAX)
+        lw.group_cache[key] = lw.const_row(op.prop("unscale"), n0, n1, PMAX)
     return lw.group_cache[key]
 
 

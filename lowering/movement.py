@@ -127,10 +127,10 @@ def permute(lw, src, dst, perm) -> None:
     if count > MAX_DMAS:
         raise Unsupported(f"a transpose needing {count} DMAs (at most {MAX_DMAS})")
     for idx in itertools.product(*(range(So[i]) for i in loops)):
-        d_sl = [(0, d) for d in So]
+        d_sl: list[int | tuple[int, int]] = [(0, d) for d in So]  # an index keeps its dim
         for i, v in zip(loops, idx):
             d_sl[i] = v
-        s_sl = [None] * n
+        s_sl: list[int | tuple[int, int] | None] = [None] * n
         for i, p in enumerate(perm):
             s_sl[p] = d_sl[i]
         H.copy_hbm(lw.kb, dst.ap(*d_sl), src.ap(*s_sl))

@@ -61,7 +61,7 @@ def tileable(op: Operation) -> bool:
         return False
     if isinstance(op, (nt.SoftmaxOp, nt.LogSoftmaxOp)):
         rank = len(shape(op.results[0]))
-        return rank > 0 and op.prop("axis") % rank == rank - 1
+        return rank > 0 and op.axis.value.data % rank == rank - 1
     return isinstance(op, TILEABLE)
 
 
@@ -191,7 +191,7 @@ def plan_residency(ops: list[Operation], fused: set[Operation], returned: set[SS
     for op in ops:
         if op in fused or not tileable(op) or op.results[0] in returned:
             continue
-        if any(isinstance(m, ROWWISE) and m.prop("axis") % len(shape(m.results[0])) != len(shape(m.results[0])) - 1
+        if any(isinstance(m, ROWWISE) and m.axis.value.data % len(shape(m.results[0])) != len(shape(m.results[0])) - 1
                for m in members(op, fused)):
             continue
         users = [u.operation for u in op.results[0].uses]

@@ -184,9 +184,10 @@ def _int32_reduce(lw, res, t, alu: str) -> None:
         if width % 2:  # the odd column folds into the first
             first = out if nxt is None else nxt.ap((0, p), (0, 1))
             lw.kb.inst("gpsimd", nisa.TensorTensorOp, first, first, cur.ap((0, p), (width - 1, width)), op=alu)
-        cur, width = (nxt, half) if nxt is not None else (None, 1)
-    if cur is not None:  # a single column: a copy
-        lw.kb.inst("gpsimd", nisa.TensorCopyOp, res, cur.ap((0, p), (0, 1)))
+        if nxt is None:  # the last step wrote res
+            return
+        cur, width = nxt, half
+    lw.kb.inst("gpsimd", nisa.TensorCopyOp, res, cur.ap((0, p), (0, 1)))  # a single column: a copy
 
 
 def column(lw, v, rows: list[int]):
