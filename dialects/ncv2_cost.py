@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from neuron_opt.dialects import ncv2
 
-MIN_II = ncv2.value("MIN_II")
+MIN_II = int(ncv2.value("MIN_II"))  # cycles: a whole number
 GPSIMD_START = ncv2.value("GPSIMD_START")
 FP32_FACTOR = ncv2.value("MATMUL_FP32_FACTOR")
 ACT_ACC = ncv2.value("ACT_READ_ACCUMULATOR")

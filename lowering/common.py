@@ -11,7 +11,7 @@ from xdsl.ir import Operation, SSAValue
 
 from neuron_opt.diagnostics import CompileError, location_of
 from neuron_opt.dialects import ncv2
-from neuron_opt.dialects.types import type_name
+from neuron_opt.dialects.types import tensor_type_of, type_name
 from neuron_opt.lowering.kernel import DT_BYTES, ON_CHIP, PSUM_BANK
 
 PMAX = ncv2.PARTITIONS  # rows of a tile: one per SBUF partition
@@ -40,7 +40,7 @@ def op_err(op: Operation, msg: str, cls: type[CompileError] = CompileError) -> C
 
 
 def dt(v: SSAValue) -> str:
-    name = type_name(v.type.element_type)
+    name = type_name(tensor_type_of(v).element_type)
     if name not in DT_BYTES:
         raise Unsupported(f"element type {name} has no lowering to the simulator")
     return name

@@ -17,7 +17,7 @@ from xdsl.ir import Operation, SSAValue
 
 from neuron_opt.dialects import nisa, nt
 from neuron_opt.dialects.io_names import input_names, output_names
-from neuron_opt.dialects.types import FP8_MAX, is_float, numpy_dtype
+from neuron_opt.dialects.types import FP8_MAX, is_float, numpy_dtype, tensor_type_of
 from neuron_opt.lowering import conv, gather, matmul, movement, rowwise
 from neuron_opt.lowering import hbm as H
 from neuron_opt.lowering import plan as P
@@ -88,7 +88,7 @@ class Lowerer:
         assert isinstance(ret, func.ReturnOp)
         for name, arg in zip(input_names(self.fn), self.fn.body.block.args):
             try:  # an argument of a dtype without a lowering is an error only where it is used
-                self.home[arg] = self.kb.hbm("input", name, arg.type.get_shape(), dt(arg))
+                self.home[arg] = self.kb.hbm("input", name, tensor_type_of(arg).get_shape(), dt(arg))
             except Unsupported as e:
                 self.no_home[arg] = str(e)
         if P.PLANNED not in self.fn.attributes:  # nt-plan-tiles has not run: plan now
@@ -124,7 +124,7 @@ class Lowerer:
             except (Unsupported, Internal) as e:
                 raise op_err(ret, str(e), e.error) from None
             for name in outs:
-                dst = self.kb.hbm("output", name, v.type.get_shape(), self._dt(v, ret))
+                dst = self.kb.hbm("output", name, tensor_type_of(v).get_shape(), self._dt(v, ret))
                 if 0 in dst.shape:  # nothing to copy
                     continue
                 if dst.role != "output":
@@ -197,7 +197,7 @@ class Lowerer:
             return self.new_home(c.results[0])
         if v in self.outputs:
             name = self.outputs[v].pop(0)
-            buf = self.kb.hbm("output", name, v.type.get_shape(), dt(v))
+            buf = self.kb.hbm("output", name, tensor_type_of(v).get_shape(), dt(v))
             if buf.role != "output":
                 raise Unsupported(f"output '{name}' has the name of an HBM {buf.role} tensor "
                                   "(nisa names HBM tensors by their .npz key)")
@@ -206,7 +206,7 @@ class Lowerer:
             else:
                 self.outputs[v].insert(0, name)  # copied from this home at the end
         else:
-            buf = self.kb.hbm("scratch", self.kb.fresh("h"), v.type.get_shape(), dt(v))
+            buf = self.kb.hbm("scratch", self.kb.fresh("h"), tensor_type_of(v).get_shape(), dt(v))
         self.home[v] = buf
         return buf
 
@@ -224,10 +224,11 @@ class Lowerer:
         if P.scaled_weight(op) and isinstance(op.input.owner, nt.ConstantOp):
             movement.scaled_constant(self, op)
             return
-        if P.scaled_weight(op):  # scaled as it is loaded into HBM: fp8(w * scale)
+        if P.scaled_weight(op) and isinstance(w := op.input.owner, nt.WeightOp):
+            # scaled as it is loaded into HBM: fp8(w * scale)
             attrs = {"scale": op.scale} | ({"axis": op.axis} if op.axis is not None else {})
             self.home[op.result] = self.kb.hbm("weight", self.kb.fresh("w"), op.result.type.get_shape(),
-                                               "f8E4M3", key=op.input.owner.sym_name.data, attrs=attrs)
+                                               "f8E4M3", key=w.sym_name.data, attrs=attrs)
             return
         if any(0 in P.shape(v) for v in list(op.operands) + list(op.results)):
             return movement.empty_operands(self, op)
@@ -601,7 +602,7 @@ class Lowerer:
         elif isinstance(op, nt.ClipOp):
             bounds = [(alu, x) for alu, x in (("max", op.prop("min")), ("min", op.prop("max"))) if x is not None]
             if is_int(idt):  # whole bounds within the type, as the interpreter takes them
-                info = np.iinfo(numpy_dtype(out.type.element_type))
+                info = np.iinfo(numpy_dtype(tensor_type_of(out).element_type))
                 bounds = [(alu, float(min(max(np.ceil(x) if alu == "max" else np.floor(x), info.min), info.max)))
                           for alu, x in bounds]
             if not bounds:
@@ -658,14 +659,14 @@ class Lowerer:
             return row
         raise Unsupported(f"a scaled cast along dim {axis} of a computed value in this tiling has no lowering")
 
-    def _cast_folds(self, op: Operation) -> bool:
+    def _cast_folds(self, op: nt.CastOp) -> bool:
         """A float -> float cast that a converting write can do: engines and DMAs round to
         their destination's type (RNE), but do not saturate to fp8's range."""
-        src, res = op.operands[0], op.results[0]
-        return (not self.tmode and is_float(src.type.element_type) and is_float(res.type.element_type)
+        src, res = op.input, op.result
+        return (not self.tmode and is_float(tensor_type_of(src).element_type) and is_float(res.type.element_type)
                 and not (op.prop("saturate") and dt(res) == "f8E4M3") and P.shape(src) == P.shape(res))
 
-    def _folded_cast(self, op: Operation, k, r0, r1, c0, c1, odt: str) -> Buf | None:
+    def _folded_cast(self, op: nt.CastOp, k, r0, r1, c0, c1, odt: str) -> Buf | None:
         """A cast with no pass of its own: a fused f32 producer writes `odt` (one rounding from
         fp32, as producer-then-cast rounds); an input in HBM is converted by the DMA that loads
         it (dma_copy rounds through fp32, RNE: the cast's rounding). Measured on the zoo, the

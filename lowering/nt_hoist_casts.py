@@ -20,7 +20,7 @@ from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from neuron_opt.dialects import nt
-from neuron_opt.dialects.types import byte_size
+from neuron_opt.dialects.types import byte_size, tensor_type_of
 from neuron_opt.lowering.plan import tileable
 
 MOVES = (nt.ReshapeOp, nt.TransposeOp, nt.BroadcastOp)
@@ -51,7 +51,7 @@ def hoist_casts(fn: func.FuncOp) -> None:
 
 def _chain(c: nt.CastOp) -> list:
     """The movement ops above a narrowing cast, nearest first, each result used once."""
-    if byte_size(c.result.type.element_type) > byte_size(c.input.type.element_type):
+    if byte_size(c.result.type.element_type) > byte_size(tensor_type_of(c.input).element_type):
         return []
     chain, v = [], c.input
     while isinstance(v.owner, MOVES) and len(list(v.uses)) == 1:

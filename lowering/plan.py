@@ -11,14 +11,15 @@ never round-trip through HBM."""
 from __future__ import annotations
 
 from math import prod
+from typing import TypeGuard
 
 import numpy as np
 from xdsl.dialects import func
 from xdsl.dialects.builtin import Float8E4M3Type, UnitAttr
-from xdsl.ir import Operation, SSAValue
+from xdsl.ir import Block, Operation, SSAValue
 
 from neuron_opt.dialects import nt
-from neuron_opt.dialects.types import is_float, type_name
+from neuron_opt.dialects.types import is_float, tensor_type_of, type_name
 from neuron_opt.lowering.common import PMAX
 from neuron_opt.lowering.kernel import DT_BYTES
 
@@ -46,10 +47,10 @@ TILEABLE = ELEMENTWISE + CONTRACTION + ROWWISE  # producers that can compute a t
 def shape(v: SSAValue) -> tuple[int, ...]:
     """v's shape; a rank-0 value is lowered as one element of shape (1,) (broadcasting
     treats () and (1,) alike, and its HBM tensor is accessed as one element)."""
-    return tuple(v.type.get_shape()) or (1,)
+    return tuple(tensor_type_of(v).get_shape()) or (1,)
 
 
-def scaled_weight(op: Operation) -> bool:
+def scaled_weight(op: Operation) -> TypeGuard[nt.ScaledCastOp]:
     """A scaled cast of a weight or constant: done as the weight is loaded into HBM (an fp8
     weight with its scales) or the constant built, never on chip."""
     return isinstance(op, nt.ScaledCastOp) and isinstance(op.input.owner, (nt.WeightOp, nt.ConstantOp))
@@ -75,7 +76,7 @@ MAX_GROUP_OPS = 32
 def plan_fusion(body_ops: list[Operation], returned: set[SSAValue]) -> set[Operation]:
     """The ops whose result is computed inside its (single) consumer."""
     fused: set[Operation] = set()
-    size: dict[Operation, int] = {}  # ops in the group an op computes (itself and its fused producers)
+    size: dict[Operation | Block, int] = {}  # ops in the group an op computes (itself and its fused producers)
     for op in body_ops:
         size[op] = 1 + sum(size[v.owner] for v in op.operands if v.owner in fused)
         if not tileable(op) or len(op.results) != 1 or size[op] >= MAX_GROUP_OPS:
@@ -111,7 +112,7 @@ def plan_fusion(body_ops: list[Operation], returned: set[SSAValue]) -> set[Opera
 def dma_cast(op: nt.CastOp | nt.ScaledCastOp) -> bool:
     """Can a DMA do this cast? dma_copy converts float to float through fp32 with RNE, never
     saturating nor scaling: every float cast but a saturating one to fp8."""
-    src, dst = op.operands[0].type.element_type, op.results[0].type.element_type
+    src, dst = tensor_type_of(op.operands[0]).element_type, tensor_type_of(op.results[0]).element_type
     return isinstance(op, nt.CastOp) and is_float(src) and is_float(dst) and \
         not (op.prop("saturate") and isinstance(dst, Float8E4M3Type))
 
@@ -121,9 +122,9 @@ def _conv_cast(op: nt.CastOp | nt.ScaledCastOp, conv: nt.ConvOp) -> bool:
     fp8 too (lowering/conv.py clamps the loaded tiles in place: even an im2col tile, which
     repeats values once per tap, measured faster than the cast's own pass through HBM), and a
     scaled one with one scale (the tiles load in fp32 and are scaled into fp8 tiles)."""
-    src, dst = op.operands[0].type.element_type, op.results[0].type.element_type
+    src, dst = tensor_type_of(op.operands[0]).element_type, tensor_type_of(op.results[0]).element_type
     if isinstance(op, nt.ScaledCastOp):
-        return op.results[0] is conv.operands[0] and len(op.prop("scale")) == 1
+        return op.results[0] is conv.operands[0] and len(op.scale) == 1
     return dma_cast(op) or (op.results[0] is conv.operands[0] and is_float(src) and is_float(dst))
 
 
@@ -175,7 +176,7 @@ def one_fixed_per_group(roots: list[Operation], fused: set[Operation]) -> None:
 def resident_bytes(v: SSAValue) -> int:
     """Bytes per partition of v kept in SBUF as [rows, last dim] tiles of PMAX rows."""
     S = shape(v)
-    name = type_name(v.type.element_type)
+    name = type_name(tensor_type_of(v).element_type)
     if not S or name not in DT_BYTES:
         return 0
     return -(-prod(S[:-1]) // PMAX) * S[-1] * DT_BYTES[name]
