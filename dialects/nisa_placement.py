@@ -321,8 +321,9 @@ def _check_shapes(pl: Placement, instr: InstrOp, mems, shapes) -> None:
             fail(f"operand src: {math.prod(b)} elements, dst has {math.prod(a)}")
     elif isinstance(instr, DmaGatherOp):
         same_partitions("dst", "index")
-        if not is_integer(_elt(pl, instr.index)) or _elt(pl, instr.index).width.data == 1:
-            fail(f"operand index: expected an integer buffer, found {type_name(_elt(pl, instr.index))}")
+        index = _elt(pl, instr.index)
+        if not is_integer(index) or index.width.data == 1:
+            fail(f"operand index: expected an integer buffer, found {type_name(index)}")
         if instr.src.slices()[0][2] != 1:
             fail("operand src: the indexed (first) dim takes no step")
         row = math.prod(shapes["src"][1:])

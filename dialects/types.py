@@ -8,7 +8,7 @@ reference interpreter and the simulator can all use it without sharing anything 
 from __future__ import annotations
 
 import functools
-from typing import cast
+from typing import TypeGuard, cast
 
 import ml_dtypes
 import numpy as np
@@ -70,7 +70,7 @@ def is_float(elt: Attribute) -> bool:
     return isinstance(elt, NT_FLOAT_TYPES)
 
 
-def is_integer(elt: Attribute) -> bool:
+def is_integer(elt: Attribute) -> TypeGuard[IntegerType]:
     return isinstance(elt, IntegerType)
 
 

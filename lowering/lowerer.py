@@ -292,7 +292,7 @@ class Lowerer:
             for r0, r1, c0, c1 in matmul.tiling(self, fixed[0]):
                 self._tile_step(out, len(S) - 1, r0, r1, c0, c1, dst)
         else:
-            if fixed:
+            if fixed and isinstance(fixed[0], P.ROWWISE):  # what fixes a tiling but a contraction
                 k = self.rowwise_k(fixed[0])
             elif out in self.resident:
                 k = len(S) - 1  # resident tiles are stored in the [rows, last dim] view
@@ -327,9 +327,9 @@ class Lowerer:
             self.kb.free(t)
         self.tile_cache = {}
 
-    def rowwise_k(self, op: Operation) -> int:
+    def rowwise_k(self, op: P.RowwiseOp) -> int:
         rank = len(P.shape(op.results[0]))
-        axis = op.prop("axis") % rank
+        axis = op.axis.value.data % rank
         if isinstance(op, (nt.SoftmaxOp, nt.LogSoftmaxOp)) and axis != rank - 1:
             raise Unsupported(f"softmax over axis {axis} (not the last) has no lowering yet")
         return axis

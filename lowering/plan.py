@@ -41,6 +41,7 @@ ELEMENTWISE = tuple(UNARY_ACT) + BINARY + (nt.NegOp, nt.NotOp, nt.GeluOp, nt.Cli
                                            nt.ScaledCastOp)
 CONTRACTION = (nt.MatmulOp, nt.BatchMatmulOp, nt.LinearOp)
 ROWWISE = (nt.SoftmaxOp, nt.LogSoftmaxOp, nt.LayerNormOp, nt.RmsNormOp)
+RowwiseOp = nt.SoftmaxOp | nt.LogSoftmaxOp | nt.LayerNormOp | nt.RmsNormOp
 TILEABLE = ELEMENTWISE + CONTRACTION + ROWWISE  # producers that can compute a tile on demand
 
 

@@ -17,7 +17,7 @@ import stat
 import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import IO, Literal, overload
+from typing import IO, Literal, Protocol, cast, overload
 
 import numpy as np
 
@@ -245,12 +245,22 @@ def set_weights_root(path: str | os.PathLike | None) -> None:
     _weights_root = Path(path).resolve() if path is not None else None
 
 
-def open_weights(module, source) -> Mapping:
+class Weights(Protocol):
+    """Arrays by name with a `path` that messages name them by (an NpzFile, or weights held in
+    memory)."""
+
+    path: str
+
+    def __contains__(self, key: object, /) -> bool: ...
+    def __getitem__(self, key: str, /) -> np.ndarray: ...
+
+
+def open_weights(module, source) -> Weights:
     """The weights of `module`: `source` is a mapping of arrays (a compile held in memory) or
     the directory the IR file lies in, inside which (or the --weights-root) the module's
     `nt.weights` must resolve. Raises CompileError; returns a Mapping with a `path` label."""
     if isinstance(source, Mapping):
-        return source if hasattr(source, "path") else _InMemory(source)
+        return cast(Weights, source) if hasattr(source, "path") else _InMemory(source)  # path: checked
     from xdsl.dialects.builtin import StringAttr
 
     attr = module.attributes.get(WEIGHTS_ATTR)

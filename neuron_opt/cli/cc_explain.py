@@ -48,12 +48,14 @@ def _pairs(fp32_module, option_module) -> dict:
 def _fp32_source(v, to_fp32: dict, args32: dict):
     """The fp32 module's value an option operand stands for, through the casts auto-cast
     inserted (ops with no fp32 counterpart), and the nearest of them (None if none)."""
+    from xdsl.ir import OpResult
+
     from neuron_opt.dialects import nt
 
     nearest = None
     while True:
         owner = v.owner
-        if owner in to_fp32:
+        if isinstance(v, OpResult) and owner in to_fp32:
             return to_fp32[owner].results[v.index], nearest
         if not isinstance(owner, (nt.CastOp, nt.ScaledCastOp)):  # a block argument
             return args32[v], nearest

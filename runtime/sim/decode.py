@@ -200,7 +200,8 @@ def _decode_one(pl: Placement, boxes: _Boxes, engine: str, op: nisa.InstrOp, sem
         ins.flops = 2 * k * _free(op.stationary) * _free(op.moving)
         ins.pre = _matmul_group(pl.decls[op.dst.memory.data], op, groups)
     elif mems.get("dst") == "PSUM":
-        ins.pre = _close_groups(pl.decls[op.dst.memory.data], op.dst, groups)
+        dst = accesses["dst"]
+        ins.pre = _close_groups(pl.decls[dst.memory.data], dst, groups)
     return ins
 
 
