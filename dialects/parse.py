@@ -23,7 +23,9 @@ from xdsl.parser import Parser
 from xdsl.traits import SymbolOpInterface
 from xdsl.utils.exceptions import ParseError, VerifyException
 
+from neuron_opt import memory
 from neuron_opt.diagnostics import CompileError, op_error
+from neuron_opt.dialects.io_names import input_names, output_names
 from neuron_opt.dialects.types import ELEMENT_TYPE_SPELLINGS, byte_size, type_name
 
 
@@ -148,8 +150,6 @@ def _verify_symbols_and_sizes(op: Operation, checked: set) -> None:
 def _verify_tensor_type(op: Operation, t: TensorType) -> None:
     """Static shapes only, and no tensor larger than the memory budget: everything downstream
     (the interpreter, the lowering, the simulator) would allocate it."""
-    from neuron_opt import memory
-
     if any(d < 0 for d in t.get_shape()):
         raise op_error(op, f"{type_name(t)} has a dynamic dimension: nt needs static shapes")
     if (n := _numel(t)) > MAX_ELEMENTS:
@@ -167,8 +167,6 @@ def _verify_tensor_type(op: Operation, t: TensorType) -> None:
 def _verify_func(fn: FuncOp, checked: set) -> None:
     """A function with a body ends in func.return (an empty body returns nothing), and its
     inputs and its outputs each have distinct names (they key .npz files)."""
-    from neuron_opt.dialects.io_names import input_names, output_names
-
     for t in fn.function_type.outputs.data:
         if isinstance(t, TensorType) and t not in checked:
             _verify_tensor_type(fn, t)

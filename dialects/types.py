@@ -8,6 +8,7 @@ reference interpreter and the simulator can all use it without sharing anything 
 from __future__ import annotations
 
 import functools
+import io
 from typing import TypeGuard, cast
 
 import ml_dtypes
@@ -29,6 +30,7 @@ from xdsl.dialects.builtin import (
     tf32,
 )
 from xdsl.ir import Attribute, SSAValue
+from xdsl.printer import Printer
 
 from neuron_opt.options import CAST_TYPES
 
@@ -126,9 +128,6 @@ def byte_size(elt: Attribute) -> int:
 
 def type_name(elt: Attribute) -> str:
     """Short printable name: f32, bf16, i64, ..."""
-    from xdsl.printer import Printer
-    import io
-
     out = io.StringIO()
     Printer(stream=out).print_attribute(elt)
     return out.getvalue()

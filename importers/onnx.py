@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 from typing import cast
 
@@ -22,7 +23,8 @@ from xdsl.printer import Printer
 
 from neuron_opt import memory
 from neuron_opt.diagnostics import CompileError, onnx_node_where
-from neuron_opt.npz import read_bounded, write_npz
+from neuron_opt.npz import DIGEST_ATTR, file_digest, read_bounded, write_npz
+from neuron_opt.outputs import atomic_output
 from neuron_opt.dialects.nt import NAME_ATTR, WEIGHTS_ATTR
 from neuron_opt.dialects.types import type_name
 from neuron_opt.importers.onnx_fold import NOT_FOLDABLE, Env, fold, fold_budget
@@ -95,8 +97,6 @@ def _validate(model: onnx.ModelProto, label: str, data: bytes | None = None) -> 
 def _check_external(tensors, base: Path, label: str) -> None:
     """Before onnx reads external data: each file lies in the model's directory and is a regular
     file (a FIFO would hang), and each tensor fits the memory budget."""
-    import stat
-
     root = base.resolve()
     for t in tensors:
         where = f"{label}: initializer {t.name}"
@@ -370,9 +370,6 @@ def save_compiled(module: ModuleOp, weights: dict[str, np.ndarray], out_mlir_pat
     """Write OUT.mlir and OUT.npz (the weights) atomically; the module's `nt.weights` is set to
     the .npz's name, which loaders resolve relative to the IR file, and `nt.weights_digest` to
     the .npz's sha256, so that a loader can tell a pair written by two compiles apart."""
-    from neuron_opt.npz import DIGEST_ATTR, file_digest
-    from neuron_opt.outputs import atomic_output
-
     out = Path(out_mlir_path)
     npz = out.with_suffix(".npz")
     module.attributes[WEIGHTS_ATTR] = StringAttr(npz.name)

@@ -17,9 +17,11 @@ from typing import NoReturn
 
 import numpy as np
 import onnx
+from onnx.reference import ReferenceEvaluator
 from xdsl.dialects.builtin import TensorType
 from xdsl.ir import Block, SSAValue
 
+from neuron_opt import memory
 from neuron_opt.dialects.nt import MAX_INLINE_ELEMENTS, ConstantOp, WeightOp
 from neuron_opt.importers.onnx_types import (
     SUPPORTED_NAMES,
@@ -140,8 +142,6 @@ def fold_budget(node: onnx.NodeProto, inputs: list[np.ndarray | None], where: st
     except (ValueError, OverflowError, TypeError, IndexError, KeyError):
         return  # malformed: the op itself reports it
     if n is not None:
-        from neuron_opt import memory
-
         memory.check(n * itemsize, f"{op}'s output ({n} elements)", where)
 
 
@@ -155,8 +155,6 @@ def _prod(values) -> int:
 def fold(node: onnx.NodeProto, opset: int, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
     """Evaluate one node on known inputs with ONNX's numpy reference (absent optional inputs are
     None). Raises any exception the reference raises."""
-    from onnx.reference import ReferenceEvaluator
-
     feeds = {n: a for n, a in zip(node.input, inputs) if n}
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")

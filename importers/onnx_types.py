@@ -10,6 +10,8 @@ from onnx import TensorProto, helper, numpy_helper
 from xdsl.dialects.builtin import IntegerType, TensorType, bf16, f16, f32, i1, i32, i64
 from xdsl.ir import Attribute
 
+from neuron_opt import memory
+from neuron_opt.diagnostics import CompileError
 from neuron_opt.dialects.types import numpy_dtype
 
 i8 = IntegerType(8)
@@ -58,10 +60,8 @@ def element_of_dtype(dt: np.dtype) -> Attribute | None:
 
 def dtype_label(dt: np.dtype) -> str:
     """ONNX-style name of a numpy dtype for messages (float64 -> DOUBLE)."""
-    from onnx.helper import np_dtype_to_tensor_dtype
-
     try:
-        return onnx_type_name(np_dtype_to_tensor_dtype(np.dtype(dt)))
+        return onnx_type_name(helper.np_dtype_to_tensor_dtype(np.dtype(dt)))
     except (KeyError, ValueError, TypeError):
         return str(dt)
 
@@ -96,9 +96,6 @@ def declared_bytes(t: TensorProto) -> int:
 def initializer_array(t: TensorProto, where: str) -> np.ndarray:
     """An initializer's data, its declared size checked against the budget and its data length
     against its shape first."""
-    from neuron_opt import memory
-    from neuron_opt.diagnostics import CompileError
-
     memory.check(declared_bytes(t), f"initializer {t.name}", where)
     packed = {getattr(TensorProto, n, -1) for n in ("STRING", "INT4", "UINT4", "FLOAT4E2M1")}
     if t.HasField("raw_data") and t.data_type not in packed:

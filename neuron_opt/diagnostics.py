@@ -43,6 +43,8 @@ def printable(text: str) -> str:
 def markup(text: str) -> str:
     """Text from the input (a node, output or file name) placed in rich markup (tables, progress
     bars): printable, and its `[...]` shown, not read as a style."""
+    # rich costs ~15 ms to import and every CLI start loads this module: only tables and
+    # progress bars, which load rich anyway, pay it.
     from rich.markup import escape
 
     return escape(printable(text))

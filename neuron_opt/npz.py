@@ -11,15 +11,18 @@
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import os
 import stat
+import sys
 import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Literal, Protocol, cast, overload
 
 import numpy as np
+from xdsl.dialects.builtin import StringAttr
 
 from neuron_opt import memory
 from neuron_opt.diagnostics import CompileError
@@ -58,9 +61,6 @@ def read_bounded(path: str, what: str = "file", text: bool = False, regular: boo
     the memory budget before it is held (so /dev/zero ends in an error, not an endless read).
     With `text`, the UTF-8 text (a NUL byte or invalid UTF-8 stops the read where it occurs);
     with `regular`, only a regular file (opening a FIFO still waits for a writer)."""
-    import codecs
-    import sys
-
     where = "<stdin>" if path == "-" else path
     decoder = codecs.getincrementaldecoder("utf-8")() if text else None
     chunks, total = [], 0
@@ -261,8 +261,6 @@ def open_weights(module, source) -> Weights:
     `nt.weights` must resolve. Raises CompileError; returns a Mapping with a `path` label."""
     if isinstance(source, Mapping):
         return cast(Weights, source) if hasattr(source, "path") else _InMemory(source)  # path: checked
-    from xdsl.dialects.builtin import StringAttr
-
     attr = module.attributes.get(WEIGHTS_ATTR)
     if not isinstance(attr, StringAttr):
         raise CompileError(f"the module has weights but no '{WEIGHTS_ATTR}' attribute")

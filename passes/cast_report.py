@@ -7,6 +7,7 @@ node's NameLoc), else its `file:line:col`.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from xdsl.ir import Attribute, Operation
@@ -14,6 +15,7 @@ from xdsl.ir import Attribute, Operation
 from neuron_opt.diagnostics import location_of, onnx_node_of, printable
 from neuron_opt.dialects import nt
 from neuron_opt.dialects.types import type_name
+from neuron_opt.outputs import atomic_output
 from neuron_opt.passes.precision_plan import PlanRule
 
 
@@ -112,10 +114,6 @@ def merged(reports: list[CastReport]) -> CastReport:
 
 def write_report_json(path: str, reports: list[CastReport]) -> None:
     """The report as JSON, written atomically (`-` is stdout)."""
-    import json
-
-    from neuron_opt.outputs import atomic_output
-
     with atomic_output(path) as f:
         json.dump(merged(reports).to_json(), f, indent=2)
         f.write("\n")

@@ -4,15 +4,12 @@ values' own dtype (keeping NaN payloads) instead of a float32 round trip."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 from xdsl.ir import Attribute
 
+from neuron_opt.dialects.nt import PadMode
 from neuron_opt.dialects.types import is_bool, is_float, numpy_dtype, round_to
-
-if TYPE_CHECKING:
-    from neuron_opt.dialects.nt import PadMode
 
 
 class IndexOutOfRange(ValueError):

@@ -13,7 +13,7 @@ _SQRT_HALF = math.sqrt(0.5)
 _TANH_C = math.sqrt(2.0 / math.pi)
 
 
-def _scipy_special():
+def scipy_special():
     # scipy.special costs ~0.7 s to import: only what uses erf-like functions pays it.
     import scipy.special
 
@@ -22,9 +22,9 @@ def _scipy_special():
 
 def gelu(x: np.ndarray) -> np.ndarray:
     """x * Phi(x) = 0.5 x erfc(-x / sqrt 2)."""
-    return 0.5 * x * _scipy_special().erfc(-x * _SQRT_HALF)
+    return 0.5 * x * scipy_special().erfc(-x * _SQRT_HALF)
 
 
 def gelu_tanh(x: np.ndarray) -> np.ndarray:
     """0.5 x (1 + tanh(z)) = x expit(2 z), z = sqrt(2/pi) (x + 0.044715 x^3)."""
-    return x * _scipy_special().expit(2.0 * _TANH_C * (x + 0.044715 * x**3))
+    return x * scipy_special().expit(2.0 * _TANH_C * (x + 0.044715 * x**3))

@@ -13,9 +13,14 @@ import time
 import numpy as np
 from xdsl.ir import Operation
 
+from neuron_opt.blas import single_threaded
 from neuron_opt.dialects.nisa import KernelOp
+from neuron_opt.dialects.nisa_placement import Placement
+from neuron_opt.runtime.sim import decode, engines
 from neuron_opt.runtime.sim.errors import SimError
+from neuron_opt.runtime.sim.machine import Machine
 from neuron_opt.runtime.sim.results import EngineStats, SimResult
+from neuron_opt.runtime.sim.trace import chrome_trace, track_name
 
 
 def find_kernel(module: Operation) -> KernelOp:
@@ -37,22 +42,14 @@ def simulate(
     """Run the module's nisa kernel. Inputs bind HBM `input` tensors by name; `weight` tensors
     come from the module's `nt.weights` .npz (inside `weights_dir`, the IR file's directory, by
     default the cwd) or from `weights_dir` itself when it is a mapping of arrays. Raises SimError."""
-    from neuron_opt.runtime.sim import decode, engines
-    from neuron_opt.runtime.sim.machine import Machine
-    from neuron_opt.runtime.sim.trace import chrome_trace, track_name
-
     kernel = find_kernel(module)
     t0 = time.perf_counter()
     machine = None
     if numerics:
-        from neuron_opt.dialects.nisa_placement import Placement
-
         machine = Machine(Placement(kernel))
         machine.bind(inputs or {}, weights_dir, module)
     program = decode.decode(kernel, machine)
     t1 = time.perf_counter()
-    from neuron_opt.blas import single_threaded
-
     with single_threaded():
         tl = engines.run(program, numerics, record=trace)
     t2 = time.perf_counter()

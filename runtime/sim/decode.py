@@ -18,6 +18,7 @@ from neuron_opt.diagnostics import location_of
 from neuron_opt.dialects import ncv2_cost as cost
 from neuron_opt.runtime.sim.errors import Fault, SimError
 from neuron_opt.runtime.sim.machine import psum_bank_span, psum_banks_touched
+from neuron_opt.runtime.sim.numerics import build
 
 # (writes, memory, row0, row1, byte0, byte1, operand, access text, buckets, buffer, slices):
 # one operand's access as the race check sees it (Instr.regions says why each part).
@@ -127,7 +128,7 @@ def decode(kernel: nisa.KernelOp, machine=None) -> Program:
                 ins.index = index
                 ins.dma_engine = dma_engine
                 if machine is not None:
-                    ins.fn = _build(op, machine)
+                    ins.fn = build(op, machine)
             except Fault as f:
                 raise SimError(
                     f"{label} instruction {index} ({op.name}): operand {f.operand}: {f.message}",
@@ -136,12 +137,6 @@ def decode(kernel: nisa.KernelOp, machine=None) -> Program:
             instrs.append(ins)
         streams.append(Stream(st.sym_name.data, label, engine, instrs))
     return Program(streams, sems, groups)
-
-
-def _build(op, machine):
-    from neuron_opt.runtime.sim.numerics import build
-
-    return build(op, machine)
 
 
 def _is(pl, ap, cls) -> bool:

@@ -200,13 +200,6 @@ INT_ALU: dict[str, Callable] = {
 }
 
 
-def _special():
-    # scipy.special costs ~0.7 s to import: only kernels using erf/gelu/sigmoid/silu pay it.
-    import scipy.special
-
-    return scipy.special
-
-
 def _relu(y):
     return np.where(np.isnan(y), y, np.where(y > 0, y, 0.0))
 
@@ -217,11 +210,11 @@ ACT: dict[str, Callable] = {
     "exp": np.exp,
     "log": np.log,
     "tanh": np.tanh,
-    "sigmoid": lambda y: _special().expit(y),
-    "erf": lambda y: _special().erf(y),
+    "sigmoid": lambda y: special.scipy_special().expit(y),
+    "erf": lambda y: special.scipy_special().erf(y),
     "gelu": special.gelu,
     "gelu_tanh": special.gelu_tanh,
-    "silu": lambda y: y * _special().expit(y),
+    "silu": lambda y: y * special.scipy_special().expit(y),
     "relu": _relu,
     "rsqrt": lambda y: 1.0 / np.sqrt(y),
     "sqrt": np.sqrt,
