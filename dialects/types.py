@@ -13,6 +13,7 @@ from typing import TypeGuard, cast
 
 import ml_dtypes
 import numpy as np
+from numpy.typing import ArrayLike
 from xdsl.dialects.builtin import (
     AnyFloat,
     BFloat16Type,
@@ -145,7 +146,7 @@ def round_tf32(x: np.ndarray) -> np.ndarray:
     return rounded.astype(np.uint32).view(np.float32).reshape(x.shape)
 
 
-def round_to(x: np.ndarray, elt: Attribute, saturate: bool = False) -> np.ndarray:
+def round_to(x: ArrayLike, elt: Attribute, saturate: bool = False) -> np.ndarray:
     """Round values to element type `elt` once, nearest-even.
 
     Float inputs are first taken exactly to float32 when they are narrower, and rounded once from

@@ -49,14 +49,14 @@ def tunable_units(model) -> list:
     graph order."""
     from neuron_opt.diagnostics import onnx_node_of
     from neuron_opt.dialects import nt
-    from neuron_opt.dialects.types import is_float
+    from neuron_opt.dialects.types import is_float_tensor
     from neuron_opt.precision_search import Unit
 
     nodes: dict[str, list] = {}
     for op in model.fp32.walk():
         if not isinstance(op, nt.NtOp) or isinstance(op, (nt.ConstantOp, nt.WeightOp)):
             continue
-        if not any(is_float(getattr(v.type, "element_type", None)) for v in (*op.operands, *op.results)):
+        if not any(is_float_tensor(v.type) for v in (*op.operands, *op.results)):
             continue
         node = onnx_node_of(op)
         if node is not None:

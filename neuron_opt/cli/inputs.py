@@ -63,8 +63,8 @@ def load_inputs(path: str, model) -> dict[str, np.ndarray]:
         want_dt = onnx_np_dtype(tt.elem_type)
         want_shape = tuple(d.dim_value for d in tt.shape.dim)
         shape, dt = given.header(inp.name)
-        if dt == np.float64 and dt != want_dt and _float_type(want_dt) is not None:
-            rounded[inp.name] = want_dt
+        if dt == np.float64 and dt != want_dt and (elt := _float_type(want_dt)) is not None:
+            rounded[inp.name] = (want_dt, elt)
         elif dt != want_dt:
             raise CompileError(f"expected dtype {want_dt} (the model's input type), found {dt}", where)
         if shape != want_shape:
@@ -75,9 +75,10 @@ def load_inputs(path: str, model) -> dict[str, np.ndarray]:
     for inp in inputs:
         out[inp.name] = given[inp.name]
         if inp.name in rounded:
+            want_dt, elt = rounded[inp.name]
             print(f"{path}: input {inp.name}: note: float64 rounded to the model's "
-                  f"{rounded[inp.name]} (nearest-even)", file=sys.stderr)
-            out[inp.name] = round_to(out[inp.name], _float_type(rounded[inp.name]))
+                  f"{want_dt} (nearest-even)", file=sys.stderr)
+            out[inp.name] = round_to(out[inp.name], elt)
     return out
 
 

@@ -91,7 +91,7 @@ def emit_report(report, args) -> None:
         return
     for line in report.warnings() + (report.lines() if getattr(args, "cast_report", None) else []):
         print(line, file=sys.stderr)
-    if report_file(args):
+    if path := report_file(args):
         from neuron_opt.passes.cast_report import write_report_json
 
-        write_report_json(report_file(args), [report])
+        write_report_json(path, [report])
