@@ -307,7 +307,8 @@ class Lowerer:
             self.kb.free(*(b if isinstance(b, list) else [b]))
         self.group_cache = {}
 
-    def _tile_step(self, v, k, r0, r1, c0, c1, dst: Buf) -> None:
+    def _tile_step(self, v, k, r0, r1, c0, c1, dst: Buf | None) -> None:
+        """Compute one tile of v and store it in dst (None: keep it resident)."""
         self.tile_cache = {}
         op = v.owner
         if dst is not None and isinstance(op, nt.CastOp) and self._cast_folds(op) \
