@@ -14,7 +14,7 @@ from xdsl.dialects.builtin import Float32Type, FloatTF32Type
 from xdsl.utils.exceptions import VerifyException
 
 from neuron_opt.dialects import ncv2
-from neuron_opt.dialects.nisa import (
+from neuron_opt.dialects.nisa_ops import (
     BITVEC_OPS,
     AccessAttr,
     ActivationOp,
