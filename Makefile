@@ -24,10 +24,11 @@ demo: $(STAMP)
 
 test: lint lit pytest
 
-# ruff (lint) and pyright (types, over build/typeroot: tools/typeroot.py says why); config in
-# pyproject.toml.
+# ruff (lint, import order and format; `ruff check --fix . && ruff format .` fixes most) and
+# pyright (types, over build/typeroot: tools/typeroot.py says why); config in pyproject.toml.
 lint: $(STAMP)
 	$(BIN)/ruff check --quiet .
+	$(BIN)/ruff format --check --quiet .
 	$(BIN)/python tools/typeroot.py build/typeroot
 	$(BIN)/basedpyright --level error
 

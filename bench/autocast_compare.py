@@ -45,7 +45,11 @@ def _layer_norm(x, scale, bias=None, axis=-1, epsilon=1e-5):
 
 def _gelu(x, approximate="none"):
     if approximate == "tanh":
-        return 0.5 * x * (1 + np.tanh(np.float32(np.sqrt(2 / np.pi)) * (x + np.float32(0.044715) * x**3)))
+        return (
+            0.5
+            * x
+            * (1 + np.tanh(np.float32(np.sqrt(2 / np.pi)) * (x + np.float32(0.044715) * x**3)))
+        )
     return (0.5 * x * (1 + erf(x / np.float32(np.sqrt(2))))).astype(np.float32)
 
 
@@ -111,29 +115,45 @@ def neuron_cc_rel_l2(name: str, mode: str) -> dict:
     """rel L2 vs fp32 per output, as `neuron-cc eval` reports it (its --json)."""
     with tempfile.TemporaryDirectory() as tmp:
         js = Path(tmp) / "m.json"
-        cmd = [str(Path(sys.executable).parent / "neuron-cc"), "eval", str(EXAMPLES / f"{name}.onnx"),
-               "--inputs", str(EXAMPLES / f"{name}_inputs.npz"), "--auto-cast", mode,
-               "--auto-cast-type", "bf16", "--json", str(js)]
+        cmd = [
+            str(Path(sys.executable).parent / "neuron-cc"),
+            "eval",
+            str(EXAMPLES / f"{name}.onnx"),
+            "--inputs",
+            str(EXAMPLES / f"{name}_inputs.npz"),
+            "--auto-cast",
+            mode,
+            "--auto-cast-type",
+            "bf16",
+            "--json",
+            str(js),
+        ]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         return {k: v["vs_fp32"]["rel_l2"] for k, v in json.loads(js.read_text())["outputs"].items()}
 
 
 def main(names: list[str]) -> None:
-    print("model        output  emulator-vs-ort  torch-autocast-emul  neuron-cc matmult-bf16  ratio")
+    print(
+        "model        output  emulator-vs-ort  torch-autocast-emul  neuron-cc matmult-bf16  ratio"
+    )
     for name in names:
         model = onnx.load(EXAMPLES / f"{name}.onnx")
         with np.load(EXAMPLES / f"{name}_inputs.npz") as z:
             inputs = {k: z[k] for k in z.files}
         fp32 = evaluate(model, inputs, autocast=False)
         emul = evaluate(model, inputs, autocast=True)
-        sess = ort.InferenceSession(str(EXAMPLES / f"{name}.onnx"), providers=["CPUExecutionProvider"])
+        sess = ort.InferenceSession(
+            str(EXAMPLES / f"{name}.onnx"), providers=["CPUExecutionProvider"]
+        )
         ort_out = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, inputs)))
         ours = neuron_cc_rel_l2(name, "matmult")
         for out in fp32:
             check = rel_l2(fp32[out], ort_out[out])  # the emulator itself, in fp32
             torch_like = rel_l2(emul[out], fp32[out])
-            print(f"{name:12s} {out:7s} {check:15.2e}  {torch_like:19.3e}  {ours[out]:22.3e}  "
-                  f"{ours[out] / torch_like:5.2f}")
+            print(
+                f"{name:12s} {out:7s} {check:15.2e}  {torch_like:19.3e}  {ours[out]:22.3e}  "
+                f"{ours[out] / torch_like:5.2f}"
+            )
 
 
 if __name__ == "__main__":

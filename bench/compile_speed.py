@@ -46,12 +46,12 @@ import time
 from importlib.metadata import version
 from pathlib import Path
 
+from bench_common import RESULTS, ROOT, write_json
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from xdsl.printer import Printer
 
-from bench_common import RESULTS, ROOT, write_json
 from neuron_opt.cli.common import make_context
 from neuron_opt.dialects.parse import parse_module, verify_module
 from neuron_opt.options import CASTING_MODES
@@ -108,16 +108,27 @@ class _Writer:
         t, p = self.ty, f"l{i}."
         xs = t(S, D)
         g1, b1 = self.weight(p + "ln1.g", D), self.weight(p + "ln1.b", D)
-        h = self.op(f"nt.layer_norm {x}, {g1}, {b1} {{axis = 1 : i64, epsilon = 1.0e-05 : f64}} : "
-                    f"({xs}, {t(D)}, {t(D)}) -> {xs}")
+        h = self.op(
+            f"nt.layer_norm {x}, {g1}, {b1} {{axis = 1 : i64, epsilon = 1.0e-05 : f64}} : "
+            f"({xs}, {t(D)}, {t(D)}) -> {xs}"
+        )
         heads = []
-        for name, perm, shape in (("q", "1, 0, 2", (H, S, DH)), ("k", "1, 2, 0", (H, DH, S)),
-                                  ("v", "1, 0, 2", (H, S, DH))):
+        for name, perm, shape in (
+            ("q", "1, 0, 2", (H, S, DH)),
+            ("k", "1, 2, 0", (H, DH, S)),
+            ("v", "1, 0, 2", (H, S, DH)),
+        ):
             w, b = self.weight(p + name + ".w", D, D), self.weight(p + name + ".b", D)
-            y = self.op(f"nt.linear {h}, {w}, {b} {{trans_b}} : ({xs}, {t(D, D)}, {t(D)}) -> {xs}", True)
+            y = self.op(
+                f"nt.linear {h}, {w}, {b} {{trans_b}} : ({xs}, {t(D, D)}, {t(D)}) -> {xs}", True
+            )
             r = self.op(f"nt.reshape {y} : ({xs}) -> {t(S, H, DH)}")
-            heads.append(self.op(f"nt.transpose {r} {{perm = array<i64: {perm}>}} : "
-                                 f"({t(S, H, DH)}) -> {t(*shape)}"))
+            heads.append(
+                self.op(
+                    f"nt.transpose {r} {{perm = array<i64: {perm}>}} : "
+                    f"({t(S, H, DH)}) -> {t(*shape)}"
+                )
+            )
         q, k, v = heads
         sc = t(H, S, S)
         s = self.op(f"nt.batch_matmul {q}, {k} : ({t(H, S, DH)}, {t(H, DH, S)}) -> {sc}", True)
@@ -126,17 +137,23 @@ class _Writer:
         s = self.op(f"nt.add {s}, {mask} : ({sc}, {t(S, S)}) -> {sc}")
         s = self.op(f"nt.softmax {s} {{axis = -1 : i64}} : {sc}")
         a = self.op(f"nt.batch_matmul {s}, {v} : ({sc}, {t(H, S, DH)}) -> {t(H, S, DH)}", True)
-        a = self.op(f"nt.transpose {a} {{perm = array<i64: 1, 0, 2>}} : ({t(H, S, DH)}) -> {t(S, H, DH)}")
+        a = self.op(
+            f"nt.transpose {a} {{perm = array<i64: 1, 0, 2>}} : ({t(H, S, DH)}) -> {t(S, H, DH)}"
+        )
         a = self.op(f"nt.reshape {a} : ({t(S, H, DH)}) -> {xs}")
         wo, bo = self.weight(p + "o.w", D, D), self.weight(p + "o.b", D)
-        a = self.op(f"nt.linear {a}, {wo}, {bo} {{trans_b}} : ({xs}, {t(D, D)}, {t(D)}) -> {xs}", True)
+        a = self.op(
+            f"nt.linear {a}, {wo}, {bo} {{trans_b}} : ({xs}, {t(D, D)}, {t(D)}) -> {xs}", True
+        )
         x = self.op(f"nt.add {x}, {a} : {xs}")
         g2, b2 = self.weight(p + "ln2.g", D), self.weight(p + "ln2.b", D)
-        h = self.op(f"nt.layer_norm {x}, {g2}, {b2} {{axis = 1 : i64, epsilon = 1.0e-05 : f64}} : "
-                    f"({xs}, {t(D)}, {t(D)}) -> {xs}")
+        h = self.op(
+            f"nt.layer_norm {x}, {g2}, {b2} {{axis = 1 : i64, epsilon = 1.0e-05 : f64}} : "
+            f"({xs}, {t(D)}, {t(D)}) -> {xs}"
+        )
         w1, c1 = self.weight(p + "ffn1.w", D, F), self.weight(p + "ffn1.b", F)
         f = self.op(f"nt.linear {h}, {w1}, {c1} : ({xs}, {t(D, F)}, {t(F)}) -> {t(S, F)}", True)
-        f = self.op(f"nt.gelu {f} {{approximate = \"tanh\"}} : {t(S, F)}")
+        f = self.op(f'nt.gelu {f} {{approximate = "tanh"}} : {t(S, F)}')
         w2, c2 = self.weight(p + "ffn2.w", F, D), self.weight(p + "ffn2.b", D)
         f = self.op(f"nt.matmul {f}, {w2} : ({t(S, F)}, {t(F, D)}) -> {xs}", True)
         f = self.op(f"nt.add {f}, {c2} : ({xs}, {t(D)}) -> {xs}")
@@ -244,8 +261,12 @@ print(json.dumps({"wall_s": time.perf_counter() - t0, "cpu_s": ru.ru_utime + ru.
 def _run(cmd: list[str]) -> dict:
     """Wall seconds, CPU seconds and peak RSS of one run of cmd; its output discarded."""
     with tempfile.TemporaryFile() as err:
-        out = subprocess.run([sys.executable, "-I", "-S", "-c", _LAUNCHER, *cmd], stdout=subprocess.PIPE,
-                             stderr=err, check=True).stdout
+        out = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", _LAUNCHER, *cmd],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            check=True,
+        ).stdout
         r = json.loads(out)
         if r.pop("code") != 0:
             err.seek(0)
@@ -277,8 +298,12 @@ def cli(path: Path, generic_path: Path, repeat: int, progress, task) -> dict:
     for k, rs in runs.items():
         out[k] = {f: statistics.median(r[f] for r in rs) for f in ("wall_s", "cpu_s", "rss_mb")}
         out[k]["runs"] = len(rs)
-        out[k]["cmd"] = " ".join(cmds[k]).replace(str(BIN) + os.sep, "").replace(
-            str(generic_path), "FILE.generic.mlir").replace(str(path), "FILE")
+        out[k]["cmd"] = (
+            " ".join(cmds[k])
+            .replace(str(BIN) + os.sep, "")
+            .replace(str(generic_path), "FILE.generic.mlir")
+            .replace(str(path), "FILE")
+        )
     base = out["neuron-opt"]
     ratios = {}
     for f in ("wall_s", "cpu_s"):
@@ -286,7 +311,9 @@ def cli(path: Path, generic_path: Path, repeat: int, progress, task) -> dict:
         ratios[f"matmult/no-pass {tag}"] = out["neuron-opt matmult"][f] / base[f]
         ratios[f"all/no-pass {tag}"] = out["neuron-opt all"][f] / base[f]
         ratios[f"no-pass/xdsl-opt generic {tag}"] = base[f] / out["xdsl-opt generic"][f]
-        ratios[f"matmult/xdsl-opt generic {tag}"] = out["neuron-opt matmult"][f] / out["xdsl-opt generic"][f]
+        ratios[f"matmult/xdsl-opt generic {tag}"] = (
+            out["neuron-opt matmult"][f] / out["xdsl-opt generic"][f]
+        )
         ratios[f"no-pass/xdsl-opt custom {tag}"] = base[f] / out["xdsl-opt custom"][f]
     return {"commands": out, "ratios": ratios}
 
@@ -297,11 +324,11 @@ def check_xdsl_opt_loads_nt() -> None:
     probe.write_text(
         '"builtin.module"() ({\n'
         '  "func.func"() <{sym_name = "f", function_type = (tensor<2xf32>) -> ()}> ({\n'
-        '  ^bb0(%a : tensor<2xf32>):\n'
+        "  ^bb0(%a : tensor<2xf32>):\n"
         '    %0 = "nt.relu"(%a) : (tensor<2xf32>) -> tensor<2xf32>\n'
         '    "func.return"() : () -> ()\n'
-        '  }) : () -> ()\n'
-        '}) : () -> ()\n'
+        "  }) : () -> ()\n"
+        "}) : () -> ()\n"
     )
     r = subprocess.run([str(BIN / "xdsl-opt"), str(probe)], capture_output=True, text=True)
     if r.returncode != 0:
@@ -342,13 +369,21 @@ def profile(path: Path, top: int) -> dict:
     rows = []
     for (file, line, fn), (cc, nc, tt, ct, _) in st.stats.items():
         if file.startswith(ours) and not file.startswith(venv):
-            rows.append({"where": f"{Path(file).relative_to(ROOT)}:{line}({fn})", "calls": nc,
-                         "tottime_s": tt, "cumtime_s": ct})
+            rows.append(
+                {
+                    "where": f"{Path(file).relative_to(ROOT)}:{line}({fn})",
+                    "calls": nc,
+                    "tottime_s": tt,
+                    "cumtime_s": ct,
+                }
+            )
     xdsl_rows = []
     for (file, line, fn), (cc, nc, tt, ct, _) in st.stats.items():
         if "site-packages" in file:
             short = file.split("site-packages" + os.sep, 1)[1]
-            xdsl_rows.append({"where": f"{short}:{line}({fn})", "calls": nc, "tottime_s": tt, "cumtime_s": ct})
+            xdsl_rows.append(
+                {"where": f"{short}:{line}({fn})", "calls": nc, "tottime_s": tt, "cumtime_s": ct}
+            )
     res = {
         "file": str(path.relative_to(ROOT)),
         "total_s": total,
@@ -357,15 +392,24 @@ def profile(path: Path, top: int) -> dict:
         "ours_by_tottime": sorted(rows, key=lambda r: -r["tottime_s"])[:top],
         "library_by_tottime": sorted(xdsl_rows, key=lambda r: -r["tottime_s"])[:top],
     }
-    for key, title in (("ours_by_cumtime", "our code, by cumulative time"),
-                       ("ours_by_tottime", "our code, by own time"),
-                       ("library_by_tottime", "libraries (xdsl, ...), by own time")):
-        tab = Table(title=f"profile of {path.name} (matmult pipeline, {total:.2f} s under cProfile): {title}")
+    for key, title in (
+        ("ours_by_cumtime", "our code, by cumulative time"),
+        ("ours_by_tottime", "our code, by own time"),
+        ("library_by_tottime", "libraries (xdsl, ...), by own time"),
+    ):
+        tab = Table(
+            title=f"profile of {path.name} (matmult pipeline, {total:.2f} s under cProfile): {title}"
+        )
         for c in ("function", "calls", "own s", "cum s", "cum %"):
             tab.add_column(c, justify="left" if c == "function" else "right")
         for r in res[key]:
-            tab.add_row(r["where"], str(r["calls"]), f"{r['tottime_s']:.3f}", f"{r['cumtime_s']:.3f}",
-                        f"{100 * r['cumtime_s'] / total:.0f}")
+            tab.add_row(
+                r["where"],
+                str(r["calls"]),
+                f"{r['tottime_s']:.3f}",
+                f"{r['cumtime_s']:.3f}",
+                f"{100 * r['cumtime_s'] / total:.0f}",
+            )
         console.print(tab)
     return res
 
@@ -379,7 +423,9 @@ def _fmt_rate(n: int, s: float) -> str:
 
 
 def report(rows: list[dict]) -> None:
-    tab = Table(title="in process: wall s / CPU s (k ops/s by CPU time, over the ops the phase reads); gc off")
+    tab = Table(
+        title="in process: wall s / CPU s (k ops/s by CPU time, over the ops the phase reads); gc off"
+    )
     tab.add_column("phase")
     for r in rows:
         tab.add_column(f"{r['in_process']['input_ops']} ops", justify="right")
@@ -389,11 +435,17 @@ def report(rows: list[dict]) -> None:
             return f"{s:.2f}" + (f" ({_fmt_rate(n, s)})" if n else "")
         return f"{s:.2f} / {c:.2f}" + (f" ({_fmt_rate(n, c)})" if n else "")
 
-    phases = [("parse", "roundtrip", "parse"), ("verify", "roundtrip", "verify"),
-              ("print", "roundtrip", "print"), ("print generic", "roundtrip", "print_generic")]
+    phases = [
+        ("parse", "roundtrip", "parse"),
+        ("verify", "roundtrip", "verify"),
+        ("print", "roundtrip", "print"),
+        ("print generic", "roundtrip", "print_generic"),
+    ]
     for mode in MODES:
-        phases += [(f"{mode}: {k}", mode, k) for k in
-                   ("auto-cast", "canonicalize-casts", "preserve-io", "verify_after", "print")]
+        phases += [
+            (f"{mode}: {k}", mode, k)
+            for k in ("auto-cast", "canonicalize-casts", "preserve-io", "verify_after", "print")
+        ]
         phases.append((f"{mode}: passes + verifies", mode, None))
     for label, part, key in phases:
         cells = []
@@ -401,17 +453,26 @@ def report(rows: list[dict]) -> None:
             ip, n = r["in_process"], r["in_process"]["input_ops"]
             t = ip[part] if part == "roundtrip" else ip[part]["times"]
             if key is None:
-                s = sum(v for k, v in t.items() if not k.startswith("print") and not k.endswith("_cpu"))
-                c = sum(v for k, v in t.items() if not k.startswith("print") and k.endswith("_cpu")) or None
+                s = sum(
+                    v for k, v in t.items() if not k.startswith("print") and not k.endswith("_cpu")
+                )
+                c = (
+                    sum(v for k, v in t.items() if not k.startswith("print") and k.endswith("_cpu"))
+                    or None
+                )
             else:
                 s, c = t[key], t.get(key + "_cpu")
             # ops read: the input for parse..passes, the pass output for the final print
             reads = ip[part]["output_ops"] if (part != "roundtrip" and key == "print") else n
             cells.append(cell(s, c, reads if key != "verify_after" else None))
         tab.add_row(label, *cells)
-    tab.add_row("output ops (matmult / all)",
-                *(f"{r['in_process']['matmult']['output_ops']} / {r['in_process']['all']['output_ops']}"
-                  for r in rows))
+    tab.add_row(
+        "output ops (matmult / all)",
+        *(
+            f"{r['in_process']['matmult']['output_ops']} / {r['in_process']['all']['output_ops']}"
+            for r in rows
+        ),
+    )
     console.print(tab)
     if "cli" not in rows[0]:
         return
@@ -421,23 +482,43 @@ def report(rows: list[dict]) -> None:
     for r in rows:
         tab.add_column(f"{r['ops']} ops", justify="right")
     for k in rows[0]["cli"]["commands"]:
-        tab.add_row(rows[0]["cli"]["commands"][k]["cmd"],
-                    *(f"{c['wall_s']:.2f} / {c['cpu_s']:.2f} / {c['rss_mb']:.0f}"
-                      for c in (r["cli"]["commands"][k] for r in rows)))
+        tab.add_row(
+            rows[0]["cli"]["commands"][k]["cmd"],
+            *(
+                f"{c['wall_s']:.2f} / {c['cpu_s']:.2f} / {c['rss_mb']:.0f}"
+                for c in (r["cli"]["commands"][k] for r in rows)
+            ),
+        )
     console.print(tab)
 
-    tab = Table(title=f"ratios (wall / CPU); target matmult/no-pass <= {TARGET} at 100k, {WANTED} wanted")
+    tab = Table(
+        title=f"ratios (wall / CPU); target matmult/no-pass <= {TARGET} at 100k, {WANTED} wanted"
+    )
     tab.add_column("ratio")
     for r in rows:
         tab.add_column(f"{r['ops']} ops", justify="right")
-    names = sorted({k.rsplit(" ", 1)[0] for k in rows[0]["cli"]["ratios"]},
-                   key=lambda k: list(rows[0]["cli"]["ratios"]).index(k + " wall"))
+    names = sorted(
+        {k.rsplit(" ", 1)[0] for k in rows[0]["cli"]["ratios"]},
+        key=lambda k: list(rows[0]["cli"]["ratios"]).index(k + " wall"),
+    )
     for k in names:
-        tab.add_row(k, *(f"{r['cli']['ratios'][k + ' wall']:.2f} / {r['cli']['ratios'][k + ' cpu']:.2f}"
-                         for r in rows))
+        tab.add_row(
+            k,
+            *(
+                f"{r['cli']['ratios'][k + ' wall']:.2f} / {r['cli']['ratios'][k + ' cpu']:.2f}"
+                for r in rows
+            ),
+        )
     console.print(tab)
+
     def verdict(m: float) -> str:
-        return f"meets {WANTED}" if m <= WANTED else f"meets {TARGET}" if m <= TARGET else f"MISSES {TARGET}"
+        return (
+            f"meets {WANTED}"
+            if m <= WANTED
+            else f"meets {TARGET}"
+            if m <= TARGET
+            else f"MISSES {TARGET}"
+        )
 
     for r in rows:
         w, c = r["cli"]["ratios"]["matmult/no-pass wall"], r["cli"]["ratios"]["matmult/no-pass cpu"]
@@ -446,22 +527,33 @@ def report(rows: list[dict]) -> None:
         # CPU ratio is then the better estimate of the ratio on a quiet machine.
         busy = [k for k, v in r["cli"]["commands"].items() if v["wall_s"] > 1.15 * v["cpu_s"]]
         if busy:
-            line += f"; machine busy during {', '.join(busy)} (wall > 1.15x CPU): trust the CPU ratio"
+            line += (
+                f"; machine busy during {', '.join(busy)} (wall > 1.15x CPU): trust the CPU ratio"
+            )
         console.print(line)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="1000,10000,100000", help="comma-separated op counts")
-    ap.add_argument("--repeat", type=int, default=3,
-                    help="CLI runs per command (median); sizes above 50k run once, they take minutes")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="CLI runs per command (median); sizes above 50k run once, they take minutes",
+    )
     ap.add_argument("--type-alias", action="store_true", help="write `!alias = tensor<...>` types")
-    ap.add_argument("--profile", type=int, metavar="N", help="also cProfile the N-op module (matmult)")
+    ap.add_argument(
+        "--profile", type=int, metavar="N", help="also cProfile the N-op module (matmult)"
+    )
     ap.add_argument("--top", type=int, default=25, help="rows per profile table")
     ap.add_argument("--no-cli", action="store_true", help="skip the subprocess runs")
     ap.add_argument("--json", default=str(RESULTS / "compile_speed.json"))
-    ap.add_argument("--report-only", action="store_true",
-                    help="print the tables from --json (e.g. after sizes were run apart) and exit")
+    ap.add_argument(
+        "--report-only",
+        action="store_true",
+        help="print the tables from --json (e.g. after sizes were run apart) and exit",
+    )
     args = ap.parse_args()
     if args.report_only:
         report(json.loads(Path(args.json).read_text())["sizes"])
@@ -473,8 +565,14 @@ def main() -> None:
 
     rows = []
     suffix = "_alias" if args.type_alias else ""
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                  TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console) as prog:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as prog:
         for n in sizes:
             repeat = 1 if n > 50_000 else args.repeat
             task = prog.add_task(f"{n} ops", total=3 + (0 if args.no_cli else 5 * repeat))
@@ -485,8 +583,13 @@ def main() -> None:
             prog.update(task, advance=1, description=f"  {path.name}: in process")
             ip = in_process(path, generic)
             prog.advance(task, 2)
-            row = {**info, "file": str(path.relative_to(ROOT)), "bytes": len(text),
-                   "generic_bytes": generic.stat().st_size, "in_process": ip}
+            row = {
+                **info,
+                "file": str(path.relative_to(ROOT)),
+                "bytes": len(text),
+                "generic_bytes": generic.stat().st_size,
+                "in_process": ip,
+            }
             if not args.no_cli:
                 row["cli"] = cli(path, generic, repeat, prog, task)
             rows.append(row)
@@ -501,10 +604,18 @@ def main() -> None:
         prof = profile(path, args.top)
 
     data = {
-        "machine": {"python": platform.python_version(), "platform": platform.platform(),
-                    "cpus": os.cpu_count(), "xdsl": version("xdsl"), "neuron-opt": version("neuron-opt")},
-        "module": {"layers_of": OPS_PER_LAYER, "shapes": {"seq": S, "hidden": D, "heads": H, "ffn": F},
-                   "type_alias": args.type_alias},
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "xdsl": version("xdsl"),
+            "neuron-opt": version("neuron-opt"),
+        },
+        "module": {
+            "layers_of": OPS_PER_LAYER,
+            "shapes": {"seq": S, "hidden": D, "heads": H, "ffn": F},
+            "type_alias": args.type_alias,
+        },
         "target": {"matmult/no-pass": TARGET, "wanted": WANTED},
         "sizes": rows,
         "profile": prof,
@@ -515,8 +626,10 @@ def main() -> None:
             old = json.loads(out.read_text())
             if old.get("module", {}).get("type_alias") == args.type_alias:
                 have = {r["ops"] for r in rows}
-                data["sizes"] = sorted([r for r in old.get("sizes", []) if r["ops"] not in have] + rows,
-                                       key=lambda r: r["ops"])
+                data["sizes"] = sorted(
+                    [r for r in old.get("sizes", []) if r["ops"] not in have] + rows,
+                    key=lambda r: r["ops"],
+                )
                 if prof is None:
                     data["profile"] = old.get("profile")
         except (json.JSONDecodeError, KeyError):

@@ -18,17 +18,20 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper
-
 from bench_common import RESULTS, write_json
+from onnx import TensorProto, helper
 
 
 def chain_model(n: int, shape=(4, 8)) -> onnx.ModelProto:
     """y = Neg(Neg(...(x))), n nodes (also tests/malformed/test_hostile.py's deep graph)."""
     names = ["x"] + [f"t{i}" for i in range(n - 1)] + ["y"]
     nodes = [helper.make_node("Neg", [names[i]], [names[i + 1]], name=f"neg{i}") for i in range(n)]
-    g = helper.make_graph(nodes, "chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)])
+    g = helper.make_graph(
+        nodes,
+        "chain",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)],
+    )
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     m.ir_version = 8
     return m
@@ -45,8 +48,12 @@ def main() -> None:
         x = np.random.default_rng(0).standard_normal((4, 8)).astype(np.float32)
         np.savez(d / "x.npz", x=x)
         t0 = time.perf_counter()
-        proc = subprocess.Popen([cli, "run", "chain.onnx", "--inputs", "x.npz", "--auto-cast", "none",
-                                 "-o", "y.npz"], cwd=d, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [cli, "run", "chain.onnx", "--inputs", "x.npz", "--auto-cast", "none", "-o", "y.npz"],
+            cwd=d,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         out, err = proc.communicate()
         wall = time.perf_counter() - t0
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the only child
@@ -55,11 +62,20 @@ def main() -> None:
         with np.load(d / "y.npz") as z:
             exact = bool(np.array_equal(z["y"], x if args.ops % 2 == 0 else -x))
     timing = next((ln for ln in out.decode().splitlines() if ln.startswith("wall:")), "")
-    print(f"{args.ops}-op Neg chain: neuron-cc run {wall:.1f} s wall, peak RSS {peak_mb:.0f} MB "
-          f"({timing.strip()}), output exact: {exact}")
-    write_json(RESULTS / "deep_chain.json", {"ops": args.ops, "wall_s": round(wall, 2),
-                                             "peak_rss_mb": round(peak_mb), "sim_timings": timing.strip(),
-                                             "output_exact": exact})
+    print(
+        f"{args.ops}-op Neg chain: neuron-cc run {wall:.1f} s wall, peak RSS {peak_mb:.0f} MB "
+        f"({timing.strip()}), output exact: {exact}"
+    )
+    write_json(
+        RESULTS / "deep_chain.json",
+        {
+            "ops": args.ops,
+            "wall_s": round(wall, 2),
+            "peak_rss_mb": round(peak_mb),
+            "sim_timings": timing.strip(),
+            "output_exact": exact,
+        },
+    )
     if not exact:
         sys.exit("the output is not (-1)^N x")
 

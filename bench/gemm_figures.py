@@ -12,9 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench_common import RESULTS, load_example, write_json
-
 import numpy as np
+from bench_common import RESULTS, load_example, write_json
 
 
 def main(argv=None) -> int:
@@ -34,8 +33,10 @@ def main(argv=None) -> int:
         inputs = {}
         if a.numerics:
             rng = np.random.default_rng(0)
-            inputs = {"at": rng.standard_normal((size, size)).astype(np.float32),
-                      "b": rng.standard_normal((size, size)).astype(np.float32)}
+            inputs = {
+                "at": rng.standard_normal((size, size)).astype(np.float32),
+                "b": rng.standard_normal((size, size)).astype(np.float32),
+            }
         r = simulate(module, inputs, numerics=a.numerics)
         rows.append({
             "size": size, "dtype": dtype, "instructions": r.instructions,
@@ -43,13 +44,19 @@ def main(argv=None) -> int:
             "tensor_busy_share": r.utilization("tensor"), "hfu": r.hfu,
             "dma_bytes": r.dma_bytes,
         })  # fmt: skip
-    print(f"{'GEMM':>14} {'instr':>6} {'time us':>9} {'TensorE us':>10} {'TensorE busy':>12} {'HFU':>6}")
+    print(
+        f"{'GEMM':>14} {'instr':>6} {'time us':>9} {'TensorE us':>10} {'TensorE busy':>12} {'HFU':>6}"
+    )
     for x in rows:
-        print(f"{x['size']}^3 {x['dtype']:>6} {x['instructions']:>6} {x['makespan_us']:>9.1f} "
-              f"{x['tensor_busy_us']:>10.1f} {100 * x['tensor_busy_share']:>11.1f}% {100 * x['hfu']:>5.1f}%")
+        print(
+            f"{x['size']}^3 {x['dtype']:>6} {x['instructions']:>6} {x['makespan_us']:>9.1f} "
+            f"{x['tensor_busy_us']:>10.1f} {100 * x['tensor_busy_share']:>11.1f}% {100 * x['hfu']:>5.1f}%"
+        )
     ratio = rows[2]["tensor_busy_us"] / rows[0]["tensor_busy_us"]
-    print(f"fp32 / bf16 at 1024^3: TensorE time x{ratio:.2f}, "
-          f"makespan x{rows[2]['makespan_us'] / rows[0]['makespan_us']:.2f}")
+    print(
+        f"fp32 / bf16 at 1024^3: TensorE time x{ratio:.2f}, "
+        f"makespan x{rows[2]['makespan_us'] / rows[0]['makespan_us']:.2f}"
+    )
     write_json(RESULTS / "gemm_figures.json", {"rows": rows, "fp32_over_bf16_tensor_time": ratio})
     return 0
 

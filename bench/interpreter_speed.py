@@ -23,10 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_common import RESULTS, ROOT, load_example, write_json
-
 import numpy as np
 import onnxruntime as ort
+from bench_common import RESULTS, ROOT, load_example, write_json
 
 from neuron_opt.importers.onnx import import_onnx, save_compiled
 from neuron_opt.options import CAST_TYPES, CASTING_MODES
@@ -105,21 +104,29 @@ def main() -> None:
         for p in paths:
             rows.append(bench_model(p, args.repeat if p.stem != "wide_mlp" else 5, Path(tmp)))
 
-    print(f"{'model':<14}{'option':<18}{'ops':>5}{'interp ms':>11}{'ort ms':>9}"
-          f"{'wall x':>8}{'cpu x':>8}")
+    print(
+        f"{'model':<14}{'option':<18}{'ops':>5}{'interp ms':>11}{'ort ms':>9}"
+        f"{'wall x':>8}{'cpu x':>8}"
+    )
     for row in rows:
         ort_ms = row["onnxruntime"]["wall_s"] * 1e3
         for option, t in row["options"].items():
-            print(f"{row['model']:<14}{option:<18}{t['ops']:>5}{t['wall_s'] * 1e3:>11.3f}"
-                  f"{ort_ms:>9.3f}{t['wall_ratio']:>8.2f}{t['cpu_ratio']:>8.2f}")
+            print(
+                f"{row['model']:<14}{option:<18}{t['ops']:>5}{t['wall_s'] * 1e3:>11.3f}"
+                f"{ort_ms:>9.3f}{t['wall_ratio']:>8.2f}{t['cpu_ratio']:>8.2f}"
+            )
     worst = max(r["options"]["none"]["wall_ratio"] for r in rows)
     verdict = "within" if worst <= TARGET else "OVER"
     print(f"none: worst wall ratio {worst:.2f}x, {verdict} the {TARGET:.0f}x target")
 
     RESULTS.mkdir(exist_ok=True)
     report = {
-        "machine": {"python": platform.python_version(), "numpy": np.__version__,
-                    "onnxruntime": ort.__version__, "processor": platform.processor()},
+        "machine": {
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "onnxruntime": ort.__version__,
+            "processor": platform.processor(),
+        },
         "repeat": args.repeat,
         "target_none_ratio": TARGET,
         "worst_none_wall_ratio": worst,

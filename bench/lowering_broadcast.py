@@ -36,21 +36,31 @@ def run(m: int, n: int) -> dict:
 
     kernel = lower_module(parse_module(make_context(), nt_bias_scale(m, n), "broadcast.mlir"))
     r = simulate(kernel, {}, numerics=False)
-    return {"m": m, "n": n, "instructions": r.instructions, "makespan_us": r.makespan_us,
-            "dma_bytes": r.dma_bytes, "operand_bytes": 4 * (2 * m * n + 2 * n)}
+    return {
+        "m": m,
+        "n": n,
+        "instructions": r.instructions,
+        "makespan_us": r.makespan_us,
+        "dma_bytes": r.dma_bytes,
+        "operand_bytes": 4 * (2 * m * n + 2 * n),
+    }
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--shape", action="append", help="MxN (repeatable; default: 16x64, 128x512, 512x2048)")
+    p.add_argument(
+        "--shape", action="append", help="MxN (repeatable; default: 16x64, 128x512, 512x2048)"
+    )
     p.add_argument("--json", default=str(RESULTS / "lowering_broadcast.json"))
     a = p.parse_args(argv)
     shapes = [tuple(int(d) for d in s.split("x")) for s in a.shape] if a.shape else SHAPES
     rows = [run(m, n) for m, n in shapes]
     print(f"{'shape':>10} {'instr':>6} {'latency us':>11} {'DMA MiB':>8} {'x,y,b,g MiB':>12}")
     for r in rows:
-        print(f"{r['m']:>5}x{r['n']:<5}{r['instructions']:>6} {r['makespan_us']:>11.2f} "
-              f"{r['dma_bytes'] / 2**20:>8.2f} {r['operand_bytes'] / 2**20:>12.2f}")
+        print(
+            f"{r['m']:>5}x{r['n']:<5}{r['instructions']:>6} {r['makespan_us']:>11.2f} "
+            f"{r['dma_bytes'] / 2**20:>8.2f} {r['operand_bytes'] / 2**20:>12.2f}"
+        )
     write_json(a.json, {"rows": rows})
     return 0
 

@@ -16,7 +16,6 @@ import sys
 import tempfile
 
 import numpy as np
-
 from bench_common import RESULTS, ROOT, write_json
 
 sys.path.insert(0, str(ROOT / "tests" / "conformance"))
@@ -67,8 +66,14 @@ def run():
             stats["crash"] += 1
             crashes.append(f"{tc.name} ({stage}): {type(e).__name__}: {e}")
             continue
-        bad = next((m for o in model.graph.output
-                    if (m := compare(o.name, got.get(o.name, np.zeros(0)), ref[o.name]))), None)
+        bad = next(
+            (
+                m
+                for o in model.graph.output
+                if (m := compare(o.name, got.get(o.name, np.zeros(0)), ref[o.name]))
+            ),
+            None,
+        )
         stats["mismatched" if bad else "matched"] += 1
         if bad:
             mismatches.append(f"{tc.name}: {bad}")
@@ -85,9 +90,15 @@ def main() -> int:
     print("most common errors:")
     for msg, n in unsupported.most_common(15):
         print(f"  {n:4d}  {msg}")
-    write_json(RESULTS / "lowering_conformance.json",
-               {"counts": dict(stats), "crashes": crashes, "mismatches": mismatches,
-                "errors": dict(unsupported.most_common())})
+    write_json(
+        RESULTS / "lowering_conformance.json",
+        {
+            "counts": dict(stats),
+            "crashes": crashes,
+            "mismatches": mismatches,
+            "errors": dict(unsupported.most_common()),
+        },
+    )
     return 0
 
 

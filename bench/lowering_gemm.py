@@ -13,9 +13,8 @@ import argparse
 import sys
 import time
 
-from bench_common import RESULTS, write_json
-
 import numpy as np
+from bench_common import RESULTS, write_json
 
 
 def nt_gemm(m: int, k: int, n: int, dtype: str = "bf16", out: str = "bf16") -> str:
@@ -43,8 +42,10 @@ def run(size: int, numerics: bool, dtype: str = "bf16") -> dict:
     inputs = {}
     if numerics:
         rng = np.random.default_rng(0)
-        inputs = {"a": rng.standard_normal((size, size)).astype(np.float32),
-                  "b": rng.standard_normal((size, size)).astype(np.float32)}
+        inputs = {
+            "a": rng.standard_normal((size, size)).astype(np.float32),
+            "b": rng.standard_normal((size, size)).astype(np.float32),
+        }
     r = simulate(kernel, inputs, numerics=numerics)
     row = {
         "size": size, "dtype": dtype, "instructions": r.instructions,
@@ -72,9 +73,11 @@ def main(argv=None) -> int:
     rows = [run(s, a.numerics) for s in (a.size or [4096])]
     print(f"{'GEMM':>12} {'instr':>7} {'time us':>9} {'TensorE us':>10} {'busy':>7} {'HFU':>7}")
     for x in rows:
-        print(f"{x['size']}^3 {x['dtype']:>5} {x['instructions']:>7} {x['makespan_us']:>9.1f} "
-              f"{x['tensor_busy_us']:>10.1f} {100 * x['tensor_busy_share']:>6.1f}% {100 * x['hfu']:>6.1f}%"
-              + (f"  rel L2 vs numpy {x['rel_l2_vs_numpy']:.2e}" if "rel_l2_vs_numpy" in x else ""))
+        print(
+            f"{x['size']}^3 {x['dtype']:>5} {x['instructions']:>7} {x['makespan_us']:>9.1f} "
+            f"{x['tensor_busy_us']:>10.1f} {100 * x['tensor_busy_share']:>6.1f}% {100 * x['hfu']:>6.1f}%"
+            + (f"  rel L2 vs numpy {x['rel_l2_vs_numpy']:.2e}" if "rel_l2_vs_numpy" in x else "")
+        )
     write_json(a.json, rows)
     return 0
 

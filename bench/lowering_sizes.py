@@ -20,38 +20,68 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import TensorProto
-
 from bench_common import RESULTS, load_example, write_json
+from onnx import TensorProto
 
 mk = load_example("make_examples.py")
 
 
-def _conv_bn(b, x: str, name: str, cin: int, cout: int, k: int, stride: int = 1, groups: int = 1,
-             act: str | None = "Relu") -> str:
+def _conv_bn(
+    b,
+    x: str,
+    name: str,
+    cin: int,
+    cout: int,
+    k: int,
+    stride: int = 1,
+    groups: int = 1,
+    act: str | None = "Relu",
+) -> str:
     w = b.weight(f"{name}.weight", (cout, cin // groups, k, k))
-    h = b.node("Conv", [x, w], kernel_shape=[k, k], strides=[stride, stride], pads=[k // 2] * 4, group=groups)
-    bn = [b.const(f"{name}.bn.{n}", v) for n, v in (
-        ("scale", (1 + 0.1 * b.rng.standard_normal(cout)).astype(np.float32)),
-        ("bias", (0.1 * b.rng.standard_normal(cout)).astype(np.float32)),
-        ("mean", (0.1 * b.rng.standard_normal(cout)).astype(np.float32)),
-        ("var", (1 + 0.1 * b.rng.random(cout)).astype(np.float32)))]
+    h = b.node(
+        "Conv",
+        [x, w],
+        kernel_shape=[k, k],
+        strides=[stride, stride],
+        pads=[k // 2] * 4,
+        group=groups,
+    )
+    bn = [
+        b.const(f"{name}.bn.{n}", v)
+        for n, v in (
+            ("scale", (1 + 0.1 * b.rng.standard_normal(cout)).astype(np.float32)),
+            ("bias", (0.1 * b.rng.standard_normal(cout)).astype(np.float32)),
+            ("mean", (0.1 * b.rng.standard_normal(cout)).astype(np.float32)),
+            ("var", (1 + 0.1 * b.rng.random(cout)).astype(np.float32)),
+        )
+    ]
     h = b.node("BatchNormalization", [h, *bn], epsilon=1e-5)
     if act == "Relu":
         return b.node("Relu", [h])
     if act == "Relu6":
-        return b.node("Clip", [h, b.const(f"{name}.lo", np.array(0, np.float32)),
-                               b.const(f"{name}.hi", np.array(6, np.float32))])
+        return b.node(
+            "Clip",
+            [
+                h,
+                b.const(f"{name}.lo", np.array(0, np.float32)),
+                b.const(f"{name}.hi", np.array(6, np.float32)),
+            ],
+        )
     return h
 
 
 def _head(b, h: str, c: int, classes: int = 1000):
     h = b.node("Flatten", [b.node("GlobalAveragePool", [h])], axis=1)
-    b.node("Gemm", [h, b.weight("fc.weight", (classes, c)), b.const("fc.bias", np.zeros(classes, np.float32))],
-           transB=1)
+    b.node(
+        "Gemm",
+        [h, b.weight("fc.weight", (classes, c)), b.const("fc.bias", np.zeros(classes, np.float32))],
+        transB=1,
+    )
     b.nodes[-1].output[0] = "logits"
-    return b.model([mk.tensor("image", TensorProto.FLOAT, (1, 3, 224, 224))],
-                   [mk.tensor("logits", TensorProto.FLOAT, (1, classes))])
+    return b.model(
+        [mk.tensor("image", TensorProto.FLOAT, (1, 3, 224, 224))],
+        [mk.tensor("logits", TensorProto.FLOAT, (1, classes))],
+    )
 
 
 def resnet50():
@@ -59,7 +89,9 @@ def resnet50():
     h = _conv_bn(b, "image", "stem", 3, 64, 7, 2)
     h = b.node("MaxPool", [h], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
     cin = 64
-    for stage, (width, blocks, stride) in enumerate(((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2))):
+    for stage, (width, blocks, stride) in enumerate(
+        ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2))
+    ):
         for i in range(blocks):
             s = stride if i == 0 else 1
             name = f"l{stage}.{i}"
@@ -76,13 +108,22 @@ def mobilenet_v2():
     b = mk.Builder("mobilenet_v2", seed=2)
     h = _conv_bn(b, "image", "stem", 3, 32, 3, 2, act="Relu6")
     cin = 32
-    for t, c, n, s in ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
-                       (6, 160, 3, 2), (6, 320, 1, 1)):
+    for t, c, n, s in (
+        (1, 16, 1, 1),
+        (6, 24, 2, 2),
+        (6, 32, 3, 2),
+        (6, 64, 4, 2),
+        (6, 96, 3, 1),
+        (6, 160, 3, 2),
+        (6, 320, 1, 1),
+    ):
         for i in range(n):
             name = f"b{c}.{i}"
             hid = cin * t
             y = _conv_bn(b, h, f"{name}.expand", cin, hid, 1, act="Relu6") if t != 1 else h
-            y = _conv_bn(b, y, f"{name}.dw", hid, hid, 3, s if i == 0 else 1, groups=hid, act="Relu6")
+            y = _conv_bn(
+                b, y, f"{name}.dw", hid, hid, 3, s if i == 0 else 1, groups=hid, act="Relu6"
+            )
             y = _conv_bn(b, y, f"{name}.project", hid, c, 1, act=None)
             h = b.node("Add", [y, h]) if (i > 0 or s == 1) and cin == c else y
             cin = c
@@ -91,7 +132,9 @@ def mobilenet_v2():
 
 
 def _image():
-    return {"image": np.random.default_rng(224).standard_normal((1, 3, 224, 224)).astype(np.float32)}
+    return {
+        "image": np.random.default_rng(224).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    }
 
 
 def mlp(width: int, batch: int = 512, layers: int = 3):
@@ -102,12 +145,21 @@ def mlp(width: int, batch: int = 512, layers: int = 3):
         if i < layers - 1:
             h = b.node("Relu", [h])
     b.nodes[-1].output[0] = "y"
-    model = b.model([mk.tensor("x", TensorProto.FLOAT, (batch, width))], [mk.tensor("y", TensorProto.FLOAT, (batch, width))])
-    return model, {"x": np.random.default_rng(width).standard_normal((batch, width)).astype(np.float32)}
+    model = b.model(
+        [mk.tensor("x", TensorProto.FLOAT, (batch, width))],
+        [mk.tensor("y", TensorProto.FLOAT, (batch, width))],
+    )
+    return model, {
+        "x": np.random.default_rng(width).standard_normal((batch, width)).astype(np.float32)
+    }
 
 
-MODELS = {"resnet50": resnet50, "mobilenet_v2": mobilenet_v2,
-          "mlp2048": lambda: mlp(2048), "mlp4096": lambda: mlp(4096)}
+MODELS = {
+    "resnet50": resnet50,
+    "mobilenet_v2": mobilenet_v2,
+    "mlp2048": lambda: mlp(2048),
+    "mlp4096": lambda: mlp(4096),
+}
 
 
 def measure(name: str, numerics: bool) -> list[dict]:
@@ -127,9 +179,16 @@ def measure(name: str, numerics: bool) -> list[dict]:
             t2 = time.perf_counter()
             r = models.simulate(c, inputs if numerics else {}, numerics=numerics)
             t3 = time.perf_counter()
-            row = {"model": name, "option": c.option, "compile_s": t1 - t0, "lower_s": t2 - t1,
-                   "simulate_s": t3 - t2, "numerics": numerics, "latency_us": r.makespan_us,
-                   "instructions": r.instructions}
+            row = {
+                "model": name,
+                "option": c.option,
+                "compile_s": t1 - t0,
+                "lower_s": t2 - t1,
+                "simulate_s": t3 - t2,
+                "numerics": numerics,
+                "latency_us": r.makespan_us,
+                "instructions": r.instructions,
+            }
             if numerics:
                 ref = models.reference(c, inputs)
                 ref32 = ref if ref32 is None else ref32
@@ -137,18 +196,30 @@ def measure(name: str, numerics: bool) -> list[dict]:
                 row["sim_vs_interpreter"] = agreement(r.outputs, ref)[out]["rel_l2"]
                 row["own_error"] = agreement(ref, ref32)[out]["rel_l2"]
             rows.append(row)
-            print(f"{name:<13} {c.option:<13} import+passes {row['compile_s']:5.1f} s  lower {row['lower_s']:5.1f} s  "
-                  f"simulate {row['simulate_s']:6.1f} s  "
-                  f"latency {row['latency_us']:9.1f} us  {row['instructions']:>7} instr"
-                  + (f"  sim vs interpreter {row['sim_vs_interpreter']:.1e} (own error {row['own_error']:.1e})"
-                     if numerics else ""), flush=True)
+            print(
+                f"{name:<13} {c.option:<13} import+passes {row['compile_s']:5.1f} s  lower {row['lower_s']:5.1f} s  "
+                f"simulate {row['simulate_s']:6.1f} s  "
+                f"latency {row['latency_us']:9.1f} us  {row['instructions']:>7} instr"
+                + (
+                    f"  sim vs interpreter {row['sim_vs_interpreter']:.1e} (own error {row['own_error']:.1e})"
+                    if numerics
+                    else ""
+                ),
+                flush=True,
+            )
     return rows
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", action="append", choices=sorted(MODELS), help="repeatable (default: all)")
-    p.add_argument("--numerics", action="store_true", help="also compute values and compare with the interpreter")
+    p.add_argument(
+        "--model", action="append", choices=sorted(MODELS), help="repeatable (default: all)"
+    )
+    p.add_argument(
+        "--numerics",
+        action="store_true",
+        help="also compute values and compare with the interpreter",
+    )
     p.add_argument("--json", default=str(RESULTS / "lowering_sizes.json"))
     a = p.parse_args(argv)
     rows = [r for m in (a.model or MODELS) for r in measure(m, a.numerics)]

@@ -17,9 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench_common import RESULTS, load_example, write_json
-
 import onnx
+from bench_common import RESULTS, load_example, write_json
 
 OPTIONS = (("none", "bf16"), ("matmult", "bf16"), ("all", "bf16"))
 
@@ -54,13 +53,21 @@ def main(argv=None) -> int:
                 row["own_error"] = agreement(ref, ref32)["y"]["rel_l2"]  # interpreter vs fp32
             rows.append(row)
     base = rows[0]["latency_us"]
-    print(f"{'option':<14} {'latency us':>10} {'speed-up':>8} {'TensorE':>8} {'HFU':>6} {'DMA MiB':>8}"
-          + ("  sim vs interp rel L2 (option's own error)" if a.numerics else ""))
+    print(
+        f"{'option':<14} {'latency us':>10} {'speed-up':>8} {'TensorE':>8} {'HFU':>6} {'DMA MiB':>8}"
+        + ("  sim vs interp rel L2 (option's own error)" if a.numerics else "")
+    )
     for x in rows:
         x["speedup"] = base / x["latency_us"]
-        print(f"{x['option']:<14} {x['latency_us']:>10.1f} {x['speedup']:>7.2f}x {100 * x['tensor_busy']:>7.1f}% "
-              f"{100 * x['hfu']:>5.1f}% {x['dma_bytes'] / 2**20:>8.1f}"
-              + (f"  {x['sim_vs_interpreter']['rel_l2']:.2e} ({x['own_error']:.2e})" if a.numerics else ""))
+        print(
+            f"{x['option']:<14} {x['latency_us']:>10.1f} {x['speedup']:>7.2f}x {100 * x['tensor_busy']:>7.1f}% "
+            f"{100 * x['hfu']:>5.1f}% {x['dma_bytes'] / 2**20:>8.1f}"
+            + (
+                f"  {x['sim_vs_interpreter']['rel_l2']:.2e} ({x['own_error']:.2e})"
+                if a.numerics
+                else ""
+            )
+        )
     write_json(a.json, rows)
     return 0
 

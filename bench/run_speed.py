@@ -30,8 +30,17 @@ def run_one(model: Path, inputs: Path, option: str) -> dict:
     mode, _, type_ = option.partition("-")
     with tempfile.TemporaryDirectory() as d:
         js = Path(d) / "run.json"
-        cmd = [str(NEURON_CC), "run", str(model), "--inputs", str(inputs), "--auto-cast", mode,
-               "--json", str(js)] + (["--auto-cast-type", type_] if type_ else [])
+        cmd = [
+            str(NEURON_CC),
+            "run",
+            str(model),
+            "--inputs",
+            str(inputs),
+            "--auto-cast",
+            mode,
+            "--json",
+            str(js),
+        ] + (["--auto-cast-type", type_] if type_ else [])
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         stderr = proc.stderr.read()
@@ -39,9 +48,14 @@ def run_one(model: Path, inputs: Path, option: str) -> dict:
         wall = time.perf_counter() - t0
         code = os.waitstatus_to_exitcode(status)
         # CPU seconds too: on a shared machine the wall time also counts other work
-        row = {"model": model.name, "option": option, "wall_s": wall,
-               "cpu_s": usage.ru_utime + usage.ru_stime, "exit": code,
-               "peak_rss_mb": usage.ru_maxrss / 1024}
+        row = {
+            "model": model.name,
+            "option": option,
+            "wall_s": wall,
+            "cpu_s": usage.ru_utime + usage.ru_stime,
+            "exit": code,
+            "peak_rss_mb": usage.ru_maxrss / 1024,
+        }
         if code:
             row["error"] = (stderr.strip().splitlines() or ["?"])[-1]
             return row
@@ -52,7 +66,8 @@ def run_one(model: Path, inputs: Path, option: str) -> dict:
     row["latency_us"] = report["simulation"]["latency_us"]
     row["instructions"] = report["simulation"]["instructions"]
     row["sim_vs_interpreter_rel_l2"] = max(
-        (m["vs_interpreter"]["rel_l2"] for m in report["outputs"].values()), default=None)
+        (m["vs_interpreter"]["rel_l2"] for m in report["outputs"].values()), default=None
+    )
     return row
 
 
@@ -60,7 +75,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--zoo", type=Path, default=ROOT / "zoo-out")
     p.add_argument("--models", help="comma-separated zoo names (default: every model)")
-    p.add_argument("--options", default="matmult-bf16", help="comma-separated, e.g. none,matmult-bf16")
+    p.add_argument(
+        "--options", default="matmult-bf16", help="comma-separated, e.g. none,matmult-bf16"
+    )
     p.add_argument("--exporter", default="torchscript")
     p.add_argument("--json", type=Path, default=RESULTS / "run_speed.json")
     a = p.parse_args(argv)
@@ -76,7 +93,10 @@ def main(argv=None) -> int:
             rows.append(r)
             rss = f"{r['peak_rss_mb']:.0f}"
             detail = r.get("error") or "  ".join(f"{k} {v:.1f}" for k, v in r["stages_s"].items())
-            print(f"{m['file']:28} {option:14} {r['wall_s']:7.1f} {r['cpu_s']:7.1f} {rss:>7}  {detail}", flush=True)
+            print(
+                f"{m['file']:28} {option:14} {r['wall_s']:7.1f} {r['cpu_s']:7.1f} {rss:>7}  {detail}",
+                flush=True,
+            )
     write_json(a.json, rows)
     return 0
 

@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from bench_common import RESULTS, ROOT, write_json
+
 from neuron_opt.cli.cc_calibrate import calibrate
 from neuron_opt.cli.metrics import argmax_agreement, error_norms
 from neuron_opt.cli.models import OnnxModel, reference, simulate
@@ -31,7 +31,11 @@ from neuron_opt.passes.precision_plan import format_plan
 
 EXAMPLES = ROOT / "examples"
 MODELS = {  # name: (model, calibration inputs, held-out inputs or None: drawn here)
-    "small_values": ("small_values.onnx", "small_values_inputs.npz", "small_values_heldout_inputs.npz"),
+    "small_values": (
+        "small_values.onnx",
+        "small_values_inputs.npz",
+        "small_values_heldout_inputs.npz",
+    ),
     "resnet": ("zoo/resnet.torchscript.onnx", "zoo/resnet_inputs.npz", None),
     "mobilenet_v2": ("zoo/mobilenet_v2.torchscript.onnx", "zoo/mobilenet_v2_inputs.npz", None),
     "bert": ("zoo/bert.torchscript.onnx", "zoo/bert_inputs.npz", None),
@@ -102,17 +106,31 @@ def measure(name: str, tmp: Path) -> dict:
         outs = [reference(c, t) for t in tests]
         sim = simulate(c, tests[0], numerics=scaled)
         row = {
-            "rel_l2": float(np.mean([max(error_norms(o[k], r[k])["rel_l2"] for k in o) for o, r in zip(outs, refs)])),
-            "argmax_agreement": float(np.mean([min(argmax_agreement(o[k], r[k]) for k in o)
-                                               for o, r in zip(outs, refs)])),
+            "rel_l2": float(
+                np.mean(
+                    [max(error_norms(o[k], r[k])["rel_l2"] for k in o) for o, r in zip(outs, refs)]
+                )
+            ),
+            "argmax_agreement": float(
+                np.mean([min(argmax_agreement(o[k], r[k]) for k in o) for o, r in zip(outs, refs)])
+            ),
             "flushed_to_zero": sum(flushed(o[k], r[k]) for o, r in zip(outs, refs) for k in o),
             "latency_us": sim.makespan_us,
         }
         if scaled:
-            row["sim_vs_interpreter_rel_l2"] = max(error_norms(sim.outputs[k], outs[0][k])["rel_l2"] for k in outs[0])
+            row["sim_vs_interpreter_rel_l2"] = max(
+                error_norms(sim.outputs[k], outs[0][k])["rel_l2"] for k in outs[0]
+            )
         rows[label] = row
-    return {"model": model_rel, "calibration_sets": len(calib_files), "held_out_sets": len(tests),
-            "contractions": count, "calibrate_s": calib_s, "none_latency_us": base_us, "options": rows}
+    return {
+        "model": model_rel,
+        "calibration_sets": len(calib_files),
+        "held_out_sets": len(tests),
+        "contractions": count,
+        "calibrate_s": calib_s,
+        "none_latency_us": base_us,
+        "options": rows,
+    }
 
 
 def main(names: list[str]) -> None:
@@ -122,16 +140,35 @@ def main(names: list[str]) -> None:
     t0, c0 = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory() as d:
         results = {Path(n).name.split(".")[0]: measure(n, Path(d)) for n in names}
-    t = Table(title="scaled fp8, calibrated on some inputs and evaluated on held-out ones: vs the fp32 interpreter")
-    for col in ("model", "option", "rel L2", "arg-max agree", "flushed to 0", "latency µs", "vs bf16",
-                "sim vs interp"):
+    t = Table(
+        title="scaled fp8, calibrated on some inputs and evaluated on held-out ones: vs the fp32 interpreter"
+    )
+    for col in (
+        "model",
+        "option",
+        "rel L2",
+        "arg-max agree",
+        "flushed to 0",
+        "latency µs",
+        "vs bf16",
+        "sim vs interp",
+    ):
         t.add_column(col, justify="left" if col in ("model", "option") else "right")
     for n, r in results.items():
         bf16 = r["options"]["matmult-bf16"]["latency_us"]
         for label, row in r["options"].items():
-            t.add_row(n, label, f"{row['rel_l2']:.3e}", f"{row['argmax_agreement']:.4f}",
-                      str(row["flushed_to_zero"]), f"{row['latency_us']:.2f}", f"{bf16 / row['latency_us']:.3f}x",
-                      f"{row['sim_vs_interpreter_rel_l2']:.1e}" if "sim_vs_interpreter_rel_l2" in row else "")
+            t.add_row(
+                n,
+                label,
+                f"{row['rel_l2']:.3e}",
+                f"{row['argmax_agreement']:.4f}",
+                str(row["flushed_to_zero"]),
+                f"{row['latency_us']:.2f}",
+                f"{bf16 / row['latency_us']:.3f}x",
+                f"{row['sim_vs_interpreter_rel_l2']:.1e}"
+                if "sim_vs_interpreter_rel_l2" in row
+                else "",
+            )
     Console(width=160).print(t)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     print(f"wall {wall:.1f} s, CPU {cpu:.1f} s")

@@ -16,9 +16,8 @@ import platform
 import sys
 import time
 
-from bench_common import RESULTS, load_example, write_json
-
 import numpy as np
+from bench_common import RESULTS, load_example, write_json
 
 
 def main(argv=None) -> int:
@@ -29,10 +28,10 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=3, help="best of N loop runs")
     a = p.parse_args(argv)
 
+    from neuron_opt.blas import single_threaded
     from neuron_opt.cli.common import make_context
     from neuron_opt.dialects.parse import parse_module, verify_module
     from neuron_opt.runtime.sim import decode, engines, find_kernel
-    from neuron_opt.blas import single_threaded
     from neuron_opt.runtime.sim.machine import Machine
 
     text = load_example("kernels/gemm.py").gemm_kernel(a.m, a.k, a.n, "bf16", "bf16")
@@ -50,8 +49,13 @@ def main(argv=None) -> int:
         "at": rng.standard_normal((a.k, a.m)).astype(np.float32),
         "b": rng.standard_normal((a.k, a.n)).astype(np.float32),
     }
-    out = {"kernel": f"bf16 GEMM {a.m}x{a.k}x{a.n}", "parse_s": t1 - t0, "verify_s": t2 - t1,
-           "python": platform.python_version(), "machine": platform.machine()}
+    out = {
+        "kernel": f"bf16 GEMM {a.m}x{a.k}x{a.n}",
+        "parse_s": t1 - t0,
+        "verify_s": t2 - t1,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+    }
     for numerics in (False, True):
         td = time.perf_counter()
         machine = None
@@ -85,8 +89,10 @@ def main(argv=None) -> int:
     print(f"parse {out['parse_s']:.2f} s, verify {out['verify_s']:.2f} s (xDSL; not counted)")
     for key in ("no_numerics", "numerics"):
         r = out[key]
-        print(f"{key:12s} decode {r['decode_s']:.3f} s, loop {r['loop_s']:.3f} s: "
-              f"{r['instructions_per_s']:,.0f} instructions/s (simulated {r['simulated_us']:.1f} us)")
+        print(
+            f"{key:12s} decode {r['decode_s']:.3f} s, loop {r['loop_s']:.3f} s: "
+            f"{r['instructions_per_s']:,.0f} instructions/s (simulated {r['simulated_us']:.1f} us)"
+        )
     write_json(RESULTS / "simulator_speed.json", out)
     return 0
 

@@ -30,7 +30,13 @@ from bench_common import RESULTS, ROOT, write_json
 sys.path.insert(0, str(ROOT / "tests"))
 from testlib import sim_bound
 
-OPTIONS = [("none", "bf16"), ("matmult", "bf16"), ("all", "bf16"), ("all", "fp16"), ("matmult", "fp8_e4m3")]
+OPTIONS = [
+    ("none", "bf16"),
+    ("matmult", "bf16"),
+    ("all", "bf16"),
+    ("all", "fp16"),
+    ("matmult", "fp8_e4m3"),
+]
 
 
 def label(mode: str, type_: str) -> str:
@@ -78,8 +84,15 @@ def measure(zoo_dir: str, record: dict, options: list[tuple[str, str]]) -> dict:
     from neuron_opt.cli import models
 
     path = os.path.relpath(Path(zoo_dir) / record["file"])  # errors name it as given
-    out = {"model": record["name"], "exporter": record["exporter"], "family": record["family"],
-           "file": record["file"], "wall_s": {}, "stages": {}, "options": {}}
+    out = {
+        "model": record["name"],
+        "exporter": record["exporter"],
+        "family": record["family"],
+        "file": record["file"],
+        "wall_s": {},
+        "stages": {},
+        "options": {},
+    }
     with _Stage(out, "import"):
         model = models.OnnxModel(path)
         inputs = model.inputs(str(Path(zoo_dir) / record["inputs_file"]))
@@ -105,7 +118,11 @@ def measure(zoo_dir: str, record: dict, options: list[tuple[str, str]]) -> dict:
         with _Stage(row, "interpret"):
             ref = models.reference(c, inputs)
             if ref32 is None:
-                ref32 = ref if mode == "none" else models.reference(model.compile("none", "bf16"), inputs)
+                ref32 = (
+                    ref
+                    if mode == "none"
+                    else models.reference(model.compile("none", "bf16"), inputs)
+                )
         if "error" in row:
             continue
         with _Stage(row, "compare"):
@@ -144,12 +161,21 @@ def _compare(sim: dict, ref: dict, ref32: dict, mode: str, type_: str) -> dict:
     for name, r in ref.items():
         own = agreement({name: r}, {name: ref32[name]})[name]["rel_l2"]
         bound = sim_bound(mode, type_, own)
-        finite_same = bool(np.array_equal(np.isfinite(np.asarray(sim[name], np.float64)),
-                                          np.isfinite(np.asarray(r, np.float64))))
+        finite_same = bool(
+            np.array_equal(
+                np.isfinite(np.asarray(sim[name], np.float64)),
+                np.isfinite(np.asarray(r, np.float64)),
+            )
+        )
         e = agree[name]
-        res[name] = {"rel_l2": e["rel_l2"], "rel_max_abs": e["rel_max_abs"],
-                     "differing_share": e["differing_share"], "own_error": own, "bound": bound,
-                     "match": finite_same and e["rel_l2"] <= bound}
+        res[name] = {
+            "rel_l2": e["rel_l2"],
+            "rel_max_abs": e["rel_max_abs"],
+            "differing_share": e["differing_share"],
+            "own_error": own,
+            "bound": bound,
+            "match": finite_same and e["rel_l2"] <= bound,
+        }
     return res
 
 
@@ -157,7 +183,11 @@ def _cell(row: dict) -> str:
     if "error" in row:
         op = re.search(r"error: (nt\.\w+|nisa\.\w+)", row["error"])
         return f"[red]stops: {row['stopped_at']}{f' ({op.group(1)})' if op else ''}[/red]"
-    mark = "[green]match[/green]" if row["match"] else f"[red]MISMATCH {row['sim_vs_interpreter_rel_l2']:.1e}[/red]"
+    mark = (
+        "[green]match[/green]"
+        if row["match"]
+        else f"[red]MISMATCH {row['sim_vs_interpreter_rel_l2']:.1e}[/red]"
+    )
     s = row.get("speedup")
     sp = "" if s is None else (f" {s:.2f}x" if s >= 1 else f" [red]{s:.2f}x[/red]")
     return f"{row['latency_us']:.2f} µs{sp} {mark}"
@@ -168,28 +198,45 @@ def print_report(results: list[dict], options: list[str]) -> None:
     from rich.table import Table
 
     console = Console(width=max(Console().width, 200))
-    t = Table(title="zoo on the NeuronCore-v2 simulator: latency, speed-up over none, sim vs interpreter",
-              title_justify="left")
+    t = Table(
+        title="zoo on the NeuronCore-v2 simulator: latency, speed-up over none, sim vs interpreter",
+        title_justify="left",
+    )
     t.add_column("model.exporter", no_wrap=True)
     t.add_column("import s", justify="right")
     for o in options:
         t.add_column(o, justify="right", no_wrap=True)
     t.add_column("wall s", justify="right")
     for r in results:
-        wall = r["wall_s"].get("import", 0) + sum(sum(x["wall_s"].values()) for x in r["options"].values())
+        wall = r["wall_s"].get("import", 0) + sum(
+            sum(x["wall_s"].values()) for x in r["options"].values()
+        )
         if "error" in r:
-            t.add_row(f"{r['model']}.{r['exporter']}", "[red]fails[/red]", *[""] * len(options), f"{wall:.1f}")
+            t.add_row(
+                f"{r['model']}.{r['exporter']}",
+                "[red]fails[/red]",
+                *[""] * len(options),
+                f"{wall:.1f}",
+            )
             continue
-        t.add_row(f"{r['model']}.{r['exporter']}", f"{r['wall_s']['import']:.2f}",
-                  *[_cell(r["options"][o]) for o in options], f"{wall:.1f}")
+        t.add_row(
+            f"{r['model']}.{r['exporter']}",
+            f"{r['wall_s']['import']:.2f}",
+            *[_cell(r["options"][o]) for o in options],
+            f"{wall:.1f}",
+        )
     console.print(t)
-    console.print("first stops (stage: error):" if any(
-        "error" in r or any("error" in x for x in r["options"].values()) for r in results)
-        else "first stops: none")
+    console.print(
+        "first stops (stage: error):"
+        if any("error" in r or any("error" in x for x in r["options"].values()) for r in results)
+        else "first stops: none"
+    )
     for r in results:
         key = f"{r['model']}.{r['exporter']}"
         if "error" in r:
-            console.print(f"  {key} all options: import: {r['error']}", markup=False, soft_wrap=True)
+            console.print(
+                f"  {key} all options: import: {r['error']}", markup=False, soft_wrap=True
+            )
             continue
         stops: dict[str, list[str]] = {}
         for o in options:
@@ -199,23 +246,34 @@ def print_report(results: list[dict], options: list[str]) -> None:
         for msg, opts in stops.items():
             which = "all options" if len(opts) == len(options) else ", ".join(opts)
             console.print(f"  {key} {which}: {msg}", markup=False, soft_wrap=True)
-    off = [r for r in results if r["options"].get("none", {}).get("match") is False
-           and "vs_float64" in r["options"]["none"]]
+    off = [
+        r
+        for r in results
+        if r["options"].get("none", {}).get("match") is False
+        and "vs_float64" in r["options"]["none"]
+    ]
     if off:
-        console.print("mismatches under none, against the float64 torch run (fp32 error grows with depth):")
+        console.print(
+            "mismatches under none, against the float64 torch run (fp32 error grows with depth):"
+        )
     for r in off:
         row = r["options"]["none"]
         f = row["vs_float64"]
-        console.print(f"  {r['model']}.{r['exporter']}: simulator vs interpreter "
-                      f"{row['sim_vs_interpreter_rel_l2']:.1e} > 1e-5; rel L2 to float64: "
-                      f"simulator {f['simulator']:.1e}, interpreter {f['interpreter']:.1e}, "
-                      f"onnxruntime {f['onnxruntime']:.1e}", markup=False, soft_wrap=True)
+        console.print(
+            f"  {r['model']}.{r['exporter']}: simulator vs interpreter "
+            f"{row['sim_vs_interpreter_rel_l2']:.1e} > 1e-5; rel L2 to float64: "
+            f"simulator {f['simulator']:.1e}, interpreter {f['interpreter']:.1e}, "
+            f"onnxruntime {f['onnxruntime']:.1e}",
+            markup=False,
+            soft_wrap=True,
+        )
     counts = summary(results, options)
     console.print(
         f"{counts['exports']} exports x {len(options)} options = {counts['runs']} runs: "
         f"{counts['imported']} exports import; {counts['simulated']} runs simulate, "
         f"{counts['matched']} match the interpreter; exports that simulate under every option: "
-        f"{counts['all_options_simulate']}; stops by stage: {counts['stops']}")
+        f"{counts['all_options_simulate']}; stops by stage: {counts['stops']}"
+    )
 
 
 def summary(results: list[dict], options: list[str]) -> dict:
@@ -238,8 +296,15 @@ def summary(results: list[dict], options: list[str]) -> dict:
             if "error" in row:
                 stops[row["stopped_at"]] = stops.get(row["stopped_at"], 0) + 1
         whole += ok == len(options)
-    return {"exports": len(results), "runs": runs, "imported": sum("error" not in r for r in results),
-            "simulated": simulated, "matched": matched, "all_options_simulate": whole, "stops": stops}
+    return {
+        "exports": len(results),
+        "runs": runs,
+        "imported": sum("error" not in r for r in results),
+        "simulated": simulated,
+        "matched": matched,
+        "all_options_simulate": whole,
+        "stops": stops,
+    }
 
 
 def main(argv=None) -> int:
@@ -247,13 +312,22 @@ def main(argv=None) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--real", action="store_true", help="the make-zoo sizes in zoo-out/ (default: the tiny zoo)")
+    p.add_argument(
+        "--real", action="store_true", help="the make-zoo sizes in zoo-out/ (default: the tiny zoo)"
+    )
     p.add_argument("--zoo", help="the zoo folder (default examples/zoo, or zoo-out with --real)")
     p.add_argument("--only", help="comma-separated model names (default: all)")
     p.add_argument("--exporters", help="comma-separated exporters (default: all)")
-    p.add_argument("--options", help="comma-separated options (default: " + ",".join(label(*o) for o in OPTIONS) + ")")
-    p.add_argument("--jobs", type=int, default=1, help="models measured in parallel processes (default 1)")
-    p.add_argument("--json", help="where the results go (default bench/results/zoo_status[_real].json)")
+    p.add_argument(
+        "--options",
+        help="comma-separated options (default: " + ",".join(label(*o) for o in OPTIONS) + ")",
+    )
+    p.add_argument(
+        "--jobs", type=int, default=1, help="models measured in parallel processes (default 1)"
+    )
+    p.add_argument(
+        "--json", help="where the results go (default bench/results/zoo_status[_real].json)"
+    )
     a = p.parse_args(argv)
     zoo = Path(a.zoo) if a.zoo else (ROOT / "zoo-out" if a.real else ROOT / "examples" / "zoo")
     manifest_path = zoo / "zoo.json"
@@ -268,7 +342,10 @@ def main(argv=None) -> int:
             wanted = set(flag.split(","))
             unknown = wanted - {r[key] for r in manifest["models"]}
             if unknown:
-                print(f"zoo_status: error: no {key} {', '.join(sorted(unknown))} in {manifest_path}", file=sys.stderr)
+                print(
+                    f"zoo_status: error: no {key} {', '.join(sorted(unknown))} in {manifest_path}",
+                    file=sys.stderr,
+                )
                 return 1
             records = [r for r in records if r[key] in wanted]
     options = OPTIONS
@@ -276,8 +353,10 @@ def main(argv=None) -> int:
         by_label = {label(*o): o for o in OPTIONS}
         bad = [o for o in a.options.split(",") if o not in by_label]
         if bad:
-            print(f"zoo_status: error: unknown option {', '.join(bad)} (options: {', '.join(by_label)})",
-                  file=sys.stderr)
+            print(
+                f"zoo_status: error: unknown option {', '.join(bad)} (options: {', '.join(by_label)})",
+                file=sys.stderr,
+            )
             return 1
         options = [by_label[o] for o in a.options.split(",")]
     if a.jobs < 1:
@@ -287,16 +366,26 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     results = []
     console = Console(stderr=True)
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=console, disable=not console.is_terminal) as prog:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not console.is_terminal,
+    ) as prog:
         task = prog.add_task("zoo", total=len(records))
 
         def done(result: dict) -> None:
             results.append(result)
             prog.advance(task)
             if not console.is_terminal:  # a log gets a line per export (a --real run takes long)
-                print(f"{len(results)}/{len(records)} {result['model']}.{result['exporter']} measured "
-                      f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+                print(
+                    f"{len(results)}/{len(records)} {result['model']}.{result['exporter']} measured "
+                    f"({time.perf_counter() - t0:.0f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
         if a.jobs == 1:
             for r in records:
@@ -314,12 +403,30 @@ def main(argv=None) -> int:
     print(f"wall {wall:.0f} s with --jobs {a.jobs}")
     from neuron_opt.cli.tables import json_safe
 
-    out = Path(a.json) if a.json else RESULTS / ("zoo_status_real.json" if a.real else "zoo_status.json")
-    write_json(out, json_safe({"zoo": str(zoo), "size": manifest.get("size"), "options": names,
-                     "jobs": a.jobs, "wall_s": round(wall, 1), "summary": summary(results, names),
-                     "exports_failed": [{"name": r["name"], "exporter": r["exporter"], "error": r["error"]}
-                                        for r in manifest["models"] if "error" in r],
-                     "models": results}))
+    out = (
+        Path(a.json)
+        if a.json
+        else RESULTS / ("zoo_status_real.json" if a.real else "zoo_status.json")
+    )
+    write_json(
+        out,
+        json_safe(
+            {
+                "zoo": str(zoo),
+                "size": manifest.get("size"),
+                "options": names,
+                "jobs": a.jobs,
+                "wall_s": round(wall, 1),
+                "summary": summary(results, names),
+                "exports_failed": [
+                    {"name": r["name"], "exporter": r["exporter"], "error": r["error"]}
+                    for r in manifest["models"]
+                    if "error" in r
+                ],
+                "models": results,
+            }
+        ),
+    )
     return 0
 
 

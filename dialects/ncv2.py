@@ -45,9 +45,12 @@ TABLE: dict[str, Constant] = {
     "BN_AGGR_NUM": Constant(13, "", "NC2 §3 bn_aggr max(MIN_II, 13N/3) [doc-old 2.22]"),
     "BN_AGGR_DEN": Constant(3, "", "NC2 §3 bn_aggr max(MIN_II, 13N/3) [doc-old 2.22]"),
     # Latencies (not issue time: docs/design.md issue model) ----------------------------------
-    "ACCESS_LATENCY": Constant(60, "cycles", "NC2 §2 static ~60-cycle SBUF/PSUM access start [doc]"),
+    "ACCESS_LATENCY": Constant(
+        60, "cycles", "NC2 §2 static ~60-cycle SBUF/PSUM access start [doc]"
+    ),
     "SEMAPHORE_LATENCY": Constant(
-        100, "cycles",
+        100,
+        "cycles",
         "NC2 §3 'static instruction overhead of 100 engine cycles' for instructions that depend "
         "on another's output [doc]; charged once per cross-engine signal [inf]",
     ),
@@ -58,7 +61,8 @@ TABLE: dict[str, Constant] = {
     ),
     "DMA_FIXED_NS": Constant(1300.0, "ns", "NC2 §2 DMA fixed cost ~1.3 us per transfer [doc]"),
     "HBM_BYTES_PER_NS": Constant(
-        410.0, "B/ns",
+        410.0,
+        "B/ns",
         "NC2 §2 820 GB/s per chip / 2 cores [inf]; never binds: 16 x 17 = 272 B/ns < 410",
     ),
     # Peaks ----------------------------------------------------------------------------------

@@ -426,20 +426,32 @@ class HbmOp(_DeclOp):
         if role == "const":
             value = self.attributes.get("value")
             if not isinstance(value, DenseArrayBase) or len(value.get_values()) != math.prod(shape):
-                raise VerifyException(f"a const needs value = array<...> with {math.prod(shape)} values")
+                raise VerifyException(
+                    f"a const needs value = array<...> with {math.prod(shape)} values"
+                )
         if "scale" not in self.attributes:
             return
         scale = self.attributes["scale"]
-        if role != "weight" or not isinstance(self.type.element_type, Float8E4M3Type) \
-                or not isinstance(scale, DenseArrayBase):
+        if (
+            role != "weight"
+            or not isinstance(self.type.element_type, Float8E4M3Type)
+            or not isinstance(scale, DenseArrayBase)
+        ):
             raise VerifyException("scale = array<f32: ...> is for f8E4M3 weights only")
         values = scale_values(scale)
         check_scales(values, "scale")
         axis = self.attributes.get("axis")
-        n = 1 if axis is None else shape[axis.value.data] if isinstance(axis, IntegerAttr) and \
-            0 <= axis.value.data < len(shape) else None
+        n = (
+            1
+            if axis is None
+            else shape[axis.value.data]
+            if isinstance(axis, IntegerAttr) and 0 <= axis.value.data < len(shape)
+            else None
+        )
         if n is None or len(values) != n:
-            raise VerifyException(f"scale: expected {n or 'an axis and'} values, found {len(values)}")
+            raise VerifyException(
+                f"scale: expected {n or 'an axis and'} values, found {len(values)}"
+            )
 
 
 class OnChipOp(_DeclOp):
@@ -637,7 +649,10 @@ class Syntax(NamedTuple):
 
 
 _KINDS: dict[type[Attribute], str] = {
-    AccessAttr: "access", FloatAttr: "float", IntAttr: "int", UnitAttr: "flag"
+    AccessAttr: "access",
+    FloatAttr: "float",
+    IntAttr: "int",
+    UnitAttr: "flag",
 }
 
 
@@ -782,7 +797,9 @@ class InstrOp(IRDLOperation):
             w = ", ".join(f"{symbol_text(k)} >= {v.data}" for k, v in self.wait.data.items())
             printer.print_string(f" wait({w})")
         if self.signal:
-            printer.print_string(" signal(" + ", ".join(symbol_text(s.data) for s in self.signal.data) + ")")
+            printer.print_string(
+                " signal(" + ", ".join(symbol_text(s.data) for s in self.signal.data) + ")"
+            )
         if self.attributes:
             printer.print_string(" ")
             printer.print_attr_dict(self.attributes)
@@ -807,7 +824,9 @@ class InstrOp(IRDLOperation):
         for field in syntax.words:
             v = self.properties.get(field.name)
             if v is not None and not (isinstance(v, StringAttr) and v.data in field.words):
-                raise VerifyException(f"{self.name}: '{field.name}' must be one of {', '.join(field.words)}")
+                raise VerifyException(
+                    f"{self.name}: '{field.name}' must be one of {', '.join(field.words)}"
+                )
 
 
 def _to_prop(v, field: Field) -> Attribute:

@@ -101,10 +101,18 @@ class Placement:
             if type(v) is AccessAttr:  # exactly: isinstance's ABC check costs more, per instruction
                 name = v.memory.data
                 decl = decls.get(name)
-                if decl is None or decl.parent is not block or decl.properties["sym_name"].data != name:
+                if (
+                    decl is None
+                    or decl.parent is not block
+                    or decl.properties["sym_name"].data != name
+                ):
                     return False
-        return all((s := sems.get(n)) is not None and s.parent is block and s.properties["sym_name"].data == n
-                   for n in [*instr.waits(), *instr.signals()])
+        return all(
+            (s := sems.get(n)) is not None
+            and s.parent is block
+            and s.properties["sym_name"].data == n
+            for n in [*instr.waits(), *instr.signals()]
+        )
 
     @staticmethod
     def memory_of(decl) -> str:
@@ -198,7 +206,9 @@ def check_instruction(pl: Placement, engine: str, instr: InstrOp) -> None:
         if isinstance(instr, DmaGatherOp):
             want = "HBM" if opname == "src" else "SBUF"
             if mem != want:
-                raise VerifyException(f"operand {opname}: dma_gather's {opname} is in {want}, found {mem}")
+                raise VerifyException(
+                    f"operand {opname}: dma_gather's {opname} is in {want}, found {mem}"
+                )
         else:
             _check_engine_memory(engine, instr, opname, mem)
         if mem != "HBM":
@@ -226,9 +236,7 @@ def _check_engine_memory(engine: str, instr: InstrOp, opname: str, mem: str) -> 
         want = "PSUM" if opname == "dst" else "SBUF"
         if mem != want:
             verb = "writes" if opname == "dst" else "reads"
-            raise VerifyException(
-                f"operand {opname}: TensorE {verb} {want} only, found {mem}"
-            )
+            raise VerifyException(f"operand {opname}: TensorE {verb} {want} only, found {mem}")
     elif engine == "dma":
         if mem == "PSUM":
             raise VerifyException(f"operand {opname}: DMA cannot access PSUM")
@@ -262,15 +270,19 @@ def _check_shapes(pl: Placement, instr: InstrOp, mems, shapes) -> None:
         if name in shapes:
             same_partitions("dst", name)
             if free_size(shapes[name]) != 1:
-                fail(f"operand {name}: expected a [P, 1] column, found {free_size(shapes[name])} per partition")
+                fail(
+                    f"operand {name}: expected a [P, 1] column, found {free_size(shapes[name])} per partition"
+                )
 
     if isinstance(instr, (TensorTensorOp, TensorScalarOp)):
         ops = [instr.get(k) for k in ("op", "op0", "op1")]
         if any(o in BITVEC_OPS for o in ops if o):
             for name in shapes:
                 if not is_integer(_elt(pl, instr.properties[name])):
-                    fail(f"operand {name}: bitvec ops take integer buffers, found "
-                         f"{type_name(_elt(pl, instr.properties[name]))}")
+                    fail(
+                        f"operand {name}: bitvec ops take integer buffers, found "
+                        f"{type_name(_elt(pl, instr.properties[name]))}"
+                    )
             for name in ("operand0", "operand1"):  # and whole numbers: they run exact
                 v = instr.get(name)
                 if isinstance(v, float) and not v.is_integer():
@@ -301,7 +313,9 @@ def _check_shapes(pl: Placement, instr: InstrOp, mems, shapes) -> None:
         if ps != pm:
             fail(f"operand moving: starts at partition {pm}, stationary at {ps} (rows must align)")
         if shapes["dst"][0] != m or free_size(shapes["dst"]) != n:
-            fail(f"operand dst: expected [{m}, {n}], found [{shapes['dst'][0]}, {free_size(shapes['dst'])}]")
+            fail(
+                f"operand dst: expected [{m}, {n}], found [{shapes['dst'][0]}, {free_size(shapes['dst'])}]"
+            )
         es, em = _elt(pl, instr.stationary), _elt(pl, instr.moving)
         wide = (Float32Type, FloatTF32Type)
         for name, e in (("stationary", es), ("moving", em)):
@@ -314,7 +328,9 @@ def _check_shapes(pl: Placement, instr: InstrOp, mems, shapes) -> None:
         if f > ncv2.STATIONARY_FREE_MAX:
             fail(f"operand src: free size {f} > {ncv2.STATIONARY_FREE_MAX}")
         if shapes["dst"][0] != f or free_size(shapes["dst"]) != p:
-            fail(f"operand dst: expected [{f}, {p}], found [{shapes['dst'][0]}, {free_size(shapes['dst'])}]")
+            fail(
+                f"operand dst: expected [{f}, {p}], found [{shapes['dst'][0]}, {free_size(shapes['dst'])}]"
+            )
     elif isinstance(instr, DmaCopyOp):
         a, b = shapes["dst"], shapes["src"]
         if math.prod(a) != math.prod(b):
@@ -329,8 +345,10 @@ def _check_shapes(pl: Placement, instr: InstrOp, mems, shapes) -> None:
         row = math.prod(shapes["src"][1:])
         want = free_size(shapes["index"]) * row
         if free_size(shapes["dst"]) != want:
-            fail(f"operand dst: expected {want} elements per partition ({free_size(shapes['index'])} "
-                 f"indices x {row}), found {free_size(shapes['dst'])}")
+            fail(
+                f"operand dst: expected {want} elements per partition ({free_size(shapes['index'])} "
+                f"indices x {row}), found {free_size(shapes['dst'])}"
+            )
     elif isinstance(instr, TensorTensorOp):
         for name in ("lhs", "rhs"):
             same_partitions("dst", name)
@@ -362,11 +380,15 @@ def _check_shapes(pl: Placement, instr: InstrOp, mems, shapes) -> None:
             fail(f"axes {axes}: src has {len(src)} free dims")
         keep = math.prod(src[: len(src) - axes])
         if free_size(shapes["dst"]) != keep:
-            fail(f"operand dst: expected {keep} elements per partition, found {free_size(shapes['dst'])}")
+            fail(
+                f"operand dst: expected {keep} elements per partition, found {free_size(shapes['dst'])}"
+            )
     elif isinstance(instr, BnStatsOp):
         same_partitions("dst", "src")
         if free_size(shapes["src"]) > ncv2.BN_STATS_FREE_MAX:
-            fail(f"operand src: bn_stats takes at most {ncv2.BN_STATS_FREE_MAX} elements per partition")
+            fail(
+                f"operand src: bn_stats takes at most {ncv2.BN_STATS_FREE_MAX} elements per partition"
+            )
         if free_size(shapes["dst"]) != 3:
             fail("operand dst: bn_stats writes 3 values (count, mean, variance) per partition")
     elif isinstance(instr, BnAggrOp):

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, ClassVar, Literal, get_args, overload
 import numpy as np
 from xdsl.dialects.builtin import (
     AnyFloat,
-    Float8E4M3Type,
     BytesAttr,
     DenseArrayBase,
+    Float8E4M3Type,
     FloatAttr,
     IntegerAttr,
     IntegerType,
@@ -32,7 +32,7 @@ from xdsl.dialects.builtin import (
     i1,
     i64,
 )
-from xdsl.ir import Attribute, Dialect, OpResult, Operation, ParametrizedAttribute, SSAValue
+from xdsl.ir import Attribute, Dialect, Operation, OpResult, ParametrizedAttribute, SSAValue
 from xdsl.irdl import (
     IRDLOperation,
     irdl_attr_definition,
@@ -52,7 +52,6 @@ from xdsl.utils.exceptions import VerifyException
 
 from neuron_opt.dialects import shapes
 from neuron_opt.dialects.props import from_attr, to_attr
-from neuron_opt.npz import DIGEST_ATTR, WEIGHTS_ATTR  # noqa: F401  (part of nt's conventions)
 from neuron_opt.dialects.types import (
     is_bool,
     is_float,
@@ -61,6 +60,7 @@ from neuron_opt.dialects.types import (
     tensor_type_of,
     type_name,
 )
+from neuron_opt.npz import DIGEST_ATTR, WEIGHTS_ATTR  # noqa: F401  (part of nt's conventions)
 
 # ---------------------------------------------------------------------------------------------
 # Op classes
@@ -321,7 +321,9 @@ class NtOp(IRDLOperation):
         """Checks for ops whose result type `infer` cannot fix."""
 
     @classmethod
-    def make(cls, *operands: SSAValue | Operation | None, result_type: Attribute | None = None, **props):
+    def make(
+        cls, *operands: SSAValue | Operation | None, result_type: Attribute | None = None, **props
+    ):
         """Build the op, inferring the result type when the op allows it."""
         values = [SSAValue.get(o) for o in operands if o is not None]
         properties = {k: to_attr(v) for k, v in props.items() if v is not None and v is not False}
@@ -495,9 +497,15 @@ class Contraction(NtOp):
             raise VerifyException(f"accumulation type must be f32, found {type_name(acc)}")
         if (u := scale_values(self.unscale)) is not None:
             check_scales(u, "unscale")
-            n = self.result.type.get_shape()[self.channel_axis()] if self.result.type.get_shape() else 1
+            n = (
+                self.result.type.get_shape()[self.channel_axis()]
+                if self.result.type.get_shape()
+                else 1
+            )
             if len(u) not in (1, n):
-                raise VerifyException(f"unscale: expected 1 or {n} values (one per output channel), found {len(u)}")
+                raise VerifyException(
+                    f"unscale: expected 1 or {n} values (one per output channel), found {len(u)}"
+                )
         data = types[:2]
         _same_elements(data, "contraction inputs")
         shape = self.result_shape(types, props)
@@ -567,7 +575,9 @@ class LinearOp(Contraction):
     def result_shape(cls, types, props):
         x, w = types[0].get_shape(), types[1].get_shape()
         if len(x) != 2 or len(w) != 2:
-            raise shapes.ShapeError(f"expected rank-2 input and weight, found ranks {len(x)}, {len(w)}")
+            raise shapes.ShapeError(
+                f"expected rank-2 input and weight, found ranks {len(x)}, {len(w)}"
+            )
         if props.get("trans_b"):
             w = (w[1], w[0])
         out = shapes.matmul(x, w)
@@ -600,8 +610,12 @@ class ConvOp(Contraction):
     @classmethod
     def result_shape(cls, types, props):
         out = shapes.conv(
-            types[0].get_shape(), types[1].get_shape(), props["strides"], props["pads"],
-            props["dilations"], props["groups"],
+            types[0].get_shape(),
+            types[1].get_shape(),
+            props["strides"],
+            props["pads"],
+            props["dilations"],
+            props["groups"],
         )
         if len(types) > 2 and tuple(types[2].get_shape()) != (out[1],):
             raise shapes.ShapeError(
@@ -807,7 +821,9 @@ class GeluOp(_Unary):
     @classmethod
     def infer(cls, types, props):
         if props.get("approximate", "none") not in ("none", "tanh"):
-            raise VerifyException(f"approximate must be none or tanh, found {props['approximate']!r}")
+            raise VerifyException(
+                f"approximate must be none or tanh, found {props['approximate']!r}"
+            )
         return types[0]
 
 
@@ -938,7 +954,9 @@ class _ChannelNorm(NtOp):
         shape = x.get_shape()
         rank = sum(d != "..." for d in cls.LAYOUT.split(" x "))  # "..." may be no dims
         if len(shape) < rank:
-            raise VerifyException(f"input: expected rank >= {rank} ({cls.LAYOUT}), found rank {len(shape)}")
+            raise VerifyException(
+                f"input: expected rank >= {rank} ({cls.LAYOUT}), found rank {len(shape)}"
+            )
         cls.check_channels(shape[1], props)
         operands = [name for name, _ in cls.get_irdl_definition().operands[1:]]
         for name, t in zip(operands, types[1:]):
@@ -1050,9 +1068,7 @@ class BroadcastOp(_Unary):
         if dst.element_type != src.element_type:
             raise VerifyException("broadcast must keep the element type")
         if not _broadcasts_to(src.get_shape(), dst.get_shape()):
-            raise VerifyException(
-                f"{_shape_str(src)} does not broadcast to {_shape_str(dst)}"
-            )
+            raise VerifyException(f"{_shape_str(src)} does not broadcast to {_shape_str(dst)}")
 
 
 @irdl_op_definition
@@ -1178,7 +1194,9 @@ class PadOp(_Unary):
     @classmethod
     def infer(cls, types, props):
         if props.get("mode", "constant") not in PAD_MODES:
-            raise VerifyException(f"mode must be one of {', '.join(PAD_MODES)}, found {props['mode']!r}")
+            raise VerifyException(
+                f"mode must be one of {', '.join(PAD_MODES)}, found {props['mode']!r}"
+            )
         t = types[0]
         return TensorType(t.element_type, shapes.pad(t.get_shape(), props["pads"]))
 
@@ -1199,7 +1217,11 @@ class _Pool(_Unary):
             raise VerifyException(f"expected N x C x spatial, found rank {len(s)}")
         k = props["kernel"]
         out = shapes.window(
-            s[2:], k, props["strides"], props["pads"], props.get("dilations") or [1] * len(k),
+            s[2:],
+            k,
+            props["strides"],
+            props["pads"],
+            props.get("dilations") or [1] * len(k),
             bool(props.get("ceil_mode")),
         )
         return TensorType(types[0].element_type, tuple(s[:2]) + out)
@@ -1234,7 +1256,9 @@ class _Convert(_Unary):
     def check_result(self, types, props):
         src, dst = types[0], self.result.type
         if not isinstance(dst, TensorType) or tuple(dst.get_shape()) != tuple(src.get_shape()):
-            raise VerifyException(f"{self.name[3:]} must keep the shape: {_shape_str(src)} to {_shape_str(dst)}")
+            raise VerifyException(
+                f"{self.name[3:]} must keep the shape: {_shape_str(src)} to {_shape_str(dst)}"
+            )
 
     @classmethod
     def parse(cls, parser: Parser) -> _Convert:
@@ -1298,19 +1322,25 @@ class ScaledCastOp(_Convert):
     def check_result(self, types, props):
         super().check_result(types, props)
         if not isinstance(self.result.type.element_type, Float8E4M3Type):
-            raise VerifyException(f"expected an f8E4M3 result, found {type_name(self.result.type.element_type)}")
+            raise VerifyException(
+                f"expected an f8E4M3 result, found {type_name(self.result.type.element_type)}"
+            )
         scale = scale_values(self.scale)
         check_scales(scale, "scale")
         shape = tuple(types[0].get_shape())
         axis = props.get("axis")
         if axis is None:
             if len(scale) != 1:
-                raise VerifyException(f"scale: {len(scale)} values need an axis (one value without)")
+                raise VerifyException(
+                    f"scale: {len(scale)} values need an axis (one value without)"
+                )
             return
         if not 0 <= axis < len(shape):
             raise VerifyException(f"axis {axis} is out of range for rank {len(shape)}")
         if len(scale) != shape[axis]:
-            raise VerifyException(f"scale: expected {shape[axis]} values (dim {axis}), found {len(scale)}")
+            raise VerifyException(
+                f"scale: expected {shape[axis]} values (dim {axis}), found {len(scale)}"
+            )
 
 
 @irdl_op_definition
@@ -1326,7 +1356,9 @@ class ConstantOp(NtOp):
 
     @staticmethod
     def from_array(array: np.ndarray, t: TensorType) -> ConstantOp:
-        return ConstantOp.create(result_types=[t], properties={"value": DenseAttr.from_array(array, t)})
+        return ConstantOp.create(
+            result_types=[t], properties={"value": DenseAttr.from_array(array, t)}
+        )
 
     @staticmethod
     def from_values(values: Sequence, t: TensorType) -> ConstantOp:

@@ -66,7 +66,7 @@ def parse_error(e: ParseError, line_offset: int = 0) -> CompileError:
     _, line, col = span.get_location()
     msg = (str(e.msg) if hasattr(e, "msg") else str(e)).strip().splitlines()[-1]
     tok = span.text
-    if not span.input.content[span.start:].strip() and msg.startswith("Expected"):
+    if not span.input.content[span.start :].strip() and msg.startswith("Expected"):
         msg = f"unexpected end of input (is the file truncated?): {msg}"
     elif msg == "Expected shape type.":
         if tok.startswith("-"):
@@ -80,8 +80,7 @@ def parse_module(ctx: Context, text: str, filename: str, line_offset: int = 0) -
     """Parse IR text into a module; raises CompileError with the location on any problem."""
     if all(not ln.strip() or ln.lstrip().startswith("//") for ln in text.splitlines()):
         comments = " (the file holds only comments)" if text.strip() else ""
-        raise CompileError("empty input: expected a module" + comments,
-                           f"{filename}:1:1")
+        raise CompileError("empty input: expected a module" + comments, f"{filename}:1:1")
     try:
         parser = LocatingParser(ctx, text, filename, line_offset)
     except ParseError as e:  # the first token
@@ -97,14 +96,18 @@ def parse_module(ctx: Context, text: str, filename: str, line_offset: int = 0) -
     except OverflowError:
         # xDSL packs `array<f32: 1e39>` with struct, which cannot hold it: blame the token.
         line, col = parser.line_col()
-        raise CompileError("a value out of range for its type (array<f32: ...> holds finite "
-                           "f32 values only)", f"{filename}:{line}:{col}") from None
+        raise CompileError(
+            "a value out of range for its type (array<f32: ...> holds finite f32 values only)",
+            f"{filename}:{line}:{col}",
+        ) from None
     except RecursionError:
         # xDSL's parser recurses per nesting level; the CLIs allow thousands of levels
         # (run_main raises Python's limit), so this is hostile input: say where it got too deep.
         line, col = parser.line_col()
-        raise CompileError("nested too deeply (attributes, types or regions) for the parser",
-                           f"{filename}:{line}:{col}") from None
+        raise CompileError(
+            "nested too deeply (attributes, types or regions) for the parser",
+            f"{filename}:{line}:{col}",
+        ) from None
     return module
 
 
@@ -130,9 +133,11 @@ def verify_module(module: Operation) -> None:
 
 
 def _verify_symbols_and_sizes(op: Operation, checked: set) -> None:
-    for t in [r.type for r in op.results] + [
-        a.type for region in op.regions for b in region.blocks for a in b.args
-    ] + [p for p in op.properties.values() if isinstance(p, TensorType)]:
+    for t in (
+        [r.type for r in op.results]
+        + [a.type for region in op.regions for b in region.blocks for a in b.args]
+        + [p for p in op.properties.values() if isinstance(p, TensorType)]
+    ):
         if isinstance(t, TensorType) and t not in checked:
             _verify_tensor_type(op, t)
             checked.add(t)
@@ -160,8 +165,11 @@ def _verify_tensor_type(op: Operation, t: TensorType) -> None:
     except ValueError:  # not an nt element type: the op's own verifier says so
         return
     if size > memory.limit():
-        raise op_error(op, f"{type_name(t)} needs {memory.fmt(size)}, over the memory budget of "
-                       f"{memory.fmt(memory.limit())} (--max-memory)")
+        raise op_error(
+            op,
+            f"{type_name(t)} needs {memory.fmt(size)}, over the memory budget of "
+            f"{memory.fmt(memory.limit())} (--max-memory)",
+        )
 
 
 def _verify_func(fn: FuncOp, checked: set) -> None:
@@ -174,8 +182,11 @@ def _verify_func(fn: FuncOp, checked: set) -> None:
     if fn.body.blocks:
         last = fn.body.blocks[-1].last_op
         if not isinstance(last, ReturnOp):
-            raise op_error(last or fn, f"func @{fn.sym_name.data} must end in func.return"
-                           + ("" if last else " (its body is empty)"))
+            raise op_error(
+                last or fn,
+                f"func @{fn.sym_name.data} must end in func.return"
+                + ("" if last else " (its body is empty)"),
+            )
     for what, names in (("input", input_names(fn)), ("output", output_names(fn))):
         seen = set()
         for n in names:

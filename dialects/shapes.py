@@ -151,7 +151,7 @@ def concat(shapes: Sequence[Shape], axis: int) -> Shape:
                 f"operands must agree except on axis {a}: "
                 + " vs ".join("x".join(map(str, t)) for t in shapes)
             )
-    return (*shapes[0][:a], sum(s[a] for s in shapes), *shapes[0][a + 1:])
+    return (*shapes[0][:a], sum(s[a] for s in shapes), *shapes[0][a + 1 :])
 
 
 def gather(data: Shape, indices: Shape, axis: int) -> Shape:

@@ -57,7 +57,13 @@ _NUMPY_FLOAT = {
 _BYTES = {Float32Type: 4, FloatTF32Type: 4, BFloat16Type: 2, Float16Type: 2, Float8E4M3Type: 1}
 
 
-_BY_NAME: dict[str, Attribute] = {"f32": f32, "tf32": tf32, "bf16": bf16, "f16": f16, "f8E4M3": f8E4M3}
+_BY_NAME: dict[str, Attribute] = {
+    "f32": f32,
+    "tf32": tf32,
+    "bf16": bf16,
+    "f16": f16,
+    "f8E4M3": f8E4M3,
+}
 
 
 def element_type_named(name: str) -> Attribute:

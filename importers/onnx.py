@@ -23,8 +23,6 @@ from xdsl.printer import Printer
 
 from neuron_opt import memory
 from neuron_opt.diagnostics import CompileError, onnx_node_where
-from neuron_opt.npz import DIGEST_ATTR, file_digest, read_bounded, write_npz
-from neuron_opt.outputs import atomic_output
 from neuron_opt.dialects.nt import NAME_ATTR, WEIGHTS_ATTR
 from neuron_opt.dialects.types import type_name
 from neuron_opt.importers.onnx_fold import NOT_FOLDABLE, Env, fold, fold_budget
@@ -38,6 +36,8 @@ from neuron_opt.importers.onnx_types import (
     onnx_type_name,
     tensor_type,
 )
+from neuron_opt.npz import DIGEST_ATTR, file_digest, read_bounded, write_npz
+from neuron_opt.outputs import atomic_output
 
 __all__ = [
     "Unsupported",
@@ -51,8 +51,9 @@ __all__ = [
 _DEFAULT_DOMAINS = ("", "ai.onnx")
 
 
-def load_model(model_or_path, label: str | None = None, validate: bool = False
-               ) -> tuple[onnx.ModelProto, str]:
+def load_model(
+    model_or_path, label: str | None = None, validate: bool = False
+) -> tuple[onnx.ModelProto, str]:
     """The model and the label its errors use (the path as given, else `label` or
     `model.onnx` for a ModelProto). With `validate`, also the checks `import_onnx` starts
     with (pass it `validated=True` then)."""
@@ -67,7 +68,9 @@ def load_model(model_or_path, label: str | None = None, validate: bool = False
         model = onnx.load_model_from_string(data)
     except Exception as e:  # protobuf's DecodeError and friends
         if "depth" in str(e).lower():  # protobuf's own nesting limit (graphs inside If/Loop nodes)
-            raise CompileError("the model nests subgraphs deeper than protobuf reads (100 levels)", path) from None
+            raise CompileError(
+                "the model nests subgraphs deeper than protobuf reads (100 levels)", path
+            ) from None
         raise CompileError(f"not an ONNX model ({type(e).__name__})", path) from None
     if not model.ir_version or not model.HasField("graph"):
         raise CompileError("not an ONNX model (no IR version or graph)", path)
@@ -104,19 +107,24 @@ def _check_external(tensors, base: Path, label: str) -> None:
         loc = info.get("location", "")
         target = (root / loc).resolve()
         if not loc or not target.is_relative_to(root) or target == root:
-            raise CompileError(f"external data location '{loc}' is not a file in the model's "
-                               "directory", where)
+            raise CompileError(
+                f"external data location '{loc}' is not a file in the model's directory", where
+            )
         try:
             st = target.stat()
         except OSError as e:
-            raise CompileError(f"cannot read external weights '{loc}': {e.strerror}", where) from None
+            raise CompileError(
+                f"cannot read external weights '{loc}': {e.strerror}", where
+            ) from None
         if not stat.S_ISREG(st.st_mode):
             raise CompileError(f"cannot read external weights '{loc}': not a regular file", where)
         memory.check(declared_bytes(t), f"initializer {t.name}", where)
 
 
 def _where(label: str, node: onnx.NodeProto) -> str:
-    return onnx_node_where(label, node.name or (node.output[0] if node.output else "?"), node.op_type)
+    return onnx_node_where(
+        label, node.name or (node.output[0] if node.output else "?"), node.op_type
+    )
 
 
 def model_opset(model: onnx.ModelProto, label: str) -> int:
@@ -133,7 +141,9 @@ def model_opset(model: onnx.ModelProto, label: str) -> int:
 
 def _since_version(node: onnx.NodeProto, opset: int, where: str) -> int:
     if node.domain not in _DEFAULT_DOMAINS:
-        raise Unsupported(f"op {node.domain}.{node.op_type} is not supported (custom domain)", where)
+        raise Unsupported(
+            f"op {node.domain}.{node.op_type} is not supported (custom domain)", where
+        )
     try:
         return onnx.defs.get_schema(node.op_type, opset, "").since_version
     except onnx.defs.SchemaError:
@@ -326,7 +336,9 @@ def _import_node(node: onnx.NodeProto, env: Env, opset: int, where: str) -> None
         r = outs[k] if k < len(outs) else None
         if r is None:
             if name in env.used:
-                raise Unsupported(f"output {k} ('{name}') of {node.op_type} is not supported", where)
+                raise Unsupported(
+                    f"output {k} ('{name}') of {node.op_type} is not supported", where
+                )
             continue
         if isinstance(r, np.ndarray):
             env.set_array(name, r)
@@ -359,7 +371,9 @@ def _check_declared(out: onnx.ValueInfoProto, t, where: str) -> None:
         if len(dims) != len(got) or any(
             d.HasField("dim_value") and d.dim_value != g for d, g in zip(dims, got)
         ):
-            declared = [d.dim_value if d.HasField("dim_value") else d.dim_param or "?" for d in dims]
+            declared = [
+                d.dim_value if d.HasField("dim_value") else d.dim_param or "?" for d in dims
+            ]
             raise CompileError(
                 f"output '{out.name}' is declared with shape {declared} but computes {list(got)}",
                 where,

@@ -86,7 +86,9 @@ class Env:
             )
         t = tensor_type(elt, arr.shape)
         data = as_nt_array(arr, elt)
-        if data.size > INLINE_MAX_ELEMENTS and (data.size > MAX_INLINE_ELEMENTS or not _is_splat(data)):
+        if data.size > INLINE_MAX_ELEMENTS and (
+            data.size > MAX_INLINE_ELEMENTS or not _is_splat(data)
+        ):
             key = self._weight_key(name)
             self.weights[key] = storage_array(data)
             op = WeightOp.get(key, t)
@@ -122,7 +124,9 @@ def fold_budget(node: onnx.NodeProto, inputs: list[np.ndarray | None], where: st
         if op == "ConstantOfShape" and x0 is not None:
             n = _prod(x0.reshape(-1))
             value = next((a.t for a in node.attribute if a.name == "value"), None)
-            itemsize = onnx.helper.tensor_dtype_to_np_dtype(value.data_type).itemsize if value else 4
+            itemsize = (
+                onnx.helper.tensor_dtype_to_np_dtype(value.data_type).itemsize if value else 4
+            )
         elif op == "Range" and x0 is not None and x1 is not None and x2 is not None:
             itemsize = x0.dtype.itemsize
             start, limit, delta = (float(np.asarray(x).reshape(-1)[0]) for x in (x0, x1, x2))

@@ -154,8 +154,13 @@ class NodeCtx:
 
     # -- building
 
-    def emit(self, cls: type[NtOp], *operands: Value | None, result_type: Attribute | None = None,
-             **props) -> Value:
+    def emit(
+        self,
+        cls: type[NtOp],
+        *operands: Value | None,
+        result_type: Attribute | None = None,
+        **props,
+    ) -> Value:
         """Build `cls` (result type inferred unless given), check it, append it to the body."""
         rule, label = _ELEMENT_RULES[cls.ELEMENTS]
         for v in operands:
@@ -193,8 +198,9 @@ class NodeCtx:
 
     def scalar_like(self, value: float, v: Value) -> Value:
         """A rank-0 constant of v's element type (broadcasts against anything)."""
-        return self.constant(np.asarray(value, dtype=numpy_dtype(v.type.element_type)),
-                             v.type.element_type)
+        return self.constant(
+            np.asarray(value, dtype=numpy_dtype(v.type.element_type)), v.type.element_type
+        )
 
     def reshape(self, v: Value, shape) -> Value:
         shape = tuple(int(d) for d in shape)

@@ -19,7 +19,12 @@ from xdsl.ir import Attribute
 from neuron_opt.dialects import nt, shapes
 from neuron_opt.dialects.types import is_float, numpy_dtype, type_name
 from neuron_opt.importers.onnx_node import NodeCtx, Value
-from neuron_opt.importers.onnx_types import initializer_array, nt_element, onnx_type_name, tensor_type
+from neuron_opt.importers.onnx_types import (
+    initializer_array,
+    nt_element,
+    onnx_type_name,
+    tensor_type,
+)
 
 Handler = Callable[[NodeCtx], list]
 _TABLE: dict[str, list[tuple[int, Handler, frozenset[int]]]] = {}
@@ -142,7 +147,9 @@ for _name, _cls in [
 def _compare(predicate: str):
     def handler(c: NodeCtx):
         a, b = c.value(0), c.value(1)
-        return [c.emit(nt.CmpOp, a, _legacy_broadcast(c, b, a.type.get_num_dims()), predicate=predicate)]
+        return [
+            c.emit(nt.CmpOp, a, _legacy_broadcast(c, b, a.type.get_num_dims()), predicate=predicate)
+        ]
 
     return handler
 
@@ -292,7 +299,9 @@ def _gemm(c: NodeCtx):
     if c.has(2) and beta != 0.0:
         cv = c.known(2)
         if cv is not None and beta != 1.0:
-            bias = _array_value(c, f"{c.name(2)}.beta", (cv * np.asarray(beta, cv.dtype)).astype(cv.dtype))
+            bias = _array_value(
+                c, f"{c.name(2)}.beta", (cv * np.asarray(beta, cv.dtype)).astype(cv.dtype)
+            )
         else:
             bias = c.value(2)
             if beta != 1.0:
@@ -451,11 +460,21 @@ def _instance_norm(c: NodeCtx):
     if x.type.get_num_dims() < 3:
         c.invalid(f"expected N x C x spatial, found rank {x.type.get_num_dims()}")
     elt = x.type.element_type
-    return [c.emit(nt.GroupNormOp, x, _as_type(c, 1, elt), _as_type(c, 2, elt),
-                   groups=x.type.get_shape()[1], epsilon=c.float_attr("epsilon", 1e-5))]
+    return [
+        c.emit(
+            nt.GroupNormOp,
+            x,
+            _as_type(c, 1, elt),
+            _as_type(c, 2, elt),
+            groups=x.type.get_shape()[1],
+            epsilon=c.float_attr("epsilon", 1e-5),
+        )
+    ]
 
 
-@op("GroupNormalization", since=21)  # opset 18's per-group scale is deprecated (the checker refuses it)
+@op(
+    "GroupNormalization", since=21
+)  # opset 18's per-group scale is deprecated (the checker refuses it)
 def _group_norm(c: NodeCtx):
     x = c.value(0)
     if x.type.get_num_dims() < 3:
@@ -464,8 +483,16 @@ def _group_norm(c: NodeCtx):
     channels, groups = x.type.get_shape()[1], c.int_attr("num_groups", 0)
     if groups < 1 or channels % groups:
         c.invalid(f"num_groups {groups} does not divide the {channels} channels")
-    return [c.emit(nt.GroupNormOp, x, _as_type(c, 1, elt), _as_type(c, 2, elt), groups=groups,
-                   epsilon=c.float_attr("epsilon", 1e-5))]
+    return [
+        c.emit(
+            nt.GroupNormOp,
+            x,
+            _as_type(c, 1, elt),
+            _as_type(c, 2, elt),
+            groups=groups,
+            epsilon=c.float_attr("epsilon", 1e-5),
+        )
+    ]
 
 
 def _reduce(cls, axes_input: bool):

@@ -102,8 +102,10 @@ def initializer_array(t: TensorProto, where: str) -> np.ndarray:
         raw = t.raw_data  # read once: each read of the field copies its bytes
         want = declared_bytes(t)
         if len(raw) != want:
-            raise CompileError(f"initializer {t.name}: {len(raw)} bytes of raw data for a "
-                               f"shape of {want} bytes", where)
+            raise CompileError(
+                f"initializer {t.name}: {len(raw)} bytes of raw data for a shape of {want} bytes",
+                where,
+            )
         if t.data_type in ONNX_TO_NT and sys.byteorder == "little":
             # what numpy_helper.to_array does for these types, minus a second copy
             return np.frombuffer(raw, helper.tensor_dtype_to_np_dtype(t.data_type)).reshape(t.dims)
@@ -111,4 +113,6 @@ def initializer_array(t: TensorProto, where: str) -> np.ndarray:
         return numpy_helper.to_array(t)
     except Exception as e:  # onnx raises ValueError, TypeError... on inconsistent protos
         detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CompileError(f"initializer {t.name}: cannot read its data ({detail})", where) from None
+        raise CompileError(
+            f"initializer {t.name}: cannot read its data ({detail})", where
+        ) from None

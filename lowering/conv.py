@@ -75,8 +75,16 @@ def _finish(kb, t, how):
     if how is True:
         _saturate(kb, t)
     elif how:
-        kb.inst("vector", nisa.TensorScalarOp, t.ap(), t.ap(), op0="mul", operand0=how.prop("scale")[0],
-                op1="max", operand1=-FP8_MAX)
+        kb.inst(
+            "vector",
+            nisa.TensorScalarOp,
+            t.ap(),
+            t.ap(),
+            op0="mul",
+            operand0=how.prop("scale")[0],
+            op1="max",
+            operand1=-FP8_MAX,
+        )
         t8 = kb.sbuf(t.shape[0], t.shape[1:], "f8E4M3")
         kb.inst("vector", nisa.TensorScalarOp, t8.ap(), t.ap(), op0="min", operand0=FP8_MAX)
         kb.free(t)
@@ -85,8 +93,16 @@ def _finish(kb, t, how):
 
 
 def _saturate(kb, t) -> None:
-    kb.inst(("vector", "gpsimd"), nisa.TensorScalarOp, t.ap(), t.ap(), op0="max",
-            operand0=-FP8_MAX, op1="min", operand1=FP8_MAX)
+    kb.inst(
+        ("vector", "gpsimd"),
+        nisa.TensorScalarOp,
+        t.ap(),
+        t.ap(),
+        op0="max",
+        operand0=-FP8_MAX,
+        op1="min",
+        operand1=FP8_MAX,
+    )
 
 
 @dataclass(frozen=True)
@@ -139,15 +155,24 @@ class Window:
         if self.Wo <= cols:
             r = max(1, cols // self.Wo)
             return [(y, min(b1, y + r), 0, self.Wo) for y in range(b0, b1, r)]
-        return [(y, y + 1, x, min(self.Wo, x + cols)) for y in range(b0, b1) for x in range(0, self.Wo, cols)]
+        return [
+            (y, y + 1, x, min(self.Wo, x + cols))
+            for y in range(b0, b1)
+            for x in range(0, self.Wo, cols)
+        ]
 
-    def view(self, t, parts: int, ty: int, tx: int, b0: int, oy0: int, oy1: int, ox0: int, ox1: int):
+    def view(
+        self, t, parts: int, ty: int, tx: int, b0: int, oy0: int, oy1: int, ox0: int, ox1: int
+    ):
         """The window offset (ty, tx) of band tile t (band from output row b0) for outputs
         [oy0, oy1) x [ox0, ox1)."""
         r = (oy0 - b0) * self.sy + ty * self.dy
         c = ox0 * self.sx + tx * self.dx
-        return t.ap((0, parts), (r, r + (oy1 - oy0 - 1) * self.sy + 1, self.sy),
-                    (c, c + (ox1 - ox0 - 1) * self.sx + 1, self.sx))
+        return t.ap(
+            (0, parts),
+            (r, r + (oy1 - oy0 - 1) * self.sy + 1, self.sy),
+            (c, c + (ox1 - ox0 - 1) * self.sx + 1, self.sx),
+        )
 
 
 def _as_2d(shape) -> tuple[int, ...]:
@@ -161,7 +186,10 @@ def _attrs_2d(op, spatial: int, *names) -> list[list[int]]:
     strides default to 1, pads to 0."""
     out = []
     for name in names:
-        v = list(op.prop(name) or [0 if name == "pads" else 1] * (2 * spatial if name == "pads" else spatial))
+        v = list(
+            op.prop(name)
+            or [0 if name == "pads" else 1] * (2 * spatial if name == "pads" else spatial)
+        )
         if spatial == 1:
             v = [0, v[0], 0, v[1]] if name == "pads" else [1, v[0]]
         elif spatial == 3:  # the height and width dims (the depth: _depth_attrs)
@@ -197,8 +225,12 @@ def load_band(kb, g: Window, xs, t, lead: list, b0: int, b1: int, fill: float) -
     y0, y1 = max(0, top), min(g.H, top + rows)
     x0, x1 = max(0, -g.pl), min(g.W, g.wp - g.pl)
     parts = t.shape[0]
-    strips = [((0, y0 - top), (0, g.wp)), ((y1 - top, rows), (0, g.wp)),
-              ((y0 - top, y1 - top), (0, x0 + g.pl)), ((y0 - top, y1 - top), (x1 + g.pl, g.wp))]
+    strips = [
+        ((0, y0 - top), (0, g.wp)),
+        ((y1 - top, rows), (0, g.wp)),
+        ((y0 - top, y1 - top), (0, x0 + g.pl)),
+        ((y0 - top, y1 - top), (x1 + g.pl, g.wp)),
+    ]
     for (ra, rb), (ca, cb) in strips:
         if ra < rb and ca < cb:
             kb.inst("vector", nisa.MemsetOp, t.ap((0, parts), (ra, rb), (ca, cb)), value=fill)
@@ -236,14 +268,20 @@ def _jobs(Ci: int, Co: int, groups: int) -> list[Job]:
         return [Job(0, Ci, 0, Co)]
     if a == 1 and b <= PMAX:  # depthwise (channel multiplier b): blocks of channels
         cb = PMAX // b
-        return [Job(c, min(cb, Ci - c), c * b, min(cb, Ci - c) * b, True, b) for c in range(0, Ci, cb)]
+        return [
+            Job(c, min(cb, Ci - c), c * b, min(cb, Ci - c) * b, True, b) for c in range(0, Ci, cb)
+        ]
     return [Job(g * a, a, g * b, b) for g in range(groups)]
 
 
 def _ktiles(job: Job, taps: int) -> list[list[tuple[int, int, int]]]:
     """K tiles as lists of (tap, c0, c1) pieces, tap-major."""
     if job.diag or job.cin > PACK_CI:
-        return [[(t, c0, min(job.cin, c0 + PMAX))] for t in range(taps) for c0 in range(0, job.cin, PMAX)]
+        return [
+            [(t, c0, min(job.cin, c0 + PMAX))]
+            for t in range(taps)
+            for c0 in range(0, job.cin, PMAX)
+        ]
     per = PMAX // job.cin
     return [[(t, 0, job.cin) for t in range(t0, min(taps, t0 + per))] for t0 in range(0, taps, per)]
 
@@ -258,7 +296,20 @@ def conv(lw, op) -> None:
     N, Ci, Hh, Ww = _as_2d(Sx)
     Co, _, kh, kw = _as_2d(Sw)
     strides, pads, dil = _attrs_2d(op, len(Sx) - 2, "strides", "pads", "dilations")
-    g = Window(Hh, Ww, _as_2d(So)[2], So[-1], kh, kw, strides[0], strides[1], pads[0], pads[1], dil[0], dil[1])
+    g = Window(
+        Hh,
+        Ww,
+        _as_2d(So)[2],
+        So[-1],
+        kh,
+        kw,
+        strides[0],
+        strides[1],
+        pads[0],
+        pads[1],
+        dil[0],
+        dil[1],
+    )
     (xs, xdt, xsat), (ws, wdt, _) = _source(lw, x), _source(lw, w)  # plan: w's casts never saturate
     if flat:
         xs, ws = _Rank3(xs), _Rank3(ws)
@@ -274,7 +325,9 @@ def conv(lw, op) -> None:
         per_ob = len(kt) * PMAX * DT_BYTES[mdt]  # stationary bytes per partition of one out block
         step = max(1, WEIGHT_BYTES // per_ob)
         for i in range(0, len(obs), step):  # out blocks whose stationaries fit together
-            _conv_job(lw, g, job, kt, obs[i:i + step], N, Co, xs, xdt, xsat, ws, wdt, mdt, bs, dst)
+            _conv_job(
+                lw, g, job, kt, obs[i : i + step], N, Co, xs, xdt, xsat, ws, wdt, mdt, bs, dst
+            )
 
 
 def depthwise_engine(g: Window, job: Job, images: int, mdt: str) -> str:
@@ -287,8 +340,13 @@ def depthwise_engine(g: Window, job: Job, images: int, mdt: str) -> str:
         return DEPTHWISE_ENGINE
     clk, ii = ncv2.CLOCK_GHZ, ncv2.value("MIN_II")
     fp32 = ncv2.value("MATMUL_FP32_FACTOR") if mdt == "f32" else 1
-    mm = sum(g.taps * max(min(64, job.cin), (b - a) * (d - c)) * fp32 for a, b, c, d in g.chunks(0, g.Ho, NMAX))
-    tensor = g.taps * max(ii, job.cin) / (clk["scalar"] + clk["vector"]) + images * mm / clk["tensor"]
+    mm = sum(
+        g.taps * max(min(64, job.cin), (b - a) * (d - c)) * fp32
+        for a, b, c, d in g.chunks(0, g.Ho, NMAX)
+    )
+    tensor = (
+        g.taps * max(ii, job.cin) / (clk["scalar"] + clk["vector"]) + images * mm / clk["tensor"]
+    )
     vec = sca = 0.0
     for a, b, c, d in g.chunks(0, g.Ho, VCOLS):
         n = (b - a) * (d - c)
@@ -298,15 +356,24 @@ def depthwise_engine(g: Window, job: Job, images: int, mdt: str) -> str:
     return "vector" if vector < tensor else "tensor"
 
 
-def _conv_job(lw, g: Window, job: Job, kt, obs, N, Co, xs, xdt, xsat, ws, wdt, mdt, bs, dst) -> None:
+def _conv_job(
+    lw, g: Window, job: Job, kt, obs, N, Co, xs, xdt, xsat, ws, wdt, mdt, bs, dst
+) -> None:
     kb = lw.kb
     st = {}  # (K tile, out block start) -> stationary [K rows, cout block]
     for m0, m1 in obs:
-        tiles = _diag_stationaries(lw, g, job, ws, wdt, mdt) if job.diag else \
-            _stationaries(lw, g, job, kt, ws, wdt, mdt, m0, m1)
+        tiles = (
+            _diag_stationaries(lw, g, job, ws, wdt, mdt)
+            if job.diag
+            else _stationaries(lw, g, job, kt, ws, wdt, mdt, m0, m1)
+        )
         for k, t in enumerate(tiles):
             st[k, m0] = t
-    bcol = {m0: _bias_col(kb, bs, job.co0 + m0, job.co0 + m1) for m0, m1 in obs} if bs is not None else {}
+    bcol = (
+        {m0: _bias_col(kb, bs, job.co0 + m0, job.co0 + m1) for m0, m1 in obs}
+        if bs is not None
+        else {}
+    )
     ucol = {m0: _unscale(lw, job.co0 + m0, job.co0 + m1) for m0, m1 in obs}
     view = job.diag or job.cin > PACK_CI
     esz = DT_BYTES[xdt]
@@ -323,7 +390,9 @@ def _conv_job(lw, g: Window, job: Job, kt, obs, N, Co, xs, xdt, xsat, ws, wdt, m
                 ins = []
                 for c0, c1 in cblocks:
                     t = kb.sbuf(c1 - c0, (g.rows_in(b1 - b0), g.wp), xdt)
-                    load_band(kb, g, xs, t, [(0, (n, (job.ci0 + c0, job.ci0 + c1)), c1 - c0)], b0, b1, 0.0)
+                    load_band(
+                        kb, g, xs, t, [(0, (n, (job.ci0 + c0, job.ci0 + c1)), c1 - c0)], b0, b1, 0.0
+                    )
                     ins.append(t)
             else:
                 ins = [_im2col(kb, g, xs, xdt, job, pieces, n, b0, b1) for pieces in kt]
@@ -345,11 +414,26 @@ def _conv_job(lw, g: Window, job: Job, kt, obs, N, Co, xs, xdt, xsat, ws, wdt, m
                             mv = ins[k].ap((0, rows), (oy0 - b0, oy1 - b0), (ox0, ox1))
                         steps.append((st[k, m0].ap((0, rows), (0, m1 - m0)), mv))
                     for i, (s, mv) in enumerate(steps):
-                        kb.inst("tensor", nisa.MatmulOp, ps.ap(), s, mv, start=i == 0, stop=i == len(steps) - 1)
+                        kb.inst(
+                            "tensor",
+                            nisa.MatmulOp,
+                            ps.ap(),
+                            s,
+                            mv,
+                            start=i == 0,
+                            stop=i == len(steps) - 1,
+                        )
                     d = out.ap((0, m1 - m0), (oy0 - b0, oy1 - b0), (ox0, ox1))
                     if bs is not None:
-                        kb.inst("scalar", nisa.ActivationOp, d, ps.ap(), func="copy", bias=bcol[m0].ap(),
-                                **_scale_kw(ucol[m0]))
+                        kb.inst(
+                            "scalar",
+                            nisa.ActivationOp,
+                            d,
+                            ps.ap(),
+                            func="copy",
+                            bias=bcol[m0].ap(),
+                            **_scale_kw(ucol[m0]),
+                        )
                     else:
                         lw.evict(d, ps.ap(), scale=_scale_of(ucol[m0]))
                     kb.free(ps)
@@ -379,7 +463,16 @@ def _scale_kw(u) -> dict:
 
 def _store_rows(kb, out, dst, r0: int, r1: int, b0: int, b1: int, wo: int) -> None:
     """Store tile out [rows, b1 - b0, wo] to rows [r0, r1) of dst seen as [N*C, Ho*Wo]."""
-    H.store(kb, lambda a, b, c0, c1: out.ap((a, b), (c0 // wo, c1 // wo)), dst, 2, r0, r1, b0 * wo, b1 * wo)
+    H.store(
+        kb,
+        lambda a, b, c0, c1: out.ap((a, b), (c0 // wo, c1 // wo)),
+        dst,
+        2,
+        r0,
+        r1,
+        b0 * wo,
+        b1 * wo,
+    )
 
 
 def _bias_col(kb, bs, c0: int, c1: int):
@@ -406,8 +499,12 @@ def _im2col(kb, g: Window, xs, xdt, job: Job, pieces, n: int, b0: int, b1: int):
             continue
         y0, x0 = oy0 * g.sy + ty * g.dy - g.pt, ox0 * g.sx + tx * g.dx - g.pl
         for a, b in _split(job.cin, job.cin * (oy1 - oy0) * (ox1 - ox0) * DT_BYTES[xdt]):
-            src = xs.ap(n, (job.ci0 + a, job.ci0 + b), (y0, y0 + (oy1 - oy0 - 1) * g.sy + 1, g.sy),
-                        (x0, x0 + (ox1 - ox0 - 1) * g.sx + 1, g.sx))
+            src = xs.ap(
+                n,
+                (job.ci0 + a, job.ci0 + b),
+                (y0, y0 + (oy1 - oy0 - 1) * g.sy + 1, g.sy),
+                (x0, x0 + (ox1 - ox0 - 1) * g.sx + 1, g.sx),
+            )
             d = t.ap((i * job.cin + a, i * job.cin + b), (oy0 - b0, oy1 - b0), (ox0, ox1))
             kb.inst(ANY_QUEUE, nisa.DmaCopyOp, d, src)
     return t
@@ -424,8 +521,12 @@ def _stationaries(lw, g: Window, job: Job, kt, ws, wdt, mdt, m0: int, m1: int):
     for t in range(g.taps):
         ty, tx = divmod(t, g.kw)
         for a, b in _split(mb, mb * job.cin * DT_BYTES[wdt]):
-            kb.inst(ANY_QUEUE, nisa.DmaCopyOp, rows.ap((a, b), t, (0, job.cin)),
-                    ws.ap((c0 + a, c0 + b), (0, job.cin), ty, tx))
+            kb.inst(
+                ANY_QUEUE,
+                nisa.DmaCopyOp,
+                rows.ap((a, b), t, (0, job.cin)),
+                ws.ap((c0 + a, c0 + b), (0, job.cin), ty, tx),
+            )
     out = []
     for pieces in kt:
         t0, ca, cb = pieces[0]
@@ -448,7 +549,12 @@ def _diag_stationaries(lw, g: Window, job: Job, ws, wdt, mdt):
     kb = lw.kb
     cb, m = job.cin, job.mult
     wt = kb.sbuf(cb, (m * g.taps,), wdt)
-    kb.inst(ANY_QUEUE, nisa.DmaCopyOp, wt.ap(), ws.ap((job.co0, job.co0 + job.cout), 0, (0, g.kh), (0, g.kw)))
+    kb.inst(
+        ANY_QUEUE,
+        nisa.DmaCopyOp,
+        wt.ap(),
+        ws.ap((job.co0, job.co0 + job.cout), 0, (0, g.kh), (0, g.kw)),
+    )
     sel = [_selection(lw, cb, m, j) for j in range(m)]
     out = []
     for t in range(g.taps):
@@ -461,7 +567,9 @@ def _diag_stationaries(lw, g: Window, job: Job, ws, wdt, mdt):
                 kb.inst("vector", nisa.TensorScalarOp, s.ap(), sel[j].ap(), op0="mul", operand0=col)
             else:  # disjoint supports: the sum is exact
                 tmp = kb.sbuf(cb, (cb * m,), mdt)
-                kb.inst("vector", nisa.TensorScalarOp, tmp.ap(), sel[j].ap(), op0="mul", operand0=col)
+                kb.inst(
+                    "vector", nisa.TensorScalarOp, tmp.ap(), sel[j].ap(), op0="mul", operand0=col
+                )
                 kb.inst("vector", nisa.TensorTensorOp, s.ap(), s.ap(), tmp.ap(), op="add")
                 kb.free(tmp)
         out.append(s)
@@ -478,7 +586,17 @@ def _selection(lw, cb: int, m: int, j: int):
         ones = kb.sbuf(cb, (cb * m,), "f32")
         kb.inst("gpsimd", nisa.MemsetOp, ones.ap(), value=1.0)
         s = kb.sbuf(cb, (cb * m,), "f32", long=True)
-        kb.inst("gpsimd", nisa.AffineSelectOp, s.ap(), ones.ap(), base=-j, channel=-m, step=1, cmp="eq", fill=0.0)
+        kb.inst(
+            "gpsimd",
+            nisa.AffineSelectOp,
+            s.ap(),
+            ones.ap(),
+            base=-j,
+            channel=-m,
+            step=1,
+            cmp="eq",
+            fill=0.0,
+        )
         kb.free(ones)
         lw.consts[key] = s
     return lw.consts[key]
@@ -491,7 +609,9 @@ def _depthwise_vector(lw, g: Window, job: Job, N, Co, xs, xdt, xsat, ws, wdt, bs
     kb = lw.kb
     cb = job.cin
     wt = kb.sbuf(cb, (g.taps,), wdt)
-    kb.inst(ANY_QUEUE, nisa.DmaCopyOp, wt.ap(), ws.ap((job.co0, job.co0 + cb), 0, (0, g.kh), (0, g.kw)))
+    kb.inst(
+        ANY_QUEUE, nisa.DmaCopyOp, wt.ap(), ws.ap((job.co0, job.co0 + cb), 0, (0, g.kh), (0, g.kw))
+    )
     bcol = _bias_col(kb, bs, job.co0, job.co0 + cb) if bs is not None else None
     ucol = _unscale(lw, job.co0, job.co0 + cb)
     esz = DT_BYTES[xdt]
@@ -519,10 +639,24 @@ def _depthwise_vector(lw, g: Window, job: Job, N, Co, xs, xdt, xsat, ws, wdt, bs
                     kb.free(prod_)
                 d = out.ap((0, cb), (oy0 - b0, oy1 - b0), (ox0, ox1))
                 if bcol is not None:
-                    kb.inst("scalar", nisa.ActivationOp, d, acc.ap(), func="copy", bias=bcol.ap(),
-                            **_scale_kw(ucol))
+                    kb.inst(
+                        "scalar",
+                        nisa.ActivationOp,
+                        d,
+                        acc.ap(),
+                        func="copy",
+                        bias=bcol.ap(),
+                        **_scale_kw(ucol),
+                    )
                 elif ucol is not None:
-                    kb.inst("vector", nisa.TensorScalarOp, d, acc.ap(), op0="mul", operand0=_scale_of(ucol))
+                    kb.inst(
+                        "vector",
+                        nisa.TensorScalarOp,
+                        d,
+                        acc.ap(),
+                        op0="mul",
+                        operand0=_scale_of(ucol),
+                    )
                 else:
                     kb.inst("vector", nisa.TensorCopyOp, d, acc.ap())
                 kb.free(acc)
@@ -563,11 +697,25 @@ def pool(lw, op) -> None:
     if len(Sx) not in (3, 4, 5):
         raise Unsupported("only 1-D, 2-D and 3-D pooling have a lowering")
     spatial = len(Sx) - 2
-    D, Do, (kd, sd, dd, pd0, pd1) = (Sx[2], So[2], _depth_attrs(op)) if spatial == 3 else (1, 1, (1, 1, 1, 0, 0))
-    N, C, Hh, Ww = _as_2d(Sx[:2] + Sx[-(min(spatial, 2)):])
+    D, Do, (kd, sd, dd, pd0, pd1) = (
+        (Sx[2], So[2], _depth_attrs(op)) if spatial == 3 else (1, 1, (1, 1, 1, 0, 0))
+    )
+    N, C, Hh, Ww = _as_2d(Sx[:2] + Sx[-(min(spatial, 2)) :])
     kernel, strides, pads, dil = _attrs_2d(op, spatial, "kernel", "strides", "pads", "dilations")
-    g = Window(Hh, Ww, _as_2d(So[:2] + So[-(min(spatial, 2)):])[2], So[-1], kernel[0], kernel[1], strides[0],
-               strides[1], pads[0], pads[1], dil[0], dil[1])
+    g = Window(
+        Hh,
+        Ww,
+        _as_2d(So[:2] + So[-(min(spatial, 2)) :])[2],
+        So[-1],
+        kernel[0],
+        kernel[1],
+        strides[0],
+        strides[1],
+        pads[0],
+        pads[1],
+        dil[0],
+        dil[1],
+    )
     is_max = isinstance(op, nt.MaxPoolOp)
     cd: list[int] = []  # window counts per output depth, row, column (average pooling)
     cy: list[int] = []
@@ -610,20 +758,37 @@ def pool(lw, op) -> None:
                         if i == 0 and tap == 0:
                             kb.inst("vector", nisa.TensorCopyOp, acc.ap(), v)
                         else:
-                            kb.inst("vector", nisa.TensorTensorOp, acc.ap(), acc.ap(), v, op="max" if is_max else "add")
+                            kb.inst(
+                                "vector",
+                                nisa.TensorTensorOp,
+                                acc.ap(),
+                                acc.ap(),
+                                v,
+                                op="max" if is_max else "add",
+                            )
                     kb.free(t)
                 out = kb.sbuf(p, (b1 - b0, g.Wo), odt)
                 if is_max:
                     kb.inst("vector", nisa.TensorCopyOp, out.ap(), acc.ap())
                 elif uniform:
-                    kb.inst("vector", nisa.TensorScalarOp, out.ap(), acc.ap(), op0="div",
-                            operand0=float(cd[od] * cy[0] * cx[0]))
+                    kb.inst(
+                        "vector",
+                        nisa.TensorScalarOp,
+                        out.ap(),
+                        acc.ap(),
+                        op0="div",
+                        operand0=float(cd[od] * cy[0] * cx[0]),
+                    )
                 else:
                     cnt = kb.sbuf(p, (b1 - b0, g.Wo), "f32")
                     for ya, yb, vy in _equal_runs(cy[b0:b1]):
                         for xa, xb, vx in _equal_runs(cx):
-                            kb.inst("vector", nisa.MemsetOp, cnt.ap((0, p), (ya, yb), (xa, xb)),
-                                    value=float(cd[od] * vy * vx))
+                            kb.inst(
+                                "vector",
+                                nisa.MemsetOp,
+                                cnt.ap((0, p), (ya, yb), (xa, xb)),
+                                value=float(cd[od] * vy * vx),
+                            )
                     kb.inst("vector", nisa.TensorTensorOp, out.ap(), acc.ap(), cnt.ap(), op="div")
                     kb.free(cnt)
                 _store_rows(kb, out, dst, r0, r1, od * g.Ho + b0, od * g.Ho + b1, g.Wo)

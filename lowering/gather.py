@@ -112,14 +112,18 @@ def gather(lw, op) -> None:
         js = [q % n for q in range(r0, r1)]
         for off, s0, cnt in runs(js):
             for acc, ro, nr, _, _ in H.block_dmas(ihome, len(ihome.shape), s0, s0 + cnt, 0, 1):
-                lw.kb.inst(ANY_QUEUE, nisa.DmaCopyOp, idx.ap((off + ro, off + ro + nr), (0, 1)), acc)
+                lw.kb.inst(
+                    ANY_QUEUE, nisa.DmaCopyOp, idx.ap((off + ro, off + ro + nr), (0, 1)), acc
+                )
         if A == 1:  # the indirect DMA itself checks the range [0, D)
             _wrap(lw, tl, idx.ap(), D)
         else:  # + a * D, a = q // n; out-of-range indices must fault, not read row a +- 1
             good = _wrap_and_check(lw, tl, idx.ap(), D, None)
             base = tl.new(p, 1).ap()
             lw.kb.inst(GP, nisa.IotaOp, base, base=r0, channel=1, step=0)
-            lw.kb.inst(GP, nisa.TensorScalarOp, base, base, op0="div", operand0=n, op1="mul", operand1=D)
+            lw.kb.inst(
+                GP, nisa.TensorScalarOp, base, base, op0="div", operand0=n, op1="mul", operand1=D
+            )
             lw.kb.inst(GP, nisa.TensorTensorOp, idx.ap(), idx.ap(), base, op="add")
             _fault_where_bad(lw, idx.ap(), good)
 
@@ -187,7 +191,9 @@ def _row_offsets(lw, tl: _Tile, r0: int, p: int, lead: tuple, strides: list, ski
     first = True
     for j in dims:
         inner = prod(lead[j + 1 :])
-        kb.inst(GP, nisa.TensorScalarOp, t, q, op0="div", operand0=inner, op1="mod", operand1=lead[j])
+        kb.inst(
+            GP, nisa.TensorScalarOp, t, q, op0="div", operand0=inner, op1="mod", operand1=lead[j]
+        )
         if first:
             kb.inst(GP, nisa.TensorScalarOp, acc, t, op0="mul", operand0=strides[j])
             first = False
@@ -218,7 +224,9 @@ def gather_nd(lw, op) -> None:
         p = r1 - r0
         tl = _Tile(lw)
         idx = tl.new(p, k)
-        H.load(kb, lambda a, b_, w0, w1: idx.ap((a, b_), (w0, w1)), ihome, len(Is) - 1, r0, r1, 0, k)
+        H.load(
+            kb, lambda a, b_, w0, w1: idx.ap((a, b_), (w0, w1)), ihome, len(Is) - 1, r0, r1, 0, k
+        )
         row = tl.new(p, 1).ap()
         good = None
         for j in range(k):
@@ -232,8 +240,16 @@ def gather_nd(lw, op) -> None:
         if b:
             base = tl.new(p, 1).ap()
             kb.inst(GP, nisa.IotaOp, base, base=r0, channel=1, step=0)
-            kb.inst(GP, nisa.TensorScalarOp, base, base, op0="div", operand0=per_batch,
-                    op1="mul", operand1=prod(Ds[b : b + k]))
+            kb.inst(
+                GP,
+                nisa.TensorScalarOp,
+                base,
+                base,
+                op0="div",
+                operand0=per_batch,
+                op1="mul",
+                operand1=prod(Ds[b : b + k]),
+            )
             kb.inst(GP, nisa.TensorTensorOp, row, row, base, op="add")
         _fault_where_bad(lw, row, good)
         k_out = len(Is) - 1
@@ -243,4 +259,3 @@ def gather_nd(lw, op) -> None:
 
         _gather_rows(lw, tl, dst, table, row, width, store)
         tl.free()
-

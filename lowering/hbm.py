@@ -25,8 +25,10 @@ def boxes(dims: tuple[int, ...], lo: int, hi: int) -> list[tuple[list[tuple[int,
     inner = prod(dims[1:])
     a0, a1 = lo // inner, (hi - 1) // inner
     if a0 == a1:
-        return [([(a0, a0 + 1), *s], f + a0 * inner)
-                for s, f in boxes(dims[1:], lo - a0 * inner, hi - a0 * inner)]
+        return [
+            ([(a0, a0 + 1), *s], f + a0 * inner)
+            for s, f in boxes(dims[1:], lo - a0 * inner, hi - a0 * inner)
+        ]
     out = []
     if lo % inner:
         out += boxes(dims, lo, (a0 + 1) * inner)
@@ -59,7 +61,9 @@ def block_dmas(hbm: Buf, k: int, r0: int, r1: int, c0: int, c1: int):
     return out
 
 
-def load(kb: KernelBuilder, tile_ap_fn, hbm: Buf, k: int, r0: int, r1: int, c0: int, c1: int) -> None:
+def load(
+    kb: KernelBuilder, tile_ap_fn, hbm: Buf, k: int, r0: int, r1: int, c0: int, c1: int
+) -> None:
     """DMA rows [r0, r1) x cols [c0, c1) of `hbm` (matrix view split at k) into a tile;
     `tile_ap_fn(p0, p1, w0, w1)` gives the tile's access for that sub-block."""
     row_bytes = (c1 - c0) * hbm.esize
@@ -69,7 +73,9 @@ def load(kb: KernelBuilder, tile_ap_fn, hbm: Buf, k: int, r0: int, r1: int, c0: 
             kb.inst(ANY_QUEUE, DmaCopyOp, dst, src)
 
 
-def store(kb: KernelBuilder, tile_ap_fn, hbm: Buf, k: int, r0: int, r1: int, c0: int, c1: int) -> None:
+def store(
+    kb: KernelBuilder, tile_ap_fn, hbm: Buf, k: int, r0: int, r1: int, c0: int, c1: int
+) -> None:
     row_bytes = (c1 - c0) * hbm.esize
     for a, b in _split_rows(r0, r1, row_bytes):
         for dst, ro, nr, co, nc in block_dmas(hbm, k, a, b, c0, c1):
@@ -94,7 +100,9 @@ def copy_hbm(kb: KernelBuilder, dst: Access, src: Access, parts: int | None = No
     step = -(-e // min(parts, e))
     for k0 in range(0, e, step):
         k1 = min(e, k0 + step)
-        copy_hbm(kb, _sub(dst, i, k0, k1), _sub(src, k, k0, k1), -(-parts // e) if k1 - k0 == 1 else 1)
+        copy_hbm(
+            kb, _sub(dst, i, k0, k1), _sub(src, k, k0, k1), -(-parts // e) if k1 - k0 == 1 else 1
+        )
 
 
 def _sub(acc: Access, i: int, k0: int, k1: int) -> Access:

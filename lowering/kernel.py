@@ -32,7 +32,18 @@ ANY_QUEUE = "dma"  # the stream of a transfer for which `emit` picks the queue w
 # queue runs in order, so a store waiting for compute must not sit in front of a load that
 # could go now.
 _CLOCK = ncv2.CLOCK_GHZ
-DT_BYTES = {"f32": 4, "tf32": 4, "bf16": 2, "f16": 2, "f8E4M3": 1, "i1": 1, "i8": 1, "i16": 2, "i32": 4, "i64": 8}
+DT_BYTES = {
+    "f32": 4,
+    "tf32": 4,
+    "bf16": 2,
+    "f16": 2,
+    "f8E4M3": 1,
+    "i1": 1,
+    "i8": 1,
+    "i16": 2,
+    "i32": 4,
+    "i64": 8,
+}
 # What each dtype is on chip: the NC-v2 engines have no 64-bit integers, so i64 tensors live in
 # HBM as i64 and in SBUF as i32 (the DMAs narrow and widen exactly, or report the value).
 ON_CHIP = {"i64": "i32"}
@@ -152,8 +163,11 @@ class _Allocator:
 
     def alloc(self, n: int, align: int) -> int:
         n = max(n, align)
-        cands = sorted({self.base, self.cursor} | {e for _, e in self.used}
-                       | ({k * self.bank for k in range(self.size // self.bank)} if self.bank else set()))
+        cands = sorted(
+            {self.base, self.cursor}
+            | {e for _, e in self.used}
+            | ({k * self.bank for k in range(self.size // self.bank)} if self.bank else set())
+        )
         cands = [-(-c // align) * align for c in cands]
         order = [c for c in cands if c >= self.cursor] + [c for c in cands if c < self.cursor]
         for c in order:
@@ -210,7 +224,9 @@ class KernelBuilder:
         self._n = 0
 
     # -- declarations -----------------------------------------------------------------------
-    def hbm(self, role: str, name: str, shape, dtype: str, key: str | None = None, attrs=None) -> Buf:
+    def hbm(
+        self, role: str, name: str, shape, dtype: str, key: str | None = None, attrs=None
+    ) -> Buf:
         """An HBM tensor; `key`: the .npz key of an input or weight, when not `name`; `attrs`:
         a scaled weight's scale and axis, a const's value."""
         if name in self._hbm:
@@ -234,8 +250,13 @@ class KernelBuilder:
         if name is None:
             name = self._consts[key] = self.fresh("c")
         shape = (rows, len(values)) if rows else (len(values),)
-        return self.hbm("const", name, shape, "f32",
-                        attrs={"value": DenseArrayBase.from_list(f32, list(values) * max(rows, 1))})
+        return self.hbm(
+            "const",
+            name,
+            shape,
+            "f32",
+            attrs={"value": DenseArrayBase.from_list(f32, list(values) * max(rows, 1))},
+        )
 
     def fresh(self, prefix: str) -> str:
         self._n += 1
@@ -248,7 +269,9 @@ class KernelBuilder:
             name = f"{'t' if mem == 'sbuf' else 'p'}{len(self._decl_names)}"
             self._decl_names[key] = name
             cls = nisa.SbufOp if mem == "sbuf" else nisa.PsumOp
-            self.decls.append(cls.get(name, 0, offset, TensorType(element_type_named(dtype), [parts, *free])))
+            self.decls.append(
+                cls.get(name, 0, offset, TensorType(element_type_named(dtype), [parts, *free]))
+            )
         return Buf(name, mem, (parts, *free), dtype, offset)
 
     def sbuf(self, parts: int, free, dtype: str, long: bool = False) -> Buf:
@@ -307,9 +330,15 @@ class KernelBuilder:
                     # a read conflicts with writes only; a write with reads too
                     for lst in (track[1], track[0]) if is_write else (track[1],):
                         for e in lst:
-                            if (e.stream != stream and e.p0 < q1 and q0 < e.p1 and e.b0 < c1
-                                    and c0 < e.b1 and need.get(e.stream, 0) <= e.idx
-                                    and acc.meets(e.name, e.slices)):
+                            if (
+                                e.stream != stream
+                                and e.p0 < q1
+                                and q0 < e.p1
+                                and e.b0 < c1
+                                and c0 < e.b1
+                                and need.get(e.stream, 0) <= e.idx
+                                and acc.meets(e.name, e.slices)
+                            ):
                                 need[e.stream] = e.idx + 1
         return need
 
@@ -326,8 +355,14 @@ class KernelBuilder:
                 nbytes = writes[0].partitions * writes[0].free * writes[0].buf.esize
                 setup = cost.gpsimd(reads[-1].free) / _CLOCK["gpsimd"]
                 return setup + cost.dma_total_ns(nbytes), cost.dma_data_ns(nbytes)
-            nbytes = max([a.partitions * a.free * a.buf.esize for a in list(reads) + list(writes)
-                          if isinstance(a, Access)] or [0])
+            nbytes = max(
+                [
+                    a.partitions * a.free * a.buf.esize
+                    for a in list(reads) + list(writes)
+                    if isinstance(a, Access)
+                ]
+                or [0]
+            )
             return cost.dma_total_ns(nbytes), cost.dma_data_ns(nbytes)
         w = writes[0] if writes else None
         n = w.free if w is not None else cost.MIN_II
@@ -340,7 +375,9 @@ class KernelBuilder:
             cyc = cost.one_pass(n)
         return (cyc + cost.ACCESS_LATENCY) / _CLOCK[stream], cyc / _CLOCK[stream]
 
-    def inst(self, stream: str | tuple[str, ...], cls: type[nisa.InstrOp], *positional, **keywords) -> nisa.InstrOp:
+    def inst(
+        self, stream: str | tuple[str, ...], cls: type[nisa.InstrOp], *positional, **keywords
+    ) -> nisa.InstrOp:
         """Append one `cls` instruction to `stream` with the waits its accesses need and a
         signal; operands as in the class's syntax() (lowering `Access`es, numbers,
         words, True for flags). Its `dst` and `accumulate` accesses are what it writes, every
@@ -360,8 +397,10 @@ class KernelBuilder:
             # Loads and stores alike: matmul blocks emit their loads before their stores
             # (matmul._prefetch_block), so a store rarely holds up a load behind it.
             ready = self._ready(self._need(None, reads, writes))
-            stream = min((f"q{i}" for i in range(DMA_QUEUES)),
-                         key=lambda q: (max(ready, self._free.get(q, 0.0)), self._free.get(q, 0.0)))
+            stream = min(
+                (f"q{i}" for i in range(DMA_QUEUES)),
+                key=lambda q: (max(ready, self._free.get(q, 0.0)), self._free.get(q, 0.0)),
+            )
         need = self._need(stream, reads, writes)
         waited = self._waited.setdefault(stream, {})
         waits = {}
@@ -399,14 +438,32 @@ class KernelBuilder:
             if write:
                 for lst in track:
                     if lst:
-                        lst[:] = [e for e in lst if not (p0 <= e.p0 and e.p1 <= p1 and b0 <= e.b0 and e.b1 <= b1
-                                                         and acc.covers(e.name, e.slices))]
+                        lst[:] = [
+                            e
+                            for e in lst
+                            if not (
+                                p0 <= e.p0
+                                and e.p1 <= p1
+                                and b0 <= e.b0
+                                and e.b1 <= b1
+                                and acc.covers(e.name, e.slices)
+                            )
+                        ]
                 writes.append(entry)
             else:
                 if reads:
-                    reads[:] = [e for e in reads if not (e.stream == stream and p0 <= e.p0 and e.p1 <= p1
-                                                         and b0 <= e.b0 and e.b1 <= b1
-                                                         and acc.covers(e.name, e.slices))]
+                    reads[:] = [
+                        e
+                        for e in reads
+                        if not (
+                            e.stream == stream
+                            and p0 <= e.p0
+                            and e.p1 <= p1
+                            and b0 <= e.b0
+                            and e.b1 <= b1
+                            and acc.covers(e.name, e.slices)
+                        )
+                    ]
                 reads.append(entry)
 
     # -- the kernel -------------------------------------------------------------------------

@@ -76,7 +76,9 @@ class Lowerer:
         self.consts: dict[tuple, Buf] = {}  # kernel-lifetime SBUF constants (ones, eps columns)
         self.broadcasts: dict[tuple, Buf] = {}  # (value, shape) -> its broadcast copy in HBM
         self.evict_rr = 0
-        self.written_cast: dict[SSAValue, Operation] = {}  # a movement's result -> the cast its DMAs do
+        self.written_cast: dict[
+            SSAValue, Operation
+        ] = {}  # a movement's result -> the cast its DMAs do
         self.done: set[Operation] = set()  # casts done by their producer's DMAs
         self.out_long = False  # elementwise results go to the long-lived arena (tile(long=True))
         self.op: Operation | None = None
@@ -88,7 +90,9 @@ class Lowerer:
         assert isinstance(ret, func.ReturnOp)
         for name, arg in zip(input_names(self.fn), self.fn.body.block.args):
             try:  # an argument of a dtype without a lowering is an error only where it is used
-                self.home[arg] = self.kb.hbm("input", name, tensor_type_of(arg).get_shape(), dt(arg))
+                self.home[arg] = self.kb.hbm(
+                    "input", name, tensor_type_of(arg).get_shape(), dt(arg)
+                )
             except Unsupported as e:
                 self.no_home[arg] = str(e)
         if P.PLANNED not in self.fn.attributes:  # nt-plan-tiles has not run: plan now
@@ -111,8 +115,11 @@ class Lowerer:
             try:
                 self.lower_root(op)
             except AllocError as e:
-                raise op_err(op, f"does not fit on chip: a buffer of {e.args[0]} bytes per partition "
-                                 f"cannot be allocated (SBUF in use {self.kb.sbuf_in_use()} B)") from None
+                raise op_err(
+                    op,
+                    f"does not fit on chip: a buffer of {e.args[0]} bytes per partition "
+                    f"cannot be allocated (SBUF in use {self.kb.sbuf_in_use()} B)",
+                ) from None
             except (Unsupported, Internal) as e:
                 raise op_err(op, str(e), e.error) from None
             for v in [v for v, last in self.res_last.items() if last == i and v in self.resident]:
@@ -128,8 +135,11 @@ class Lowerer:
                 if 0 in dst.shape:  # nothing to copy
                     continue
                 if dst.role != "output":
-                    raise op_err(ret, f"output '{name}' has the name of an HBM {dst.role} tensor "
-                                      "(nisa names HBM tensors by their .npz key)")
+                    raise op_err(
+                        ret,
+                        f"output '{name}' has the name of an HBM {dst.role} tensor "
+                        "(nisa names HBM tensors by their .npz key)",
+                    )
                 if src is not dst:
                     H.copy_hbm(self.kb, dst.ap(), src.ap())
         return self.kb.module(self.weights)
@@ -141,8 +151,12 @@ class Lowerer:
         instructions that wait for data. One that cannot be built is left to the op that
         reads it, which reports it."""
         for v in {v: None for o in group for v in o.operands}:
-            if not isinstance(v.owner, nt.ConstantOp) or v in self.home or 0 in P.shape(v) \
-                    or self.splat(v) is not None:
+            if (
+                not isinstance(v.owner, nt.ConstantOp)
+                or v in self.home
+                or 0 in P.shape(v)
+                or self.splat(v) is not None
+            ):
                 continue
             try:
                 movement.constant(self, v.owner)
@@ -173,7 +187,16 @@ class Lowerer:
             dst = self.new_home(v)
             k = len(P.shape(v)) - 1
             for r0, r1, c0, c1, t in self.resident[v]:
-                H.store(self.kb, lambda a, b, w0, w1, t=t: t.ap((a, b), (w0, w1)), dst, k, r0, r1, c0, c1)
+                H.store(
+                    self.kb,
+                    lambda a, b, w0, w1, t=t: t.ap((a, b), (w0, w1)),
+                    dst,
+                    k,
+                    r0,
+                    r1,
+                    c0,
+                    c1,
+                )
             return dst
         op = v.owner
         if isinstance(op, nt.ConstantOp):
@@ -199,8 +222,10 @@ class Lowerer:
             name = self.outputs[v].pop(0)
             buf = self.kb.hbm("output", name, tensor_type_of(v).get_shape(), dt(v))
             if buf.role != "output":
-                raise Unsupported(f"output '{name}' has the name of an HBM {buf.role} tensor "
-                                  "(nisa names HBM tensors by their .npz key)")
+                raise Unsupported(
+                    f"output '{name}' has the name of an HBM {buf.role} tensor "
+                    "(nisa names HBM tensors by their .npz key)"
+                )
             if not self.outputs[v]:
                 del self.outputs[v]
             else:
@@ -216,8 +241,13 @@ class Lowerer:
                 return  # only read scaled: each scaled cast declares its fp8 copy
             key = op.sym_name.data
             clash = any(key in names for names in self.outputs.values())  # an output's name
-            self.home[op.result] = self.kb.hbm("weight", self.kb.fresh("w") if clash else key,
-                                               op.result.type.get_shape(), dt(op.result), key=key if clash else None)
+            self.home[op.result] = self.kb.hbm(
+                "weight",
+                self.kb.fresh("w") if clash else key,
+                op.result.type.get_shape(),
+                dt(op.result),
+                key=key if clash else None,
+            )
             return
         if isinstance(op, nt.ConstantOp):
             return  # materialized in HBM on first use as a tensor (splats become immediates)
@@ -227,8 +257,14 @@ class Lowerer:
         if P.scaled_weight(op) and isinstance(w := op.input.owner, nt.WeightOp):
             # scaled as it is loaded into HBM: fp8(w * scale)
             attrs = {"scale": op.scale} | ({"axis": op.axis} if op.axis is not None else {})
-            self.home[op.result] = self.kb.hbm("weight", self.kb.fresh("w"), op.result.type.get_shape(),
-                                               "f8E4M3", key=w.sym_name.data, attrs=attrs)
+            self.home[op.result] = self.kb.hbm(
+                "weight",
+                self.kb.fresh("w"),
+                op.result.type.get_shape(),
+                "f8E4M3",
+                key=w.sym_name.data,
+                attrs=attrs,
+            )
             return
         if any(0 in P.shape(v) for v in list(op.operands) + list(op.results)):
             return movement.empty_operands(self, op)
@@ -237,14 +273,22 @@ class Lowerer:
         if isinstance(op, P.TILEABLE):
             return self.lower_group(op)
         handler = {
-            nt.ReduceSumOp: rowwise.reduce, nt.ReduceMeanOp: rowwise.reduce,
-            nt.ReduceMaxOp: rowwise.reduce, nt.BatchNormOp: rowwise.batch_norm,
+            nt.ReduceSumOp: rowwise.reduce,
+            nt.ReduceMeanOp: rowwise.reduce,
+            nt.ReduceMaxOp: rowwise.reduce,
+            nt.BatchNormOp: rowwise.batch_norm,
             nt.GroupNormOp: rowwise.group_norm,
-            nt.ReshapeOp: movement.reshape, nt.TransposeOp: movement.transpose,
-            nt.BroadcastOp: movement.broadcast, nt.SliceOp: movement.slice_,
-            nt.ConcatOp: movement.concat, nt.PadOp: movement.pad,
-            nt.ConvOp: conv.conv, nt.MaxPoolOp: conv.pool, nt.AvgPoolOp: conv.pool,
-            nt.GatherOp: gather.gather, nt.GatherElementsOp: gather.gather_elements,
+            nt.ReshapeOp: movement.reshape,
+            nt.TransposeOp: movement.transpose,
+            nt.BroadcastOp: movement.broadcast,
+            nt.SliceOp: movement.slice_,
+            nt.ConcatOp: movement.concat,
+            nt.PadOp: movement.pad,
+            nt.ConvOp: conv.conv,
+            nt.MaxPoolOp: conv.pool,
+            nt.AvgPoolOp: conv.pool,
+            nt.GatherOp: gather.gather,
+            nt.GatherElementsOp: gather.gather_elements,
             nt.GatherNdOp: gather.gather_nd,
         }.get(type(op))
         if handler is None:
@@ -311,8 +355,12 @@ class Lowerer:
         """Compute one tile of v and store it in dst (None: keep it resident)."""
         self.tile_cache = {}
         op = v.owner
-        if dst is not None and isinstance(op, nt.CastOp) and self._cast_folds(op) \
-                and not (op.operands[0].owner in self.fused and dt(op.operands[0]) == "f32"):
+        if (
+            dst is not None
+            and isinstance(op, nt.CastOp)
+            and self._cast_folds(op)
+            and not (op.operands[0].owner in self.fused and dt(op.operands[0]) == "f32")
+        ):
             # the store converts (an f32 producer writes the cast's type itself, in compute)
             t = self.tile(op.operands[0], k, r0, r1, c0, c1)
         else:
@@ -355,7 +403,9 @@ class Lowerer:
         return big[0] if big else valid[-1]
 
     # -- tiles ------------------------------------------------------------------------------
-    def tile(self, v: SSAValue, k: int, r0: int, r1: int, c0: int, c1: int, long: bool = False) -> Buf:
+    def tile(
+        self, v: SSAValue, k: int, r0: int, r1: int, c0: int, c1: int, long: bool = False
+    ) -> Buf:
         """An SBUF tile [r1-r0, c1-c0] of v (matrix view split at k), v's dtype."""
         key = (v, k, r0, r1, c0, c1)
         if key in self.tile_cache:
@@ -370,8 +420,12 @@ class Lowerer:
         elif v not in self.home and self.splat(v) is not None:  # a memset, not a trip through HBM
             t = self.kb.sbuf(r1 - r0, (c1 - c0,), on_chip(dt(v)), long=long)
             eng = alu_engine(dt(v))
-            self.kb.inst(eng if eng == "gpsimd" else ("vector", "gpsimd"), nisa.MemsetOp, t.ap(),
-                         value=self.splat(v))
+            self.kb.inst(
+                eng if eng == "gpsimd" else ("vector", "gpsimd"),
+                nisa.MemsetOp,
+                t.ap(),
+                value=self.splat(v),
+            )
         else:
             src = self.home_of(v)
             t = self.kb.sbuf(r1 - r0, (c1 - c0,), src.dtype, long=long)
@@ -456,8 +510,16 @@ class Lowerer:
             else:
                 t = self.kb.sbuf(r1 - r0, (W,), src.dtype)
                 for off, s0, n in runs(rows):
-                    H.load(self.kb, lambda a, b, w0, w1, off=off: t.ap((off + a, off + b), (w0, w1)),
-                           src, max(vs_k, 0), s0, s0 + n, c0, c1)
+                    H.load(
+                        self.kb,
+                        lambda a, b, w0, w1, off=off: t.ap((off + a, off + b), (w0, w1)),
+                        src,
+                        max(vs_k, 0),
+                        s0,
+                        s0 + n,
+                        c0,
+                        c1,
+                    )
         self.tile_cache[key] = t
         return ("col" if kind == "col" else "tile", t.ap())
 
@@ -487,8 +549,16 @@ class Lowerer:
             return self.group_cache[key]
         t = self.kb.sbuf(parts, (c1 - c0,), src.dtype)
         for p in range(parts):
-            H.load(self.kb, lambda a, b, w0, w1, p=p: t.ap((p + a, p + b), (w0, w1)),
-                   src, max(k, 0), row, row + 1, c0, c1)
+            H.load(
+                self.kb,
+                lambda a, b, w0, w1, p=p: t.ap((p + a, p + b), (w0, w1)),
+                src,
+                max(k, 0),
+                row,
+                row + 1,
+                c0,
+                c1,
+            )
         self.group_cache[key] = t
         return t
 
@@ -519,8 +589,14 @@ class Lowerer:
             else:
                 self.kb.inst("vector", nisa.TensorScalarOp, dst, src, op0="mul", operand0=scale)
         else:
-            self.kb.inst("scalar", nisa.ActivationOp, dst, src, func=func,
-                         **({} if scale is None else {"scale": scale}))
+            self.kb.inst(
+                "scalar",
+                nisa.ActivationOp,
+                dst,
+                src,
+                func=func,
+                **({} if scale is None else {"scale": scale}),
+            )
 
     def const_column(self, values, c0: int, c1: int) -> Buf:
         """A [c1 - c0, 1] f32 column of values[c0:c1], by DMAs from an HBM const."""
@@ -581,7 +657,15 @@ class Lowerer:
                 col = a if a[0] == "col" else b
                 other = b if col is a else a
                 tmp = self.spread(col, idt, r1 - r0, c1 - c0)
-                kb.inst(eng, nisa.TensorScalarOp, d, tmp, op0=alu, operand0=other[1], reverse0=col is not a)
+                kb.inst(
+                    eng,
+                    nisa.TensorScalarOp,
+                    d,
+                    tmp,
+                    op0=alu,
+                    operand0=other[1],
+                    reverse0=col is not a,
+                )
             return t
         if isinstance(op, nt.WhereOp):
             return self._where(op, ops, t, r1 - r0, c1 - c0)
@@ -601,11 +685,24 @@ class Lowerer:
         elif isinstance(op, nt.NotOp):
             kb.inst("vector", nisa.TensorScalarOp, d, src, op0="xor", operand0=1)
         elif isinstance(op, nt.ClipOp):
-            bounds = [(alu, x) for alu, x in (("max", op.prop("min")), ("min", op.prop("max"))) if x is not None]
+            bounds = [
+                (alu, x)
+                for alu, x in (("max", op.prop("min")), ("min", op.prop("max")))
+                if x is not None
+            ]
             if is_int(idt):  # whole bounds within the type, as the interpreter takes them
                 info = np.iinfo(numpy_dtype(tensor_type_of(out).element_type))
-                bounds = [(alu, float(min(max(np.ceil(x) if alu == "max" else np.floor(x), info.min), info.max)))
-                          for alu, x in bounds]
+                bounds = [
+                    (
+                        alu,
+                        float(
+                            min(
+                                max(np.ceil(x) if alu == "max" else np.floor(x), info.min), info.max
+                            )
+                        ),
+                    )
+                    for alu, x in bounds
+                ]
             if not bounds:
                 kb.inst(eng, nisa.TensorCopyOp, d, src)
             else:
@@ -620,17 +717,41 @@ class Lowerer:
             s = self._scale_operand(op, S, k, r0, r1, c0, c1)
             if isinstance(s, Buf):  # one scale per column: a row of them on every partition
                 kb.inst("vector", nisa.TensorTensorOp, tmp.ap(), src, s.ap((0, r1 - r0)), op="mul")
-                kb.inst("vector", nisa.TensorScalarOp, d, tmp.ap(), op0="max", operand0=-FP8_MAX,
-                        op1="min", operand1=FP8_MAX)
+                kb.inst(
+                    "vector",
+                    nisa.TensorScalarOp,
+                    d,
+                    tmp.ap(),
+                    op0="max",
+                    operand0=-FP8_MAX,
+                    op1="min",
+                    operand1=FP8_MAX,
+                )
             else:
-                kb.inst("vector", nisa.TensorScalarOp, tmp.ap(), src, op0="mul", operand0=s,
-                        op1="max", operand1=-FP8_MAX)
+                kb.inst(
+                    "vector",
+                    nisa.TensorScalarOp,
+                    tmp.ap(),
+                    src,
+                    op0="mul",
+                    operand0=s,
+                    op1="max",
+                    operand1=-FP8_MAX,
+                )
                 kb.inst("vector", nisa.TensorScalarOp, d, tmp.ap(), op0="min", operand0=FP8_MAX)
         elif isinstance(op, nt.CastOp):
             if op.prop("saturate") and odt == "f8E4M3":
                 eng = "vector" if src.buf.mem == "psum" else ("vector", "gpsimd")
-                kb.inst(eng, nisa.TensorScalarOp, d, src, op0="max", operand0=-FP8_MAX,
-                        op1="min", operand1=FP8_MAX)
+                kb.inst(
+                    eng,
+                    nisa.TensorScalarOp,
+                    d,
+                    src,
+                    op0="max",
+                    operand0=-FP8_MAX,
+                    op1="min",
+                    operand1=FP8_MAX,
+                )
             elif is_int(idt) or is_int(odt):  # exact integer conversions (docs/nisa.md §3)
                 kb.inst(eng if src.buf.mem != "psum" else "vector", nisa.TensorCopyOp, d, src)
             else:
@@ -649,7 +770,7 @@ class Lowerer:
         assert op.axis is not None  # the verifier's: several scales need an axis
         axis = op.axis.value.data
         if axis < k:
-            inner = prod(S[axis + 1:k])
+            inner = prod(S[axis + 1 : k])
             per_row = [scale[(r // inner) % S[axis]] for r in range(r0, r1)]
             col = self.const_column(per_row, 0, r1 - r0)
             self.tile_cache[("tmp", id(col))] = col
@@ -658,14 +779,21 @@ class Lowerer:
             row = self.const_row(scale, c0, c1, PMAX)
             self.tile_cache[("tmp", id(row))] = row
             return row
-        raise Unsupported(f"a scaled cast along dim {axis} of a computed value in this tiling has no lowering")
+        raise Unsupported(
+            f"a scaled cast along dim {axis} of a computed value in this tiling has no lowering"
+        )
 
     def _cast_folds(self, op: nt.CastOp) -> bool:
         """A float -> float cast that a converting write can do: engines and DMAs round to
         their destination's type (RNE), but do not saturate to fp8's range."""
         src, res = op.input, op.result
-        return (not self.tmode and is_float(tensor_type_of(src).element_type) and is_float(res.type.element_type)
-                and not (op.prop("saturate") and dt(res) == "f8E4M3") and P.shape(src) == P.shape(res))
+        return (
+            not self.tmode
+            and is_float(tensor_type_of(src).element_type)
+            and is_float(res.type.element_type)
+            and not (op.prop("saturate") and dt(res) == "f8E4M3")
+            and P.shape(src) == P.shape(res)
+        )
 
     def _folded_cast(self, op: nt.CastOp, k, r0, r1, c0, c1, odt: str) -> Buf | None:
         """A cast with no pass of its own: a fused f32 producer writes `odt` (one rounding from
@@ -713,7 +841,9 @@ class Lowerer:
             if x[0] == "tile":
                 self.kb.inst(alu_engine(ddt), nisa.TensorCopyOp, t.ap(), x[1])
             else:
-                self.kb.inst(alu_engine(ddt), nisa.TensorCopyOp, t.ap(), self.spread(x, ddt, parts, width))
+                self.kb.inst(
+                    alu_engine(ddt), nisa.TensorCopyOp, t.ap(), self.spread(x, ddt, parts, width)
+                )
             return t
         pred = c[1] if c[0] == "tile" else self.spread(c, "i1", parts, width)
         if a[0] != "tile" and b[0] == "tile":  # select the other way round
@@ -736,8 +866,12 @@ class Lowerer:
             return None
         src = op.operands[0]
         prod_op = src.owner
-        if isinstance(prod_op, P.CONTRACTION) and prod_op in self.fused and dt(src) == "f32" \
-                and src not in self.resident:
+        if (
+            isinstance(prod_op, P.CONTRACTION)
+            and prod_op in self.fused
+            and dt(src) == "f32"
+            and src not in self.resident
+        ):
             return f
         return None
 

@@ -58,7 +58,11 @@ def tiling(lw, op):
     per_column_unscale = u is not None and len(u) > 1
     per_col += 4 if per_column_unscale else 0  # its per-column unscale row (fp32)
     nb = _block_cols(lw, op, per_col, N)
-    rows = [(bi * M + m0, bi * M + min(m0 + PMAX, M)) for bi in range(batches) for m0 in range(0, M, PMAX)]
+    rows = [
+        (bi * M + m0, bi * M + min(m0 + PMAX, M))
+        for bi in range(batches)
+        for m0 in range(0, M, PMAX)
+    ]
     for c0 in range(0, N, nb):
         c1 = min(c0 + nb, N)
         lw.mm_block = (c0, c1)
@@ -68,7 +72,7 @@ def tiling(lw, op):
         _prefetch_block(lw, op, rows[:M_GROUP], batches)
         for g in range(0, len(rows), M_GROUP):
             for n0 in range(c0, c1, NMAX):
-                for r0, r1 in rows[g:g + M_GROUP]:
+                for r0, r1 in rows[g : g + M_GROUP]:
                     yield r0, r1, n0, min(n0 + NMAX, c1)
 
 
@@ -122,7 +126,9 @@ def tile(lw, op, r0: int, r1: int, c0: int, c1: int, func: str = "copy", odt: st
         if row_bias:
             steps.append(_bias_step(lw, bias, n0, n1, mt, op))
         for i, (st, mv) in enumerate(steps):
-            kb.inst("tensor", nisa.MatmulOp, ps.ap(), st, mv, start=i == 0, stop=i == len(steps) - 1)
+            kb.inst(
+                "tensor", nisa.MatmulOp, ps.ap(), st, mv, start=i == 0, stop=i == len(steps) - 1
+            )
         dst = out.ap((0, mt), (n0 - c0, n1 - c0))
         if bias is not None and not row_bias:
             _add_bias_evicting(lw, op, dst, ps.ap(), bias, S, r0, r1, n0, n1, func)
@@ -234,8 +240,16 @@ def _at_tiles(lw, a, ba, m0, mt, M, K, mdt):
     if a in lw.transposed:
         at = [lw.tile(a, 1, k0, min(K, k0 + PMAX), m0, m0 + mt) for k0 in range(0, K, PMAX)]
     elif a in lw.resident:  # transpose straight out of the produced tiles (views, no copy)
-        at = [_transpose_blocks(lw, lw.tile(a, ra, ba * M + m0, ba * M + m0 + mt, k0, min(K, k0 + PMAX)),
-                                mt, min(PMAX, K - k0), mdt)[0] for k0 in range(0, K, PMAX)]
+        at = [
+            _transpose_blocks(
+                lw,
+                lw.tile(a, ra, ba * M + m0, ba * M + m0 + mt, k0, min(K, k0 + PMAX)),
+                mt,
+                min(PMAX, K - k0),
+                mdt,
+            )[0]
+            for k0 in range(0, K, PMAX)
+        ]
     else:
         x, clamp = _saturated(lw, a)
         rows = lw.tile(x, ra, ba * M + m0, ba * M + m0 + mt, 0, K)
@@ -249,7 +263,12 @@ def _saturated(lw, a):
     (exact in PSUM) and the evictions clamp to +-240 and round, so the cast costs no pass of
     its own; else (a, False)."""
     p = a.owner
-    if isinstance(p, nt.CastOp) and p in lw.fused and not P.dma_cast(p) and P.shape(p.operands[0]) == P.shape(a):
+    if (
+        isinstance(p, nt.CastOp)
+        and p in lw.fused
+        and not P.dma_cast(p)
+        and P.shape(p.operands[0]) == P.shape(a)
+    ):
         return p.operands[0], True
     return a, False
 
@@ -298,8 +317,15 @@ def tile_t(lw, op, n0: int, n1: int, m0: int, m1: int, func: str = "copy", odt: 
         scale = lw.group_cache[key].ap()
     if bias is not None:
         col = column(lw, bias, list(range(n0, n1)))
-        kb.inst("scalar", nisa.ActivationOp, out.ap(), ps.ap(), func=func, bias=col,
-                **({} if scale is None else {"scale": scale}))
+        kb.inst(
+            "scalar",
+            nisa.ActivationOp,
+            out.ap(),
+            ps.ap(),
+            func=func,
+            bias=col,
+            **({} if scale is None else {"scale": scale}),
+        )
     else:
         lw.evict(out.ap(), ps.ap(), func, scale)
     kb.free(ps)
@@ -324,8 +350,16 @@ def _transpose_blocks(lw, rows, parts: int, width: int, mdt: str, clamp: bool = 
         kb.inst("tensor", nisa.TransposeOp, ps.ap(), src)
         t = kb.sbuf(kc, (parts,), mdt)
         if clamp:
-            kb.inst("vector", nisa.TensorScalarOp, t.ap(), ps.ap(), op0="max", operand0=-FP8_MAX,
-                    op1="min", operand1=FP8_MAX)
+            kb.inst(
+                "vector",
+                nisa.TensorScalarOp,
+                t.ap(),
+                ps.ap(),
+                op0="max",
+                operand0=-FP8_MAX,
+                op1="min",
+                operand1=FP8_MAX,
+            )
         else:
             lw.evict(t.ap(), ps.ap())
         kb.free(ps)

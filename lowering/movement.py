@@ -11,10 +11,10 @@ from math import prod
 
 import numpy as np
 
-from neuron_opt.lowering import hbm as H
-from neuron_opt.lowering import plan as P
 from neuron_opt.dialects import nisa, nt
 from neuron_opt.dialects.types import round_to
+from neuron_opt.lowering import hbm as H
+from neuron_opt.lowering import plan as P
 from neuron_opt.lowering.common import PMAX, Unsupported, alu_engine, dt, is_int
 from neuron_opt.lowering.kernel import ANY_QUEUE
 
@@ -34,8 +34,10 @@ def constant(lw, op) -> None:
     else:
         big = np.abs(a.astype(np.int64)) >= 2**31
         if big.any():
-            raise Unsupported(f"an integer constant holding {int(a[big][0])}: constants are built by "
-                              "the engines, which compute integers in at most 32 bits")
+            raise Unsupported(
+                f"an integer constant holding {int(a[big][0])}: constants are built by "
+                "the engines, which compute integers in at most 32 bits"
+            )
         vals = bits = a.astype(np.int64)
     dst = lw.new_home(v)
     stage = lw.kb.sbuf(1, (n,), dt(v))
@@ -117,8 +119,10 @@ def permute(lw, src, dst, perm) -> None:
     dims that would still take many DMAs runs as TensorE transposes instead."""
     So = dst.shape
     n = len(perm)
-    keep = max((m for m in range(1 << n) if _increasing([perm[i] for i in range(n) if m >> i & 1])),
-               key=lambda m: prod(So[i] for i in range(n) if m >> i & 1))
+    keep = max(
+        (m for m in range(1 << n) if _increasing([perm[i] for i in range(n) if m >> i & 1])),
+        key=lambda m: prod(So[i] for i in range(n) if m >> i & 1),
+    )
     loops = [i for i in range(n) if not keep >> i & 1]
     count = prod(So[i] for i in loops)
     swap = _block_swap(perm)
@@ -175,23 +179,44 @@ def _swap_on_tensor(lw, src, dst, b: int, j: int) -> None:
             for w0 in range(0, n_c, SWAP_COLS):
                 w1 = min(n_c, w0 + SWAP_COLS)
                 t = kb.sbuf(a1 - a0, (w1 - w0,), src.dtype)
-                H.load(kb, lambda r0, r1, c0, c1: t.ap((r0, r1), (c0, c1)), src, j, p * n_a + a0, p * n_a + a1, w0, w1)
+                H.load(
+                    kb,
+                    lambda r0, r1, c0, c1: t.ap((r0, r1), (c0, c1)),
+                    src,
+                    j,
+                    p * n_a + a0,
+                    p * n_a + a1,
+                    w0,
+                    w1,
+                )
                 for c0 in range(w0, w1, PMAX):
                     c1 = min(w1, c0 + PMAX)
                     ps = kb.psum(c1 - c0, (a1 - a0,))
-                    kb.inst("tensor", nisa.TransposeOp, ps.ap(), t.ap((0, a1 - a0), (c0 - w0, c1 - w0)))
+                    kb.inst(
+                        "tensor", nisa.TransposeOp, ps.ap(), t.ap((0, a1 - a0), (c0 - w0, c1 - w0))
+                    )
                     o = kb.sbuf(c1 - c0, (a1 - a0,), dst.dtype)
                     lw.evict(o.ap(), ps.ap())
                     kb.free(ps)
-                    H.store(kb, lambda r0, r1, x0, x1, o=o: o.ap((r0, r1), (x0, x1)), dst, kd,
-                            p * n_c + c0, p * n_c + c1, a0, a1)
+                    H.store(
+                        kb,
+                        lambda r0, r1, x0, x1, o=o: o.ap((r0, r1), (x0, x1)),
+                        dst,
+                        kd,
+                        p * n_c + c0,
+                        p * n_c + c1,
+                        a0,
+                        a1,
+                    )
                     kb.free(o)
                 kb.free(t)
 
 
 def broadcast(lw, op) -> None:
     x = op.operands[0]
-    broadcast_into(lw, lw.home_of(x), P.shape(x), lw.new_home(op.results[0]), P.shape(op.results[0]))
+    broadcast_into(
+        lw, lw.home_of(x), P.shape(x), lw.new_home(op.results[0]), P.shape(op.results[0])
+    )
 
 
 def broadcast_into(lw, src, sx, dst, So) -> None:
@@ -217,12 +242,16 @@ def slice_(lw, op) -> None:
     # A DMA access steps forward only: a dim read backwards takes one DMA per index of it.
     back = [i for i, s in enumerate(strides) if s < 0]
     if prod(dst.shape[i] for i in back) > MAX_DMAS:
-        raise Unsupported(f"a reversed slice needing {prod(dst.shape[i] for i in back)} DMAs (at most {MAX_DMAS})")
+        raise Unsupported(
+            f"a reversed slice needing {prod(dst.shape[i] for i in back)} DMAs (at most {MAX_DMAS})"
+        )
     for idx in itertools.product(*(range(dst.shape[i]) for i in back)):
         at = dict(zip(back, idx))
         d_sl = [at[i] if i in at else (0, n) for i, n in enumerate(dst.shape)]
-        s_sl = [starts[i] + at[i] * strides[i] if i in at else (starts[i], limits[i], strides[i])
-                for i in range(len(starts))]
+        s_sl = [
+            starts[i] + at[i] * strides[i] if i in at else (starts[i], limits[i], strides[i])
+            for i in range(len(starts))
+        ]
         H.copy_hbm(lw.kb, dst.ap(*d_sl), src.ap(*s_sl))
 
 
@@ -264,7 +293,11 @@ def pad(lw, op) -> None:
     for i in range(rank):  # slabs: dims before i inside the box, dim i outside it, the rest whole
         for a, b in ((0, lo[i]), (hi[i], dst.shape[i])):
             if a < b:
-                box = [(lo[j], hi[j]) for j in range(i)] + [(a, b)] + [(0, d) for d in dst.shape[i + 1:]]
+                box = (
+                    [(lo[j], hi[j]) for j in range(i)]
+                    + [(a, b)]
+                    + [(0, d) for d in dst.shape[i + 1 :]]
+                )
                 fill_hbm(lw, dst, box, value, dt(op.results[0]))
     s_sl = [(max(0, -b), max(0, -b) + k) for b, k in zip(pads[:rank], keep)]
     H.copy_hbm(lw.kb, dst.ap(*[(a, b) for a, b in zip(lo, hi)]), src.ap(*s_sl))
@@ -278,21 +311,29 @@ def _pad_copies(lw, src, dst, pads, mode: str) -> None:
     up = [max(0, p) for p in pads[rank:]]
     for n, a, b in zip(src.shape, lo, up):
         if mode == "reflect" and max(a, b) > n - 1:
-            raise Unsupported(f"a reflect pad of {max(a, b)} on a dim of {n} (numpy reflects again; "
-                              "at most the dim minus one)")
+            raise Unsupported(
+                f"a reflect pad of {max(a, b)} on a dim of {n} (numpy reflects again; "
+                "at most the dim minus one)"
+            )
     grown_shape = [n + a + b for n, a, b in zip(src.shape, lo, up)]
     crop = grown_shape != list(dst.shape)
     g = lw.kb.hbm("scratch", lw.kb.fresh("h"), grown_shape, src.dtype) if crop else dst
     hi = [a + n for a, n in zip(lo, src.shape)]
     H.copy_hbm(lw.kb, g.ap(*[(a, b) for a, b in zip(lo, hi)]), src.ap())
     for i in range(rank):
-        box = [(0, d) for d in grown_shape[:i]] + [None] + [(lo[j], hi[j]) for j in range(i + 1, rank)]
+        box = (
+            [(0, d) for d in grown_shape[:i]]
+            + [None]
+            + [(lo[j], hi[j]) for j in range(i + 1, rank)]
+        )
         for p in list(range(lo[i])) + list(range(hi[i], grown_shape[i])):
             edge = lo[i] if p < lo[i] else hi[i] - 1
             q = edge if mode == "edge" else 2 * edge - p
-            H.copy_hbm(lw.kb, g.ap(*box[:i], p, *box[i + 1:]), g.ap(*box[:i], q, *box[i + 1:]))
+            H.copy_hbm(lw.kb, g.ap(*box[:i], p, *box[i + 1 :]), g.ap(*box[:i], q, *box[i + 1 :]))
     if crop:
-        s_sl = [(max(0, -b), d - max(0, -e)) for d, b, e in zip(grown_shape, pads[:rank], pads[rank:])]
+        s_sl = [
+            (max(0, -b), d - max(0, -e)) for d, b, e in zip(grown_shape, pads[:rank], pads[rank:])
+        ]
         H.copy_hbm(lw.kb, dst.ap(), g.ap(*s_sl))
 
 
@@ -313,7 +354,7 @@ def fill_hbm(lw, dst, box: list[tuple[int, int]], value: float, dtype: str) -> N
             fill_hbm(lw, dst, [*box[:-1], (c, min(box[-1][1], c + FILL_COLS))], value, dtype)
         return
     j = len(ext) - 1
-    while j > 0 and prod(ext[j - 1:]) <= FILL_COLS:
+    while j > 0 and prod(ext[j - 1 :]) <= FILL_COLS:
         j -= 1
     inner = prod(ext[j:])
     lead = prod(ext[:j])

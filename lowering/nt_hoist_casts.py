@@ -37,11 +37,18 @@ def hoist_casts(fn: func.FuncOp) -> None:
         for m in chain:
             x = m.operands[0]
             dst = c.result.type.element_type
-            cast = nt.CastOp.create(operands=[x], result_types=[TensorType(dst, x.type.get_shape())],
-                                    properties=dict(c.properties), attributes=dict(c.attributes))
-            move = m.__class__.create(operands=[cast.result],
-                                      result_types=[TensorType(dst, m.results[0].type.get_shape())],
-                                      properties=dict(m.properties), attributes=dict(m.attributes))
+            cast = nt.CastOp.create(
+                operands=[x],
+                result_types=[TensorType(dst, x.type.get_shape())],
+                properties=dict(c.properties),
+                attributes=dict(c.attributes),
+            )
+            move = m.__class__.create(
+                operands=[cast.result],
+                result_types=[TensorType(dst, m.results[0].type.get_shape())],
+                properties=dict(m.properties),
+                attributes=dict(m.attributes),
+            )
             Rewriter.insert_op([cast, move], InsertPoint.before(m))
             c.result.replace_all_uses_with(move.results[0])
             Rewriter.erase_op(c)

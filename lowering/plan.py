@@ -32,13 +32,25 @@ UNARY_ACT = {
     nt.ReciprocalOp: "reciprocal", nt.TanhOp: "tanh", nt.SigmoidOp: "sigmoid", nt.ErfOp: "erf",
     nt.SiluOp: "silu", nt.ReluOp: "relu", nt.AbsOp: "abs",
 }  # fmt: skip
-BINARY_ALU = {nt.AddOp: "add", nt.SubOp: "sub", nt.MulOp: "mul", nt.DivOp: "div",
-              nt.MaxOp: "max", nt.MinOp: "min", nt.PowOp: "pow",
-              nt.AndOp: "and", nt.OrOp: "or", nt.XorOp: "xor"}
+BINARY_ALU = {
+    nt.AddOp: "add",
+    nt.SubOp: "sub",
+    nt.MulOp: "mul",
+    nt.DivOp: "div",
+    nt.MaxOp: "max",
+    nt.MinOp: "min",
+    nt.PowOp: "pow",
+    nt.AndOp: "and",
+    nt.OrOp: "or",
+    nt.XorOp: "xor",
+}
 # Binary ops whose ALU op is a property: comparisons (the predicate) and mod (fmod or not).
 BINARY = (*tuple(BINARY_ALU), nt.CmpOp, nt.ModOp)
-ELEMENTWISE = tuple(UNARY_ACT) + BINARY + (nt.NegOp, nt.NotOp, nt.GeluOp, nt.ClipOp, nt.CastOp, nt.WhereOp,
-                                           nt.ScaledCastOp)
+ELEMENTWISE = (
+    tuple(UNARY_ACT)
+    + BINARY
+    + (nt.NegOp, nt.NotOp, nt.GeluOp, nt.ClipOp, nt.CastOp, nt.WhereOp, nt.ScaledCastOp)
+)
 CONTRACTION = (nt.MatmulOp, nt.BatchMatmulOp, nt.LinearOp)
 ROWWISE = (nt.SoftmaxOp, nt.LogSoftmaxOp, nt.LayerNormOp, nt.RmsNormOp)
 RowwiseOp = nt.SoftmaxOp | nt.LogSoftmaxOp | nt.LayerNormOp | nt.RmsNormOp
@@ -54,7 +66,9 @@ def shape(v: SSAValue) -> tuple[int, ...]:
 def scaled_weight(op: Operation) -> TypeGuard[nt.ScaledCastOp]:
     """A scaled cast of a weight or constant: done as the weight is loaded into HBM (an fp8
     weight with its scales) or the constant built, never on chip."""
-    return isinstance(op, nt.ScaledCastOp) and isinstance(op.input.owner, (nt.WeightOp, nt.ConstantOp))
+    return isinstance(op, nt.ScaledCastOp) and isinstance(
+        op.input.owner, (nt.WeightOp, nt.ConstantOp)
+    )
 
 
 def tileable(op: Operation) -> bool:
@@ -77,7 +91,9 @@ MAX_GROUP_OPS = 32
 def plan_fusion(body_ops: list[Operation], returned: set[SSAValue]) -> set[Operation]:
     """The ops whose result is computed inside its (single) consumer."""
     fused: set[Operation] = set()
-    size: dict[Operation | Block, int] = {}  # ops in the group an op computes (itself and its fused producers)
+    size: dict[
+        Operation | Block, int
+    ] = {}  # ops in the group an op computes (itself and its fused producers)
     for op in body_ops:
         size[op] = 1 + sum(size[v.owner] for v in op.operands if v.owner in fused)
         if not tileable(op) or len(op.results) != 1 or size[op] >= MAX_GROUP_OPS:
@@ -94,18 +110,29 @@ def plan_fusion(body_ops: list[Operation], returned: set[SSAValue]) -> set[Opera
             if isinstance(op, CONTRACTION + ROWWISE) and _has_fixed(user, fused):
                 continue
             fused.add(op)
-        elif isinstance(user, CONTRACTION) and isinstance(op, (nt.CastOp, nt.ScaledCastOp)) \
-                and res in tuple(user.operands[:2]) \
-                and op.operands[0].owner not in fused:
+        elif (
+            isinstance(user, CONTRACTION)
+            and isinstance(op, (nt.CastOp, nt.ScaledCastOp))
+            and res in tuple(user.operands[:2])
+            and op.operands[0].owner not in fused
+        ):
             # a contraction operand converted as its tiles are loaded (no cast pass over HBM)
             fused.add(op)
-        elif isinstance(user, nt.ConvOp) and isinstance(op, (nt.CastOp, nt.ScaledCastOp)) \
-                and res in tuple(user.operands[:2]) \
-                and _conv_cast(op, user) and op.operands[0].owner not in fused:
+        elif (
+            isinstance(user, nt.ConvOp)
+            and isinstance(op, (nt.CastOp, nt.ScaledCastOp))
+            and res in tuple(user.operands[:2])
+            and _conv_cast(op, user)
+            and op.operands[0].owner not in fused
+        ):
             # the conv's DMAs read the cast's input and convert on the way (nisa.dma_copy casts)
             fused.add(op)
-        elif isinstance(user, (*ROWWISE, nt.ReduceSumOp, nt.ReduceMeanOp, nt.ReduceMaxOp)) and tileable(user) and \
-                user.operands[0] is res and isinstance(op, ELEMENTWISE):
+        elif (
+            isinstance(user, (*ROWWISE, nt.ReduceSumOp, nt.ReduceMeanOp, nt.ReduceMaxOp))
+            and tileable(user)
+            and user.operands[0] is res
+            and isinstance(op, ELEMENTWISE)
+        ):
             fused.add(op)
     return fused
 
@@ -113,9 +140,16 @@ def plan_fusion(body_ops: list[Operation], returned: set[SSAValue]) -> set[Opera
 def dma_cast(op: nt.CastOp | nt.ScaledCastOp) -> bool:
     """Can a DMA do this cast? dma_copy converts float to float through fp32 with RNE, never
     saturating nor scaling: every float cast but a saturating one to fp8."""
-    src, dst = tensor_type_of(op.operands[0]).element_type, tensor_type_of(op.results[0]).element_type
-    return isinstance(op, nt.CastOp) and is_float(src) and is_float(dst) and \
-        not (op.prop("saturate") and isinstance(dst, Float8E4M3Type))
+    src, dst = (
+        tensor_type_of(op.operands[0]).element_type,
+        tensor_type_of(op.results[0]).element_type,
+    )
+    return (
+        isinstance(op, nt.CastOp)
+        and is_float(src)
+        and is_float(dst)
+        and not (op.prop("saturate") and isinstance(dst, Float8E4M3Type))
+    )
 
 
 def _conv_cast(op: nt.CastOp | nt.ScaledCastOp, conv: nt.ConvOp) -> bool:
@@ -123,7 +157,10 @@ def _conv_cast(op: nt.CastOp | nt.ScaledCastOp, conv: nt.ConvOp) -> bool:
     fp8 too (lowering/conv.py clamps the loaded tiles in place: even an im2col tile, which
     repeats values once per tap, measured faster than the cast's own pass through HBM), and a
     scaled one with one scale (the tiles load in fp32 and are scaled into fp8 tiles)."""
-    src, dst = tensor_type_of(op.operands[0]).element_type, tensor_type_of(op.results[0]).element_type
+    src, dst = (
+        tensor_type_of(op.operands[0]).element_type,
+        tensor_type_of(op.results[0]).element_type,
+    )
     if isinstance(op, nt.ScaledCastOp):
         return op.results[0] is conv.operands[0] and len(op.scale) == 1
     return dma_cast(op) or (op.results[0] is conv.operands[0] and is_float(src) and is_float(dst))
@@ -183,7 +220,9 @@ def resident_bytes(v: SSAValue) -> int:
     return -(-prod(S[:-1]) // PMAX) * S[-1] * DT_BYTES[name]
 
 
-def plan_residency(ops: list[Operation], fused: set[Operation], returned: set[SSAValue]) -> set[Operation]:
+def plan_residency(
+    ops: list[Operation], fused: set[Operation], returned: set[SSAValue]
+) -> set[Operation]:
     """Ops whose result stays in SBUF: computed by a tile group, small, not returned, and read
     only by ops that read tiles (never by DMA-only ops such as reshape or conv). Resident tiles
     hold the [rows, last dim] view, so a group with a row-wise op over another axis (tiled in
@@ -193,11 +232,16 @@ def plan_residency(ops: list[Operation], fused: set[Operation], returned: set[SS
     for op in ops:
         if op in fused or not tileable(op) or op.results[0] in returned:
             continue
-        if any(isinstance(m, ROWWISE) and m.axis.value.data % len(shape(m.results[0])) != len(shape(m.results[0])) - 1
-               for m in members(op, fused)):
+        if any(
+            isinstance(m, ROWWISE)
+            and m.axis.value.data % len(shape(m.results[0])) != len(shape(m.results[0])) - 1
+            for m in members(op, fused)
+        ):
             continue
         users = [u.operation for u in op.results[0].uses]
-        readable = all(isinstance(u, readers) and (tileable(u) or not isinstance(u, TILEABLE)) for u in users)
+        readable = all(
+            isinstance(u, readers) and (tileable(u) or not isinstance(u, TILEABLE)) for u in users
+        )
         if users and readable and 0 < resident_bytes(op.results[0]) <= RESIDENT_BYTES:
             out.add(op)
     return out
@@ -209,8 +253,11 @@ def residency_last_use(ops: list[Operation], fused: set[Operation]) -> dict[SSAV
     root = {}
     for op in reversed(ops):  # a fused op's root is its single user's root
         root[op] = op if op not in fused else root.get(next(iter(op.results[0].uses)).operation, op)
-    return {op.results[0]: max(index[root[u.operation]] for u in op.results[0].uses)
-            for op in ops if RESIDENT in op.attributes and all(u.operation in root for u in op.results[0].uses)}
+    return {
+        op.results[0]: max(index[root[u.operation]] for u in op.results[0].uses)
+        for op in ops
+        if RESIDENT in op.attributes and all(u.operation in root for u in op.results[0].uses)
+    }
 
 
 def annotate(fn: func.FuncOp) -> None:
@@ -235,7 +282,9 @@ def annotate(fn: func.FuncOp) -> None:
 
 def _mm2d(op: Operation) -> bool:
     """A 2-D matmul or linear (no batch dims)."""
-    return isinstance(op, (nt.MatmulOp, nt.LinearOp)) and all(len(shape(v)) == 2 for v in op.operands[:2])
+    return isinstance(op, (nt.MatmulOp, nt.LinearOp)) and all(
+        len(shape(v)) == 2 for v in op.operands[:2]
+    )
 
 
 def plan_transposed(resident: set[Operation], fused: set[Operation]) -> set[Operation]:
@@ -260,14 +309,20 @@ def plan_transposed(resident: set[Operation], fused: set[Operation]) -> set[Oper
             if o is mms[0]:
                 extra = list(o.operands[2:])  # a linear's bias
             elif isinstance(o, ELEMENTWISE):
-                extra = [x for x in o.operands if not (isinstance(x.owner, Operation) and x.owner in fused)]
+                extra = [
+                    x
+                    for x in o.operands
+                    if not (isinstance(x.owner, Operation) and x.owner in fused)
+                ]
             else:
                 ok = False
                 break
             for x in extra:
                 s = shape(x)
                 splat = isinstance(x.owner, nt.ConstantOp) and _is_splat(x.owner)
-                if not splat and not (len(s) <= 2 and s[-1:] == (n,) and all(d == 1 for d in s[:-1])):
+                if not splat and not (
+                    len(s) <= 2 and s[-1:] == (n,) and all(d == 1 for d in s[:-1])
+                ):
                     ok = False
         if ok:
             out.add(root)

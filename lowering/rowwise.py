@@ -50,7 +50,9 @@ def tile(lw, op, k, r0, r1, c0, c1):
     kb.inst("scalar", nisa.ActivationOp, sd, var, func="sqrt", bias=eps_col)
     y = _scratch(lw, p, C).ap()
     if mean is not None:
-        kb.inst("vector", nisa.TensorScalarOp, y, x, op0="sub", operand0=mean, op1="div", operand1=sd)
+        kb.inst(
+            "vector", nisa.TensorScalarOp, y, x, op0="sub", operand0=mean, op1="div", operand1=sd
+        )
     else:
         kb.inst("vector", nisa.TensorScalarOp, y, x, op0="div", operand0=sd)
     scale = op.operands[1]
@@ -77,7 +79,9 @@ def _softmax(lw, o, x, p: int, C: int, log: bool) -> None:
     else:
         ls = _scratch(lw, p, 1).ap()
         kb.inst("scalar", nisa.ActivationOp, ls, s, func="log")
-        kb.inst("vector", nisa.TensorScalarOp, o, x, op0="add", operand0=nmax, op1="sub", operand1=ls)
+        kb.inst(
+            "vector", nisa.TensorScalarOp, o, x, op0="add", operand0=nmax, op1="sub", operand1=ls
+        )
 
 
 def softmax_any_axis(lw, op) -> None:
@@ -147,8 +151,11 @@ def reduce(lw, op):
         total = _scratch(lw, r1 - r0, 1).ap() if mean else res.ap()
         # rows longer than a chunk: one partial per chunk (fp32, or the integers' own type),
         # then a reduce of the partials
-        part = (_scratch(lw, r1 - r0, len(chunks), dt(out) if exact else "f32")
-                if len(chunks) > 1 else None)
+        part = (
+            _scratch(lw, r1 - r0, len(chunks), dt(out) if exact else "f32")
+            if len(chunks) > 1
+            else None
+        )
         for i, (c0, c1) in enumerate(chunks):
             kept, lw.tile_cache = lw.tile_cache, {}
             if src is None:
@@ -183,7 +190,14 @@ def _int32_reduce(lw, res, t, alu: str) -> None:
         lw.kb.inst("gpsimd", nisa.TensorTensorOp, out, lo, hi, op=alu)
         if width % 2:  # the odd column folds into the first
             first = out if nxt is None else nxt.ap((0, p), (0, 1))
-            lw.kb.inst("gpsimd", nisa.TensorTensorOp, first, first, cur.ap((0, p), (width - 1, width)), op=alu)
+            lw.kb.inst(
+                "gpsimd",
+                nisa.TensorTensorOp,
+                first,
+                first,
+                cur.ap((0, p), (width - 1, width)),
+                op=alu,
+            )
         if nxt is None:  # the last step wrote res
             return
         cur, width = nxt, half
@@ -209,7 +223,12 @@ def _mean_var(lw, x, p: int, C: int):
     st = _scratch(lw, p, 3 * g).ap()
     for i in range(g):
         a, b = i * BN_FMAX, min(C, (i + 1) * BN_FMAX)
-        kb.inst("vector", nisa.BnStatsOp, st.buf.ap((0, p), (3 * i, 3 * i + 3)), x.buf.ap((0, p), (a, b)))
+        kb.inst(
+            "vector",
+            nisa.BnStatsOp,
+            st.buf.ap((0, p), (3 * i, 3 * i + 3)),
+            x.buf.ap((0, p), (a, b)),
+        )
     mv = _scratch(lw, p, 2)
     kb.inst("vector", nisa.BnAggrOp, mv.ap(), st)
     return mv.ap((0, p), (0, 1)), mv.ap((0, p), (1, 2))
@@ -241,26 +260,53 @@ def group_norm(lw, op):
             tb = _scratch(lw, p, W, lw.home_of(x).dtype)
             for r in range(r0, r1):
                 n, g = divmod(r, G)
-                H.load(kb, lambda a, b, w0, w1, q=r - r0: tb.ap((q + a, q + b), (w0, w1)),
-                       lw.home_of(x), 1, n, n + 1, g * W, (g + 1) * W)
+                H.load(
+                    kb,
+                    lambda a, b, w0, w1, q=r - r0: tb.ap((q + a, q + b), (w0, w1)),
+                    lw.home_of(x),
+                    1,
+                    n,
+                    n + 1,
+                    g * W,
+                    (g + 1) * W,
+                )
             t = tb.ap()
         mean, var = _mean_var(lw, t, p, W)
         sd = _scratch(lw, p, 1).ap()
         kb.inst("scalar", nisa.ActivationOp, sd, var, func="sqrt", bias=lw.const_col(eps, p))
         y = _scratch(lw, p, W).ap()
-        kb.inst("vector", nisa.TensorScalarOp, y, t, op0="sub", operand0=mean, op1="div", operand1=sd)
+        kb.inst(
+            "vector", nisa.TensorScalarOp, y, t, op0="sub", operand0=mean, op1="div", operand1=sd
+        )
         if per_row:
             ch = [r % Ch for r in range(r0, r1)]
             sc, b = column(lw, scale, ch), column(lw, bias, ch)
             res = kb.sbuf(p, (W,), dt(out))
-            kb.inst("vector", nisa.TensorScalarOp, res.ap(), y, op0="mul", operand0=sc, op1="add", operand1=b)
+            kb.inst(
+                "vector",
+                nisa.TensorScalarOp,
+                res.ap(),
+                y,
+                op0="mul",
+                operand0=sc,
+                op1="add",
+                operand1=b,
+            )
             H.store(kb, lambda a, b_, w0, w1: res.ap((a, b_), (w0, w1)), dst, 2, r0, r1, 0, W)
             kb.free(res)
         else:
             for r in range(r0, r1):
                 n, g = divmod(r, G)
-                H.store(kb, lambda a, b_, w0, w1, q=r - r0: y.buf.ap((q + a, q + b_), (w0, w1)),
-                        ynorm, 1, n, n + 1, g * W, (g + 1) * W)
+                H.store(
+                    kb,
+                    lambda a, b_, w0, w1, q=r - r0: y.buf.ap((q + a, q + b_), (w0, w1)),
+                    ynorm,
+                    1,
+                    n,
+                    n + 1,
+                    g * W,
+                    (g + 1) * W,
+                )
         kb.free(*lw.tile_cache.values())
         lw.tile_cache = {}
     if not per_row:
@@ -285,7 +331,16 @@ def _scale_bias_rows(lw, y, scale, bias, dst) -> None:
             t = kb.sbuf(p, (c1 - c0,), "f32")
             H.load(kb, lambda a, b_, w0, w1: t.ap((a, b_), (w0, w1)), y, 2, r0, r1, c0, c1)
             res = kb.sbuf(p, (c1 - c0,), dst.dtype)
-            kb.inst("vector", nisa.TensorScalarOp, res.ap(), t.ap(), op0="mul", operand0=sc, op1="add", operand1=b)
+            kb.inst(
+                "vector",
+                nisa.TensorScalarOp,
+                res.ap(),
+                t.ap(),
+                op0="mul",
+                operand0=sc,
+                op1="add",
+                operand1=b,
+            )
             H.store(kb, lambda a, b_, w0, w1: res.ap((a, b_), (w0, w1)), dst, 2, r0, r1, c0, c1)
             kb.free(t, res)
         kb.free(*columns)
@@ -315,9 +370,20 @@ def batch_norm(lw, op):
             lw.tile_cache = {}
             t = lw.tile(x, 2, r0, r1, c0, c1).ap()
             y = _scratch(lw, p, c1 - c0).ap()
-            kb.inst("vector", nisa.TensorScalarOp, y, t, op0="sub", operand0=m, op1="div", operand1=sd)
+            kb.inst(
+                "vector", nisa.TensorScalarOp, y, t, op0="sub", operand0=m, op1="div", operand1=sd
+            )
             res = kb.sbuf(p, (c1 - c0,), dt(out))
-            kb.inst("vector", nisa.TensorScalarOp, res.ap(), y, op0="mul", operand0=sc, op1="add", operand1=b)
+            kb.inst(
+                "vector",
+                nisa.TensorScalarOp,
+                res.ap(),
+                y,
+                op0="mul",
+                operand0=sc,
+                op1="add",
+                operand1=b,
+            )
             H.store(kb, lambda a, b_, w0, w1: res.ap((a, b_), (w0, w1)), dst, 2, r0, r1, c0, c1)
             kb.free(res, *lw.tile_cache.values())
         kb.free(*columns)

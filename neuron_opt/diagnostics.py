@@ -35,9 +35,19 @@ def printable(text: str) -> str:
     escapes: `\\n`, `\\x1b`, `\\u202e`."""
     if text.isprintable():
         return text
-    return "".join(c if c.isprintable() else _ESCAPES.get(c) or (
-        f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}")
-        for c in text)
+    return "".join(
+        c
+        if c.isprintable()
+        else _ESCAPES.get(c)
+        or (
+            f"\\x{ord(c):02x}"
+            if ord(c) < 0x100
+            else f"\\u{ord(c):04x}"
+            if ord(c) < 0x10000
+            else f"\\U{ord(c):08x}"
+        )
+        for c in text
+    )
 
 
 def markup(text: str) -> str:

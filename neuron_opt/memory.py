@@ -22,7 +22,9 @@ def parse_size(text: str) -> int:
     """`4G`, `512M`, `1.5GiB`, `100000` (bytes) -> bytes; binary units."""
     m = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*([kmgt]?)(?:i?b)?\s*", text, re.IGNORECASE)
     if not m or float(m.group(1)) <= 0:
-        raise CompileError(f"--max-memory: expected a size such as 4G, 512M or 100000; found '{text}'")
+        raise CompileError(
+            f"--max-memory: expected a size such as 4G, 512M or 100000; found '{text}'"
+        )
     return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
 
 
@@ -53,5 +55,7 @@ def fmt(nbytes: int) -> str:
 def check(nbytes: int, what: str, where: str | None) -> None:
     """Raise `WHERE: error: WHAT needs N, over the memory budget ...` if nbytes is over it."""
     if nbytes > limit():
-        raise CompileError(f"{what} needs {fmt(nbytes)}, over the memory budget of {fmt(limit())} "
-                           "(--max-memory)", where)
+        raise CompileError(
+            f"{what} needs {fmt(nbytes)}, over the memory budget of {fmt(limit())} (--max-memory)",
+            where,
+        )

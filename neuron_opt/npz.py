@@ -41,7 +41,9 @@ def open_regular(path: str | os.PathLike, what: str = "file"):
         fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as e:
         detail = e.strerror or str(e)
-        raise CompileError(f"cannot read weights: {detail}" if what == "weights" else detail, name) from None
+        raise CompileError(
+            f"cannot read weights: {detail}" if what == "weights" else detail, name
+        ) from None
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
@@ -53,10 +55,14 @@ def open_regular(path: str | os.PathLike, what: str = "file"):
 
 
 @overload
-def read_bounded(path: str, what: str = ..., text: Literal[False] = False, regular: bool = ...) -> bytes: ...
+def read_bounded(
+    path: str, what: str = ..., text: Literal[False] = False, regular: bool = ...
+) -> bytes: ...
 @overload
 def read_bounded(path: str, what: str, text: Literal[True], regular: bool = ...) -> str: ...
-def read_bounded(path: str, what: str = "file", text: bool = False, regular: bool = False) -> str | bytes:
+def read_bounded(
+    path: str, what: str = "file", text: bool = False, regular: bool = False
+) -> str | bytes:
     """All of an input file ('-' is stdin; pipes and FIFOs are fine), refusing one larger than
     the memory budget before it is held (so /dev/zero ends in an error, not an endless read).
     With `text`, the UTF-8 text (a NUL byte or invalid UTF-8 stops the read where it occurs);
@@ -85,18 +91,22 @@ def read_bounded(path: str, what: str = "file", text: bool = False, regular: boo
                     try:
                         chunk = decoder.decode(chunk)
                     except UnicodeDecodeError as e:
-                        raise CompileError(f"not a text file: invalid UTF-8 at byte {total + e.start}",
-                                           where) from None
+                        raise CompileError(
+                            f"not a text file: invalid UTF-8 at byte {total + e.start}", where
+                        ) from None
                     if (nul := chunk.find("\0")) >= 0:
-                        raise CompileError(f"not a text file: NUL byte at offset {total + nul}", where)
+                        raise CompileError(
+                            f"not a text file: NUL byte at offset {total + nul}", where
+                        )
                 total += size
                 chunks.append(chunk)
             if decoder is not None:
                 try:
                     chunks.append(decoder.decode(b"", final=True))
                 except UnicodeDecodeError as e:
-                    raise CompileError(f"not a text file: invalid UTF-8 at byte {total + e.start}",
-                                       where) from None
+                    raise CompileError(
+                        f"not a text file: invalid UTF-8 at byte {total + e.start}", where
+                    ) from None
     except OSError as e:
         raise CompileError(e.strerror or str(e), where) from None
     return "".join(chunks) if text else b"".join(chunks)
@@ -189,12 +199,16 @@ def _read_npy(
     except (ValueError, SyntaxError, TypeError, EOFError) as e:
         raise CompileError(f"not a .npy array ({str(e).splitlines()[0]})", where) from None
     if dtype.hasobject:
-        raise CompileError(f"an object array ({dtype}): refused, pickled data is never loaded", where)
+        raise CompileError(
+            f"an object array ({dtype}): refused, pickled data is never loaded", where
+        )
     count = 1
     for d in shape:
         count *= d
     nbytes = count * dtype.itemsize
-    memory.check(nbytes, f"an array of shape {'x'.join(map(str, shape)) or 'scalar'} {dtype}", where)
+    memory.check(
+        nbytes, f"an array of shape {'x'.join(map(str, shape)) or 'scalar'} {dtype}", where
+    )
     data_size = member_size - m.tell()
     if data_size < nbytes:
         raise CompileError(f"truncated data: {data_size} bytes for a {nbytes}-byte array", where)
@@ -205,7 +219,7 @@ def _read_npy(
     buf = bytearray(nbytes)
     view, got = memoryview(buf), 0
     while got < nbytes:  # a zip member's readinto reads a temporary copy: 16 MiB at a time
-        n = m.readinto(view[got:got + (1 << 24)])
+        n = m.readinto(view[got : got + (1 << 24)])
         if not n:
             raise CompileError("truncated data", where)
         got += n
@@ -260,7 +274,9 @@ def open_weights(module, source) -> Weights:
     the directory the IR file lies in, inside which (or the --weights-root) the module's
     `nt.weights` must resolve. Raises CompileError; returns a Mapping with a `path` label."""
     if isinstance(source, Mapping):
-        return cast(Weights, source) if hasattr(source, "path") else _InMemory(source)  # path: checked
+        return (
+            cast(Weights, source) if hasattr(source, "path") else _InMemory(source)
+        )  # path: checked
     attr = module.attributes.get(WEIGHTS_ATTR)
     if not isinstance(attr, StringAttr):
         raise CompileError(f"the module has weights but no '{WEIGHTS_ATTR}' attribute")
@@ -270,15 +286,21 @@ def open_weights(module, source) -> Weights:
     roots = [base] + ([_weights_root] if _weights_root is not None else [])
     if not any(target.is_relative_to(r) for r in roots):
         # Said of any such path, existing or not: the message reveals nothing about the file.
-        raise CompileError(f"the weights path '{attr.data}' leads outside the IR file's "
-                           "directory (allow another directory with --weights-root)", shown)
+        raise CompileError(
+            f"the weights path '{attr.data}' leads outside the IR file's "
+            "directory (allow another directory with --weights-root)",
+            shown,
+        )
     z = NpzFile(target, "weights")
     z.path, z.file = shown, target
     digest = module.attributes.get(DIGEST_ATTR)
     if isinstance(digest, StringAttr) and z.digest() != digest.data:
         z.close()
-        raise CompileError("the weights do not match the IR (another compile wrote this pair's "
-                           f"other half: its {DIGEST_ATTR} differs); compile again", shown)
+        raise CompileError(
+            "the weights do not match the IR (another compile wrote this pair's "
+            f"other half: its {DIGEST_ATTR} differs); compile again",
+            shown,
+        )
     return z
 
 

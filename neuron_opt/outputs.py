@@ -62,8 +62,16 @@ def check_outputs(outputs, inputs=()) -> None:
         if st is not None:
             for name, ist in in_stats:
                 if _same(st, ist):
-                    other = "" if name == path else f" {name}" + (
-                        "" if os.path.realpath(name) == real else " (the same file by another name)")
+                    other = (
+                        ""
+                        if name == path
+                        else f" {name}"
+                        + (
+                            ""
+                            if os.path.realpath(name) == real
+                            else " (the same file by another name)"
+                        )
+                    )
                     raise CompileError(f"the output would overwrite the input{other}", path)
             key: object = (st.st_dev, st.st_ino)
         else:
@@ -108,13 +116,19 @@ def _check_writable(name: str, real: str, st: os.stat_result | None, parent: str
 
 
 def _why(path: str) -> str:
-    return "read-only file system" if os.statvfs(path).f_flag & os.ST_RDONLY else "permission denied"
+    return (
+        "read-only file system" if os.statvfs(path).f_flag & os.ST_RDONLY else "permission denied"
+    )
 
 
 @overload
-def atomic_output(path: str | os.PathLike, mode: Literal["w"] = "w") -> AbstractContextManager[TextIO]: ...
+def atomic_output(
+    path: str | os.PathLike, mode: Literal["w"] = "w"
+) -> AbstractContextManager[TextIO]: ...
 @overload
-def atomic_output(path: str | os.PathLike, mode: Literal["wb"]) -> AbstractContextManager[BinaryIO]: ...
+def atomic_output(
+    path: str | os.PathLike, mode: Literal["wb"]
+) -> AbstractContextManager[BinaryIO]: ...
 @contextmanager
 def atomic_output(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
     """A file object for the output `path` (see the module docstring); an OSError while writing
@@ -137,7 +151,9 @@ def atomic_output(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
     # The temp file's name is chosen before anything is created, so that an error, Ctrl-C or
     # SIGTERM at any moment removes whatever exists under it (O_TMPFILE data has no name
     # until just before the rename; a named temp file has it from the start).
-    tmp = os.path.join(parent, f".{os.path.basename(real)[:48]}.{secrets.token_hex(8)}.tmp")  # (a long name fits)
+    tmp = os.path.join(
+        parent, f".{os.path.basename(real)[:48]}.{secrets.token_hex(8)}.tmp"
+    )  # (a long name fits)
     try:
         with _writing(name):
             fd, named = _temp_file(parent, tmp)
@@ -220,4 +236,6 @@ def save_outputs(path: str | os.PathLike, outputs: dict) -> None:
     """Outputs to an .npz, atomically. An .npz cannot hold ml_dtypes' bf16/fp8 (dtype kind 'V'),
     so those are widened to float32, which holds them exactly."""
     with atomic_output(path, "wb") as f:
-        write_npz(f, {k: v.astype(np.float32) if v.dtype.kind == "V" else v for k, v in outputs.items()})
+        write_npz(
+            f, {k: v.astype(np.float32) if v.dtype.kind == "V" else v for k, v in outputs.items()}
+        )

@@ -126,7 +126,9 @@ class _Search:
         return len(self.points) >= self.budget
 
     def uniform(self, p: str) -> Assignment:
-        return tuple(p if p in u.allowed(self.precisions) else CONTRACTION_ONLY[p] for u in self.units)
+        return tuple(
+            p if p in u.allowed(self.precisions) else CONTRACTION_ONLY[p] for u in self.units
+        )
 
     def contractions(self, p: str) -> Assignment:
         return tuple(p if u.contraction else FP32 for u in self.units)
@@ -138,9 +140,14 @@ class _Search:
         return tuple(out)
 
 
-def search(units: Sequence[Unit], evaluate: Callable[[list[Assignment], str], list[Measure]],
-           tolerance: float, rank: Callable[[str], list[int]],
-           precisions: Sequence[str] = PRECISIONS, budget: int = DEFAULT_BUDGET) -> Result:
+def search(
+    units: Sequence[Unit],
+    evaluate: Callable[[list[Assignment], str], list[Measure]],
+    tolerance: float,
+    rank: Callable[[str], list[int]],
+    precisions: Sequence[str] = PRECISIONS,
+    budget: int = DEFAULT_BUDGET,
+) -> Result:
     """The fastest feasible assignment found (docs/tune.md). `evaluate(batch, phase)` measures
     a batch of assignments; `rank(p)` orders the unit indices, worst first, by the error each
     adds on its own when every unit is in precision p."""
@@ -150,7 +157,9 @@ def search(units: Sequence[Unit], evaluate: Callable[[list[Assignment], str], li
     s.run(uniform + mixed, "uniform")
     best = min((p for p in s.points if p.feasible(tolerance)), key=Point.key, default=None)
     # The fastest uniform candidate, and its precision.
-    fastest, top = min(((s.seen[a], p) for (a, _), p in zip(uniform, precisions)), key=lambda t: t[0].key())
+    fastest, top = min(
+        ((s.seen[a], p) for (a, _), p in zip(uniform, precisions)), key=lambda t: t[0].key()
+    )
     if not fastest.feasible(tolerance) and (best is None or fastest.key() < best.key()):
         promoted = _promote(s, fastest, rank(top))
         if promoted is not None and (best is None or promoted.key() < best.key()):
@@ -194,15 +203,25 @@ def _groups(units: Sequence[Unit]) -> list[tuple[int, ...]]:
 
 def _demote(s: _Search, current: Point) -> tuple[Point, int]:
     # A contraction-only precision is a move only for groups holding a contraction.
-    moves = [(g, p) for g in _groups(s.units) for p in s.precisions
-             if any(p in s.units[i].allowed(s.precisions) for i in g)]
+    moves = [
+        (g, p)
+        for g in _groups(s.units)
+        for p in s.precisions
+        if any(p in s.units[i].allowed(s.precisions) for i in g)
+    ]
     rounds = 0
     while moves and not s.spent:
         rounds += 1
-        moves = list(dict.fromkeys(m for m in moves if s.with_units(current.assignment, *m) != current.assignment))
+        moves = list(
+            dict.fromkeys(
+                m for m in moves if s.with_units(current.assignment, *m) != current.assignment
+            )
+        )
         if not moves:
             break
-        tried = s.run([(s.with_units(current.assignment, g, p), f"{p} x{len(g)}") for g, p in moves], "demote")
+        tried = s.run(
+            [(s.with_units(current.assignment, g, p), f"{p} x{len(g)}") for g, p in moves], "demote"
+        )
         nxt: list[tuple[tuple[int, ...], str]] = []
         gains = []
         for m, pt in zip(moves, tried):
@@ -227,8 +246,14 @@ def _demote(s: _Search, current: Point) -> tuple[Point, int]:
                 prefixes.append((a, f"greedy {len(prefixes) + 1}"))
             # The single best move is the first prefix; the others are evaluated together.
             done = [gains[0][2], *s.run(prefixes[1:], "demote")]
-            k, current = min(((k, pt) for k, pt in enumerate(done, 1) if pt is not None and pt.feasible(s.tolerance)),
-                             key=lambda t: t[1].key())
+            k, current = min(
+                (
+                    (k, pt)
+                    for k, pt in enumerate(done, 1)
+                    if pt is not None and pt.feasible(s.tolerance)
+                ),
+                key=lambda t: t[1].key(),
+            )
             nxt += [m for _, m, _ in gains if m not in chosen[:k]]  # tried again from the new point
         moves = nxt
     return current, rounds

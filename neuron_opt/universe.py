@@ -69,8 +69,11 @@ def _example_fold_double_neg() -> type[ModulePass]:
         project = None
     path = root / "examples" / "passes" / "fold_double_neg.py"
     if project != "neuron-opt" or not path.is_file():
-        raise CompileError("pass example-fold-double-neg exists in a neuron-opt source checkout "
-                           "only (install examples/passes to get it elsewhere)", "neuron-opt")
+        raise CompileError(
+            "pass example-fold-double-neg exists in a neuron-opt source checkout "
+            "only (install examples/passes to get it elsewhere)",
+            "neuron-opt",
+        )
     spec = importlib.util.spec_from_file_location("neuron_opt_example_fold_double_neg", path)
     if spec is None or spec.loader is None:
         raise CompileError(f"cannot load {path} as a Python module", "neuron-opt")

@@ -35,12 +35,18 @@ from xdsl.ir import Attribute, BlockArgument, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
+from neuron_opt.diagnostics import CompileError, onnx_node_of
 from neuron_opt.dialects import nt
 from neuron_opt.dialects.types import is_float, round_to, tensor_type_of, type_name
-from neuron_opt.options import DEFAULT_MODE, DEFAULT_TYPE, CastTypeOption, ModeOption, normalize_mode
+from neuron_opt.options import (
+    DEFAULT_MODE,
+    DEFAULT_TYPE,
+    CastTypeOption,
+    ModeOption,
+    normalize_mode,
+)
 from neuron_opt.passes.cast_report import CastReport
 from neuron_opt.passes.policy import POLICY, role_type, saturates
-from neuron_opt.diagnostics import CompileError, onnx_node_of
 from neuron_opt.passes.precision_plan import PlanRule, PrecisionPlan, build_plan, fp8_scale
 
 
@@ -62,7 +68,9 @@ class AutoCastPass(ModulePass):
     def apply(self, ctx: Context, op: builtin.ModuleOp) -> None:
         self.cast(ctx, op)
 
-    def cast(self, ctx: Context, op: builtin.ModuleOp, plan: PrecisionPlan | None = None) -> CastReport:
+    def cast(
+        self, ctx: Context, op: builtin.ModuleOp, plan: PrecisionPlan | None = None
+    ) -> CastReport:
         """Run the pass; what it decided, per op, for the driver to print or save. `plan`: a
         plan a program built (the tuner's candidates) in place of the options' file and lists."""
         if plan is None:
@@ -117,8 +125,10 @@ def _scales_of(op: nt.Contraction, rule: PlanRule) -> _Scales:
         if len(w) != n:
             node = onnx_node_of(op)
             what = f"node {node[0]}" if node else op.name
-            raise CompileError(f"{rule.label}: weight_amax has {len(w)} values, {what} has {n} "
-                               "output channels", rule.where)
+            raise CompileError(
+                f"{rule.label}: weight_amax has {len(w)} values, {what} has {n} output channels",
+                rule.where,
+            )
         scales[1] = (tuple(fp8_scale(a, rule.margin) for a in w), axis)
     elif w is not None:
         scales[1] = ((fp8_scale(w, rule.margin),), None)
@@ -136,14 +146,18 @@ def _is_fp32_op(op: Operation) -> bool:
         return all(tensor_type_of(v).element_type == builtin.f32 for v in op.operands[:2])
     if isinstance(op, nt.CastOp):
         return op.result.type.element_type == builtin.f32
-    return any(tensor_type_of(v).element_type == builtin.f32 for v in _floats((*op.operands, *op.results)))
+    return any(
+        tensor_type_of(v).element_type == builtin.f32 for v in _floats((*op.operands, *op.results))
+    )
 
 
 def _converts(op: Operation, t: _Target) -> bool:
     """The op computes in another type than the model's: its result, or a contraction's
     inputs (an op only reading casts of its inputs computes as before)."""
     return any(_retyped(op, r, t) for r in _floats(op.results)) or (
-        isinstance(op, nt.Contraction) and any(tensor_type_of(op.operands[i]).element_type != t.data for i in (0, 1)))
+        isinstance(op, nt.Contraction)
+        and any(tensor_type_of(op.operands[i]).element_type != t.data for i in (0, 1))
+    )
 
 
 def _retyped(op: Operation, res: SSAValue, t: _Target) -> bool:
@@ -161,7 +175,9 @@ class _FuncCaster:
         self.report = report
         self.act = role_type("act", cast_type)
         # One cast per (value, type): users sharing an operand share its cast.
-        self.casts: dict[tuple[SSAValue, Attribute] | tuple[SSAValue, tuple[float, ...], int | None], SSAValue] = {}
+        self.casts: dict[
+            tuple[SSAValue, Attribute] | tuple[SSAValue, tuple[float, ...], int | None], SSAValue
+        ] = {}
         self.last_arg_cast: Operation | None = None  # keeps argument casts in argument order
         self.scaled: dict[Operation, _Scales] = {}  # contractions a rule gives scaled fp8
 
@@ -173,12 +189,21 @@ class _FuncCaster:
         wanted: dict[Operation, dict[int, Attribute | None]] = {}
         for op in ops:  # decided on the model's own types: nothing is rewritten yet
             # A scaled cast stays as it is: it reads any float and writes fp8 by definition.
-            if not _is_source(op) and not isinstance(op, nt.ScaledCastOp) and _floats((*op.operands, *op.results)):
+            if (
+                not _is_source(op)
+                and not isinstance(op, nt.ScaledCastOp)
+                and _floats((*op.operands, *op.results))
+            ):
                 rule = self.plan.match(op)
                 targets[op], reasons[op] = self._decide(op, rule)
                 t = targets[op]
-                if rule is not None and rule.scaled and isinstance(op, nt.Contraction) and t is not None \
-                        and t.data == role_type("matmul", "fp8_e4m3"):
+                if (
+                    rule is not None
+                    and rule.scaled
+                    and isinstance(op, nt.Contraction)
+                    and t is not None
+                    and t.data == role_type("matmul", "fp8_e4m3")
+                ):
                     self.scaled[op] = _scales_of(op, rule)
                 wanted[op] = self._operand_types(op, targets[op])
                 if rule is not None:
@@ -187,7 +212,9 @@ class _FuncCaster:
             if isinstance(op, nt.CastOp) and t is not None and op not in by_rule:
                 # A cast to f32 the policy converts writes what its users read, as sources
                 # do: one that feeds ops kept in f32 (a plan's, or an earlier run's) stays.
-                targets[op] = _Target(t.data, t.other, self._source_type(op.result, wanted) or builtin.f32)
+                targets[op] = _Target(
+                    t.data, t.other, self._source_type(op.result, wanted) or builtin.f32
+                )
         converts = {op: t is not None and _converts(op, t) for op, t in targets.items()}
         old_type = f.function_type
         if self.mode == "all":
@@ -225,7 +252,10 @@ class _FuncCaster:
         if policy.inputs == "keep":
             return None, policy.reason
         if not _is_fp32_op(op):
-            return None, "not an fp32 contraction" if cls is nt.MatmulClass else "not fp32 in the model"
+            return (
+                None,
+                "not an fp32 contraction" if cls is nt.MatmulClass else "not fp32 in the model",
+            )
         return self._target(op, self.cast_type), f"{self.mode}: {policy.reason}"
 
     def _target(self, op: Operation, precision: str) -> _Target:
@@ -234,7 +264,9 @@ class _FuncCaster:
         # A rule decides an op as `all` does, except that a contraction under matmult keeps its
         # f32 result (TensorE writes fp32 PSUM).
         cls = nt.op_class(op)
-        policy = POLICY[("matmult" if self.mode == "matmult" and cls is nt.MatmulClass else "all", cls)]
+        policy = POLICY[
+            ("matmult" if self.mode == "matmult" and cls is nt.MatmulClass else "all", cls)
+        ]
         data, result = role_type(policy.inputs, precision), role_type(policy.result, precision)
         return _Target(data, result if cls is nt.MatmulClass else data, result)
 
@@ -264,7 +296,9 @@ class _FuncCaster:
 
     # -- rewriting ---------------------------------------------------------------------------
 
-    def _rewrite(self, op: Operation, t: _Target | None, wanted: dict[int, Attribute | None]) -> None:
+    def _rewrite(
+        self, op: Operation, t: _Target | None, wanted: dict[int, Attribute | None]
+    ) -> None:
         for i, want in wanted.items():
             v = op.operands[i]
             if want is not None and tensor_type_of(v).element_type != want:
@@ -277,7 +311,9 @@ class _FuncCaster:
             op.properties["acc"] = builtin.f32
         for res in _floats(op.results):
             if _retyped(op, res, t):
-                Rewriter.replace_value_with_new_type(res, TensorType(t.result, tensor_type_of(res).get_shape()))
+                Rewriter.replace_value_with_new_type(
+                    res, TensorType(t.result, tensor_type_of(res).get_shape())
+                )
 
     def _scale_operands(self, op: Operation, sc: _Scales) -> None:
         """Scaled casts of the operands to fp8 and the contraction's unscale = 1 / (s0 * s1),
@@ -297,7 +333,9 @@ class _FuncCaster:
         if np.any(undo != 1.0):
             op.properties["unscale"] = nt.scale_array(undo.tolist())
 
-    def _scaled_cast(self, v: SSAValue, values: tuple[float, ...], axis: int | None, user: Operation) -> SSAValue:
+    def _scaled_cast(
+        self, v: SSAValue, values: tuple[float, ...], axis: int | None, user: Operation
+    ) -> SSAValue:
         key = (v, values, axis)
         if key in self.casts:
             return self.casts[key]
@@ -336,20 +374,31 @@ class _FuncCaster:
     def _retype_source(self, arg: BlockArgument, wanted) -> None:
         t = self._source_type(arg, wanted)
         if t is not None and t != tensor_type_of(arg).element_type:
-            Rewriter.replace_value_with_new_type(arg, TensorType(t, tensor_type_of(arg).get_shape()))
+            Rewriter.replace_value_with_new_type(
+                arg, TensorType(t, tensor_type_of(arg).get_shape())
+            )
 
     def _source(self, op: nt.ConstantOp | nt.WeightOp, wanted) -> None:
         res = op.result
         if not is_float(res.type.element_type):
             return
         if self.mode != "all":
-            reason = POLICY[("matmult", nt.MoveClass)].reason if self.mode == "matmult" else "auto-cast none"
+            reason = (
+                POLICY[("matmult", nt.MoveClass)].reason
+                if self.mode == "matmult"
+                else "auto-cast none"
+            )
             self.report.decide(op, "kept", None, False, reason)
             return
         t = self._source_type(res, wanted)
         if t is None or t == res.type.element_type:
-            reason = ("not fp32 in the model" if res.type.element_type != builtin.f32 else
-                      "its users read several types" if t is None else f"its users read {type_name(t)}")
+            reason = (
+                "not fp32 in the model"
+                if res.type.element_type != builtin.f32
+                else "its users read several types"
+                if t is None
+                else f"its users read {type_name(t)}"
+            )
             self.report.decide(op, "kept", None, False, reason)
             return
         new_t = TensorType(t, res.type.get_shape())
@@ -360,13 +409,17 @@ class _FuncCaster:
             self.report.saturated += bool(overflow.any())
             op.properties["value"] = nt.DenseAttr.from_array(rounded, new_t)
         Rewriter.replace_value_with_new_type(res, new_t)
-        self.report.decide(op, type_name(t), t, True, "all: constants and weights take their users' type")
+        self.report.decide(
+            op, type_name(t), t, True, "all: constants and weights take their users' type"
+        )
 
     def _cast(self, v: SSAValue, elt, user: Operation) -> SSAValue:
         key = (v, elt)
         if key in self.casts:
             return self.casts[key]
-        c = nt.CastOp.make(v, result_type=TensorType(elt, tensor_type_of(v).get_shape()), saturate=saturates(elt))
+        c = nt.CastOp.make(
+            v, result_type=TensorType(elt, tensor_type_of(v).get_shape()), saturate=saturates(elt)
+        )
         self._insert(c, v, user)
         self.casts[key] = c.result
         return c.result

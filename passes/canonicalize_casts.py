@@ -113,7 +113,9 @@ class _BlockCanonicalizer:
                 and R.attrs_exact_in(m, elt, R.effective_saturate(c))
             ):
                 return None
-            floats = [i for i, o in enumerate(m.operands) if is_float(tensor_type_of(o).element_type)]
+            floats = [
+                i for i, o in enumerate(m.operands) if is_float(tensor_type_of(o).element_type)
+            ]
             if len(floats) != 1:
                 return None
             chain.append((m, floats[0]))

@@ -39,8 +39,19 @@ class Decision:
         return printable(f"{self.where or '<inline>'}: {self.op}: {what}")
 
     def to_json(self) -> dict:
-        return {k: getattr(self, k) for k in
-                ("node", "op_type", "op", "where", "decision", "precision", "converted", "reason")}
+        return {
+            k: getattr(self, k)
+            for k in (
+                "node",
+                "op_type",
+                "op",
+                "where",
+                "decision",
+                "precision",
+                "converted",
+                "reason",
+            )
+        }
 
 
 @dataclass
@@ -59,15 +70,30 @@ class CastReport:
     def converted(self) -> int:
         return sum(d.converted for d in self.decisions)
 
-    def decide(self, op: Operation, decision: str, precision: Attribute | None, converted: bool,
-               reason: str) -> None:
+    def decide(
+        self,
+        op: Operation,
+        decision: str,
+        precision: Attribute | None,
+        converted: bool,
+        reason: str,
+    ) -> None:
         node = onnx_node_of(op)
         where = location_of(op)
         if where is None and isinstance(op, nt.WeightOp):
             where = f"@{op.sym_name.data}"  # an initializer: no node of its own
-        self.decisions.append(Decision(
-            where, op.name, node[0] if node else None, node[1] if node else None,
-            decision, type_name(precision) if precision is not None else None, converted, reason))
+        self.decisions.append(
+            Decision(
+                where,
+                op.name,
+                node[0] if node else None,
+                node[1] if node else None,
+                decision,
+                type_name(precision) if precision is not None else None,
+                converted,
+                reason,
+            )
+        )
 
     def matched(self, rule: PlanRule) -> None:
         self._matched.add(id(rule))
@@ -77,8 +103,10 @@ class CastReport:
         return [r for r in self.rules if id(r) not in self._matched]
 
     def warnings(self) -> list[str]:
-        return [printable(f"{r.where + ': ' if r.where else ''}warning: {r.label} matches no op")
-                for r in self.unmatched()]
+        return [
+            printable(f"{r.where + ': ' if r.where else ''}warning: {r.label} matches no op")
+            for r in self.unmatched()
+        ]
 
     def summary(self) -> str:
         return (

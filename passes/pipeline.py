@@ -6,17 +6,25 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 
-from neuron_opt.options import DEFAULT_MODE, DEFAULT_TYPE, CastTypeOption, ModeOption, normalize_mode
+from neuron_opt.options import (
+    DEFAULT_MODE,
+    DEFAULT_TYPE,
+    CastTypeOption,
+    ModeOption,
+    normalize_mode,
+)
 from neuron_opt.passes.auto_cast import AutoCastPass
-from neuron_opt.passes.cast_report import CastReport
 from neuron_opt.passes.canonicalize_casts import CanonicalizeCastsPass
+from neuron_opt.passes.cast_report import CastReport
 from neuron_opt.passes.precision_plan import PrecisionPlan
 from neuron_opt.passes.preserve_io import PreserveIOPass
 
 
 def cast_pipeline(
-    mode: ModeOption = DEFAULT_MODE, cast_type: CastTypeOption = DEFAULT_TYPE, preserve_io: bool = True,
-    **plan
+    mode: ModeOption = DEFAULT_MODE,
+    cast_type: CastTypeOption = DEFAULT_TYPE,
+    preserve_io: bool = True,
+    **plan,
 ) -> list[ModulePass]:
     """The passes for neuronx-cc's `--auto-cast M --auto-cast-type T [--cast-io]`; `plan` holds
     auto-cast's precision-plan options (plan, op_block_list, node_block_list). `none` without
@@ -30,8 +38,9 @@ def cast_pipeline(
     ]
 
 
-def apply_cast_pipeline(module: ModuleOp, passes: list[ModulePass],
-                        plan: PrecisionPlan | None = None) -> CastReport | None:
+def apply_cast_pipeline(
+    module: ModuleOp, passes: list[ModulePass], plan: PrecisionPlan | None = None
+) -> CastReport | None:
     """Apply `passes` in place; auto-cast's report (None when it did not run). `plan`, when
     given, is auto-cast's plan in place of its options' file and lists."""
     ctx = Context()
@@ -45,7 +54,9 @@ def apply_cast_pipeline(module: ModuleOp, passes: list[ModulePass],
 
 
 def run_cast_pipeline(
-    module: ModuleOp, mode: ModeOption = DEFAULT_MODE, cast_type: CastTypeOption = DEFAULT_TYPE,
+    module: ModuleOp,
+    mode: ModeOption = DEFAULT_MODE,
+    cast_type: CastTypeOption = DEFAULT_TYPE,
     preserve_io: bool = True,
 ) -> ModuleOp:
     """Apply the pipeline in place (and return the module)."""

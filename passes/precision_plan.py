@@ -63,6 +63,8 @@ def fp8_scale(amax: float, margin: float = 1.0) -> float:
         return 1.0
     e = math.frexp(FP8_MAX / (margin * amax))[1] - 1  # floor(log2(r)) for r > 0
     return math.ldexp(1.0, max(-_SCALE_EXP, min(_SCALE_EXP, e)))
+
+
 _CLASS_NAMES = tuple(c.name for c in nt.OP_CLASSES)
 
 
@@ -179,11 +181,15 @@ def parse_plan_text(text: str, path: str) -> PrecisionPlan:
 def parse_plan(doc: dict, path: str, lines: _Lines) -> PrecisionPlan:
     for key in doc:
         if key != "rule":
-            raise CompileError(f"unknown key '{key}' (a plan holds [[rule]] tables only)",
-                               f"{path}:{lines.top.get(key, 1)}")
+            raise CompileError(
+                f"unknown key '{key}' (a plan holds [[rule]] tables only)",
+                f"{path}:{lines.top.get(key, 1)}",
+            )
     rules = doc.get("rule", [])
     if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
-        raise CompileError("'rule' must be an array of tables ([[rule]])", f"{path}:{lines.top.get('rule', 1)}")
+        raise CompileError(
+            "'rule' must be an array of tables ([[rule]])", f"{path}:{lines.top.get('rule', 1)}"
+        )
     return PrecisionPlan(tuple(_rule(r, i, path, lines) for i, r in enumerate(rules)))
 
 
@@ -193,8 +199,11 @@ def _rule(r: dict, i: int, path: str, lines: _Lines) -> PlanRule:
 
     for key in r:
         if key not in MATCH_KEYS + SCALE_KEYS + ("name", "precision"):
-            fail(f"unknown key '{key}' (match keys: {', '.join(MATCH_KEYS)}; also name, precision, "
-                 f"{', '.join(SCALE_KEYS)})", key)
+            fail(
+                f"unknown key '{key}' (match keys: {', '.join(MATCH_KEYS)}; also name, precision, "
+                f"{', '.join(SCALE_KEYS)})",
+                key,
+            )
     if "precision" not in r:
         fail(f"no precision (one of {', '.join(PRECISIONS)})")
     precision = r["precision"]
@@ -230,9 +239,17 @@ def _rule(r: dict, i: int, path: str, lines: _Lines) -> PlanRule:
             fail(f"op_class must be one of {', '.join(_CLASS_NAMES)}, found {s!r}", "op_class")
     scales = _scale_keys(r, precision, fail)
     label = f"rule {i + 1}" + (f" '{name}'" if name else "")
-    return PlanRule(label, f"{path}:{lines.rule_line(i)}", precision, values.get("node", ()),
-                    tuple(regexes), values.get("op_type", ()), nt_ops, values.get("op_class", ()),
-                    **scales)
+    return PlanRule(
+        label,
+        f"{path}:{lines.rule_line(i)}",
+        precision,
+        values.get("node", ()),
+        tuple(regexes),
+        values.get("op_type", ()),
+        nt_ops,
+        values.get("op_class", ()),
+        **scales,
+    )
 
 
 def _number(v) -> bool:
@@ -246,7 +263,7 @@ def _scale_keys(r: dict, precision: str, fail) -> dict:
         if key not in r:
             continue
         if precision != "fp8_e4m3":
-            fail(f"{key} applies to precision \"fp8_e4m3\" only, found {precision!r}", key)
+            fail(f'{key} applies to precision "fp8_e4m3" only, found {precision!r}', key)
         v = r[key]
         if key == "margin":
             if not _number(v) or v <= 0:
@@ -254,8 +271,11 @@ def _scale_keys(r: dict, precision: str, fail) -> dict:
             out[key] = float(v)
         elif key == "weight_amax" and isinstance(v, list):
             if not v or not all(_number(x) and x >= 0 for x in v):
-                fail("weight_amax must be a number >= 0 or a non-empty list of them (one per "
-                     "output channel)", key)
+                fail(
+                    "weight_amax must be a number >= 0 or a non-empty list of them (one per "
+                    "output channel)",
+                    key,
+                )
             out[key] = tuple(float(x) for x in v)
         elif not _number(v) or v < 0:
             fail(f"{key} must be a finite number >= 0, found {v!r}", key)
@@ -266,16 +286,23 @@ def _scale_keys(r: dict, precision: str, fail) -> dict:
     return out
 
 
-def block_list_rules(op_types: tuple[str, ...], node_names: tuple[str, ...]) -> tuple[PlanRule, ...]:
+def block_list_rules(
+    op_types: tuple[str, ...], node_names: tuple[str, ...]
+) -> tuple[PlanRule, ...]:
     """onnxruntime's op_block_list / node_block_list: those ops stay fp32 (a rule per entry,
     so that a misspelt entry gets its own warning)."""
     return tuple(
         [PlanRule(f"--op-block-list entry '{t}'", "", "fp32", op_type=(t,)) for t in op_types]
-        + [PlanRule(f"--node-block-list entry '{n}'", "", "fp32", node=(glob.escape(n),))
-           for n in node_names])  # exact names, not globs
+        + [
+            PlanRule(f"--node-block-list entry '{n}'", "", "fp32", node=(glob.escape(n),))
+            for n in node_names
+        ]
+    )  # exact names, not globs
 
 
-def build_plan(path: str, op_types: tuple[str, ...] = (), node_names: tuple[str, ...] = ()) -> PrecisionPlan:
+def build_plan(
+    path: str, op_types: tuple[str, ...] = (), node_names: tuple[str, ...] = ()
+) -> PrecisionPlan:
     """The block lists' rules first, then the file's (when a path is given)."""
     file_rules = load_plan(path).rules if path else ()
     return PrecisionPlan(block_list_rules(op_types, node_names) + file_rules)

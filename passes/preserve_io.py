@@ -124,7 +124,7 @@ def _lower_arguments(f: func.FuncOp, cast_type) -> None:
         targets = {(u.result.type, R.effective_saturate(u)) for u in casts}
         if len(targets) != 1:
             continue
-        (t, sat), = targets
+        ((t, sat),) = targets
         if sat or t.element_type != cast_type:
             continue
         new_arg = Rewriter.replace_value_with_new_type(arg, t)

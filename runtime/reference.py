@@ -24,6 +24,8 @@ from xdsl.interpreter import Interpreter, OpImplResult, PythonValues, ReturnedVa
 from xdsl.interpreters.func import FuncFunctions
 from xdsl.ir import Attribute, Operation, Region
 
+from neuron_opt.blas import single_threaded
+from neuron_opt.diagnostics import CompileError, op_error
 from neuron_opt.dialects import nt
 from neuron_opt.dialects.io_names import input_names, output_names
 from neuron_opt.dialects.types import (
@@ -35,8 +37,6 @@ from neuron_opt.dialects.types import (
     tensor_type_of,
     type_name,
 )
-from neuron_opt.blas import single_threaded
-from neuron_opt.diagnostics import CompileError, op_error
 from neuron_opt.npz import open_weights
 from neuron_opt.runtime import reference_elementwise as ew
 from neuron_opt.runtime import reference_move as mv
@@ -56,14 +56,18 @@ def to_element_type(value: Any, elt: Attribute, where: str, saturate: bool = Fal
     want = type_name(elt)
     if ew.is_float_array(arr):
         if not is_float(elt):
-            raise CompileError(f"expected {want} data, found {arr.dtype} (floats would be truncated)", where)
+            raise CompileError(
+                f"expected {want} data, found {arr.dtype} (floats would be truncated)", where
+            )
         if arr.dtype == numpy_dtype(elt) and not saturate and not isinstance(elt, FloatTF32Type):
             return arr  # already of the type (op impls never write into their operands)
         return round_to(arr, elt, saturate)
     if arr.dtype.kind == "V":
         raise CompileError(
             f"expected {want} data, found raw {arr.dtype} (np.savez drops ml_dtypes types: "
-            "store bf16/fp8 data as float32)", where)
+            "store bf16/fp8 data as float32)",
+            where,
+        )
     if arr.dtype.kind not in "biu":
         raise CompileError(f"expected {want} data, found {arr.dtype}", where)
     if is_float(elt):
@@ -71,7 +75,9 @@ def to_element_type(value: Any, elt: Attribute, where: str, saturate: bool = Fal
     dt = numpy_dtype(elt)
     if is_bool(elt):
         if arr.dtype != np.bool_ and arr.size and not np.isin(arr, (0, 1)).all():
-            raise CompileError(f"expected {want} data (0 or 1), found other {arr.dtype} values", where)
+            raise CompileError(
+                f"expected {want} data (0 or 1), found other {arr.dtype} values", where
+            )
         return arr.astype(np.bool_)
     info = np.iinfo(dt)
     if arr.size and (arr.min() < info.min or arr.max() > info.max):
@@ -84,7 +90,9 @@ def _check_shape(arr: np.ndarray, t: TensorType, where: str) -> None:
     if tuple(arr.shape) != want:
         raise CompileError(
             f"expected shape {'x'.join(map(str, want)) or 'scalar'} ({type_name(t)}), "
-            f"found {'x'.join(map(str, arr.shape)) or 'scalar'}", where)
+            f"found {'x'.join(map(str, arr.shape)) or 'scalar'}",
+            where,
+        )
 
 
 class Weights:
@@ -109,7 +117,10 @@ class Weights:
         if (hit := self._cache.get((name, t))) is not None:
             return hit
         if self._npz is None:
-            if not isinstance(self.source, Mapping) and nt.WEIGHTS_ATTR not in self.module.attributes:
+            if (
+                not isinstance(self.source, Mapping)
+                and nt.WEIGHTS_ATTR not in self.module.attributes
+            ):
                 raise op_error(op, f"weight @{name}: the module has no {nt.WEIGHTS_ATTR} attribute")
             self._npz = open_weights(self.module, self.source)
         if name not in self._npz:
@@ -153,14 +164,24 @@ def _window(op):
 _RUNNERS: dict[type[Operation], Callable[..., Any]] = {
     # Contractions
     nt.MatmulOp: lambda op, a, b: ew.finish(nn.matmul(a, b, op.prop("unscale")), _elt(op)),
-    nt.BatchMatmulOp: lambda op, a, b: ew.finish(
-        nn.matmul(a, b, op.prop("unscale")), _elt(op)),
+    nt.BatchMatmulOp: lambda op, a, b: ew.finish(nn.matmul(a, b, op.prop("unscale")), _elt(op)),
     nt.LinearOp: lambda op, x, w, b=None: ew.finish(
-        nn.linear(x, w, b, bool(op.prop("trans_b")), op.prop("unscale")), _elt(op)),
-    nt.ConvOp: lambda op, x, w, b=None: ew.finish(nn.conv(
-        x, w, b, op.prop("strides"), op.prop("pads"), op.prop("dilations"), op.prop("groups"),
-        _shape(op)[2:], op.prop("unscale")), _elt(op)),
-
+        nn.linear(x, w, b, bool(op.prop("trans_b")), op.prop("unscale")), _elt(op)
+    ),
+    nt.ConvOp: lambda op, x, w, b=None: ew.finish(
+        nn.conv(
+            x,
+            w,
+            b,
+            op.prop("strides"),
+            op.prop("pads"),
+            op.prop("dilations"),
+            op.prop("groups"),
+            _shape(op)[2:],
+            op.prop("unscale"),
+        ),
+        _elt(op),
+    ),
     # Elementwise
     nt.AddOp: _binary("add"),
     nt.SubOp: _binary("sub"),
@@ -188,52 +209,53 @@ _RUNNERS: dict[type[Operation], Callable[..., Any]] = {
     nt.SigmoidOp: _unary("sigmoid"),
     nt.ErfOp: _unary("erf"),
     nt.SiluOp: _unary("silu"),
-    nt.GeluOp: lambda op, x: ew.unary(
-        "gelu_" + (op.prop("approximate") or "none"), x, _elt(op)),
+    nt.GeluOp: lambda op, x: ew.unary("gelu_" + (op.prop("approximate") or "none"), x, _elt(op)),
     nt.ClipOp: lambda op, x: ew.clip(x, op.prop("min"), op.prop("max"), _elt(op)),
-
     # Reductions and normalizations
     nt.ReduceSumOp: lambda op, x: ew.finish(
-        nn.reduce_sum(x, op.prop("axes"), bool(op.prop("keepdims"))), _elt(op)),
+        nn.reduce_sum(x, op.prop("axes"), bool(op.prop("keepdims"))), _elt(op)
+    ),
     nt.ReduceMeanOp: lambda op, x: ew.finish(
-        nn.reduce_mean(x, op.prop("axes"), bool(op.prop("keepdims"))), _elt(op)),
+        nn.reduce_mean(x, op.prop("axes"), bool(op.prop("keepdims"))), _elt(op)
+    ),
     nt.ReduceMaxOp: lambda op, x: ew.finish(
-        nn.reduce_max(x, op.prop("axes"), bool(op.prop("keepdims"))), _elt(op)),
-    nt.SoftmaxOp: lambda op, x: ew.finish(
-        nn.softmax(x, op.prop("axis")), _elt(op)),
-    nt.LogSoftmaxOp: lambda op, x: ew.finish(
-        nn.log_softmax(x, op.prop("axis")), _elt(op)),
+        nn.reduce_max(x, op.prop("axes"), bool(op.prop("keepdims"))), _elt(op)
+    ),
+    nt.SoftmaxOp: lambda op, x: ew.finish(nn.softmax(x, op.prop("axis")), _elt(op)),
+    nt.LogSoftmaxOp: lambda op, x: ew.finish(nn.log_softmax(x, op.prop("axis")), _elt(op)),
     nt.LayerNormOp: lambda op, x, s, b=None: ew.finish(
-        nn.layer_norm(x, s, b, op.prop("axis"), op.prop("epsilon")), _elt(op)),
+        nn.layer_norm(x, s, b, op.prop("axis"), op.prop("epsilon")), _elt(op)
+    ),
     nt.RmsNormOp: lambda op, x, s: ew.finish(
-        nn.rms_norm(x, s, op.prop("axis"), op.prop("epsilon")), _elt(op)),
+        nn.rms_norm(x, s, op.prop("axis"), op.prop("epsilon")), _elt(op)
+    ),
     nt.GroupNormOp: lambda op, x, s, b: ew.finish(
-        nn.group_norm(x, s, b, op.prop("groups"), op.prop("epsilon")), _elt(op)),
+        nn.group_norm(x, s, b, op.prop("groups"), op.prop("epsilon")), _elt(op)
+    ),
     nt.BatchNormOp: lambda op, x, s, b, m, v: ew.finish(
-        nn.batch_norm(x, s, b, m, v, op.prop("epsilon")), _elt(op)),
-
+        nn.batch_norm(x, s, b, m, v, op.prop("epsilon")), _elt(op)
+    ),
     # Data movement
     nt.TransposeOp: lambda op, x: np.transpose(x, op.prop("perm")),
     nt.ReshapeOp: lambda op, x: x.reshape(_shape(op)),
     nt.BroadcastOp: lambda op, x: np.broadcast_to(x, _shape(op)),
     nt.SliceOp: lambda op, x: mv.slice_(
-        x, op.prop("starts"), op.prop("limits"), op.prop("strides")),
+        x, op.prop("starts"), op.prop("limits"), op.prop("strides")
+    ),
     nt.ConcatOp: lambda op, *xs: np.concatenate(xs, axis=op.prop("axis")),
     nt.GatherOp: lambda op, d, i: mv.gather(d, i, op.prop("axis")),
-    nt.GatherElementsOp: lambda op, d, i: mv.gather_elements(
-        d, i, op.prop("axis")),
-    nt.GatherNdOp: lambda op, d, i: mv.gather_nd(
-        d, i, op.prop("batch_dims") or 0),
+    nt.GatherElementsOp: lambda op, d, i: mv.gather_elements(d, i, op.prop("axis")),
+    nt.GatherNdOp: lambda op, d, i: mv.gather_nd(d, i, op.prop("batch_dims") or 0),
     nt.PadOp: lambda op, x: mv.pad(
-        x, op.prop("pads"), op.prop("mode") or "constant", op.prop("value"), _elt(op)),
+        x, op.prop("pads"), op.prop("mode") or "constant", op.prop("value"), _elt(op)
+    ),
     nt.MaxPoolOp: lambda op, x: ew.finish(nn.max_pool(x, *_window(op)), _elt(op)),
     nt.AvgPoolOp: lambda op, x: ew.finish(
-        nn.avg_pool(x, *_window(op), bool(op.prop("count_include_pad"))), _elt(op)),
-
+        nn.avg_pool(x, *_window(op), bool(op.prop("count_include_pad"))), _elt(op)
+    ),
     # Casts, constants, weights
     nt.CastOp: lambda op, x: ew.cast(x, _elt(op), bool(op.prop("saturate"))),
-    nt.ScaledCastOp: lambda op, x: ew.scaled_cast(
-        x, op.prop("scale"), op.prop("axis"), _elt(op)),
+    nt.ScaledCastOp: lambda op, x: ew.scaled_cast(x, op.prop("scale"), op.prop("axis"), _elt(op)),
     nt.ConstantOp: lambda op: op.to_array(),
 }
 
@@ -311,8 +333,7 @@ class Reference:
         self.func = _find_func(module, func)
         self.input_names = input_names(self.func)
         self.output_names = output_names(self.func)
-        self._interp = _NtInterpreter(
-            module, weights=Weights(module, base_dir))
+        self._interp = _NtInterpreter(module, weights=Weights(module, base_dir))
         self._interp.register_implementations(FuncFunctions())
 
     def run_op(self, op: Operation, args) -> tuple:
@@ -320,7 +341,9 @@ class Reference:
         with np.errstate(all="ignore"):
             return tuple(self._interp.step(op, tuple(args)).values)
 
-    def run(self, inputs: dict[str, np.ndarray], record: dict | None = None) -> dict[str, np.ndarray]:
+    def run(
+        self, inputs: dict[str, np.ndarray], record: dict | None = None
+    ) -> dict[str, np.ndarray]:
         """Outputs by name; with `record`, also every argument and op result, by SSA value."""
         args = []
         for name, t in zip(self.input_names, self.func.function_type.inputs.data):

@@ -67,7 +67,9 @@ def pad(x: np.ndarray, pads: Sequence[int], mode: PadMode, value: float | None, 
             x = np.pad(x, grow, mode="constant", constant_values=_fill(value or 0.0, elt))
         else:
             x = np.pad(x, grow, mode=mode)
-    crop = tuple(slice(-min(p, 0), x.shape[i] + min(q, 0)) for i, (p, q) in enumerate(zip(begins, ends)))
+    crop = tuple(
+        slice(-min(p, 0), x.shape[i] + min(q, 0)) for i, (p, q) in enumerate(zip(begins, ends))
+    )
     return x[crop]
 
 

@@ -26,6 +26,7 @@ def _eps(eps: float) -> np.float64:
     # ONNX stores epsilon as float32: that value, exactly.
     return F64(np.float32(eps))
 
+
 # ---------------------------------------------------------------------------------------------
 # Contractions
 
@@ -66,7 +67,10 @@ def _kernel_slices(
 
 
 def _windows(
-    xp: np.ndarray, kernel: Sequence[int], out: Sequence[int], strides: Sequence[int],
+    xp: np.ndarray,
+    kernel: Sequence[int],
+    out: Sequence[int],
+    strides: Sequence[int],
     dilations: Sequence[int],
 ) -> Iterator[np.ndarray]:
     """Per kernel position, the inputs of padded `xp` it meets at every output position."""
@@ -84,7 +88,13 @@ def _pad_spatial(x: np.ndarray, pads: Sequence[int], extra: Sequence[int], value
     # Fill and copy in: several times faster than np.pad on small tensors.
     shape = x.shape[:2] + tuple(d + pads[i] + ends[i] for i, d in enumerate(x.shape[2:]))
     out = np.full(shape, value, dtype=x.dtype)
-    out[(slice(None), slice(None), *tuple(slice(pads[i], pads[i] + d) for i, d in enumerate(x.shape[2:])))] = x
+    out[
+        (
+            slice(None),
+            slice(None),
+            *tuple(slice(pads[i], pads[i] + d) for i, d in enumerate(x.shape[2:])),
+        )
+    ] = x
     return out
 
 
@@ -98,7 +108,9 @@ def _extra_end(spatial, pads, kernel, strides, dilations, out) -> list[int]:
     return extra
 
 
-def conv(x, w, bias, strides, pads, dilations, groups: int, out: Sequence[int], u=None) -> np.ndarray:
+def conv(
+    x, w, bias, strides, pads, dilations, groups: int, out: Sequence[int], u=None
+) -> np.ndarray:
     """N-D convolution as one f32 matmul over an im2col matrix (a loop over kernel positions
     builds it; no loop over elements)."""
     xf, wf = up(x), up(w)
@@ -151,8 +163,11 @@ def avg_pool(x, kernel, strides, pads, dilations, out, count_include_pad: bool) 
     count = np.ones((), F64)
     for i in range(n):
         pos = np.arange(out[i])[:, None] * strides[i] + np.arange(kernel[i])[None, :] * dilations[i]
-        lo, hi = (0, spatial[i] + pads[i] + pads[n + i]) if count_include_pad else (
-            pads[i], pads[i] + spatial[i])
+        lo, hi = (
+            (0, spatial[i] + pads[i] + pads[n + i])
+            if count_include_pad
+            else (pads[i], pads[i] + spatial[i])
+        )
         per_dim = ((pos >= lo) & (pos < hi)).sum(axis=1).astype(F64)
         count = np.multiply.outer(count, per_dim)
     return total / count

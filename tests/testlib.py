@@ -22,8 +22,11 @@ def main_module(block: Block, outs: list[SSAValue], weights: str | None = None) 
     """A verified module holding `func.func @main` over `block` (its arguments the inputs),
     returning `outs`; `weights` names the .npz its nt.weight ops read."""
     block.add_op(func.ReturnOp(*outs))
-    fn = func.FuncOp("main", FunctionType.from_lists([a.type for a in block.args], [v.type for v in outs]),
-                     Region(block))
+    fn = func.FuncOp(
+        "main",
+        FunctionType.from_lists([a.type for a in block.args], [v.type for v in outs]),
+        Region(block),
+    )
     module = ModuleOp([fn])
     if weights is not None:
         module.attributes[nt.WEIGHTS_ATTR] = StringAttr(weights)

@@ -14,7 +14,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(out: Path) -> None:
-    package_dir = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
+    package_dir = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-dir"
+    ]
     shutil.rmtree(out, ignore_errors=True)
     top = package_dir.pop("neuron_opt")
     (out / "neuron_opt").mkdir(parents=True)

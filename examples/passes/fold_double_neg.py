@@ -53,7 +53,9 @@ class FoldDoubleNegPass(ModulePass):
     def apply(self, ctx: Context, op: builtin.ModuleOp) -> None:
         # One walk: the worklist revisits users of what changed, so neg^4 also folds to x;
         # no second whole-module sweep is needed.
-        PatternRewriteWalker(FoldDoubleNeg(self.only_float), apply_recursively=False).rewrite_module(op)
+        PatternRewriteWalker(
+            FoldDoubleNeg(self.only_float), apply_recursively=False
+        ).rewrite_module(op)
 
 
 def _pass() -> type[ModulePass]:

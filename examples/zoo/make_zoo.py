@@ -60,11 +60,11 @@ def _tokens(seed: int, vocab: int, seq: int, with_types: bool = False) -> dict[s
     """Token ids and an attention mask whose last quarter is padding (masks must matter)."""
     g = np.random.default_rng(seed)
     mask = np.ones((1, seq), np.int64)
-    mask[:, seq - seq // 4:] = 0
+    mask[:, seq - seq // 4 :] = 0
     out = {"input_ids": g.integers(0, vocab, (1, seq), dtype=np.int64), "attention_mask": mask}
     if with_types:
         types = np.zeros((1, seq), np.int64)
-        types[:, seq // 2:] = 1
+        types[:, seq // 2 :] = 1
         out["token_type_ids"] = types
     return out
 
@@ -154,9 +154,15 @@ def whisper_encoder(cfg):
     config = WhisperConfig(**cfg)
     frames = 2 * config.max_source_positions  # the encoder takes exactly this many frames
     g = np.random.default_rng(31)
-    inputs = {"input_features": g.standard_normal((1, config.num_mel_bins, frames)).astype(np.float32)}
+    inputs = {
+        "input_features": g.standard_normal((1, config.num_mel_bins, frames)).astype(np.float32)
+    }
     model = WhisperEncoder(config)
-    return _selecting(model, ["input_features"], ["last_hidden_state"]), inputs, ["last_hidden_state"]
+    return (
+        _selecting(model, ["input_features"], ["last_hidden_state"]),
+        inputs,
+        ["last_hidden_state"],
+    )
 
 
 def mlp(cfg):
@@ -175,67 +181,261 @@ def mlp(cfg):
 
 
 ZOO: dict[str, Entry] = {
-    "bert": Entry("transformer", _text("BertModel", "BertConfig", 11, with_types=True), Sizes(
-        dict(vocab_size=128, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-             intermediate_size=64, max_position_embeddings=64, seq=16),
-        dict(seq=128)), "BERT-base (12 layers, 768 wide), sequence 128"),
-    "distilbert": Entry("transformer", _text("DistilBertModel", "DistilBertConfig", 12), Sizes(
-        dict(vocab_size=128, dim=32, n_layers=2, n_heads=2, hidden_dim=64,
-             max_position_embeddings=64, seq=16),
-        dict(seq=128)), "DistilBERT-base (6 layers, 768 wide), sequence 128"),
-    "gpt2": Entry("transformer", _text("GPT2Model", "GPT2Config", 13, use_cache=False), Sizes(
-        dict(vocab_size=128, n_embd=32, n_layer=2, n_head=2, n_positions=64, bos_token_id=0,
-             eos_token_id=0, seq=16),
-        dict(seq=128)), "GPT-2 small (12 layers, 768 wide), sequence 128"),
-    "llama": Entry("transformer", _text("LlamaModel", "LlamaConfig", 14, use_cache=False), Sizes(
-        dict(vocab_size=128, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-             num_key_value_heads=2, intermediate_size=64, max_position_embeddings=64, seq=16),
-        dict(vocab_size=32000, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
-             num_key_value_heads=4, intermediate_size=2048, max_position_embeddings=2048, seq=128)),
-        "a LLaMA of GPT-2 small's size (12 layers, 768 wide, 4 KV heads, vocab 32000), sequence 128"),
-    "t5_encoder": Entry("transformer", _text("T5EncoderModel", "T5Config", 15, use_cache=False), Sizes(
-        dict(vocab_size=128, d_model=32, d_kv=16, d_ff=64, num_layers=2, num_heads=2, seq=16),
-        dict(vocab_size=32128, d_model=512, d_kv=64, d_ff=2048, num_layers=6, num_heads=8, seq=128)),
-        "T5-small's encoder (6 layers, 512 wide), sequence 128"),
-    "vit": Entry("vision-transformer", _vision("ViTForImageClassification", "ViTConfig", 21), Sizes(
-        dict(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2,
-             num_attention_heads=2, intermediate_size=64, num_labels=10, image=32),
-        dict(num_labels=1000, image=224)), "ViT-B/16 at 224"),
-    "swin": Entry("vision-transformer", _vision("SwinForImageClassification", "SwinConfig", 22), Sizes(
-        dict(image_size=32, patch_size=2, embed_dim=16, depths=[1, 1], num_heads=[2, 2],
-             window_size=4, num_labels=10, image=32),
-        dict(num_labels=1000, image=224)), "Swin-T at 224"),
-    "resnet": Entry("cnn", _vision("ResNetForImageClassification", "ResNetConfig", 23), Sizes(
-        dict(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="bottleneck",
-             num_labels=10, image=32),
-        dict(embedding_size=64, hidden_sizes=[256, 512, 1024, 2048], depths=[3, 4, 6, 3],
-             layer_type="bottleneck", num_labels=1000, image=224)), "ResNet-50 at 224"),
-    "mobilenet_v2": Entry("cnn", _vision("MobileNetV2ForImageClassification", "MobileNetV2Config", 24), Sizes(
-        dict(depth_multiplier=0.1, finegrained_output=False, image_size=32, num_labels=10, image=32),
-        dict(num_labels=1000, image=224)), "MobileNetV2 1.0 at 224"),
-    "efficientnet": Entry("cnn", _vision("EfficientNetForImageClassification", "EfficientNetConfig", 25), Sizes(
-        dict(width_coefficient=0.25, depth_coefficient=0.25, image_size=32, hidden_dim=320,
-             kernel_sizes=[3, 3, 5, 3], in_channels=[32, 16, 24, 40], out_channels=[16, 24, 40, 80],
-             strides=[1, 2, 2, 2], num_block_repeats=[1, 2, 2, 3], expand_ratios=[1, 6, 6, 6],
-             num_labels=10, image=32),
-        dict(width_coefficient=1.0, depth_coefficient=1.0, image_size=224, hidden_dim=1280,
-             num_labels=1000, image=224)), "EfficientNet-B0 at 224"),
-    "convnext": Entry("cnn", _vision("ConvNextForImageClassification", "ConvNextConfig", 26), Sizes(
-        dict(hidden_sizes=[8, 16], depths=[1, 1], num_stages=2, num_labels=10, image=32),
-        dict(num_labels=1000, image=224)), "ConvNeXt-T at 224"),
-    "poolformer": Entry("cnn", _vision("PoolFormerForImageClassification", "PoolFormerConfig", 27), Sizes(
-        dict(hidden_sizes=[8, 16], depths=[1, 1], num_encoder_blocks=2, num_labels=10,
-             patch_sizes=[7, 3], strides=[4, 2], padding=[2, 1], image=32),
-        dict(num_labels=1000, image=224)), "PoolFormer-S12 at 224"),
-    "whisper_encoder": Entry("audio-transformer", whisper_encoder, Sizes(
-        dict(num_mel_bins=16, d_model=32, encoder_layers=2, encoder_attention_heads=2,
-             encoder_ffn_dim=64, max_source_positions=32),
-        dict(num_mel_bins=80, d_model=384, encoder_layers=4, encoder_attention_heads=6,
-             encoder_ffn_dim=1536, max_source_positions=1500)),
-        "Whisper-tiny's encoder: 80 mel bins x 3000 frames"),
-    "mlp": Entry("mlp", mlp, Sizes(
-        dict(width=64, depth=3, batch=8),
-        dict(width=4096, depth=3, batch=512)), "3 layers 4096 wide at batch 512"),
+    "bert": Entry(
+        "transformer",
+        _text("BertModel", "BertConfig", 11, with_types=True),
+        Sizes(
+            dict(
+                vocab_size=128,
+                hidden_size=32,
+                num_hidden_layers=2,
+                num_attention_heads=2,
+                intermediate_size=64,
+                max_position_embeddings=64,
+                seq=16,
+            ),
+            dict(seq=128),
+        ),
+        "BERT-base (12 layers, 768 wide), sequence 128",
+    ),
+    "distilbert": Entry(
+        "transformer",
+        _text("DistilBertModel", "DistilBertConfig", 12),
+        Sizes(
+            dict(
+                vocab_size=128,
+                dim=32,
+                n_layers=2,
+                n_heads=2,
+                hidden_dim=64,
+                max_position_embeddings=64,
+                seq=16,
+            ),
+            dict(seq=128),
+        ),
+        "DistilBERT-base (6 layers, 768 wide), sequence 128",
+    ),
+    "gpt2": Entry(
+        "transformer",
+        _text("GPT2Model", "GPT2Config", 13, use_cache=False),
+        Sizes(
+            dict(
+                vocab_size=128,
+                n_embd=32,
+                n_layer=2,
+                n_head=2,
+                n_positions=64,
+                bos_token_id=0,
+                eos_token_id=0,
+                seq=16,
+            ),
+            dict(seq=128),
+        ),
+        "GPT-2 small (12 layers, 768 wide), sequence 128",
+    ),
+    "llama": Entry(
+        "transformer",
+        _text("LlamaModel", "LlamaConfig", 14, use_cache=False),
+        Sizes(
+            dict(
+                vocab_size=128,
+                hidden_size=32,
+                num_hidden_layers=2,
+                num_attention_heads=4,
+                num_key_value_heads=2,
+                intermediate_size=64,
+                max_position_embeddings=64,
+                seq=16,
+            ),
+            dict(
+                vocab_size=32000,
+                hidden_size=768,
+                num_hidden_layers=12,
+                num_attention_heads=12,
+                num_key_value_heads=4,
+                intermediate_size=2048,
+                max_position_embeddings=2048,
+                seq=128,
+            ),
+        ),
+        "a LLaMA of GPT-2 small's size (12 layers, 768 wide, 4 KV heads, vocab 32000), sequence 128",
+    ),
+    "t5_encoder": Entry(
+        "transformer",
+        _text("T5EncoderModel", "T5Config", 15, use_cache=False),
+        Sizes(
+            dict(vocab_size=128, d_model=32, d_kv=16, d_ff=64, num_layers=2, num_heads=2, seq=16),
+            dict(
+                vocab_size=32128,
+                d_model=512,
+                d_kv=64,
+                d_ff=2048,
+                num_layers=6,
+                num_heads=8,
+                seq=128,
+            ),
+        ),
+        "T5-small's encoder (6 layers, 512 wide), sequence 128",
+    ),
+    "vit": Entry(
+        "vision-transformer",
+        _vision("ViTForImageClassification", "ViTConfig", 21),
+        Sizes(
+            dict(
+                image_size=32,
+                patch_size=8,
+                hidden_size=32,
+                num_hidden_layers=2,
+                num_attention_heads=2,
+                intermediate_size=64,
+                num_labels=10,
+                image=32,
+            ),
+            dict(num_labels=1000, image=224),
+        ),
+        "ViT-B/16 at 224",
+    ),
+    "swin": Entry(
+        "vision-transformer",
+        _vision("SwinForImageClassification", "SwinConfig", 22),
+        Sizes(
+            dict(
+                image_size=32,
+                patch_size=2,
+                embed_dim=16,
+                depths=[1, 1],
+                num_heads=[2, 2],
+                window_size=4,
+                num_labels=10,
+                image=32,
+            ),
+            dict(num_labels=1000, image=224),
+        ),
+        "Swin-T at 224",
+    ),
+    "resnet": Entry(
+        "cnn",
+        _vision("ResNetForImageClassification", "ResNetConfig", 23),
+        Sizes(
+            dict(
+                embedding_size=8,
+                hidden_sizes=[8, 16],
+                depths=[1, 1],
+                layer_type="bottleneck",
+                num_labels=10,
+                image=32,
+            ),
+            dict(
+                embedding_size=64,
+                hidden_sizes=[256, 512, 1024, 2048],
+                depths=[3, 4, 6, 3],
+                layer_type="bottleneck",
+                num_labels=1000,
+                image=224,
+            ),
+        ),
+        "ResNet-50 at 224",
+    ),
+    "mobilenet_v2": Entry(
+        "cnn",
+        _vision("MobileNetV2ForImageClassification", "MobileNetV2Config", 24),
+        Sizes(
+            dict(
+                depth_multiplier=0.1,
+                finegrained_output=False,
+                image_size=32,
+                num_labels=10,
+                image=32,
+            ),
+            dict(num_labels=1000, image=224),
+        ),
+        "MobileNetV2 1.0 at 224",
+    ),
+    "efficientnet": Entry(
+        "cnn",
+        _vision("EfficientNetForImageClassification", "EfficientNetConfig", 25),
+        Sizes(
+            dict(
+                width_coefficient=0.25,
+                depth_coefficient=0.25,
+                image_size=32,
+                hidden_dim=320,
+                kernel_sizes=[3, 3, 5, 3],
+                in_channels=[32, 16, 24, 40],
+                out_channels=[16, 24, 40, 80],
+                strides=[1, 2, 2, 2],
+                num_block_repeats=[1, 2, 2, 3],
+                expand_ratios=[1, 6, 6, 6],
+                num_labels=10,
+                image=32,
+            ),
+            dict(
+                width_coefficient=1.0,
+                depth_coefficient=1.0,
+                image_size=224,
+                hidden_dim=1280,
+                num_labels=1000,
+                image=224,
+            ),
+        ),
+        "EfficientNet-B0 at 224",
+    ),
+    "convnext": Entry(
+        "cnn",
+        _vision("ConvNextForImageClassification", "ConvNextConfig", 26),
+        Sizes(
+            dict(hidden_sizes=[8, 16], depths=[1, 1], num_stages=2, num_labels=10, image=32),
+            dict(num_labels=1000, image=224),
+        ),
+        "ConvNeXt-T at 224",
+    ),
+    "poolformer": Entry(
+        "cnn",
+        _vision("PoolFormerForImageClassification", "PoolFormerConfig", 27),
+        Sizes(
+            dict(
+                hidden_sizes=[8, 16],
+                depths=[1, 1],
+                num_encoder_blocks=2,
+                num_labels=10,
+                patch_sizes=[7, 3],
+                strides=[4, 2],
+                padding=[2, 1],
+                image=32,
+            ),
+            dict(num_labels=1000, image=224),
+        ),
+        "PoolFormer-S12 at 224",
+    ),
+    "whisper_encoder": Entry(
+        "audio-transformer",
+        whisper_encoder,
+        Sizes(
+            dict(
+                num_mel_bins=16,
+                d_model=32,
+                encoder_layers=2,
+                encoder_attention_heads=2,
+                encoder_ffn_dim=64,
+                max_source_positions=32,
+            ),
+            dict(
+                num_mel_bins=80,
+                d_model=384,
+                encoder_layers=4,
+                encoder_attention_heads=6,
+                encoder_ffn_dim=1536,
+                max_source_positions=1500,
+            ),
+        ),
+        "Whisper-tiny's encoder: 80 mel bins x 3000 frames",
+    ),
+    "mlp": Entry(
+        "mlp",
+        mlp,
+        Sizes(dict(width=64, depth=3, batch=8), dict(width=4096, depth=3, batch=512)),
+        "3 layers 4096 wide at batch 512",
+    ),
 }
 
 
@@ -261,14 +461,14 @@ def export(model, inputs: dict, output_names: list[str], path: Path, exporter: s
     import logging
 
     import onnx
-
     import torch
 
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # "torchvision is not installed"
     args = tuple(torch.from_numpy(a) for a in inputs.values())
     tmp = path.with_suffix(".tmp.onnx")
-    kwargs = dict(input_names=list(inputs), output_names=output_names,
-                  opset_version=EXPORTERS[exporter])
+    kwargs = dict(
+        input_names=list(inputs), output_names=output_names, opset_version=EXPORTERS[exporter]
+    )
     if exporter == "dynamo":
         kwargs.update(dynamo=True, external_data=False, verbose=False)
     else:
@@ -297,8 +497,10 @@ def onnx_io(path: Path) -> tuple[dict, dict]:
         dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type)).name
         return {"dtype": dtype, "shape": [d.dim_value for d in tt.shape.dim]}
 
-    return ({i.name: describe(i) for i in model.graph.input if i.name not in inits},
-            {o.name: describe(o) for o in model.graph.output})
+    return (
+        {i.name: describe(i) for i in model.graph.input if i.name not in inits},
+        {o.name: describe(o) for o in model.graph.output},
+    )
 
 
 def onnxruntime_outputs(path: Path, inputs: dict) -> dict[str, np.ndarray]:
@@ -318,7 +520,10 @@ def float64_outputs(model, inputs: dict, output_names: list[str]) -> dict[str, n
     import torch
 
     m64 = copy.deepcopy(model).double().eval()
-    args = [torch.from_numpy(a.astype(np.float64) if a.dtype.kind == "f" else a) for a in inputs.values()]
+    args = [
+        torch.from_numpy(a.astype(np.float64) if a.dtype.kind == "f" else a)
+        for a in inputs.values()
+    ]
     with torch.no_grad():
         outs = m64(*args)
     outs = (outs,) if torch.is_tensor(outs) else outs
@@ -345,8 +550,14 @@ def build_one(name: str, real: bool, out: Path, exporters, log) -> list[dict]:
     cfg = entry.sizes.real if real else entry.sizes.tiny
 
     def record(exporter: str, **more) -> dict:
-        rec = {"name": name, "family": entry.family, "exporter": exporter,
-               "opset": EXPORTERS[exporter], "size": "real" if real else "tiny", **more}
+        rec = {
+            "name": name,
+            "family": entry.family,
+            "exporter": exporter,
+            "opset": EXPORTERS[exporter],
+            "size": "real" if real else "tiny",
+            **more,
+        }
         return rec | {"about": entry.about} if real else rec
 
     def build():
@@ -393,8 +604,13 @@ def build_one(name: str, real: bool, out: Path, exporters, log) -> list[dict]:
         outputs_file = f"{name}.{exporter}_outputs.npz"
         _save_npz(out / outputs_file, ref)
         ins, outs = onnx_io(path)
-        rec.update(file=path.name, outputs_file=outputs_file, inputs=ins, outputs=outs,
-                   bytes=path.stat().st_size)
+        rec.update(
+            file=path.name,
+            outputs_file=outputs_file,
+            inputs=ins,
+            outputs=outs,
+            bytes=path.stat().st_size,
+        )
         if exact is not None:
             rec["float64_file"] = exact_file
             rec["onnxruntime_vs_float64"] = {k: rel_l2(ref[k], exact[k]) for k in ref}
@@ -408,37 +624,62 @@ def main(argv=None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--real", action="store_true", help="realistic sizes (default: tiny configs)")
-    ap.add_argument("--out", type=Path, help="output folder (default: examples/zoo, or zoo-out with --real)")
+    ap.add_argument(
+        "--out", type=Path, help="output folder (default: examples/zoo, or zoo-out with --real)"
+    )
     ap.add_argument("--only", help="comma-separated model names (default: all)")
-    ap.add_argument("--exporters", default=",".join(EXPORTERS),
-                    help="comma-separated exporters (default: torchscript,dynamo)")
+    ap.add_argument(
+        "--exporters",
+        default=",".join(EXPORTERS),
+        help="comma-separated exporters (default: torchscript,dynamo)",
+    )
     args = ap.parse_args(argv)
     out = args.out or (ROOT / "zoo-out" if args.real else HERE)
     names = args.only.split(",") if args.only else list(ZOO)
     exporters = args.exporters.split(",")
     for n in names:
         if n not in ZOO:
-            print(f"make_zoo: error: unknown model '{n}' (models: {', '.join(ZOO)})", file=sys.stderr)
+            print(
+                f"make_zoo: error: unknown model '{n}' (models: {', '.join(ZOO)})", file=sys.stderr
+            )
             return 1
     for e in exporters:
         if e not in EXPORTERS:
-            print(f"make_zoo: error: unknown exporter '{e}' (exporters: {', '.join(EXPORTERS)})", file=sys.stderr)
+            print(
+                f"make_zoo: error: unknown exporter '{e}' (exporters: {', '.join(EXPORTERS)})",
+                file=sys.stderr,
+            )
             return 1
     out.mkdir(parents=True, exist_ok=True)
     manifest_path = out / "zoo.json"
     # A partial rebuild (--only) keeps the other models' records.
     kept = []
     if manifest_path.exists() and args.only:
-        kept = [r for r in json.loads(manifest_path.read_text())["models"] if r["name"] not in names]
+        kept = [
+            r for r in json.loads(manifest_path.read_text())["models"] if r["name"] not in names
+        ]
     console = Console(stderr=True)
     records: list[dict] = []
     t_start = time.perf_counter()
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=console) as prog:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as prog:
         task = prog.add_task("zoo", total=len(names))
         for n in names:
-            prog.update(task, description=f"{n}: build, export ({', '.join(exporters)}), onnxruntime")
-            records += build_one(n, args.real, out, exporters, lambda m: prog.console.print(m, markup=False, soft_wrap=True))
+            prog.update(
+                task, description=f"{n}: build, export ({', '.join(exporters)}), onnxruntime"
+            )
+            records += build_one(
+                n,
+                args.real,
+                out,
+                exporters,
+                lambda m: prog.console.print(m, markup=False, soft_wrap=True),
+            )
             prog.advance(task)
     import onnx
     import onnxruntime
@@ -448,16 +689,22 @@ def main(argv=None) -> int:
     manifest = {
         "size": "real" if args.real else "tiny",
         "made_by": "examples/zoo/make_zoo.py" + (" --real" if args.real else ""),
-        "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
-                     "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__},
+        "versions": {
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "onnx": onnx.__version__,
+            "onnxruntime": onnxruntime.__version__,
+        },
         "models": sorted(kept + records, key=lambda r: (list(ZOO).index(r["name"]), r["exporter"])),
     }
     tmp = manifest_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(manifest, indent=1) + "\n")
     os.replace(tmp, manifest_path)
     ok = sum("error" not in r for r in records)
-    console.print(f"{ok} of {len(records)} exports written to {out} in {time.perf_counter() - t_start:.0f} s; "
-                  f"manifest {manifest_path}")
+    console.print(
+        f"{ok} of {len(records)} exports written to {out} in {time.perf_counter() - t_start:.0f} s; "
+        f"manifest {manifest_path}"
+    )
     return 0
 
 

@@ -23,12 +23,27 @@ from neuron_opt.diagnostics import CompileError
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL.onnx", help="the ONNX model")
-    p.add_argument("--inputs", metavar="X.npz", nargs="+", required=True,
-                   help="calibration samples: one or more .npz files keyed by the model's input names")
-    p.add_argument("--margin", type=float, default=1.0, metavar="M",
-                   help="headroom: scales map margin * amax into fp8's range (default 1)")
-    p.add_argument("-o", "--output", metavar="plan.toml", required=True,
-                   help="the precision plan to write (- for stdout)")
+    p.add_argument(
+        "--inputs",
+        metavar="X.npz",
+        nargs="+",
+        required=True,
+        help="calibration samples: one or more .npz files keyed by the model's input names",
+    )
+    p.add_argument(
+        "--margin",
+        type=float,
+        default=1.0,
+        metavar="M",
+        help="headroom: scales map margin * amax into fp8's range (default 1)",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="plan.toml",
+        required=True,
+        help="the precision plan to write (- for stdout)",
+    )
 
 
 def _constant(v) -> bool:
@@ -38,8 +53,12 @@ def _constant(v) -> bool:
     op = v.owner
     if isinstance(op, (nt.WeightOp, nt.ConstantOp)):
         return True
-    return isinstance(op, nt.NtOp) and nt.op_class(op) is nt.MoveClass and bool(op.operands) \
+    return (
+        isinstance(op, nt.NtOp)
+        and nt.op_class(op) is nt.MoveClass
+        and bool(op.operands)
         and all(_constant(o) for o in op.operands)
+    )
 
 
 # An amax: one value per tensor, or one per channel.
@@ -74,12 +93,18 @@ class _Node:
 
     def rule(self) -> dict:
         w = self.weight
-        return {"node": glob.escape(self.name), "op_type": self.op_type, "precision": "fp8_e4m3",
-                "input_amax": self.input,
-                "weight_amax": [float(x) for x in w] if isinstance(w, np.ndarray) else w}
+        return {
+            "node": glob.escape(self.name),
+            "op_type": self.op_type,
+            "precision": "fp8_e4m3",
+            "input_amax": self.input,
+            "weight_amax": [float(x) for x in w] if isinstance(w, np.ndarray) else w,
+        }
 
 
-def calibrate(model_path: str, sample_paths: list[str], margin: float = 1.0) -> tuple[list[dict], int]:
+def calibrate(
+    model_path: str, sample_paths: list[str], margin: float = 1.0
+) -> tuple[list[dict], int]:
     """The plan's rules (one per ONNX node with a contraction, in graph order, as dicts for
     `format_plan`) and the number of contractions they cover; `margin` goes into each rule."""
     from neuron_opt.cli.models import OnnxModel
@@ -104,9 +129,15 @@ def calibrate_model(model, samples: list[tuple[str, dict]]) -> tuple[list[dict],
     contractions = [op for op in ref.func.body.block.ops if isinstance(op, nt.Contraction)]
     nodes: dict[str, _Node] = {}
     console = Console(stderr=True)
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-               TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as prog:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(
+        *columns, console=console, transient=True, disable=not console.is_terminal
+    ) as prog:
         task = prog.add_task("calibrate", total=len(samples))
         for path, inputs in samples:
             prog.update(task, description=f"calibrate: {markup(Path(path).name)}")
@@ -121,8 +152,11 @@ def calibrate_model(model, samples: list[tuple[str, dict]]) -> tuple[list[dict],
                 n.weight = _merge(n.weight, _amax(w, weight_channel_axis(op) if const else None))
                 for what, v in (("input", n.input), ("weight", n.weight)):
                     if not np.all(np.isfinite(v)):
-                        raise CompileError(f"node {node[0]} ({node[1]}): its {what} holds inf or NaN "
-                                           "in fp32: no scale can represent it", path)
+                        raise CompileError(
+                            f"node {node[0]} ({node[1]}): its {what} holds inf or NaN "
+                            "in fp32: no scale can represent it",
+                            path,
+                        )
             prog.advance(task)
     return [n.rule() for n in nodes.values()], len(contractions)
 
@@ -138,8 +172,10 @@ def run(args) -> int:
     check_outputs([args.output], [args.model, *args.inputs])
     rules, count = calibrate(args.model, args.inputs, args.margin)
     names = ", ".join(Path(p).name for p in args.inputs)
-    comment = (f"neuron-cc calibrate {Path(args.model).name}: amax over {len(args.inputs)} sample file(s) "
-               f"({names})\nscaled fp8 for {count} contractions; apply with --precision-plan")
+    comment = (
+        f"neuron-cc calibrate {Path(args.model).name}: amax over {len(args.inputs)} sample file(s) "
+        f"({names})\nscaled fp8 for {count} contractions; apply with --precision-plan"
+    )
     text = format_plan(rules, comment)
     with atomic_output(args.output) as f:
         f.write(text)

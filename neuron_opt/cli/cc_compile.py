@@ -22,8 +22,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_cast_options(p)
     add_plan_options(p)
     add_report_option(p)
-    p.add_argument("-o", "--output", metavar="OUT.mlir", required=True,
-                   help="the IR to write; the weights go to OUT.npz beside it")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT.mlir",
+        required=True,
+        help="the IR to write; the weights go to OUT.npz beside it",
+    )
 
 
 def run(args) -> int:
@@ -33,20 +38,35 @@ def run(args) -> int:
 
     out = Path(args.output)
     if args.output == "-":
-        raise CompileError("-o - is not possible: compile writes two files (OUT.mlir and OUT.npz)",
-                           "neuron-cc")
-    if out.exists() and not out.is_file() and not out.is_dir():  # /dev/null: the weights would go to /dev
-        raise CompileError("-o must name a file: compile writes OUT.mlir and OUT.npz beside it", args.output)
+        raise CompileError(
+            "-o - is not possible: compile writes two files (OUT.mlir and OUT.npz)", "neuron-cc"
+        )
+    if (
+        out.exists() and not out.is_file() and not out.is_dir()
+    ):  # /dev/null: the weights would go to /dev
+        raise CompileError(
+            "-o must name a file: compile writes OUT.mlir and OUT.npz beside it", args.output
+        )
     if out.suffix == ".npz":  # OUT.npz is the weight file: it would overwrite the IR
-        raise CompileError("the output must not end in .npz (the weights are written there)", args.output)
+        raise CompileError(
+            "the output must not end in .npz (the weights are written there)", args.output
+        )
     npz = out.with_suffix(".npz")
     check_outputs([out, npz, report_file(args)], [args.model])  # before the (possibly slow) import
     if npz.is_file() and not _names_weights(out, npz.name):
-        raise CompileError(f"exists and is not the weights file of {out} (remove it or choose "
-                           "another -o)", str(npz))
+        raise CompileError(
+            f"exists and is not the weights file of {out} (remove it or choose another -o)",
+            str(npz),
+        )
     module, weights = compile_model(
-        args.model, args.auto_cast, args.auto_cast_type, args.cast_io, npz.name,
-        plan_options(args), lambda report: emit_report(report, args))
+        args.model,
+        args.auto_cast,
+        args.auto_cast_type,
+        args.cast_io,
+        npz.name,
+        plan_options(args),
+        lambda report: emit_report(report, args),
+    )
     save_compiled(module, weights, out)
     return 0
 

@@ -28,8 +28,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_cast_options(p)
     add_plan_options(p)
     add_report_option(p)
-    p.add_argument("-o", "--output", metavar="OUT.npz",
-                   help="save the option's outputs (bf16/tf32/fp8 widened to float32, exactly)")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT.npz",
+        help="save the option's outputs (bf16/tf32/fp8 widened to float32, exactly)",
+    )
     p.add_argument("--json", metavar="FILE", help="write the metrics as JSON")
 
 
@@ -42,8 +46,13 @@ class _Steps:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         console = Console(stderr=True)
-        self._progress = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                                  console=console, transient=True)
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
         self._task = self._progress.add_task("eval", total=total)
         self._lock = threading.Lock()
         self._started = self._done = False
@@ -87,8 +96,14 @@ def evaluate(args, steps: _Steps) -> tuple[dict, dict[str, np.ndarray]]:
     steps.advance()
 
     steps.step(f"auto-cast {label}")
-    c = model.compile(args.auto_cast, args.auto_cast_type, args.cast_io, plan,
-                      lambda r: emit_report(r, args), label)
+    c = model.compile(
+        args.auto_cast,
+        args.auto_cast_type,
+        args.cast_io,
+        plan,
+        lambda r: emit_report(r, args),
+        label,
+    )
     steps.advance()
 
     steps.step("interpreter: fp32")
@@ -130,10 +145,15 @@ def print_report(report: dict) -> None:
 
     out = console()
     for name, m in report["outputs"].items():
-        title = (f"{markup(report['name'])}: {markup(name)}  {shape_text(m['shape'])} {m['dtype']}  "
-                 f"option {markup(report['option'])}")
-        rows = [("option vs fp32", m["vs_fp32"]), ("option vs onnxruntime", m["vs_onnxruntime"]),
-                ("fp32 vs onnxruntime", m["fp32_vs_onnxruntime"])]
+        title = (
+            f"{markup(report['name'])}: {markup(name)}  {shape_text(m['shape'])} {m['dtype']}  "
+            f"option {markup(report['option'])}"
+        )
+        rows = [
+            ("option vs fp32", m["vs_fp32"]),
+            ("option vs onnxruntime", m["vs_onnxruntime"]),
+            ("fp32 vs onnxruntime", m["fp32_vs_onnxruntime"]),
+        ]
         agree = m["argmax_agreement"]
         extra = None if agree is None else ("argmax agree", [f"{agree:.4f}", "-", "-"])
         out.print(error_table(title, rows, extra, m))
@@ -143,7 +163,9 @@ def run(args) -> int:
     from neuron_opt.cli.tables import write_json
     from neuron_opt.outputs import check_outputs, save_outputs
 
-    check_outputs([args.output, args.json, report_file(args)], [args.model, args.inputs])  # before the slow run
+    check_outputs(
+        [args.output, args.json, report_file(args)], [args.model, args.inputs]
+    )  # before the slow run
     steps = _Steps(total=5)
     try:
         report, outputs = evaluate(args, steps)

@@ -36,8 +36,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_plan_options(p)
     p.add_argument("--json", metavar="FILE", help="write every op's row as JSON")
     p.add_argument("--plot", metavar="P.png", help="plot the error along the graph")
-    p.add_argument("--top", type=int, default=DEFAULT_TOP, metavar="N",
-                   help=f"rows in the terminal table (default {DEFAULT_TOP})")
+    p.add_argument(
+        "--top",
+        type=int,
+        default=DEFAULT_TOP,
+        metavar="N",
+        help=f"rows in the terminal table (default {DEFAULT_TOP})",
+    )
 
 
 def _pairs(fp32_module, option_module) -> dict:
@@ -98,26 +103,47 @@ def explain(args) -> dict:
 
     plan = plan_options(args)
     model = OnnxModel(args.model)
-    rows = attribute(model, model.inputs(args.inputs), args.auto_cast, args.auto_cast_type, plan,
-                     lambda r: emit_report(r, args))
+    rows = attribute(
+        model,
+        model.inputs(args.inputs),
+        args.auto_cast,
+        args.auto_cast_type,
+        plan,
+        lambda r: emit_report(r, args),
+    )
     first = next((r for r in rows if r["accumulated_non_finite"]), None)
-    return {"model": args.model, "name": model.name, "option": label_of(args), "ops": rows,
-            "first_non_finite": None if first is None else {k: first[k] for k in ("node", "op_type", "op")}}
+    return {
+        "model": args.model,
+        "name": model.name,
+        "option": label_of(args),
+        "ops": rows,
+        "first_non_finite": None
+        if first is None
+        else {k: first[k] for k in ("node", "op_type", "op")},
+    }
 
 
-def attribute(model, inputs: dict, mode: ModeOption, cast_type: CastTypeOption, plan: dict | None = None,
-              on_report=None, rules=None) -> list[dict]:
+def attribute(
+    model,
+    inputs: dict,
+    mode: ModeOption,
+    cast_type: CastTypeOption,
+    plan: dict | None = None,
+    on_report=None,
+    rules=None,
+) -> list[dict]:
     """A row per float result of every op under the option (auto-cast's `mode`, `cast_type`
     and plan options, or `rules`, a PrecisionPlan built by a program), in graph order: its own
     and accumulated error against fp32 and its range counts. `model` is a models.OnnxModel;
     `on_report` receives auto-cast's report."""
+    from xdsl.context import Context
+
     from neuron_opt.cli.metrics import error_norms
     from neuron_opt.diagnostics import onnx_node_of
     from neuron_opt.dialects import nt
     from neuron_opt.dialects.types import FP8_MAX, is_float, round_to, tensor_type_of, type_name
     from neuron_opt.passes.auto_cast import AutoCastPass
     from neuron_opt.runtime.reference import Reference
-    from xdsl.context import Context
 
     fp32 = model.fp32
     option = fp32.clone()
@@ -135,7 +161,11 @@ def attribute(model, inputs: dict, mode: ModeOption, cast_type: CastTypeOption, 
     rows = []
     for op in ref.func.body.block.ops:
         src = to_fp32.get(op)
-        if src is None or not isinstance(op, nt.NtOp) or isinstance(op, (nt.ConstantOp, nt.WeightOp)):
+        if (
+            src is None
+            or not isinstance(op, nt.NtOp)
+            or isinstance(op, (nt.ConstantOp, nt.WeightOp))
+        ):
             continue
         if not any(is_float(r.type.element_type) for r in src.results):
             continue
@@ -182,7 +212,7 @@ NAME_WIDTH = 64
 def _name(row) -> str:
     """The node and op type; a long exporter path keeps its informative end."""
     name = f"{row['node']} ({row['op_type']})" if row["node"] else row["op"]
-    return name if len(name) <= NAME_WIDTH else "…" + name[-(NAME_WIDTH - 1):]
+    return name if len(name) <= NAME_WIDTH else "…" + name[-(NAME_WIDTH - 1) :]
 
 
 def print_table(report: dict, top: int) -> None:
@@ -194,21 +224,47 @@ def print_table(report: dict, top: int) -> None:
 
     console = make_console()
     rows = sorted(report["ops"], key=lambda r: -r["own"]["rel_l2"])[:top]
-    t = Table(title=f"{markup(report['name'])}  option {markup(report['option'])}: error per op, "
-              f"largest own error first ({min(top, len(report['ops']))} of {len(report['ops'])})",
-              title_justify="left")
-    for col in ("node (op type)", "nt op", "type", "own rel L2", "accum. rel L2", "inf/NaN",
-                "fp16 overflow", "flushed to 0", "subnormal", "fp8 saturated"):
-        t.add_column(col, justify="left" if col in ("node (op type)", "nt op", "type") else "right",
-                     no_wrap=True)
+    t = Table(
+        title=f"{markup(report['name'])}  option {markup(report['option'])}: error per op, "
+        f"largest own error first ({min(top, len(report['ops']))} of {len(report['ops'])})",
+        title_justify="left",
+    )
+    for col in (
+        "node (op type)",
+        "nt op",
+        "type",
+        "own rel L2",
+        "accum. rel L2",
+        "inf/NaN",
+        "fp16 overflow",
+        "flushed to 0",
+        "subnormal",
+        "fp8 saturated",
+    ):
+        t.add_column(
+            col,
+            justify="left" if col in ("node (op type)", "nt op", "type") else "right",
+            no_wrap=True,
+        )
     for r in rows:
-        t.add_row(markup(_name(r)), r["op"], r["type"], sci(r["own"]["rel_l2"], 2), sci(r["accumulated"]["rel_l2"], 2),
-                  str(r["non_finite"]), str(r["fp16_overflow"]), str(r["flushed_to_zero"]),
-                  str(r["subnormal"]), str(r["fp8_saturated_inputs"]))
+        t.add_row(
+            markup(_name(r)),
+            r["op"],
+            r["type"],
+            sci(r["own"]["rel_l2"], 2),
+            sci(r["accumulated"]["rel_l2"], 2),
+            str(r["non_finite"]),
+            str(r["fp16_overflow"]),
+            str(r["flushed_to_zero"]),
+            str(r["subnormal"]),
+            str(r["fp8_saturated_inputs"]),
+        )
     console.print(t)
     first = report["first_non_finite"]
     if first:
-        console.print(f"first inf/NaN: node {markup(first['node'])} ({markup(first['op_type'])}), {first['op']}")
+        console.print(
+            f"first inf/NaN: node {markup(first['node'])} ({markup(first['op_type'])}), {first['op']}"
+        )
     else:
         console.print("no inf/NaN where fp32 is finite")
 
@@ -229,14 +285,22 @@ def plot(report: dict, path: str) -> None:
     # Infinite errors (inf/NaN where fp32 is finite) are drawn at the top of the axis.
     fig, ax = plt.subplots(figsize=(max(6.0, min(0.12 * len(rows), 24.0)), 4.5), dpi=100)
     top = max([v for v in np.concatenate([own, acc]) if np.isfinite(v) and v > 0], default=1.0) * 10
-    ax.semilogy(x, np.where(np.isfinite(acc), np.maximum(acc, 1e-12), top), label="accumulated", lw=1.5)
+    ax.semilogy(
+        x, np.where(np.isfinite(acc), np.maximum(acc, 1e-12), top), label="accumulated", lw=1.5
+    )
     ax.semilogy(x, np.where(np.isfinite(own), np.maximum(own, 1e-12), top), ".", label="own", ms=4)
     first = report["first_non_finite"]
     if first:
         i = next(i for i, r in enumerate(rows) if r["accumulated_non_finite"])
         ax.axvline(i, color="red", ls="--", lw=1)
-        ax.annotate(f"first inf/NaN: {first['node']}", (i, top), xytext=(4, -12),
-                    textcoords="offset points", color="red", fontsize=8)
+        ax.annotate(
+            f"first inf/NaN: {first['node']}",
+            (i, top),
+            xytext=(4, -12),
+            textcoords="offset points",
+            color="red",
+            fontsize=8,
+        )
     ax.set_xlabel("op (graph order)")
     ax.set_ylabel("rel L2 error vs fp32")
     ax.set_title(f"{report['name']}: {report['option']}, error along the graph")

@@ -10,27 +10,58 @@ from __future__ import annotations
 import argparse
 import json
 
-from neuron_opt.cli.models import Compiled, OnnxModel, Stopwatch, engine_summary, is_kernel, module_weights
-from neuron_opt.cli.precision import add_cast_options, add_plan_options, add_report_option, report_file
+from neuron_opt.cli.models import (
+    Compiled,
+    OnnxModel,
+    Stopwatch,
+    engine_summary,
+    is_kernel,
+    module_weights,
+)
+from neuron_opt.cli.precision import (
+    add_cast_options,
+    add_plan_options,
+    add_report_option,
+    report_file,
+)
 from neuron_opt.diagnostics import CompileError
 from neuron_opt.options import DEFAULT_TYPE
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", metavar="MODEL",
-                   help="an ONNX model (.onnx), an nt module or a nisa kernel (.mlir)")
-    p.add_argument("--inputs", metavar="X.npz",
-                   help="inputs keyed by the model's input names (needed unless --no-numerics)")
-    p.add_argument("-o", "--output", metavar="OUT.npz",
-                   help="save the outputs (bf16/tf32/fp8 widened to float32, exactly)")
-    p.add_argument("--trace", metavar="T.json",
-                   help="write a Chrome/Perfetto trace: one track per engine and DMA queue")
+    p.add_argument(
+        "model",
+        metavar="MODEL",
+        help="an ONNX model (.onnx), an nt module or a nisa kernel (.mlir)",
+    )
+    p.add_argument(
+        "--inputs",
+        metavar="X.npz",
+        help="inputs keyed by the model's input names (needed unless --no-numerics)",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT.npz",
+        help="save the outputs (bf16/tf32/fp8 widened to float32, exactly)",
+    )
+    p.add_argument(
+        "--trace",
+        metavar="T.json",
+        help="write a Chrome/Perfetto trace: one track per engine and DMA queue",
+    )
     p.add_argument("--json", metavar="FILE", help="write the metrics as JSON")
-    p.add_argument("--no-numerics", action="store_true",
-                   help="timing only: no values computed, no inputs needed")
-    p.add_argument("--weights-root", metavar="DIR",
-                   help="also allow the IR's weights file under DIR (by default it must lie in "
-                   "the IR file's directory)")
+    p.add_argument(
+        "--no-numerics",
+        action="store_true",
+        help="timing only: no values computed, no inputs needed",
+    )
+    p.add_argument(
+        "--weights-root",
+        metavar="DIR",
+        help="also allow the IR's weights file under DIR (by default it must lie in "
+        "the IR file's directory)",
+    )
     add_cast_options(p)
     add_plan_options(p)
     add_report_option(p)
@@ -48,8 +79,10 @@ def run(args) -> int:
     if args.output and not numerics:
         raise CompileError("-o needs numerics (drop --no-numerics)", "neuron-cc")
     if numerics and not args.inputs:
-        raise CompileError("--inputs X.npz is needed to compute outputs (or --no-numerics for "
-                           "timing only)", "neuron-cc")
+        raise CompileError(
+            "--inputs X.npz is needed to compute outputs (or --no-numerics for timing only)",
+            "neuron-cc",
+        )
     outputs = [args.output, args.trace, args.json, report_file(args)]
     check_outputs(outputs, [args.model, args.inputs])
     wall = Stopwatch()
@@ -59,13 +92,22 @@ def run(args) -> int:
             model = OnnxModel(args.model)
         inputs = model.inputs(args.inputs) if numerics else {}
         with wall("passes"):
-            c = model.compile(args.auto_cast, args.auto_cast_type, args.cast_io, plan_options(args),
-                              lambda r: emit_report(r, args), label_of(args))
+            c = model.compile(
+                args.auto_cast,
+                args.auto_cast_type,
+                args.cast_io,
+                plan_options(args),
+                lambda r: emit_report(r, args),
+                label_of(args),
+            )
         name = model.name
     else:
         if has_plan(args) or args.cast_report:
-            raise CompileError("--precision-plan, the block lists and --cast-report apply to ONNX "
-                               "models (an nt module runs as written)", args.model)
+            raise CompileError(
+                "--precision-plan, the block lists and --cast-report apply to ONNX "
+                "models (an nt module runs as written)",
+                args.model,
+            )
         module = load_module(args.model)
         kernel = is_kernel(module)
         # A kernel run for timing only never reads its weights.
@@ -79,8 +121,13 @@ def run(args) -> int:
             _ = c.kernel
     with wall("simulation"):
         result = _simulate(c, inputs, numerics, bool(args.trace), args.model)
-    report = {"model": args.model, "name": name, "option": c.option, "simulation": engine_summary(result),
-              "outputs": {}}
+    report = {
+        "model": args.model,
+        "name": name,
+        "option": c.option,
+        "simulation": engine_summary(result),
+        "outputs": {},
+    }
     if numerics and not kernel:  # the interpreter runs nt modules, not kernels
         report["outputs"] = _compare(c, model, inputs, result.outputs, args, wall)
         print_comparison(report)
@@ -103,8 +150,9 @@ def _simulate(c: Compiled, inputs: dict, numerics: bool, trace: bool, path: str)
         raise
 
 
-def _compare(c: Compiled, model: OnnxModel | None, inputs: dict, outputs: dict, args,
-             wall: Stopwatch) -> dict:
+def _compare(
+    c: Compiled, model: OnnxModel | None, inputs: dict, outputs: dict, args, wall: Stopwatch
+) -> dict:
     """Per output: the simulator against the interpreter for the same option; for an ONNX
     model also against fp32 and onnxruntime, and the option's own error."""
     from neuron_opt.cli.metrics import agreement, error_norms, range_counts
@@ -116,7 +164,11 @@ def _compare(c: Compiled, model: OnnxModel | None, inputs: dict, outputs: dict, 
     ref32 = ort = None
     if model is not None:
         with wall("interpreter"):
-            ref32 = ref if c.option == "none" else reference(model.compile("none", DEFAULT_TYPE), inputs)
+            ref32 = (
+                ref
+                if c.option == "none"
+                else reference(model.compile("none", DEFAULT_TYPE), inputs)
+            )
         with wall("onnxruntime"):
             ort = model.onnxruntime(inputs)
     cast_type = "none" if c.option in ("none", "as written") else args.auto_cast_type
@@ -138,15 +190,20 @@ def print_comparison(report: dict) -> None:
 
     out = console()
     for name, m in report["outputs"].items():
-        rows = [("simulator vs interpreter (same option)", m.get("vs_interpreter")),
-                ("simulator vs interpreter fp32", m.get("vs_fp32")),
-                ("simulator vs onnxruntime fp32", m.get("vs_onnxruntime")),
-                ("interpreter (option) vs fp32", m.get("interpreter_vs_fp32"))]
-        shares = [None if e is None or e.get("differing_share") is None
-                  else f"{100 * e['differing_share']:.2f}%" for _, e in rows]
+        rows = [
+            ("simulator vs interpreter (same option)", m.get("vs_interpreter")),
+            ("simulator vs interpreter fp32", m.get("vs_fp32")),
+            ("simulator vs onnxruntime fp32", m.get("vs_onnxruntime")),
+            ("interpreter (option) vs fp32", m.get("interpreter_vs_fp32")),
+        ]
+        shares = [
+            None
+            if e is None or e.get("differing_share") is None
+            else f"{100 * e['differing_share']:.2f}%"
+            for _, e in rows
+        ]
         title = f"{markup(report['name'])}: {markup(name)}  option {markup(report['option'])}: simulator outputs"
-        out.print(error_table(title, rows,
-                              ("differing", [s or "-" for s in shares]), m))
+        out.print(error_table(title, rows, ("differing", [s or "-" for s in shares]), m))
 
 
 def print_summary(result, name: str, wall: dict[str, float] | None = None) -> None:
@@ -158,7 +215,10 @@ def print_summary(result, name: str, wall: dict[str, float] | None = None) -> No
     from neuron_opt.diagnostics import markup
 
     out = console()
-    t = Table(title=f"{markup(name)}: NeuronCore-v2 simulation" + ("" if result.numerics else " (timing only)"))
+    t = Table(
+        title=f"{markup(name)}: NeuronCore-v2 simulation"
+        + ("" if result.numerics else " (timing only)")
+    )
     t.add_column("track", no_wrap=True)
     t.add_column("instructions", justify="right")
     t.add_column("busy µs", justify="right")
@@ -166,12 +226,20 @@ def print_summary(result, name: str, wall: dict[str, float] | None = None) -> No
     dma = [e for e in result.engines if e.engine == "dma"]
     for e in result.engines:
         if e.engine != "dma":
-            t.add_row(e.name, str(e.instructions), f"{e.busy_ns / 1000:.3f}",
-                      f"{100 * e.utilization:.1f}%")
+            t.add_row(
+                e.name,
+                str(e.instructions),
+                f"{e.busy_ns / 1000:.3f}",
+                f"{100 * e.utilization:.1f}%",
+            )
     if dma:  # one row for all queues (each queue is in --json): mean queue utilization
         busy = sum(e.busy_ns for e in dma)
-        t.add_row(f"DMA ({len(dma)} queues)", str(sum(e.instructions for e in dma)),
-                  f"{busy / 1000:.3f}", f"{100 * sum(e.utilization for e in dma) / len(dma):.1f}%")
+        t.add_row(
+            f"DMA ({len(dma)} queues)",
+            str(sum(e.instructions for e in dma)),
+            f"{busy / 1000:.3f}",
+            f"{100 * sum(e.utilization for e in dma) / len(dma):.1f}%",
+        )
     out.print(t)
     out.print(
         f"time {result.makespan_us:.3f} µs ({result.cycles} cycles @ 1.4 GHz)  "

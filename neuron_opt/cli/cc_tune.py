@@ -33,14 +33,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from neuron_opt.precision_search import DEFAULT_BUDGET
 
     add_sweep_arguments(p, "tune")
-    p.add_argument("-o", "--output", metavar="plan.toml", required=True,
-                   help="where the precision plan goes ('-': stdout)")
-    p.add_argument("--json", metavar="FILE", help="write the table, every evaluation and the plan as JSON")
-    p.add_argument("--validate", metavar="Y.npz",
-                   help="held-out inputs: the plan's error (and the best uniform option's) on them")
-    p.add_argument("--max-evaluations", type=int, default=DEFAULT_BUDGET, metavar="N",
-                   help=f"stop the search after N candidates (default {DEFAULT_BUDGET}; the starting "
-                   "points are always evaluated)")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="plan.toml",
+        required=True,
+        help="where the precision plan goes ('-': stdout)",
+    )
+    p.add_argument(
+        "--json", metavar="FILE", help="write the table, every evaluation and the plan as JSON"
+    )
+    p.add_argument(
+        "--validate",
+        metavar="Y.npz",
+        help="held-out inputs: the plan's error (and the best uniform option's) on them",
+    )
+    p.add_argument(
+        "--max-evaluations",
+        type=int,
+        default=DEFAULT_BUDGET,
+        metavar="N",
+        help=f"stop the search after N candidates (default {DEFAULT_BUDGET}; the starting "
+        "points are always evaluated)",
+    )
     add_worker_options(p)
 
 
@@ -78,12 +93,19 @@ class Planner:
         from neuron_opt.cli.cc_calibrate import calibrate_model
 
         try:
-            rules, _ = calibrate_model(model, [(inputs_path, inputs)]) if any(u.contraction for u in units) else ([], 0)
+            rules, _ = (
+                calibrate_model(model, [(inputs_path, inputs)])
+                if any(u.contraction for u in units)
+                else ([], 0)
+            )
         except CompileError as e:  # no scale for an inf/NaN: the search goes on without scaled fp8
             print(f"{e} (scaled fp8 is left out of the search)", file=sys.stderr)
             rules = []
         by_node = {r["node"]: r for r in rules}  # the rules name nodes glob-escaped
-        return cls(units, {u.node: by_node[glob.escape(u.node)] for u in units if glob.escape(u.node) in by_node})
+        return cls(
+            units,
+            {u.node: by_node[glob.escape(u.node)] for u in units if glob.escape(u.node) in by_node},
+        )
 
     def precisions(self) -> tuple[str, ...]:
         from neuron_opt.precision_search import PRECISIONS, SCALED_FP8
@@ -100,14 +122,20 @@ class Planner:
             if p == SCALED_FP8:
                 rules += [{"name": f"{SCALED_FP8} {n}"} | self.scaled[n] for n in nodes]
             elif nodes:
-                rules.append({"name": f"{p} nodes", "precision": p, "node": [glob.escape(n) for n in nodes]})
+                rules.append(
+                    {"name": f"{p} nodes", "precision": p, "node": [glob.escape(n) for n in nodes]}
+                )
         return format_plan(rules, "\n".join(comments))
 
     def uniform(self, precision: str):
         from neuron_opt.precision_search import CONTRACTION_ONLY
 
-        return tuple(precision if u.contraction or precision not in CONTRACTION_ONLY else CONTRACTION_ONLY[precision]
-                     for u in self.units)
+        return tuple(
+            precision
+            if u.contraction or precision not in CONTRACTION_ONLY
+            else CONTRACTION_ONLY[precision]
+            for u in self.units
+        )
 
 
 def _measure(context: dict, item: tuple) -> dict:
@@ -125,9 +153,13 @@ def _measure(context: dict, item: tuple) -> dict:
     except CompileError as e:  # a candidate that cannot run (e.g. does not fit) is infeasible
         return {"error": str(e)}
     outs = result.outputs
-    return {"latency_us": result.makespan_us,
-            "rel_l2": max(error_norms(outs[n], r)["rel_l2"] for n, r in context["ref32"].items()),
-            "non_finite": sum(int((~np.isfinite(np.asarray(o, dtype=np.float64))).sum()) for o in outs.values())}
+    return {
+        "latency_us": result.makespan_us,
+        "rel_l2": max(error_norms(outs[n], r)["rel_l2"] for n, r in context["ref32"].items()),
+        "non_finite": sum(
+            int((~np.isfinite(np.asarray(o, dtype=np.float64))).sum()) for o in outs.values()
+        ),
+    }
 
 
 def _fp32_reference(model, inputs: dict) -> dict:
@@ -163,8 +195,15 @@ def _ranking(model, inputs: dict, planner: Planner):
     return rank
 
 
-def tune(model, inputs: dict, planner: Planner, tolerance: float, jobs: int = 1, ray: str | None = None,
-         budget: int | None = None):
+def tune(
+    model,
+    inputs: dict,
+    planner: Planner,
+    tolerance: float,
+    jobs: int = 1,
+    ray: str | None = None,
+    budget: int | None = None,
+):
     """Run the search (precision_search.search) with every candidate measured on the simulator;
     its Result."""
     from neuron_opt.cli.pool import Workers
@@ -173,16 +212,27 @@ def tune(model, inputs: dict, planner: Planner, tolerance: float, jobs: int = 1,
 
     context = {"model": model, "inputs": inputs, "ref32": _fp32_reference(model, inputs)}
     with Workers(_measure, context, jobs, ray) as workers:
+
         def evaluate(batch, phase):
             items = [(MODE, DEFAULT_TYPE, planner.text(a)) for a in batch]
-            got = workers.map(items, lambda _: "candidate", f"tune ({phase}, {len(batch)} candidates)")
+            got = workers.map(
+                items, lambda _: "candidate", f"tune ({phase}, {len(batch)} candidates)"
+            )
             return [Measure(**g) for g in got]
 
-        return search(planner.units, evaluate, tolerance, _ranking(model, inputs, planner),
-                      planner.precisions(), DEFAULT_BUDGET if budget is None else budget)
+        return search(
+            planner.units,
+            evaluate,
+            tolerance,
+            _ranking(model, inputs, planner),
+            planner.precisions(),
+            DEFAULT_BUDGET if budget is None else budget,
+        )
 
 
-def _validate(model, path: str, tuned_text: str, uniform: dict | None, jobs: int, ray: str | None) -> dict:
+def _validate(
+    model, path: str, tuned_text: str, uniform: dict | None, jobs: int, ray: str | None
+) -> dict:
     """The tuned plan's and the best uniform option's error on held-out inputs."""
     from neuron_opt.cli.pool import Workers
     from neuron_opt.options import DEFAULT_TYPE
@@ -244,62 +294,120 @@ def run(args) -> int:
     result = tune(model, inputs, planner, args.tolerance, args.jobs, args.ray, args.max_evaluations)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     if result.best is None:
-        raise CompileError(f"no candidate is within rel L2 {args.tolerance:g} with finite outputs, "
-                           "not even fp32", args.model)
+        raise CompileError(
+            f"no candidate is within rel L2 {args.tolerance:g} with finite outputs, not even fp32",
+            args.model,
+        )
     best = result.best
     counts = _counts(best.assignment)
-    comments = (f"Precision plan found by neuron-cc tune for {name} on {Path(args.inputs).name}:",
-                f"rel L2 {best.measure.rel_l2:.3e} <= {args.tolerance:g}, {best.measure.latency_us:.2f} us simulated.",
-                f"Use it with --auto-cast {MODE} (every tunable node has a rule; under matmult a",
-                "contraction given a low precision would keep an f32 result).",
-                f"{_describe(counts)}.")
+    comments = (
+        f"Precision plan found by neuron-cc tune for {name} on {Path(args.inputs).name}:",
+        f"rel L2 {best.measure.rel_l2:.3e} <= {args.tolerance:g}, {best.measure.latency_us:.2f} us simulated.",
+        f"Use it with --auto-cast {MODE} (every tunable node has a rule; under matmult a",
+        "contraction given a low precision would keep an f32 result).",
+        f"{_describe(counts)}.",
+    )
     text = planner.text(best.assignment, comments)
     # The table's rows: sweep's uniform options and the plan, every metric of sweep's.
-    rows = sweep(model, inputs, args.jobs, None, args.ray, plans=((MODE, DEFAULT_TYPE, "tuned", text),))
+    rows = sweep(
+        model, inputs, args.jobs, None, args.ray, plans=((MODE, DEFAULT_TYPE, "tuned", text),)
+    )
     tuned_row = rows[-1]
     uniform = recommend(rows[:-1], args.tolerance)
-    validation = _validate(model, args.validate, text, uniform, args.jobs, args.ray) if args.validate else None
+    validation = (
+        _validate(model, args.validate, text, uniform, args.jobs, args.ray)
+        if args.validate
+        else None
+    )
 
-    evaluated = [(p.measure.latency_us, p.measure.rel_l2) for p in result.points
-                 if p.measure.error is None and p.measure.non_finite == 0]
-    plot(rows, args.tolerance, tuned_row if "latency_us" in tuned_row else None, plot_path,
-         f"{name}: tuned plan vs uniform options", background=(f"evaluated plans ({len(result.points)})", evaluated))
+    evaluated = [
+        (p.measure.latency_us, p.measure.rel_l2)
+        for p in result.points
+        if p.measure.error is None and p.measure.non_finite == 0
+    ]
+    plot(
+        rows,
+        args.tolerance,
+        tuned_row if "latency_us" in tuned_row else None,
+        plot_path,
+        f"{name}: tuned plan vs uniform options",
+        background=(f"evaluated plans ({len(result.points)})", evaluated),
+    )
     with atomic_output(args.output) as f:
         f.write(text)
     out = console(stderr=args.output == "-")
-    print_table(rows, tuned_row if "latency_us" in tuned_row else None, args.tolerance, plot_path,
-                f"{name}: the tuned plan next to every auto-cast option (NeuronCore-v2 simulator)", out)
+    print_table(
+        rows,
+        tuned_row if "latency_us" in tuned_row else None,
+        args.tolerance,
+        plot_path,
+        f"{name}: the tuned plan next to every auto-cast option (NeuronCore-v2 simulator)",
+        out,
+    )
     summary = _summary(result, tuned_row, uniform, counts, wall, cpu, args)
     lines = summary["lines"] + [
         f"on {args.validate}: {key}: "
         + (m["error"] if "error" in m else f"rel L2 {m['rel_l2']:.3e}, {m['non_finite']} inf/NaN")
-        for key, m in (validation or {}).items() if key != "inputs"]
+        for key, m in (validation or {}).items()
+        if key != "inputs"
+    ]
     for line in lines:
         out.print(printable(line), markup=False)
     if args.json:
         data = report(args, name, rows, tuned_row, plot_path)
         precisions = dict(zip((u.node for u in units), best.assignment, strict=True))
-        data.update({"plan": args.output, "auto_cast": MODE, "precisions": precisions,
-                     "precision_counts": counts, "best_uniform": uniform["option"] if uniform else None,
-                     "search": summary["search"], "validate": validation,
-                     "evaluations": [{"index": p.index, "phase": p.phase, "label": p.label,
-                                      "latency_us": p.measure.latency_us, "rel_l2": p.measure.rel_l2,
-                                      "non_finite": p.measure.non_finite, "error": p.measure.error,
-                                      "precision_counts": _counts(p.assignment)} for p in result.points]})
+        data.update(
+            {
+                "plan": args.output,
+                "auto_cast": MODE,
+                "precisions": precisions,
+                "precision_counts": counts,
+                "best_uniform": uniform["option"] if uniform else None,
+                "search": summary["search"],
+                "validate": validation,
+                "evaluations": [
+                    {
+                        "index": p.index,
+                        "phase": p.phase,
+                        "label": p.label,
+                        "latency_us": p.measure.latency_us,
+                        "rel_l2": p.measure.rel_l2,
+                        "non_finite": p.measure.non_finite,
+                        "error": p.measure.error,
+                        "precision_counts": _counts(p.assignment),
+                    }
+                    for p in result.points
+                ],
+            }
+        )
         write_json(args.json, data)
     return 0
 
 
-def _summary(result, tuned_row: dict, uniform: dict | None, counts: dict, wall: float, cpu: float, args) -> dict:
-    search = {"evaluations": len(result.points), "rounds": result.rounds, "budget_spent": result.budget_spent,
-              "wall_seconds": wall, "cpu_seconds_main_process": cpu, "jobs": args.jobs, "ray": args.ray,
-              "start": result.start.label if result.start else None,
-              "latency_us": result.best.measure.latency_us, "rel_l2": result.best.measure.rel_l2}
+def _summary(
+    result, tuned_row: dict, uniform: dict | None, counts: dict, wall: float, cpu: float, args
+) -> dict:
+    search = {
+        "evaluations": len(result.points),
+        "rounds": result.rounds,
+        "budget_spent": result.budget_spent,
+        "wall_seconds": wall,
+        "cpu_seconds_main_process": cpu,
+        "jobs": args.jobs,
+        "ray": args.ray,
+        "start": result.start.label if result.start else None,
+        "latency_us": result.best.measure.latency_us,
+        "rel_l2": result.best.measure.rel_l2,
+    }
     lines = [f"tuned plan: {_describe(counts)} -> {args.output}"]
     if "latency_us" in tuned_row and uniform is not None:
         search["speedup_over_best_uniform"] = uniform["latency_us"] / tuned_row["latency_us"]
-        lines.append(f"vs the best uniform option {uniform['option']} ({uniform['latency_us']:.2f} µs, rel L2 "
-                     f"{uniform['rel_l2']:.2e}): {search['speedup_over_best_uniform']:.3f}x")
-    lines.append(f"search: {len(result.points)} evaluations in {result.rounds} demote rounds, "
-                 f"{wall:.1f} s wall" + (" (evaluation budget spent)" if result.budget_spent else ""))
+        lines.append(
+            f"vs the best uniform option {uniform['option']} ({uniform['latency_us']:.2f} µs, rel L2 "
+            f"{uniform['rel_l2']:.2e}): {search['speedup_over_best_uniform']:.3f}x"
+        )
+    lines.append(
+        f"search: {len(result.points)} evaluations in {result.rounds} demote rounds, "
+        f"{wall:.1f} s wall" + (" (evaluation budget spent)" if result.budget_spent else "")
+    )
     return {"search": search, "lines": lines}

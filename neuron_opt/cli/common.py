@@ -19,7 +19,10 @@ def run_main(tool: str, body: Callable[[], int | None]) -> None:
         sys.stdin = _Closed("<stdin>", "cannot read: stdin is closed")
     if sys.stdout is None:
         sys.stdout = _Closed("<stdout>", "cannot write: stdout is closed")
-    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    ):
         signal.signal(signal.SIGTERM, _terminated)  # unwind like Ctrl-C: temp files are removed
     try:
         code = body()
@@ -27,8 +30,10 @@ def run_main(tool: str, body: Callable[[], int | None]) -> None:
         print(str(e) if e.where else f"{tool}: error: {printable(e.message)}", file=sys.stderr)
         sys.exit(1)
     except MemoryError:  # the budget checks come first; this is the last line of defence
-        print(f"{tool}: error: out of memory (the --max-memory budget is too high for this machine)",
-              file=sys.stderr)
+        print(
+            f"{tool}: error: out of memory (the --max-memory budget is too high for this machine)",
+            file=sys.stderr,
+        )
         sys.exit(1)
     except RecursionError:
         print(f"{tool}: error: the input is nested too deeply", file=sys.stderr)
@@ -68,9 +73,12 @@ def _terminated(signum, frame) -> None:
 
 def add_limit_options(p) -> None:
     """--max-memory, wherever input is read."""
-    p.add_argument("--max-memory", metavar="SIZE",
-                   help="memory budget for what the input asks to allocate, e.g. 4G or 512M "
-                   "(default: half the RAM); larger tensors, constants and arrays are errors")
+    p.add_argument(
+        "--max-memory",
+        metavar="SIZE",
+        help="memory budget for what the input asks to allocate, e.g. 4G or 512M "
+        "(default: half the RAM); larger tensors, constants and arrays are errors",
+    )
 
 
 def apply_limit_options(args) -> None:

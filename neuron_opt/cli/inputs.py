@@ -17,9 +17,13 @@ from neuron_opt.diagnostics import CompileError
 def add_model_arguments(p) -> None:
     """MODEL.onnx and --inputs X.npz, for the commands that evaluate an ONNX model."""
     p.add_argument("model", metavar="MODEL.onnx", help="the ONNX model")
-    p.add_argument("--inputs", metavar="X.npz", required=True,
-                   help="inputs keyed by the model's input names, in the model's input dtypes "
-                   "(float64 is rounded to a float input's type)")
+    p.add_argument(
+        "--inputs",
+        metavar="X.npz",
+        required=True,
+        help="inputs keyed by the model's input names, in the model's input dtypes "
+        "(float64 is rounded to a float input's type)",
+    )
 
 
 def onnx_np_dtype(elem_type: int) -> np.dtype:
@@ -55,7 +59,9 @@ def load_inputs(path: str, model) -> dict[str, np.ndarray]:
             raise CompileError(f"missing (expected {want})", f"{path}: input {inp.name}")
     for key in given:  # after the missing ones: a misspelt name shows up as missing first
         if key not in names:
-            raise CompileError(f"'{key}' is not an input of the model (inputs: {', '.join(names)})", path)
+            raise CompileError(
+                f"'{key}' is not an input of the model (inputs: {', '.join(names)})", path
+            )
     rounded = {}
     for inp in inputs:
         where = f"{path}: input {inp.name}"
@@ -66,9 +72,13 @@ def load_inputs(path: str, model) -> dict[str, np.ndarray]:
         if dt == np.float64 and dt != want_dt and (elt := _float_type(want_dt)) is not None:
             rounded[inp.name] = (want_dt, elt)
         elif dt != want_dt:
-            raise CompileError(f"expected dtype {want_dt} (the model's input type), found {dt}", where)
+            raise CompileError(
+                f"expected dtype {want_dt} (the model's input type), found {dt}", where
+            )
         if shape != want_shape:
-            raise CompileError(f"expected shape {shape_text(want_shape)}, found {shape_text(shape)}", where)
+            raise CompileError(
+                f"expected shape {shape_text(want_shape)}, found {shape_text(shape)}", where
+            )
     from neuron_opt.dialects.types import round_to
 
     out = {}
@@ -76,8 +86,11 @@ def load_inputs(path: str, model) -> dict[str, np.ndarray]:
         out[inp.name] = given[inp.name]
         if inp.name in rounded:
             want_dt, elt = rounded[inp.name]
-            print(f"{path}: input {inp.name}: note: float64 rounded to the model's "
-                  f"{want_dt} (nearest-even)", file=sys.stderr)
+            print(
+                f"{path}: input {inp.name}: note: float64 rounded to the model's "
+                f"{want_dt} (nearest-even)",
+                file=sys.stderr,
+            )
             out[inp.name] = round_to(out[inp.name], elt)
     return out
 

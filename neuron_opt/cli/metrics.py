@@ -32,7 +32,7 @@ def f64_pieces(*xs):
     piece is one pass, computed exactly as a whole-array pass would."""
     flat = [np.asarray(x).reshape(-1) for x in xs]
     for i in range(0, max(flat[0].size, 1), CHUNK):
-        yield [_f64(f[i:i + CHUNK]) for f in flat]
+        yield [_f64(f[i : i + CHUNK]) for f in flat]
 
 
 def error_norms(a, b) -> dict[str, float]:
@@ -102,7 +102,9 @@ def range_counts(out, ref32, cast_type: str) -> dict[str, int]:
     """inf/NaN in the option's output, and values that overflowed, underflowed or saturated
     against the fp32 reference, for the low-precision type `cast_type` (or `none`)."""
     tmax = TYPE_MAX[cast_type]
-    counts: dict[str, int] = dict.fromkeys(("inf", "nan", "overflowed", "underflowed", "saturated"), 0)
+    counts: dict[str, int] = dict.fromkeys(
+        ("inf", "nan", "overflowed", "underflowed", "saturated"), 0
+    )
     for out, ref in f64_pieces(*np.broadcast_arrays(np.asarray(out), np.asarray(ref32))):
         mag_out, mag_ref = np.abs(out), np.abs(ref)
         saturated = (mag_out == tmax) & (mag_ref > tmax)
@@ -148,4 +150,3 @@ def output_metrics(out, ref32, ort, cast_type: str, logits: bool) -> dict:
     }
     m.update(range_counts(out, ref32, cast_type))
     return m
-

@@ -13,7 +13,6 @@ import numpy as np
 
 from neuron_opt.options import CastTypeOption, ModeOption
 
-
 WEIGHTS = "weights.npz"
 
 
@@ -63,8 +62,16 @@ class OnnxModel:
         # Sent to another process (a Ray worker) as the serialized model, imported there once.
         return _imported, (self.path, self.proto.SerializeToString())
 
-    def compile(self, mode: ModeOption, cast_type: CastTypeOption, cast_io: bool = False, plan: dict | None = None,
-                on_report=None, label: str | None = None, rules=None) -> Compiled:
+    def compile(
+        self,
+        mode: ModeOption,
+        cast_type: CastTypeOption,
+        cast_io: bool = False,
+        plan: dict | None = None,
+        on_report=None,
+        label: str | None = None,
+        rules=None,
+    ) -> Compiled:
         """`plan`: auto-cast's precision-plan options; `rules`: a PrecisionPlan built by a
         program, in their place; `on_report` receives auto-cast's report; `label` names the
         option (default from mode, type and cast_io)."""
@@ -117,12 +124,21 @@ def _imported(path: str, data: bytes) -> OnnxModel:
     return _IMPORTED[key]
 
 
-def compile_onnx(path: str, mode: ModeOption, cast_type: CastTypeOption, cast_io: bool = False) -> Compiled:
+def compile_onnx(
+    path: str, mode: ModeOption, cast_type: CastTypeOption, cast_io: bool = False
+) -> Compiled:
     return OnnxModel(path).compile(mode, cast_type, cast_io)
 
 
-def compile_model(model_path: str, mode: ModeOption, cast_type: CastTypeOption, cast_io: bool,
-                  weights_name: str | None = None, plan: dict | None = None, on_report=None):
+def compile_model(
+    model_path: str,
+    mode: ModeOption,
+    cast_type: CastTypeOption,
+    cast_io: bool,
+    weights_name: str | None = None,
+    plan: dict | None = None,
+    on_report=None,
+):
     """Import + cast pipeline + verify. Returns (module, weights). ONNX problems arrive from the
     importer as `model.onnx: node NAME (OpType): error: ...`."""
     from neuron_opt.importers.onnx import import_onnx
@@ -132,15 +148,24 @@ def compile_model(model_path: str, mode: ModeOption, cast_type: CastTypeOption, 
     return module, weights
 
 
-def apply_casts(module, mode: ModeOption, cast_type: CastTypeOption, cast_io: bool = False, plan: dict | None = None,
-                on_report=None, rules=None) -> None:
+def apply_casts(
+    module,
+    mode: ModeOption,
+    cast_type: CastTypeOption,
+    cast_io: bool = False,
+    plan: dict | None = None,
+    on_report=None,
+    rules=None,
+) -> None:
     """The cast pipeline on `module`, then verify. `plan` holds auto-cast's precision-plan
     options (or `rules`, a PrecisionPlan built by a program); `on_report` receives auto-cast's
     report (when it ran)."""
     from neuron_opt.dialects.parse import verify_module
     from neuron_opt.passes.pipeline import apply_cast_pipeline, cast_pipeline
 
-    report = apply_cast_pipeline(module, cast_pipeline(mode, cast_type, not cast_io, **(plan or {})), rules)
+    report = apply_cast_pipeline(
+        module, cast_pipeline(mode, cast_type, not cast_io, **(plan or {})), rules
+    )
     if on_report is not None:
         on_report(report)
     verify_module(module)
@@ -180,8 +205,10 @@ def engine_summary(result) -> dict:
     return {
         "latency_us": result.makespan_us,
         "utilization": {e.name: e.utilization for e in result.engines if e.engine != "dma"},
-        "dma_utilization": (sum(e.utilization for e in result.engines if e.engine == "dma")
-                            / max(1, sum(1 for e in result.engines if e.engine == "dma"))),
+        "dma_utilization": (
+            sum(e.utilization for e in result.engines if e.engine == "dma")
+            / max(1, sum(1 for e in result.engines if e.engine == "dma"))
+        ),
         "tensor_busy": result.utilization("tensor"),
         "hfu": result.hfu,
         "flops": result.flops,
@@ -203,4 +230,3 @@ class Stopwatch:
             yield
         finally:
             self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - t0
-

@@ -18,11 +18,11 @@ SUBCOMMANDS = {
     "run": "run MODEL (ONNX, nt or nisa) on the NeuronCore-v2 simulator, lowered to nisa first",
     "sweep": "every auto-cast option side by side: accuracy, latency, a plot, a recommendation",
     "explain": "fp32 and an option side by side in the interpreter: the error each ONNX node "
-               "adds, where inf/NaN first appears, fp16 overflow, fp8 saturation, underflow",
+    "adds, where inf/NaN first appears, fp16 overflow, fp8 saturation, underflow",
     "calibrate": "the amax of every contraction input over calibration samples, as a "
-                 "precision plan of scaled fp8 rules",
+    "precision plan of scaled fp8 rules",
     "tune": "a precision per ONNX node, as fast on the simulator as the search finds within an "
-            "error tolerance: writes a precision plan, a table, a Pareto plot",
+    "error tolerance: writes a precision plan, a table, a Pareto plot",
 }
 
 

@@ -10,9 +10,15 @@ import sys
 import typing
 
 from neuron_opt import __version__
-from neuron_opt.cli.common import add_limit_options, apply_limit_options, make_context, read_text, run_main
-from neuron_opt.outputs import atomic_output, check_outputs
+from neuron_opt.cli.common import (
+    add_limit_options,
+    apply_limit_options,
+    make_context,
+    read_text,
+    run_main,
+)
 from neuron_opt.diagnostics import CompileError
+from neuron_opt.outputs import atomic_output, check_outputs
 
 EPILOG = """\
 examples:
@@ -44,18 +50,34 @@ def _arg_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("input", nargs="?", default="-", help="input IR file (default: stdin)")
-    p.add_argument("-p", "--passes", help="pass pipeline, e.g. 'auto-cast{mode=all},canonicalize-casts'")
-    p.add_argument("-o", "--output-file", help="write the output here (default: stdout; '-' is stdout)")
+    p.add_argument(
+        "-p", "--passes", help="pass pipeline, e.g. 'auto-cast{mode=all},canonicalize-casts'"
+    )
+    p.add_argument(
+        "-o", "--output-file", help="write the output here (default: stdout; '-' is stdout)"
+    )
     p.add_argument(
         "--auto-cast", type=normalize_mode, choices=MODE_SPELLINGS, help="neuronx-cc --auto-cast"
     )
     p.add_argument("--auto-cast-type", choices=CAST_TYPES, help="neuronx-cc --auto-cast-type")
-    p.add_argument("--cast-io", action="store_true", help="expose low-precision I/O: preserve-io{enabled=false}")
-    p.add_argument("--cast-report", nargs="?", const=True, metavar="FILE.json",
-                   help="print what auto-cast decided per op to stderr (and with =FILE.json "
-                   "write it as JSON)")
-    p.add_argument("--split-input-file", action="store_true", help="handle each '// -----' chunk apart")
-    p.add_argument("--verify-diagnostics", action="store_true", help="print errors to stdout, exit 0")
+    p.add_argument(
+        "--cast-io",
+        action="store_true",
+        help="expose low-precision I/O: preserve-io{enabled=false}",
+    )
+    p.add_argument(
+        "--cast-report",
+        nargs="?",
+        const=True,
+        metavar="FILE.json",
+        help="print what auto-cast decided per op to stderr (and with =FILE.json write it as JSON)",
+    )
+    p.add_argument(
+        "--split-input-file", action="store_true", help="handle each '// -----' chunk apart"
+    )
+    p.add_argument(
+        "--verify-diagnostics", action="store_true", help="print errors to stdout, exit 0"
+    )
     p.add_argument(
         "--verify-each",
         action="store_true",
@@ -73,20 +95,24 @@ def _pipeline(args) -> list:
     from xdsl.utils.arg_spec import parse_pipeline
     from xdsl.utils.exceptions import ArgSpecParseError
 
-    from neuron_opt.passes.auto_cast import AutoCastPass
     from neuron_opt.options import DEFAULT_MODE, DEFAULT_TYPE
+    from neuron_opt.passes.auto_cast import AutoCastPass
     from neuron_opt.passes.pipeline import cast_pipeline
     from neuron_opt.universe import PASSES
 
     shorthand = args.auto_cast or args.auto_cast_type or args.cast_io
     if args.passes is not None and shorthand:
-        raise CompileError("-p cannot be combined with --auto-cast, --auto-cast-type or --cast-io", "neuron-opt")
+        raise CompileError(
+            "-p cannot be combined with --auto-cast, --auto-cast-type or --cast-io", "neuron-opt"
+        )
     if args.passes is not None:
         try:
             specs = list(parse_pipeline(args.passes))
         except ArgSpecParseError as e:
             detail = str(e).strip().splitlines()[-1].strip()
-            raise CompileError(f"malformed pass pipeline '{args.passes}': {detail}", "neuron-opt") from None
+            raise CompileError(
+                f"malformed pass pipeline '{args.passes}': {detail}", "neuron-opt"
+            ) from None
         _check_duplicate_options(args.passes)
         for spec in specs:
             _check_pass_spec(spec, PASSES)
@@ -95,11 +121,16 @@ def _pipeline(args) -> list:
         except Exception as e:  # xDSL reports bad option values as plain exceptions
             raise CompileError(f"bad pass pipeline '{args.passes}': {e}", "neuron-opt") from None
     elif shorthand:
-        passes = cast_pipeline(args.auto_cast or DEFAULT_MODE, args.auto_cast_type or DEFAULT_TYPE, not args.cast_io)
+        passes = cast_pipeline(
+            args.auto_cast or DEFAULT_MODE, args.auto_cast_type or DEFAULT_TYPE, not args.cast_io
+        )
     else:
         passes = []
     if args.cast_report:
-        passes = [dataclasses.replace(p, report=True) if isinstance(p, AutoCastPass) else p for p in passes]
+        passes = [
+            dataclasses.replace(p, report=True) if isinstance(p, AutoCastPass) else p
+            for p in passes
+        ]
     return passes
 
 
@@ -114,7 +145,9 @@ def _check_duplicate_options(pipeline: str) -> None:
         for key in re.findall(r"(?:^|\s)([A-Za-z_][\w-]*)\s*=", inner):
             key = key.replace("-", "_")
             if key in seen:
-                raise CompileError(f"option {key} of pass {m.group(1)} is given more than once", "neuron-opt")
+                raise CompileError(
+                    f"option {key} of pass {m.group(1)} is given more than once", "neuron-opt"
+                )
             seen.add(key)
 
 
@@ -188,7 +221,9 @@ def _process(ctx, chunk: str, offset: int, filename: str, passes, args, reports:
             except CompileError:
                 raise
             except Exception as e:  # a pass bug must not surface as a traceback
-                raise CompileError(f"pass {p.name} failed: {type(e).__name__}: {e}", filename) from None
+                raise CompileError(
+                    f"pass {p.name} failed: {type(e).__name__}: {e}", filename
+                ) from None
             if args.verify_each:
                 verify_module(module)
         if passes and not args.verify_each:
@@ -212,7 +247,10 @@ def _main(argv: list[str] | None) -> int:
         return 0
     apply_limit_options(args)
     passes = _pipeline(args)
-    check_outputs([args.output_file, args.cast_report if isinstance(args.cast_report, str) else None], [args.input])
+    check_outputs(
+        [args.output_file, args.cast_report if isinstance(args.cast_report, str) else None],
+        [args.input],
+    )
     text = read_text(args.input)
     filename = "<stdin>" if args.input == "-" else args.input
     ctx = make_context()

@@ -19,7 +19,7 @@ import logging
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor, wait, FIRST_COMPLETED
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Generic, Self, TypeVar
 
 from neuron_opt.diagnostics import CompileError
@@ -41,12 +41,20 @@ def default_jobs() -> int:
 
 def add_worker_options(p) -> None:
     """`--jobs N` and `--ray ADDRESS`, on every command that evaluates options side by side."""
-    p.add_argument("--jobs", type=int, default=default_jobs(), metavar="N",
-                   help="evaluations side by side in N worker processes (default: every core)")
-    p.add_argument("--ray", metavar="ADDRESS",
-                   help="evaluate as tasks on a Ray cluster instead: 'auto' (the running cluster), "
-                   "'local' (start one on this machine) or the head's address, as ray.init takes "
-                   f"it (needs Ray: {RAY_EXTRA})")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=default_jobs(),
+        metavar="N",
+        help="evaluations side by side in N worker processes (default: every core)",
+    )
+    p.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="evaluate as tasks on a Ray cluster instead: 'auto' (the running cluster), "
+        "'local' (start one on this machine) or the head's address, as ray.init takes "
+        f"it (needs Ray: {RAY_EXTRA})",
+    )
 
 
 def check_worker_options(args) -> None:
@@ -60,7 +68,9 @@ def import_ray():
     try:
         import ray
     except ImportError:
-        raise CompileError(f"--ray needs Ray, which is not installed ({RAY_EXTRA})", "neuron-cc") from None
+        raise CompileError(
+            f"--ray needs Ray, which is not installed ({RAY_EXTRA})", "neuron-cc"
+        ) from None
     return ray
 
 
@@ -73,7 +83,9 @@ def _connect(address: str):
             ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
         except Exception as e:  # ConnectionError, ValueError on a bad address, ...
             detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise CompileError(f"cannot start or reach Ray at '{address}': {detail}", "neuron-cc") from None
+            raise CompileError(
+                f"cannot start or reach Ray at '{address}': {detail}", "neuron-cc"
+            ) from None
     return ray
 
 
@@ -112,7 +124,9 @@ class Workers(Generic[C, T, R]):
             # onnxruntime session freed there joins threads that do not exist after fork (hang).
             gc.collect()
             _FORKED[:] = [(self.fn, self.context)]
-            self._pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=multiprocessing.get_context("fork"))
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.jobs, mp_context=multiprocessing.get_context("fork")
+            )
             self._pool.submit(int).result()  # forks every worker now, before a progress thread
         return self
 
@@ -132,9 +146,15 @@ class Workers(Generic[C, T, R]):
         items = list(items)
         results: list = [None] * len(items)
         console = Console(stderr=True)
-        columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                   TimeElapsedColumn())
-        with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as prog:
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+        )
+        with Progress(
+            *columns, console=console, transient=True, disable=not console.is_terminal
+        ) as prog:
             task = prog.add_task(title, total=len(items))
 
             def done(i: int, value) -> None:
@@ -143,7 +163,10 @@ class Workers(Generic[C, T, R]):
                 prog.advance(task)
 
             if self._ray is not None and self._remote is not None:  # both set by __enter__
-                pending = {self._remote.remote(self.fn, self._context_ref, item): i for i, item in enumerate(items)}
+                pending = {
+                    self._remote.remote(self.fn, self._context_ref, item): i
+                    for i, item in enumerate(items)
+                }
                 while pending:
                     ready, _ = self._ray.wait(list(pending), num_returns=1)
                     for ref in ready:

@@ -8,19 +8,36 @@ from __future__ import annotations
 import argparse
 import sys
 
-from neuron_opt.options import CAST_TYPES, DEFAULT_MODE, DEFAULT_TYPE, MODE_SPELLINGS, normalize_mode
+from neuron_opt.options import (
+    CAST_TYPES,
+    DEFAULT_MODE,
+    DEFAULT_TYPE,
+    MODE_SPELLINGS,
+    normalize_mode,
+)
 
 
 def add_cast_options(p) -> None:
     """neuronx-cc's spellings; defaults as its mixed-precision guide documents them."""
     p.add_argument(
-        "--auto-cast", type=normalize_mode, choices=MODE_SPELLINGS, default=DEFAULT_MODE,
+        "--auto-cast",
+        type=normalize_mode,
+        choices=MODE_SPELLINGS,
+        default=DEFAULT_MODE,
         help=f"which ops to cast (default {DEFAULT_MODE}; neuronx-cc 2.27+ defaults to none); "
-        "matmul is accepted for matmult; none runs no pass")
-    p.add_argument("--auto-cast-type", choices=CAST_TYPES, default=DEFAULT_TYPE,
-                   help=f"the low-precision type (default {DEFAULT_TYPE})")
-    p.add_argument("--cast-io", action="store_true",
-                   help="expose low-precision inputs/outputs: preserve-io{enabled=false}")
+        "matmul is accepted for matmult; none runs no pass",
+    )
+    p.add_argument(
+        "--auto-cast-type",
+        choices=CAST_TYPES,
+        default=DEFAULT_TYPE,
+        help=f"the low-precision type (default {DEFAULT_TYPE})",
+    )
+    p.add_argument(
+        "--cast-io",
+        action="store_true",
+        help="expose low-precision inputs/outputs: preserve-io{enabled=false}",
+    )
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -31,19 +48,39 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def add_plan_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--precision-plan", metavar="plan.toml", default="",
-                   help="per-op precision rules (docs/precision-plan.md); ops no rule matches "
-                   "follow --auto-cast")
-    p.add_argument("--op-block-list", metavar="A,B", type=_names, default=(),
-                   help="ONNX op types kept in fp32 (onnxruntime's op_block_list)")
-    p.add_argument("--node-block-list", metavar="a,b", type=_names, default=(),
-                   help="ONNX node names kept in fp32 (onnxruntime's node_block_list)")
+    p.add_argument(
+        "--precision-plan",
+        metavar="plan.toml",
+        default="",
+        help="per-op precision rules (docs/precision-plan.md); ops no rule matches "
+        "follow --auto-cast",
+    )
+    p.add_argument(
+        "--op-block-list",
+        metavar="A,B",
+        type=_names,
+        default=(),
+        help="ONNX op types kept in fp32 (onnxruntime's op_block_list)",
+    )
+    p.add_argument(
+        "--node-block-list",
+        metavar="a,b",
+        type=_names,
+        default=(),
+        help="ONNX node names kept in fp32 (onnxruntime's node_block_list)",
+    )
 
 
 def add_report_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--cast-report", nargs="?", const=True, default=None, metavar="FILE.json",
-                   help="print auto-cast's decision per ONNX node to stderr (and with "
-                   "=FILE.json write it as JSON)")
+    p.add_argument(
+        "--cast-report",
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="FILE.json",
+        help="print auto-cast's decision per ONNX node to stderr (and with "
+        "=FILE.json write it as JSON)",
+    )
 
 
 def report_file(args) -> str | None:
@@ -57,9 +94,11 @@ def plan_options(args) -> dict:
     here, before any slow work, so that a bad file stops the command at once."""
     from neuron_opt.passes.precision_plan import build_plan
 
-    opts = {"plan": getattr(args, "precision_plan", ""),
-            "op_block_list": getattr(args, "op_block_list", ()),
-            "node_block_list": getattr(args, "node_block_list", ())}
+    opts = {
+        "plan": getattr(args, "precision_plan", ""),
+        "op_block_list": getattr(args, "op_block_list", ()),
+        "node_block_list": getattr(args, "node_block_list", ()),
+    }
     build_plan(opts["plan"], opts["op_block_list"], opts["node_block_list"])
     return opts
 
@@ -74,14 +113,20 @@ def plan_label(args) -> str:
 
     if getattr(args, "precision_plan", ""):
         return f"+plan:{Path(args.precision_plan).stem}"
-    return "+blocklist" if getattr(args, "op_block_list", ()) or getattr(args, "node_block_list", ()) else ""
+    return (
+        "+blocklist"
+        if getattr(args, "op_block_list", ()) or getattr(args, "node_block_list", ())
+        else ""
+    )
 
 
 def label_of(args) -> str:
     """The option's label in tables and JSON: `MODE-TYPE[+cast-io][+plan:NAME]`."""
     from neuron_opt.options import option_label
 
-    return option_label(normalize_mode(args.auto_cast), args.auto_cast_type, args.cast_io) + plan_label(args)
+    return option_label(
+        normalize_mode(args.auto_cast), args.auto_cast_type, args.cast_io
+    ) + plan_label(args)
 
 
 def emit_report(report, args) -> None:

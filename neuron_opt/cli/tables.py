@@ -11,7 +11,9 @@ from pathlib import Path
 PIPE_WIDTH = 10_000
 
 # File stems and ONNX graph names that do not tell models apart (exporters' defaults).
-GENERIC_NAMES = frozenset({"", "model", "graph", "main", "main_graph", "torch_jit", "torch-jit-export", "tf2onnx"})
+GENERIC_NAMES = frozenset(
+    {"", "model", "graph", "main", "main_graph", "torch_jit", "torch-jit-export", "tf2onnx"}
+)
 
 
 def console(stderr: bool = False):
@@ -60,8 +62,12 @@ def check_plot(path: str) -> None:
 ERROR_COLUMNS = ("max abs err", "rel max abs", "rel L2")
 
 
-def error_table(title: str, rows: list[tuple[str, dict | None]], extra: tuple[str, list] | None,
-                counts: dict | None):
+def error_table(
+    title: str,
+    rows: list[tuple[str, dict | None]],
+    extra: tuple[str, list] | None,
+    counts: dict | None,
+):
     """One output's errors: a row per comparison (skipped when None), the max abs / rel max abs /
     rel L2 columns, `extra` = (column, a cell per row) when given, the range counts below."""
     from rich.table import Table
@@ -76,8 +82,10 @@ def error_table(title: str, rows: list[tuple[str, dict | None]], extra: tuple[st
         cells = [sci(e["max_abs"]), sci(e["rel_max_abs"]), sci(e["rel_l2"])]
         t.add_row(label, *cells, *((extra[1][i],) if extra else ()))
     if counts is not None and "inf" in counts:
-        t.caption = (f"inf {counts['inf']}  NaN {counts['nan']}  overflowed {counts['overflowed']}  "
-                     f"underflowed {counts['underflowed']}  saturated {counts['saturated']}")
+        t.caption = (
+            f"inf {counts['inf']}  NaN {counts['nan']}  overflowed {counts['overflowed']}  "
+            f"underflowed {counts['underflowed']}  saturated {counts['saturated']}"
+        )
         t.caption_justify = "left"
     return t
 

@@ -10,6 +10,7 @@ trace (Chrome JSON), results (SimResult).
 from __future__ import annotations
 
 import time
+
 import numpy as np
 from xdsl.ir import Operation
 

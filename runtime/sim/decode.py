@@ -11,11 +11,11 @@ from collections.abc import Callable
 from xdsl.dialects.builtin import BFloat16Type, Float16Type, Float32Type
 from xdsl.utils.exceptions import VerifyException
 
+from neuron_opt.diagnostics import location_of
 from neuron_opt.dialects import ncv2, nisa
+from neuron_opt.dialects import ncv2_cost as cost
 from neuron_opt.dialects.nisa_placement import Placement, check_kernel
 from neuron_opt.dialects.types import byte_size
-from neuron_opt.diagnostics import location_of
-from neuron_opt.dialects import ncv2_cost as cost
 from neuron_opt.runtime.sim.errors import Fault, SimError
 from neuron_opt.runtime.sim.machine import psum_bank_span, psum_banks_touched
 from neuron_opt.runtime.sim.numerics import build
@@ -23,7 +23,16 @@ from neuron_opt.runtime.sim.numerics import build
 # (writes, memory, row0, row1, byte0, byte1, operand, access text, buckets, buffer, slices):
 # one operand's access as the race check sees it (Instr.regions says why each part).
 Region = tuple[
-    bool, str, int, int, int, int, str, str, tuple[tuple[str, int], ...], str,
+    bool,
+    str,
+    int,
+    int,
+    int,
+    int,
+    str,
+    str,
+    tuple[tuple[str, int], ...],
+    str,
     tuple[tuple[int, int, int], ...],
 ]
 
@@ -147,8 +156,9 @@ def _free(ap: nisa.AccessAttr) -> int:
     return nisa.free_size(ap.shape())
 
 
-def _decode_one(pl: Placement, boxes: _Boxes, engine: str, op: nisa.InstrOp, sem_index,
-                groups) -> Instr:
+def _decode_one(
+    pl: Placement, boxes: _Boxes, engine: str, op: nisa.InstrOp, sem_index, groups
+) -> Instr:
     ins = Instr()
     ins.op = op
     ins.opcode = op.OPCODE
@@ -232,8 +242,14 @@ class _Boxes:
             if isinstance(decl, nisa.HbmOp):
                 hit = (True, "HBM:" + name, nisa.hbm_shape(decl.type), esize, 0, 0)
             else:
-                hit = (False, self.pl.memory_of(decl), tuple(decl.type.get_shape()), esize,
-                       decl.partition.data, decl.offset.data)
+                hit = (
+                    False,
+                    self.pl.memory_of(decl),
+                    tuple(decl.type.get_shape()),
+                    esize,
+                    decl.partition.data,
+                    decl.offset.data,
+                )
             self._decls[name] = hit
         return hit
 
@@ -249,14 +265,27 @@ class _Boxes:
             else:
                 lo, hi = _span(shape[1:], esize, sl[1:], offset)
                 r0, r1 = p0 + sl[0][0], p0 + sl[0][1]
-            keys = tuple((mem, b) for b in range(lo >> BUCKET_SHIFT, ((hi - 1) >> BUCKET_SHIFT) + 1))
+            keys = tuple(
+                (mem, b) for b in range(lo >> BUCKET_SHIFT, ((hi - 1) >> BUCKET_SHIFT) + 1)
+            )
             hit = self._boxes[id(ap)] = (mem, r0, r1, lo, hi, keys, ap)  # ap: keeps the id valid
         return hit
 
     def region(self, name: str, ap: nisa.AccessAttr) -> Region:
         mem, r0, r1, lo, hi, keys, _ = self.box(ap)
-        return (name in ("dst", "accumulate"), mem, r0, r1, lo, hi, name, ap.text(), keys,
-                ap.memory.data, ap.slices())
+        return (
+            name in ("dst", "accumulate"),
+            mem,
+            r0,
+            r1,
+            lo,
+            hi,
+            name,
+            ap.text(),
+            keys,
+            ap.memory.data,
+            ap.slices(),
+        )
 
 
 def _cycles(pl, engine, op, acc, mems) -> float:
@@ -295,7 +324,10 @@ def _matmul_group(decl, op: nisa.MatmulOp, groups: list[int]):
     """PSUM accumulation-group rules of a matmul, checked in both modes (cheap bitmasks)."""
     bank, mask = psum_bank_span(decl, op.dst)
     start, stop = op.start is not None, op.stop is not None
-    p0, p1 = (decl.partition.data + op.dst.slices()[0][0], decl.partition.data + op.dst.slices()[0][1])
+    p0, p1 = (
+        decl.partition.data + op.dst.slices()[0][0],
+        decl.partition.data + op.dst.slices()[0][1],
+    )
 
     def pre():
         if start:

@@ -13,10 +13,10 @@ from __future__ import annotations
 import heapq
 from bisect import insort
 
-from neuron_opt.dialects import ncv2
-from neuron_opt.dialects.nisa import slices_meet
 from neuron_opt.diagnostics import location_of
+from neuron_opt.dialects import ncv2
 from neuron_opt.dialects.ncv2_cost import DMA_FIXED_NS
+from neuron_opt.dialects.nisa import slices_meet
 from neuron_opt.runtime.sim.decode import Program
 from neuron_opt.runtime.sim.errors import Fault, SimError
 
@@ -183,8 +183,15 @@ def _check_races(ins, s: int, start: float, inflight: dict, streams) -> None:
             live = [e for e in lst if e[0] > start]
             inflight[key] = live
             for done, other, oins, (ow, _, q0, q1, c0, c1, _, otext, _, obuf, osl) in live:
-                if (other != s and (w or ow) and p0 < q1 and q0 < p1 and b0 < c1 and c0 < b1
-                        and (buf != obuf or slices_meet(sl, osl))):
+                if (
+                    other != s
+                    and (w or ow)
+                    and p0 < q1
+                    and q0 < p1
+                    and b0 < c1
+                    and c0 < b1
+                    and (buf != obuf or slices_meet(sl, osl))
+                ):
                     verb = "writes" if w else "reads"
                     overb = "writing" if ow else "reading"
                     raise Fault(

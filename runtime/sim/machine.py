@@ -12,11 +12,11 @@ from math import prod
 import numpy as np
 from xdsl.dialects.builtin import Float8E4M3Type, f32
 
+from neuron_opt import memory
 from neuron_opt.dialects import ncv2
 from neuron_opt.dialects.nisa import AccessAttr, HbmOp, PsumOp, SbufOp, hbm_shape
 from neuron_opt.dialects.nisa_placement import Placement, access_bytes
 from neuron_opt.dialects.types import numpy_dtype, round_to, type_name
-from neuron_opt import memory
 from neuron_opt.npz import open_weights
 from neuron_opt.runtime.sim.errors import SimError
 
@@ -47,8 +47,11 @@ class Machine:
         self.hbm_written: dict[str, np.ndarray] = {}
         self._views: dict[int, tuple] = {}
         # HBM tensors and their written masks (a byte per element), checked before allocation
-        need = sum(prod(d.type.get_shape()) * (numpy_dtype(d.type.element_type).itemsize + 1)
-                   for d in pl.decls.values() if isinstance(d, HbmOp))
+        need = sum(
+            prod(d.type.get_shape()) * (numpy_dtype(d.type.element_type).itemsize + 1)
+            for d in pl.decls.values()
+            if isinstance(d, HbmOp)
+        )
         memory.check(need, "the simulator's HBM image", None)
         for name, decl in pl.decls.items():
             if isinstance(decl, HbmOp):
@@ -71,8 +74,10 @@ class Machine:
         sl = tuple(slice(a, b, s) for a, b, s in ap.slices())
         if isinstance(decl, HbmOp):
             return self.hbm[ap.memory.data][sl], self.hbm_written[ap.memory.data][sl]
-        mem, mask = (self.sbuf, self.sbuf_written) if isinstance(decl, SbufOp) else (
-            self.psum, self.psum_written
+        mem, mask = (
+            (self.sbuf, self.sbuf_written)
+            if isinstance(decl, SbufOp)
+            else (self.psum, self.psum_written)
         )
         t = decl.type
         shape = t.get_shape()
@@ -105,8 +110,14 @@ class Machine:
                     raise SimError(f"weight '{key}' is not in {weights.path}")
                 self._store(name, decl, weights[key], "weight")
             elif role == "const":
-                self._store(name, decl, np.asarray(decl.attributes["value"].get_values(), np.float32)
-                            .reshape(decl.type.get_shape()), "const")
+                self._store(
+                    name,
+                    decl,
+                    np.asarray(decl.attributes["value"].get_values(), np.float32).reshape(
+                        decl.type.get_shape()
+                    ),
+                    "const",
+                )
 
     def _store(self, name: str, decl: HbmOp, arr: np.ndarray, what: str) -> None:
         t = decl.type
@@ -115,7 +126,9 @@ class Machine:
             got = "x".join(map(str, arr.shape)) or "scalar"
             raise SimError(f"{what} '{name}': expected shape {want}, found {got}")
         if arr.dtype.kind not in "fiub" and arr.dtype != numpy_dtype(t.element_type):
-            raise SimError(f"{what} '{name}': cannot read dtype {arr.dtype} as {type_name(t.element_type)}")
+            raise SimError(
+                f"{what} '{name}': cannot read dtype {arr.dtype} as {type_name(t.element_type)}"
+            )
         sat = isinstance(t.element_type, Float8E4M3Type) and what == "weight"
         if "scale" in decl.attributes:  # a scaled fp8 weight: fp8(fp32(w) * scale)
             arr = round_to(arr, f32).astype(np.float32) * _scales(decl, arr.ndim)
@@ -123,14 +136,18 @@ class Machine:
         # a whole-tensor rounding held a second copy of the tensor and its temporaries.
         dst, src = self.hbm[name].reshape(-1), arr.reshape(-1)
         for i in range(0, dst.size, STORE_CHUNK):
-            dst[i:i + STORE_CHUNK] = round_to(src[i:i + STORE_CHUNK], t.element_type, saturate=sat)
+            dst[i : i + STORE_CHUNK] = round_to(
+                src[i : i + STORE_CHUNK], t.element_type, saturate=sat
+            )
         self.hbm_written[name][...] = True
 
     def outputs(self) -> dict[str, np.ndarray]:
         out = {}
         for name, decl in self.pl.decls.items():
             if isinstance(decl, HbmOp) and decl.role.data == "output":
-                missing = int(self.hbm_written[name].size - np.count_nonzero(self.hbm_written[name]))
+                missing = int(
+                    self.hbm_written[name].size - np.count_nonzero(self.hbm_written[name])
+                )
                 if missing:
                     raise SimError(
                         f"output '{name}': {missing} of {self.hbm_written[name].size} elements "

@@ -16,7 +16,12 @@ from xdsl.dialects.builtin import Float32Type, FloatTF32Type
 
 from neuron_opt.dialects import nisa
 from neuron_opt.dialects.types import (
-    is_bool, is_integer, numpy_dtype, round_tf32, round_to, type_name,
+    is_bool,
+    is_integer,
+    numpy_dtype,
+    round_tf32,
+    round_to,
+    type_name,
 )
 from neuron_opt.runtime import special
 from neuron_opt.runtime.sim.errors import Fault
@@ -54,7 +59,9 @@ def _rounder(elt) -> Callable[[np.ndarray], np.ndarray]:
     if is_integer(elt):
         return lambda x: _to_integer(np.asarray(x), elt, "dst")
     if isinstance(elt, Float32Type):
-        return lambda x: np.asarray(x, F32) if x.dtype == F32 else round_to(x.astype(np.float64), elt)
+        return lambda x: (
+            np.asarray(x, F32) if x.dtype == F32 else round_to(x.astype(np.float64), elt)
+        )
     if isinstance(elt, FloatTF32Type):
         return lambda x: round_tf32(x) if x.dtype == F32 else round_to(x.astype(np.float64), elt)
     dt = numpy_dtype(elt)
@@ -71,7 +78,18 @@ def _rounder(elt) -> Callable[[np.ndarray], np.ndarray]:
 class _Operand:
     """An access's values, written-mask and the dtype facts the closures need."""
 
-    __slots__ = ("dtype", "elt", "integer", "memory", "name", "p", "shape", "text", "values", "written")
+    __slots__ = (
+        "dtype",
+        "elt",
+        "integer",
+        "memory",
+        "name",
+        "p",
+        "shape",
+        "text",
+        "values",
+        "written",
+    )
 
     def __init__(self, machine, name: str, ap: nisa.AccessAttr):
         self.name = name
@@ -114,8 +132,11 @@ def _check_range(x: np.ndarray, limit: int, operand: str, where: str) -> None:
             v = int(x[big].reshape(-1)[0])
             if where == "gpsimd engine":
                 raise Fault(operand, f"integer {v} overflows GpSimd's int32 arithmetic")
-            raise Fault(operand, f"integer {v} is beyond {where}'s exact range (|v| <= {limit}); "
-                                 "integer arithmetic that large runs on GpSimd (int32)")
+            raise Fault(
+                operand,
+                f"integer {v} is beyond {where}'s exact range (|v| <= {limit}); "
+                "integer arithmetic that large runs on GpSimd (int32)",
+            )
 
 
 def _ieee_max(a, b):
@@ -241,7 +262,9 @@ def _exact(ops: dict, *names: str, numbers=()) -> bool:
     """Does the instruction compute on exact integers: every tensor input an integer buffer
     and every immediate a whole number?"""
     return all(ops[n].integer for n in names if n in ops) and all(
-        float(v).is_integer() for v in numbers if v is not None and not isinstance(v, nisa.AccessAttr)
+        float(v).is_integer()
+        for v in numbers
+        if v is not None and not isinstance(v, nisa.AccessAttr)
     )
 
 
@@ -342,7 +365,9 @@ def _tensor_tensor(op: nisa.TensorTensorOp, ops):
 
 def _tensor_scalar(op: nisa.TensorScalarOp, ops):
     src, write = ops["src"], _writer(ops["dst"])
-    exact = _exact(ops, "src", "operand0", "operand1", numbers=(op.get("operand0"), op.get("operand1")))
+    exact = _exact(
+        ops, "src", "operand0", "operand1", numbers=(op.get("operand0"), op.get("operand1"))
+    )
     table = INT_ALU if exact else ALU
     cast = (lambda x: _limit(ops, x)) if exact else (lambda x: np.asarray(x, F32))
     f0, r0 = table[op.op0.data], op.reverse0 is not None
@@ -441,7 +466,11 @@ def _affine(op, shape) -> np.ndarray:
     n = math.prod(shape[1:])
     base, ch, step = op.get("base") or 0, op.get("channel") or 0, op.get("step")
     step = 1 if step is None and isinstance(op, nisa.IotaOp) else (step or 0)
-    return (base + ch * np.arange(p, dtype=np.int64)[:, None] + step * np.arange(n, dtype=np.int64)[None, :])
+    return (
+        base
+        + ch * np.arange(p, dtype=np.int64)[:, None]
+        + step * np.arange(n, dtype=np.int64)[None, :]
+    )
 
 
 def _iota(op: nisa.IotaOp, ops):
@@ -567,7 +596,10 @@ def _dma_gather(op: nisa.DmaGatherOp, ops):
         idx = index.read_int()
         bad = (idx < 0) | (idx >= rows)
         if bad.any():
-            raise Fault("index", f"index {int(idx[bad][0])} is out of range for the {rows} rows of {src.text}")
+            raise Fault(
+                "index",
+                f"index {int(idx[bad][0])} is out of range for the {rows} rows of {src.text}",
+            )
         if not src.written[idx].all():
             raise Fault("src", f"reads uninitialized HBM rows of {src.text}")
         data = src.values[idx]

@@ -24,10 +24,22 @@ def chrome_trace(program: Program, tl: Timeline, kernel: str) -> dict:
     ]
     for tid, st in enumerate(program.streams):
         events.append(
-            {"name": "thread_name", "ph": "M", "pid": 0, "tid": tid, "args": {"name": track_name(st)}}
+            {
+                "name": "thread_name",
+                "ph": "M",
+                "pid": 0,
+                "tid": tid,
+                "args": {"name": track_name(st)},
+            }
         )
         events.append(
-            {"name": "thread_sort_index", "ph": "M", "pid": 0, "tid": tid, "args": {"sort_index": tid}}
+            {
+                "name": "thread_sort_index",
+                "ph": "M",
+                "pid": 0,
+                "tid": tid,
+                "args": {"sort_index": tid},
+            }
         )
     for s, ins, start, done in tl.events:
         args = {"index": ins.index, "busy_ns": round(ins.busy, 3)}

@@ -38,7 +38,9 @@ EXPECTED_FROM_REFERENCE = {
 @cache
 def _op_keys() -> list[tuple[str, str]]:
     """(squashed name, op type) for every ONNX op, longest first, plus test-name aliases."""
-    names = {s.name for s in onnx.defs.get_all_schemas_with_history() if s.domain in ("", "ai.onnx")}
+    names = {
+        s.name for s in onnx.defs.get_all_schemas_with_history() if s.domain in ("", "ai.onnx")
+    }
     keys = [(n.lower(), n) for n in names]
     keys += [("batchnorm", "BatchNormalization"), ("instancenorm", "InstanceNormalization"),
              ("globalaveragepool", "GlobalAveragePool"), ("averagepool", "AveragePool"),
@@ -96,7 +98,9 @@ def compare(name: str, got: np.ndarray, want: np.ndarray) -> str | None:
     if got.shape != want.shape:
         return f"{name}: shape {got.shape}, expected {want.shape}"
     if want.dtype.kind in "biu" or got.dtype.kind in "biu":
-        if got.dtype.kind != want.dtype.kind and not (got.dtype.kind in "iu" and want.dtype.kind in "iu"):
+        if got.dtype.kind != want.dtype.kind and not (
+            got.dtype.kind in "iu" and want.dtype.kind in "iu"
+        ):
             return f"{name}: dtype {got.dtype}, expected {want.dtype}"
         bad = np.count_nonzero(got.astype(want.dtype) != want)
         return f"{name}: {bad} of {want.size} elements differ" if bad else None

@@ -20,7 +20,9 @@ from node_cases import run_all
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("ops", nargs="*", help="only these op types")
-    ap.add_argument("-v", "--verbose", action="store_true", help="list unsupported and failing cases")
+    ap.add_argument(
+        "-v", "--verbose", action="store_true", help="list unsupported and failing cases"
+    )
     args = ap.parse_args()
     t0 = time.perf_counter()
     rows = run_all(set(args.ops) if args.ops else None)
@@ -32,8 +34,12 @@ def main() -> int:
              sum(o.folded for o in r.outcomes if o.status == "pass")]  # fmt: skip
         totals = [t + x for t, x in zip(totals, n)]
         print(f"{r.op:<{width}}  {n[0]:>5}  {n[1]:>6}  {n[2]:>11}  {n[3]:>6}  {n[4]:>6}")
-    print(f"{'total':<{width}}  {totals[0]:>5}  {totals[1]:>6}  {totals[2]:>11}  {totals[3]:>6}  {totals[4]:>6}")
-    print(f"({time.perf_counter() - t0:.1f} s; 'folded' = passed with every value computed at import)")
+    print(
+        f"{'total':<{width}}  {totals[0]:>5}  {totals[1]:>6}  {totals[2]:>11}  {totals[3]:>6}  {totals[4]:>6}"
+    )
+    print(
+        f"({time.perf_counter() - t0:.1f} s; 'folded' = passed with every value computed at import)"
+    )
     for status in ("unsupported", "fail"):
         listed = [o for r in rows for o in r.outcomes if o.status == status]
         if listed and (args.verbose or status == "fail"):

@@ -8,7 +8,6 @@ from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
-
 from fuzz_progress import FuzzProgress
 from fuzz_settings import LONG, fuzz_examples
 

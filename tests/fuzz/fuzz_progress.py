@@ -4,11 +4,18 @@ line at every tenth of the run, so a reader of the log sees the rate and the tim
 from __future__ import annotations
 
 import time
-from contextlib import AbstractContextManager
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 
 def _clock(seconds: float) -> str:
@@ -21,8 +28,13 @@ class FuzzProgress:
     context manager under which writes reach the terminal (pytest's capture lifted); the
     console is made under it so it sees the real stderr."""
 
-    def __init__(self, label: str, total: int, lifted: Callable[[], AbstractContextManager],
-                 console: Console | None = None):
+    def __init__(
+        self,
+        label: str,
+        total: int,
+        lifted: Callable[[], AbstractContextManager],
+        console: Console | None = None,
+    ):
         self.label, self.total, self.lifted = label, max(total, 1), lifted
         self.done, self.start, self.next_line = 0, time.monotonic(), 1
         with lifted():
@@ -30,10 +42,18 @@ class FuzzProgress:
             self.bar = None
             if self.console.is_terminal:
                 # No stdout/stderr redirection: pytest's capture owns sys.stdout and sys.stderr.
-                self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                    TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
-                                    console=self.console, auto_refresh=False,
-                                    redirect_stdout=False, redirect_stderr=False)
+                self.bar = Progress(
+                    TextColumn("{task.description}"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeElapsedColumn(),
+                    TextColumn("left"),
+                    TimeRemainingColumn(),
+                    console=self.console,
+                    auto_refresh=False,
+                    redirect_stdout=False,
+                    redirect_stderr=False,
+                )
                 self.task = self.bar.add_task(label, total=self.total)
                 self.bar.start()
         if self.bar is None:
@@ -50,14 +70,18 @@ class FuzzProgress:
             self.next_line = shown * 10 // self.total + 1
             elapsed = time.monotonic() - self.start
             left = elapsed * (self.total - shown) / shown
-            self._line(f"{self.label}: {shown}/{self.total} examples ({100 * shown // self.total}%), "
-                       f"{_clock(elapsed)} elapsed, about {_clock(left)} left")
+            self._line(
+                f"{self.label}: {shown}/{self.total} examples ({100 * shown // self.total}%), "
+                f"{_clock(elapsed)} elapsed, about {_clock(left)} left"
+            )
 
     def close(self) -> None:
         if self.bar is not None:
             with self.lifted():
                 self.bar.stop()
-        self._line(f"{self.label}: {self.done} examples ran in {_clock(time.monotonic() - self.start)}")
+        self._line(
+            f"{self.label}: {self.done} examples ran in {_clock(time.monotonic() - self.start)}"
+        )
 
     def _line(self, text: str) -> None:
         with self.lifted():

@@ -12,7 +12,11 @@ LONG = os.environ.get("NEURON_FUZZ_PROFILE", "ci") == "long"
 _COMMON = dict(
     deadline=None,  # an example runs many pipelines and the interpreter: far beyond 200 ms
     database=None,  # reproducible from the printed blob; no .hypothesis/ in the shared tree
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+    ],
     print_blob=True,
 )
 

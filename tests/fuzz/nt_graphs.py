@@ -11,15 +11,16 @@ construction; a draw that the verifier rejects is a generator bug, not a skipped
 from __future__ import annotations
 
 import math
+
 import ml_dtypes
 import numpy as np
 from hypothesis import strategies as st
+from testlib import FLOATS, main_module
 from xdsl.dialects.builtin import ModuleOp, TensorType, bf16, f8E4M3, f16, f32, i1, i32, i64, tf32
 from xdsl.ir import Block, SSAValue
 
 from neuron_opt.dialects import nt
 from neuron_opt.dialects.types import is_bool, is_float, numpy_dtype, round_to
-from testlib import FLOATS, main_module
 
 WEIGHTS_FILE = "w.npz"
 
@@ -29,8 +30,20 @@ def special_values(elt) -> np.ndarray:
     dt = np.float32 if elt in (f32, tf32) else numpy_dtype(elt)
     fi = ml_dtypes.finfo(dt) if dt not in (np.float32, np.float16) else np.finfo(dt)
     sub = fi.smallest_subnormal
-    vals = [0.0, -0.0, float(sub), -float(sub), float(fi.tiny), float(fi.max), -float(fi.max),
-            math.inf, -math.inf, math.nan, 1.0, -1.5]
+    vals = [
+        0.0,
+        -0.0,
+        float(sub),
+        -float(sub),
+        float(fi.tiny),
+        float(fi.max),
+        -float(fi.max),
+        math.inf,
+        -math.inf,
+        math.nan,
+        1.0,
+        -1.5,
+    ]
     if elt == tf32:  # tf32 keeps float32's exponent range with 10 mantissa bits
         vals += [float(round_to(np.array([3.4e38], np.float32), tf32)[0])]
     return round_to(np.array(vals, dtype=np.float64), elt)
@@ -57,8 +70,13 @@ class Graph:
     from integer/bool values only (every option must give those bit for bit). Not a
     dataclass: hypothesis would print a failing example's op objects field by field."""
 
-    def __init__(self, module: ModuleOp, weights: dict[str, np.ndarray],
-                 feeds: list[dict[str, np.ndarray]], int_outputs: list[str]):
+    def __init__(
+        self,
+        module: ModuleOp,
+        weights: dict[str, np.ndarray],
+        feeds: list[dict[str, np.ndarray]],
+        int_outputs: list[str],
+    ):
         self.module = module
         self.weights = weights
         self.feeds = feeds
@@ -68,7 +86,9 @@ class Graph:
         return str(self.module)
 
     def __repr__(self) -> str:  # what a failing example prints: the IR, not the op objects
-        return f"Graph(weights={sorted(self.weights)}, int_outputs={self.int_outputs})\n{self.text()}"
+        return (
+            f"Graph(weights={sorted(self.weights)}, int_outputs={self.int_outputs})\n{self.text()}"
+        )
 
 
 class _Builder:
@@ -98,7 +118,8 @@ class _Builder:
         v = op.results[0]
         if pure is None:
             pure = all(self.pure_int.get(o, False) for o in op.operands) and not is_float(
-                v.type.element_type)
+                v.type.element_type
+            )
         self.pure_int[v] = pure and not is_float(v.type.element_type)
         self.ibound[v] = _int_bound(op, self.ibound)
         self.values.append(v)
@@ -106,7 +127,11 @@ class _Builder:
 
     def small(self, v) -> bool:
         """May v take part in integer arithmetic (always, outside the lowering fuzz)?"""
-        return not self.lowerable or is_float(v.type.element_type) or self.ibound.get(v, 8) <= SMALL_INT
+        return (
+            not self.lowerable
+            or is_float(v.type.element_type)
+            or self.ibound.get(v, 8) <= SMALL_INT
+        )
 
     def constant(self, shape, elt) -> SSAValue:
         specials = self.draw(st.sampled_from([0.0, 0.0, 0.3, 1.0])) if is_float(elt) else 0.0
@@ -144,7 +169,7 @@ class _Builder:
         """A shape that broadcasts with `shape`: a suffix, some dims set to 1, maybe (with
         `grow`) a new leading dim."""
         k = self.draw(st.integers(0, len(shape)))
-        out = [d if self.draw(st.integers(0, 2)) else 1 for d in shape[len(shape) - k:]]
+        out = [d if self.draw(st.integers(0, 2)) else 1 for d in shape[len(shape) - k :]]
         if grow and self.draw(st.integers(0, 5)) == 0 and len(shape) < 4:
             out = [self.draw(st.integers(1, 3))] + [1] * (len(shape) - k) + out
         return tuple(out)
@@ -177,12 +202,18 @@ class _Builder:
         take the inputs' type, as an importer does."""
         vals = [o for o in operands if o is not None]
         types = [v.type for v in vals]
-        pv = {k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in props.items() if v is not None}
+        pv = {
+            k: (list(v) if isinstance(v, (list, tuple)) else v)
+            for k, v in props.items()
+            if v is not None
+        }
         rt = cls.infer_type(types, pv)
         return self.add(cls.make(*vals, result_type=rt, **props))
 
     def float_value(self, min_rank=0, elts=(f32,)) -> SSAValue | None:
-        return self.pick(lambda v: v.type.element_type in elts and len(v.type.get_shape()) >= min_rank)
+        return self.pick(
+            lambda v: v.type.element_type in elts and len(v.type.get_shape()) >= min_rank
+        )
 
     # -- inputs -------------------------------------------------------------------------------
 
@@ -206,9 +237,24 @@ class _Builder:
         v = self.float_value(elts=(f32, f32, bf16, f16))
         if v is None:
             return
-        name = self.draw(st.sampled_from(
-            ["exp", "log", "sqrt", "rsqrt", "reciprocal", "tanh", "sigmoid", "erf", "silu", "relu",
-             "gelu", "gelu_tanh"]))
+        name = self.draw(
+            st.sampled_from(
+                [
+                    "exp",
+                    "log",
+                    "sqrt",
+                    "rsqrt",
+                    "reciprocal",
+                    "tanh",
+                    "sigmoid",
+                    "erf",
+                    "silu",
+                    "relu",
+                    "gelu",
+                    "gelu_tanh",
+                ]
+            )
+        )
         if name.startswith("gelu"):
             self.add(nt.GeluOp.make(v, approximate="tanh" if name == "gelu_tanh" else None))
         else:
@@ -235,13 +281,22 @@ class _Builder:
         if v is None:
             return
         elt = v.type.element_type
-        name = self.draw(st.sampled_from(["add", "sub", "mul", "max", "min", "div", "mod"]
-                                         + (["pow"] if is_float(elt) else [])))
+        name = self.draw(
+            st.sampled_from(
+                ["add", "sub", "mul", "max", "min", "div", "mod"]
+                + (["pow"] if is_float(elt) else [])
+            )
+        )
         if name in ("div", "mod") and not is_float(elt):
             # integer division by zero is undefined (the simulator reports it): a divisor
             # constant without zeros
-            d = self.rng.integers(1, 8, size=self.bshape(self.shape_of(v))) * self.rng.choice([-1, 1])
-            w = self.add(nt.ConstantOp.from_array(d.astype(numpy_dtype(elt)), TensorType(elt, d.shape)), pure=True)
+            d = self.rng.integers(1, 8, size=self.bshape(self.shape_of(v))) * self.rng.choice(
+                [-1, 1]
+            )
+            w = self.add(
+                nt.ConstantOp.from_array(d.astype(numpy_dtype(elt)), TensorType(elt, d.shape)),
+                pure=True,
+            )
             a, b = v, w
         else:
             w = self.partner(v, small=True)
@@ -317,24 +372,46 @@ class _Builder:
         sat = self.draw(st.booleans()) if mid == f8E4M3 else None
         x = self.add(nt.CastOp.make(v, result_type=TensorType(mid, self.shape_of(v)), saturate=sat))
         for _ in range(self.draw(st.integers(0, 2))):
-            kind = self.draw(st.sampled_from(["relu", "neg", "abs", "clip", "max", "transpose", "reshape", "pad", "slice"]))
+            kind = self.draw(
+                st.sampled_from(
+                    ["relu", "neg", "abs", "clip", "max", "transpose", "reshape", "pad", "slice"]
+                )
+            )
             s = self.shape_of(x)
             if kind in ("relu", "neg", "abs"):
                 x = self.add({"relu": nt.ReluOp, "neg": nt.NegOp, "abs": nt.AbsOp}[kind].make(x))
             elif kind == "clip":
-                x = self.add(nt.ClipOp.make(x, min=self.draw(st.sampled_from([None, -0.0, -1.00390625, -300.0])),
-                                            max=self.draw(st.sampled_from([None, 0.0, 1.00390625, 300.0, 65520.0]))))
+                x = self.add(
+                    nt.ClipOp.make(
+                        x,
+                        min=self.draw(st.sampled_from([None, -0.0, -1.00390625, -300.0])),
+                        max=self.draw(st.sampled_from([None, 0.0, 1.00390625, 300.0, 65520.0])),
+                    )
+                )
             elif kind == "max":
-                x = self.add(self.draw(st.sampled_from([nt.MaxOp, nt.MinOp])).make(x, self.source(self.bshape(s, grow=False), mid)))
+                x = self.add(
+                    self.draw(st.sampled_from([nt.MaxOp, nt.MinOp])).make(
+                        x, self.source(self.bshape(s, grow=False), mid)
+                    )
+                )
             elif kind == "transpose":
-                x = self.add(nt.TransposeOp.make(x, perm=list(self.draw(st.permutations(range(len(s)))))))
+                x = self.add(
+                    nt.TransposeOp.make(x, perm=list(self.draw(st.permutations(range(len(s))))))
+                )
             elif kind == "reshape":
                 x = self.add(nt.ReshapeOp.make(x, result_type=TensorType(mid, (int(np.prod(s)),))))
             elif kind == "pad":
-                x = self.add(nt.PadOp.make(x, pads=[1] * (2 * len(s)),
-                                           value=self.draw(st.sampled_from([None, -0.0, 1.00390625, 1e30]))))
+                x = self.add(
+                    nt.PadOp.make(
+                        x,
+                        pads=[1] * (2 * len(s)),
+                        value=self.draw(st.sampled_from([None, -0.0, 1.00390625, 1e30])),
+                    )
+                )
             else:
-                x = self.add(nt.SliceOp.make(x, starts=[0] * len(s), limits=list(s), strides=[1] * len(s)))
+                x = self.add(
+                    nt.SliceOp.make(x, starts=[0] * len(s), limits=list(s), strides=[1] * len(s))
+                )
         to = self.draw(st.sampled_from(FLOATS))
         sat = self.draw(st.booleans()) if to == f8E4M3 else None
         self.add(nt.CastOp.make(x, result_type=TensorType(to, self.shape_of(x)), saturate=sat))
@@ -347,7 +424,14 @@ class _Builder:
         s = self.shape_of(v)
         kind = self.draw(st.sampled_from(["matmul", "batch_matmul", "linear"]))
         if len(s) < 2 or (kind != "batch_matmul" and len(s) != 2):
-            v = self.add(nt.ReshapeOp.make(v, result_type=TensorType(elt, (1, int(np.prod(s))) if len(s) < 2 else (int(np.prod(s[:-1])), s[-1]))))
+            v = self.add(
+                nt.ReshapeOp.make(
+                    v,
+                    result_type=TensorType(
+                        elt, (1, int(np.prod(s))) if len(s) < 2 else (int(np.prod(s[:-1])), s[-1])
+                    ),
+                )
+            )
             s = self.shape_of(v)
         k, n = s[-1], self.draw(st.integers(1, 4))
         if kind == "linear":
@@ -389,15 +473,25 @@ class _Builder:
         x = self._as_ncl(v, 4 if self.lowerable else self.draw(st.sampled_from([3, 4])))
         s = self.shape_of(x)
         c, spatial = s[1], s[2:]
-        groups = 1 if self.lowerable else self.draw(st.sampled_from([g for g in (1, c) if c % g == 0]))
+        groups = (
+            1 if self.lowerable else self.draw(st.sampled_from([g for g in (1, c) if c % g == 0]))
+        )
         o = groups * self.draw(st.integers(1, 2))
         kern = tuple(self.draw(st.integers(1, max(1, d))) for d in spatial)
         pads = [self.draw(st.integers(0, 1)) for _ in range(2 * len(spatial))]
         strides = [self.draw(st.integers(1, 2)) for _ in spatial]
         w = self.source((o, c // groups, *kern), f32)
         bias = self.source((o,), f32) if self.draw(st.booleans()) else None
-        self.contraction(nt.ConvOp, x, w, bias, strides=strides, pads=pads,
-                         dilations=[1] * len(spatial), groups=groups)
+        self.contraction(
+            nt.ConvOp,
+            x,
+            w,
+            bias,
+            strides=strides,
+            pads=pads,
+            dilations=[1] * len(spatial),
+            groups=groups,
+        )
 
     def op_pool(self):
         v = self.float_value(elts=(f32, bf16))
@@ -409,7 +503,9 @@ class _Builder:
         pads = [self.draw(st.integers(0, k - 1)) for k in kern] * 2
         strides = [self.draw(st.integers(1, 2)) for _ in spatial]
         cls = self.draw(st.sampled_from([nt.MaxPoolOp, nt.AvgPoolOp]))
-        extra = {"count_include_pad": self.draw(st.booleans()) or None} if cls is nt.AvgPoolOp else {}
+        extra = (
+            {"count_include_pad": self.draw(st.booleans()) or None} if cls is nt.AvgPoolOp else {}
+        )
         self.add(cls.make(x, kernel=kern, strides=strides, pads=pads, **extra))
 
     def op_reduce(self):
@@ -417,9 +513,15 @@ class _Builder:
         if v is None:
             return
         s = self.shape_of(v)
-        classes = [nt.ReduceSumOp, nt.ReduceMaxOp] + ([nt.ReduceMeanOp] if is_float(v.type.element_type) else [])
+        classes = [nt.ReduceSumOp, nt.ReduceMaxOp] + (
+            [nt.ReduceMeanOp] if is_float(v.type.element_type) else []
+        )
         cls = self.draw(st.sampled_from(classes))
-        axes = sorted(set(self.draw(st.lists(st.integers(-len(s), len(s) - 1), max_size=len(s))))) if s else []
+        axes = (
+            sorted(set(self.draw(st.lists(st.integers(-len(s), len(s) - 1), max_size=len(s)))))
+            if s
+            else []
+        )
         if len({a % len(s) for a in axes}) != len(axes) if s else False:
             axes = sorted({a % len(s) for a in axes})
         self.add(cls.make(v, axes=axes or None, keepdims=self.draw(st.booleans()) or None))
@@ -445,14 +547,23 @@ class _Builder:
                 return
             c = s[1]
             scale, bias, mean = (self.source((c,), elt) for _ in range(3))
-            var = self.add(nt.ConstantOp.from_array(np.abs(random_data(self.rng, (c,), f32, 0.2)), TensorType(elt, (c,))), pure=False)
+            var = self.add(
+                nt.ConstantOp.from_array(
+                    np.abs(random_data(self.rng, (c,), f32, 0.2)), TensorType(elt, (c,))
+                ),
+                pure=False,
+            )
             self.add(nt.BatchNormOp.make(v, scale, bias, mean, var, epsilon=eps))
             return
         axis = self.draw(st.integers(-len(s), len(s) - 1))
-        norm = s[axis % len(s):]
+        norm = s[axis % len(s) :]
         scale = self.source(self.bshape(norm, grow=False), elt)
         if kind == "layer":
-            bias = self.source(self.bshape(norm, grow=False), elt) if self.draw(st.booleans()) else None
+            bias = (
+                self.source(self.bshape(norm, grow=False), elt)
+                if self.draw(st.booleans())
+                else None
+            )
             self.add(nt.LayerNormOp.make(v, scale, bias, axis=axis, epsilon=eps))
         else:
             self.add(nt.RmsNormOp.make(v, scale, axis=axis, epsilon=eps))
@@ -515,13 +626,17 @@ class _Builder:
                 value = self.draw(st.sampled_from([0.0, -0.0, 1.5, -math.inf, 1.00390625]))
                 if not is_float(elt):
                     value = float(int(value)) if math.isfinite(value) else 0.0
-            self.add(nt.PadOp.make(v, pads=pads, mode=mode if mode != "constant" else None, value=value))
+            self.add(
+                nt.PadOp.make(v, pads=pads, mode=mode if mode != "constant" else None, value=value)
+            )
         elif kind == "gather":
             if not s:
                 return
             axis = self.draw(st.integers(-len(s), len(s) - 1))
             d = s[axis % len(s)]
-            ishape = tuple(self.draw(st.integers(1, 3)) for _ in range(self.draw(st.integers(0, 2))))
+            ishape = tuple(
+                self.draw(st.integers(1, 3)) for _ in range(self.draw(st.integers(0, 2)))
+            )
             idx = self.rng.integers(-d, d, size=ishape).astype(np.int64)
             i = self.add(nt.ConstantOp.from_array(idx, TensorType(i64, ishape)), pure=True)
             self.add(nt.GatherOp.make(v, i, axis=axis))
@@ -531,8 +646,10 @@ class _Builder:
             axis = self.draw(st.integers(-len(s), len(s) - 1))
             a = axis % len(s)
             # Off the axis, index dims may be smaller than the data's (ONNX allows it).
-            ishape = tuple(self.draw(st.integers(1, d)) if j != a else self.draw(st.integers(1, 3))
-                           for j, d in enumerate(s))
+            ishape = tuple(
+                self.draw(st.integers(1, d)) if j != a else self.draw(st.integers(1, 3))
+                for j, d in enumerate(s)
+            )
             idx = self.rng.integers(-s[a], s[a], size=ishape).astype(np.int64)
             i = self.add(nt.ConstantOp.from_array(idx, TensorType(i64, ishape)), pure=True)
             self.add(nt.GatherElementsOp.make(v, i, axis=axis))
@@ -541,15 +658,24 @@ class _Builder:
                 return
             k = self.draw(st.integers(1, len(s)))
             lead = tuple(self.draw(st.integers(1, 3)) for _ in range(self.draw(st.integers(0, 1))))
-            idx = np.stack([self.rng.integers(-s[j], s[j], size=lead) for j in range(k)], axis=-1).astype(np.int64)
+            idx = np.stack(
+                [self.rng.integers(-s[j], s[j], size=lead) for j in range(k)], axis=-1
+            ).astype(np.int64)
             i = self.add(nt.ConstantOp.from_array(idx, TensorType(i64, (*lead, k))), pure=True)
             self.add(nt.GatherNdOp.make(v, i))
 
 
 # Each entry a builder method; repeats weight the draw. Every op class is reachable.
 OP_KINDS = (
-    ["unary_float"] * 3 + ["unary_numeric"] * 2 + ["binary"] * 4 + ["cmp", "logical", "where"]
-    + ["cast"] * 3 + ["cast_chain"] * 3 + ["matmul"] * 4 + ["conv", "pool", "reduce", "softmax", "norm"] + ["move"] * 4
+    ["unary_float"] * 3
+    + ["unary_numeric"] * 2
+    + ["binary"] * 4
+    + ["cmp", "logical", "where"]
+    + ["cast"] * 3
+    + ["cast_chain"] * 3
+    + ["matmul"] * 4
+    + ["conv", "pool", "reduce", "softmax", "norm"]
+    + ["move"] * 4
 )
 # The simulator fuzz draws every kind too (its conv stays 2-D and ungrouped; its pools are 1-D to 3-D).
 LOWERABLE_KINDS = OP_KINDS
@@ -600,7 +726,9 @@ def graphs(draw, max_ops: int = 8, lowerable: bool = False) -> Graph:
     last = b.values[-1]
     extra = draw(st.lists(st.sampled_from(b.values), max_size=2))
     outs = [last, *extra]
-    module = main_module(b.block, outs, WEIGHTS_FILE if b.weights else None)  # verified: else a generator bug
+    module = main_module(
+        b.block, outs, WEIGHTS_FILE if b.weights else None
+    )  # verified: else a generator bug
     feeds = []
     for specials in (0.0, 0.25):
         feed = {}

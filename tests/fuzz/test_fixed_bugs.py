@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from nt_graphs import Graph
+from test_fuzz_lowering import check_lowered
 from xdsl.context import Context
 from xdsl.dialects.builtin import Builtin, tf32
 from xdsl.dialects.func import Func
@@ -18,9 +20,6 @@ from neuron_opt.dialects.parse import parse_module, verify_module
 from neuron_opt.dialects.types import round_to
 from neuron_opt.passes.pipeline import run_cast_pipeline
 from neuron_opt.runtime.reference import Reference
-from test_fuzz_lowering import check_lowered
-
-from nt_graphs import Graph
 
 CTX = Context()
 for _d in (Builtin, Func, nt.NT):
@@ -40,10 +39,14 @@ def test_round_to_tf32_keeps_rank0():
 
 
 def test_rank0_under_all_tf32_runs():
-    m = run_cast_pipeline(parse("""func.func @main(%0: tensor<f32>) -> tensor<f32> {
+    m = run_cast_pipeline(
+        parse("""func.func @main(%0: tensor<f32>) -> tensor<f32> {
   %1 = nt.transpose %0 {perm = array<i64>} : tensor<f32>
   func.return %1 : tensor<f32>
-}"""), "all", "tf32")
+}"""),
+        "all",
+        "tf32",
+    )
     out = Reference(m).run({"arg0": np.array(1.0, np.float32)})["out0"]  # "axes don't match array"
     assert out.shape == ()
 
@@ -52,10 +55,15 @@ def test_rank0_under_all_tf32_runs():
 # ONE float type U, for any U; docs/design.md: "retypes an f32 argument to T where every use of it
 # is a cast to T". Under matmult-bf16 --cast-io this gives an f16 input.
 def test_cast_io_lowers_only_to_the_auto_cast_type():
-    m = run_cast_pipeline(parse("""func.func @main(%0: tensor<4xf32>) -> tensor<4xf16> {
+    m = run_cast_pipeline(
+        parse("""func.func @main(%0: tensor<4xf32>) -> tensor<4xf16> {
   %1 = nt.cast %0 : tensor<4xf32> to tensor<4xf16>
   func.return %1 : tensor<4xf16>
-}"""), "matmult", "bf16", preserve_io=False)
+}"""),
+        "matmult",
+        "bf16",
+        preserve_io=False,
+    )
     assert str(m.body.block.first_op.function_type) == "(tensor<4xf32>) -> tensor<4xf16>"
 
 
@@ -106,7 +114,6 @@ def test_canonicalize_casts_refolds_after_a_use_goes():
     assert "nt.weight @w0 : tensor<1x1xbf16>" in str(once)
 
 
-
 # Found by the pipeline fuzz in CI. passes/canonicalize_casts.py _cast: a cast it built and
 # then found to be an identity (R1) was never inserted but kept its use of x, so x's own dead
 # cast survived the dead-cast sweep and a second run removed it (not idempotent).
@@ -122,6 +129,7 @@ def test_canonicalize_casts_leaves_no_dead_cast_of_a_chain():
     CanonicalizeCastsPass().apply(Context(), m)
     assert "nt.cast" not in str(m), str(m)
 
+
 # Found by test_fuzz_lowering.py. lowering/lowerer.py operand(): an operand of lower rank that
 # broadcasts as a whole tile was loaded at the output's split, not its own (one element of two).
 def test_lower_rank_full_operand_loads_every_element(tmp_path):
@@ -130,7 +138,9 @@ def test_lower_rank_full_operand_loads_every_element(tmp_path):
   %2 = nt.add %1, %0 : (tensor<1x1xf32>, tensor<2xf32>) -> tensor<1x2xf32>
   func.return %2 : tensor<1x2xf32>
 }""")
-    check_lowered(Graph(m, {}, [{"arg0": np.array([1.5, -2.0], np.float32)}], []), "none", "bf16", tmp_path)
+    check_lowered(
+        Graph(m, {}, [{"arg0": np.array([1.5, -2.0], np.float32)}], []), "none", "bf16", tmp_path
+    )
 
 
 # Found by test_fuzz_lowering.py: rank-0 values gave an invalid `tensor<xf32>` HBM declaration or
@@ -138,18 +148,22 @@ def test_lower_rank_full_operand_loads_every_element(tmp_path):
 # unused arguments, results and constants stored to HBM lower and match.
 def test_rank0_values_lower_and_match(tmp_path):
     feed = {"arg0": np.array([0.5], np.float32), "arg1": np.array(2.0, np.float32)}
-    for text in ("""func.func @main(%0: tensor<1xf32>, %1: tensor<f32>) -> tensor<1xf32> {
+    for text in (
+        """func.func @main(%0: tensor<1xf32>, %1: tensor<f32>) -> tensor<1xf32> {
   %2 = nt.exp %0 : tensor<1xf32>
   func.return %2 : tensor<1xf32>
-}""", """func.func @main(%0: tensor<1xf32>, %1: tensor<f32>) -> (tensor<1xf32>, tensor<f32>, tensor<f32>) {
+}""",
+        """func.func @main(%0: tensor<1xf32>, %1: tensor<f32>) -> (tensor<1xf32>, tensor<f32>, tensor<f32>) {
   %2 = nt.constant 0.25 : tensor<f32>
   %3 = nt.mul %1, %2 : tensor<f32>
   func.return %0, %2, %3 : tensor<1xf32>, tensor<f32>, tensor<f32>
-}""", """func.func @main(%0: tensor<1xf32>, %1: tensor<f32>) -> (tensor<1xf32>, tensor<1xf32>) {
+}""",
+        """func.func @main(%0: tensor<1xf32>, %1: tensor<f32>) -> (tensor<1xf32>, tensor<1xf32>) {
   %2 = nt.constant 0.25 : tensor<f32>
   %3 = nt.reshape %2 : (tensor<f32>) -> tensor<1xf32>
   func.return %0, %3 : tensor<1xf32>, tensor<1xf32>
-}"""):
+}""",
+    ):
         labels = check_lowered(Graph(parse(text), {}, [feed], []), "none", "bf16", tmp_path)
         assert "lowered nt.exp" in labels or "lowered nt.constant" in labels
 
@@ -165,7 +179,12 @@ def test_rowwise_over_another_axis_is_not_resident(tmp_path):
   %4 = nt.tanh %2 : tensor<2x1xf32>
   func.return %3, %4 : tensor<2x1xf32>, tensor<2x1xf32>
 }""")
-    check_lowered(Graph(m, {}, [{"arg0": np.array([[0.5], [-1.0]], np.float32)}], []), "none", "bf16", tmp_path)
+    check_lowered(
+        Graph(m, {}, [{"arg0": np.array([[0.5], [-1.0]], np.float32)}], []),
+        "none",
+        "bf16",
+        tmp_path,
+    )
 
 
 # Found by test_fuzz_lowering.py. lowering/plan.py plan_transposed: a matmul result used as both
@@ -195,9 +214,11 @@ def test_a_partition_broadcast_keeps_negative_zero(tmp_path):
   %8 = nt.div %1, %2 : (tensor<3x6xf32>, tensor<6xf32>) -> tensor<3x6xf32>
   func.return %7, %8 : tensor<2x2xf32>, tensor<3x6xf32>
 }""")
-    feed = {"arg0": np.array([[-0.0, 1.0], [0.0, 4.0]], np.float32),
-            "arg1": np.array([[1.0, -2.0, 3.0, 0.5, -0.0, 2.0]] * 3, np.float32),
-            "arg2": np.array([-0.0, 0.0, -1e-45, np.nan, -np.inf, 3.0], np.float32)}
+    feed = {
+        "arg0": np.array([[-0.0, 1.0], [0.0, 4.0]], np.float32),
+        "arg1": np.array([[1.0, -2.0, 3.0, 0.5, -0.0, 2.0]] * 3, np.float32),
+        "arg2": np.array([-0.0, 0.0, -1e-45, np.nan, -np.inf, 3.0], np.float32),
+    }
     for option in (("none", "bf16"), ("all", "bf16"), ("all", "fp16"), ("all", "fp8_e4m3")):
         check_lowered(Graph(m, {}, [feed], []), *option, tmp_path)
 
@@ -214,7 +235,9 @@ def test_order_sensitive_runs_are_skipped_and_clean_runs_compared(tmp_path):
   %2 = nt.matmul %0, %1 : (tensor<2x8xf32>, tensor<8x1xf32>) -> tensor<2x1xf32>
   func.return %2 : tensor<2x1xf32>
 }""")
-    x = np.array([[-4.98, -16.3, 1.0, 10.06, 9.65, 3.49, 1.0, 1.2e-38], [1, 2, 3, 4, 5, 6, 7, 8]], np.float32)
+    x = np.array(
+        [[-4.98, -16.3, 1.0, 10.06, 9.65, 3.49, 1.0, 1.2e-38], [1, 2, 3, 4, 5, 6, 7, 8]], np.float32
+    )
     g = Graph(m, {}, [{"arg0": x}], [])
     assert _order_sensitive(m, g, {"arg0": x})
     assert "order-sensitive run skipped" in check_lowered(g, "none", "bf16", tmp_path)
@@ -239,6 +262,9 @@ def test_operands_no_split_fits_are_broadcast_in_hbm(tmp_path):
   func.return %4, %6 : tensor<8x2xf32>, tensor<4x2x2xi1>
 }""")
     rng = np.random.default_rng(1)
-    feed = {f"arg{i}": rng.standard_normal(s).astype(np.float32) for i, s in enumerate([(8, 2), (8, 1), (4, 2, 2), (2,)])}
+    feed = {
+        f"arg{i}": rng.standard_normal(s).astype(np.float32)
+        for i, s in enumerate([(8, 2), (8, 1), (4, 2, 2), (2,)])
+    }
     labels = check_lowered(Graph(m, {}, [feed], []), "none", "bf16", tmp_path)
     assert "lowered nt.rms_norm" in labels

@@ -24,22 +24,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fuzz_settings import fuzz_settings
 from hypothesis import event, given, reject
 from hypothesis import strategies as st
+from nt_graphs import WEIGHTS_FILE, Graph, graphs
+from testlib import rel_l2, sim_bound
 
 from neuron_opt.cli.common import make_context
 from neuron_opt.dialects import nt
 from neuron_opt.dialects.parse import parse_module, verify_module
-from neuron_opt.lowering.lower_to_nisa import lower_module
 from neuron_opt.lowering.common import NoLowering
+from neuron_opt.lowering.lower_to_nisa import lower_module
 from neuron_opt.options import CAST_TYPES, CASTING_MODES, DEFAULT_TYPE
 from neuron_opt.passes.pipeline import run_cast_pipeline
 from neuron_opt.runtime.reference import Reference
 from neuron_opt.runtime.sim import simulate
-from testlib import rel_l2, sim_bound
-
-from fuzz_settings import fuzz_settings
-from nt_graphs import WEIGHTS_FILE, Graph, graphs
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
@@ -47,8 +46,19 @@ OPTIONS = [("none", DEFAULT_TYPE)] + [(m, t) for m in CASTING_MODES for t in CAS
 CTX = make_context()
 
 
-ACCUMULATING = {"nt.matmul", "nt.batch_matmul", "nt.linear", "nt.conv", "nt.reduce_sum", "nt.reduce_mean",
-                "nt.softmax", "nt.log_softmax", "nt.layer_norm", "nt.rms_norm", "nt.avg_pool"}
+ACCUMULATING = {
+    "nt.matmul",
+    "nt.batch_matmul",
+    "nt.linear",
+    "nt.conv",
+    "nt.reduce_sum",
+    "nt.reduce_mean",
+    "nt.softmax",
+    "nt.log_softmax",
+    "nt.layer_norm",
+    "nt.rms_norm",
+    "nt.avg_pool",
+}
 HUGE = 1e30  # two such terms can overflow a float32 sum in one order and not in another
 
 
@@ -56,8 +66,11 @@ def _order_sensitive(m, g: Graph, feed: dict) -> bool:
     """Does the graph sum, over data holding values near the float32 maximum?"""
     if not any(op.name in ACCUMULATING for op in m.walk()):
         return False
-    data = list(feed.values()) + list(g.weights.values()) + [
-        op.to_array() for op in m.walk() if isinstance(op, nt.ConstantOp)]
+    data = (
+        list(feed.values())
+        + list(g.weights.values())
+        + [op.to_array() for op in m.walk() if isinstance(op, nt.ConstantOp)]
+    )
     for a in data:
         a = np.asarray(a)
         if a.dtype.kind in "fV":
@@ -98,17 +111,24 @@ def check_lowered(g: Graph, mode: str, type_: str, base: Path) -> set[str]:
         for name, r in ref.items():
             s = sim[name]
             what = f"{mode}-{type_} output {name}"
-            assert s.shape == r.shape and s.dtype == r.dtype, f"{what}: {s.dtype}{s.shape} != {r.dtype}{r.shape}"
+            assert s.shape == r.shape and s.dtype == r.dtype, (
+                f"{what}: {s.dtype}{s.shape} != {r.dtype}{r.shape}"
+            )
             if r.dtype.kind in "biu":  # integers and bools: exactly
                 assert np.array_equal(s, r), f"{what}: integers differ\n{s!r}\n{r!r}"
                 continue
             s64, r64 = np.asarray(s, np.float64), np.asarray(r, np.float64)
-            assert np.array_equal(np.isnan(s64), np.isnan(r64)), f"{what}: NaN positions differ\n{s!r}\n{r!r}"
-            assert np.array_equal(np.where(np.isinf(s64), s64, 0), np.where(np.isinf(r64), r64, 0)), \
-                f"{what}: inf positions differ\n{s!r}\n{r!r}"
+            assert np.array_equal(np.isnan(s64), np.isnan(r64)), (
+                f"{what}: NaN positions differ\n{s!r}\n{r!r}"
+            )
+            assert np.array_equal(
+                np.where(np.isinf(s64), s64, 0), np.where(np.isinf(r64), r64, 0)
+            ), f"{what}: inf positions differ\n{s!r}\n{r!r}"
             bound = sim_bound(mode, type_, _finite_rel_l2(r, want32[name]))
             err = _finite_rel_l2(s, r)
-            assert err <= bound, f"{what}: simulator vs interpreter rel L2 {err:.3e} > {bound:.3e}\n{s!r}\n{r!r}"
+            assert err <= bound, (
+                f"{what}: simulator vs interpreter rel L2 {err:.3e} > {bound:.3e}\n{s!r}\n{r!r}"
+            )
     return labels | {f"lowered {op.name}" for op in m.walk() if op.name.startswith("nt.")}
 
 

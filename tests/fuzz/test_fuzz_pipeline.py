@@ -25,7 +25,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fuzz_settings import fuzz_settings
 from hypothesis import event, given
+from nt_graphs import WEIGHTS_FILE, Graph, graphs
+from testlib import same_bits
 from xdsl.context import Context
 from xdsl.dialects.builtin import Builtin, TensorType, f8E4M3, f32
 from xdsl.dialects.func import Func, FuncOp
@@ -42,10 +45,6 @@ from neuron_opt.passes.pipeline import run_cast_pipeline
 from neuron_opt.passes.policy import role_type
 from neuron_opt.passes.preserve_io import PreserveIOPass
 from neuron_opt.runtime.reference import Reference
-from testlib import same_bits
-
-from fuzz_settings import fuzz_settings
-from nt_graphs import WEIGHTS_FILE, Graph, graphs
 
 # inf - inf, 0/0 and overflow are the semantics under test.
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -113,7 +112,11 @@ def roundtrip(m, what: str) -> None:
 
 
 def retyped(t, elt):
-    return TensorType(elt, t.get_shape()) if isinstance(t, TensorType) and is_float(t.element_type) else t
+    return (
+        TensorType(elt, t.get_shape())
+        if isinstance(t, TensorType) and is_float(t.element_type)
+        else t
+    )
 
 
 def snapshot(m) -> dict:
@@ -138,35 +141,45 @@ def check_untouched(m, snap: dict, mode: str, t: str, what: str) -> None:
     for op in ops:
         if op not in snap:  # inserted by auto-cast
             assert isinstance(op, nt.CastOp), f"{what}: auto-cast inserted {op.name}"
-            assert is_float(op.input.type.element_type) and is_float(op.result.type.element_type), \
+            assert is_float(op.input.type.element_type) and is_float(op.result.type.element_type), (
                 f"{what}: auto-cast inserted a cast touching an integer/bool tensor"
+            )
             if mode == "matmult":
                 assert op.result.type.element_type == mm
-                assert all(nt.op_class(u.operation) is nt.MatmulClass for u in op.result.uses), \
+                assert all(nt.op_class(u.operation) is nt.MatmulClass for u in op.result.uses), (
                     f"{what}: matmult inserted a cast feeding a non-MATMUL op"
+                )
             continue
         operands, results, props, _attrs = snap[op]
         # integer / bool values keep their producer, type and every use
         for i, (old, new) in enumerate(zip(operands, op.operands)):
             if not is_float(old.type.element_type):
-                assert new is old and new.type == old.type, f"{what}: {op.name} int operand {i} touched"
+                assert new is old and new.type == old.type, (
+                    f"{what}: {op.name} int operand {i} touched"
+                )
         for r, rt in zip(op.results, results):
             if not is_float(rt.element_type):
                 assert r.type == rt, f"{what}: {op.name} integer/bool result retyped"
         if mode != "matmult":
             continue
         if nt.op_class(op) is nt.MatmulClass:
-            assert [r.type for r in op.results] == results, f"{what}: matmult changed a contraction's result"
+            assert [r.type for r in op.results] == results, (
+                f"{what}: matmult changed a contraction's result"
+            )
             for i, (old, new) in enumerate(zip(operands, op.operands)):
                 if new is not old:
                     assert i < 2 and isinstance(new.owner, nt.CastOp) and new.owner.input is old
                     assert new.type.element_type == mm
             assert {k: v for k, v in props.items() if k != "acc"} == {
-                k: str(v) for k, v in op.properties.items() if k != "acc"}
+                k: str(v) for k, v in op.properties.items() if k != "acc"
+            }
         else:
-            now = (list(op.operands), [r.type for r in op.results],
-                   {k: str(v) for k, v in op.properties.items()},
-                   {k: str(v) for k, v in op.attributes.items()})
+            now = (
+                list(op.operands),
+                [r.type for r in op.results],
+                {k: str(v) for k, v in op.properties.items()},
+                {k: str(v) for k, v in op.attributes.items()},
+            )
             assert now == snap[op], f"{what}: matmult changed non-MATMUL op {op.name}"
 
 
@@ -183,10 +196,16 @@ def cast_io_signature(orig, canon, mode: str, t: str):
         users = [u.operation for u in arg.uses]
         targets = {u.result.type.element_type for u in users if isinstance(u, nt.CastOp)}
         lowered = (
-            isinstance(x, TensorType) and x.element_type == f32 and users
-            and all(isinstance(u, nt.CastOp) and not (u.saturate and u.result.type.element_type == f8E4M3)
-                    for u in users)  # saturate matters only to fp8
-            and len(targets) == 1 and is_float(elt := next(iter(targets)))
+            isinstance(x, TensorType)
+            and x.element_type == f32
+            and users
+            and all(
+                isinstance(u, nt.CastOp)
+                and not (u.saturate and u.result.type.element_type == f8E4M3)
+                for u in users
+            )  # saturate matters only to fp8
+            and len(targets) == 1
+            and is_float(elt := next(iter(targets)))
         )
         if lowered and elt == mm:
             ins.append(TensorType(elt, x.get_shape()))
@@ -237,16 +256,25 @@ def check_graph(g: Graph, base: Path) -> None:
         act = role_type("act", t)
         # all retypes f32 values only (to T, or they stay f32 where a user's own cast to
         # another type reads them); values the model has in another type stay.
-        assert sig == framework if mode == "matmult" else all(
-            new == old or (old.element_type == f32 and new == retyped(old, act))
-            for new, old in zip((*sig.inputs.data, *sig.outputs.data),
-                                (*framework.inputs.data, *framework.outputs.data))), what
+        assert (
+            sig == framework
+            if mode == "matmult"
+            else all(
+                new == old or (old.element_type == f32 and new == retyped(old, act))
+                for new, old in zip(
+                    (*sig.inputs.data, *sig.outputs.data),
+                    (*framework.inputs.data, *framework.outputs.data),
+                )
+            )
+        ), what
         # Integer/bool values survive the passes (dead casts and constants aside).
         for op, (_, results, _, _) in snap.items():
             if any(not is_float(r.element_type) for r in results) and not isinstance(
-                    op, (nt.CastOp, nt.ConstantOp, nt.WeightOp)):
-                assert op.parent is not None and [r.type for r in op.results] == results, \
+                op, (nt.CastOp, nt.ConstantOp, nt.WeightOp)
+            ):
+                assert op.parent is not None and [r.type for r in op.results] == results, (
                     f"{what}: {op.name} with an integer/bool result was changed"
+                )
         canon_outs = run(m, g, base)
         assert_same_outputs(cast_outs, canon_outs, f"{what}: canonicalize-casts")
         for preserve in (True, False):
@@ -256,9 +284,15 @@ def check_graph(g: Graph, base: Path) -> None:
             sig = main_func(p).function_type
             if preserve:
                 assert sig == framework, f"{w}: signature {sig} != framework {framework}"
-                out_types = dict(zip(Reference(p).output_names, (x.element_type for x in framework.outputs.data)))
-                assert_same_outputs(canon_outs, run(p, g, base), f"{w}: preserve-io",
-                                    transform=lambda k, a: round_to(a, out_types[k]))
+                out_types = dict(
+                    zip(Reference(p).output_names, (x.element_type for x in framework.outputs.data))
+                )
+                assert_same_outputs(
+                    canon_outs,
+                    run(p, g, base),
+                    f"{w}: preserve-io",
+                    transform=lambda k, a: round_to(a, out_types[k]),
+                )
             else:
                 ins, outs = cast_io_signature(framework, m, mode, t)
                 assert list(sig.outputs.data) == outs, f"{w}: outputs {sig.outputs} != {outs}"
@@ -270,7 +304,9 @@ def check_graph(g: Graph, base: Path) -> None:
                 for fb, fa in zip(base_outs, outs_p):
                     assert same_bits(fb[k], fa[k]), f"{w}: integer output {k} changed"
             # The pipeline is these three passes, in this order.
-            assert str(run_cast_pipeline(parse(text), mode, t, preserve)) == str(p), f"{w}: pipeline"
+            assert str(run_cast_pipeline(parse(text), mode, t, preserve)) == str(p), (
+                f"{w}: pipeline"
+            )
             roundtrip(p, w)
 
 
@@ -290,7 +326,10 @@ def _coverage(g: Graph) -> set[str]:
     labels |= {f"op {op.name}" for op in ops}
     if any(not is_float(r.type.element_type) for op in ops for r in op.results):
         labels.add("integer/bool tensors")
-    if any(not np.all(np.isfinite(np.asarray(op.to_array(), np.float64)))
-           for op in ops if isinstance(op, nt.ConstantOp) and is_float(op.result.type.element_type)):
+    if any(
+        not np.all(np.isfinite(np.asarray(op.to_array(), np.float64)))
+        for op in ops
+        if isinstance(op, nt.ConstantOp) and is_float(op.result.type.element_type)
+    ):
         labels.add("inf/NaN constants")
     return labels

@@ -7,9 +7,8 @@ import io
 import re
 from contextlib import nullcontext
 
-from rich.console import Console
-
 from fuzz_progress import FuzzProgress
+from rich.console import Console
 
 
 def _run(total: int, ticks: int, terminal: bool) -> str:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from neuron_opt.dialects.types import round_to
 from nt_graphs import Graph
 from test_fuzz_pipeline import check_graph, parse
+
+from neuron_opt.dialects.types import round_to
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
@@ -40,7 +40,8 @@ def _graph(text: str, weights=None) -> Graph:
 def test_exact_cast_chain_through_tf32_folds_to_the_argument(base_dir):
     # bf16 -> f32 -> tf32 -> bf16 is exact at every step: canonicalize-casts folds it to %0
     # (R2 twice, then R1) and the bits must not move; beside a conv reading weights.
-    g = _graph("""builtin.module attributes {nt.weights = "w.npz"} {
+    g = _graph(
+        """builtin.module attributes {nt.weights = "w.npz"} {
   func.func @main(%0: tensor<8xbf16>) -> (tensor<8xbf16>, tensor<1x2x1x5xf32>) {
     %1 = nt.cast %0 : tensor<8xbf16> to tensor<8xf32>
     %2 = nt.cast %1 : tensor<8xf32> to tensor<8xf16>
@@ -54,10 +55,16 @@ def test_exact_cast_chain_through_tf32_folds_to_the_argument(base_dir):
     func.return %9, %7 : tensor<8xbf16>, tensor<1x2x1x5xf32>
   }
 }
-""", {"w0": np.array([1.5, -0.0], np.float32).reshape(2, 1, 1, 1), "w1": np.array([np.inf, 1e-40], np.float32)})
+""",
+        {
+            "w0": np.array([1.5, -0.0], np.float32).reshape(2, 1, 1, 1),
+            "w1": np.array([np.inf, 1e-40], np.float32),
+        },
+    )
     check_graph(g, base_dir)
-    from neuron_opt.passes.canonicalize_casts import CanonicalizeCastsPass
     from xdsl.context import Context
+
+    from neuron_opt.passes.canonicalize_casts import CanonicalizeCastsPass
 
     m = g.module.clone()
     CanonicalizeCastsPass().apply(Context(), m)
@@ -68,14 +75,17 @@ def test_exact_cast_chain_through_tf32_folds_to_the_argument(base_dir):
 def test_returned_bf16_argument_under_all_tf32(base_dir):
     # all-tf32 retypes the bf16 argument to tf32; preserve-io must give back exactly the
     # input bits (bf16 -> tf32 is exact, so the round trip folds to the argument).
-    check_graph(_graph("""func.func @main(%0: tensor<3xbf16>, %1: tensor<3xf32>) -> (tensor<3xf32>, tensor<3xbf16>) {
+    check_graph(
+        _graph("""func.func @main(%0: tensor<3xbf16>, %1: tensor<3xf32>) -> (tensor<3xf32>, tensor<3xbf16>) {
   %2 = nt.cast %1 : tensor<3xf32> to tensor<3xf32>
   %3 = nt.mul %0, %0 : tensor<3xbf16>
   %4 = nt.gelu %0 : tensor<3xbf16>
   %5 = nt.tanh %1 : tensor<3xf32>
   %6 = nt.cast %3 : tensor<3xbf16> to tensor<3xf32>
   func.return %6, %0 : tensor<3xf32>, tensor<3xbf16>
-}"""), base_dir)
+}"""),
+        base_dir,
+    )
 
 
 def test_cast_io_lowers_an_argument_used_only_by_casts_to_t(base_dir):
@@ -92,4 +102,5 @@ def test_cast_io_lowers_an_argument_used_only_by_casts_to_t(base_dir):
 
     m = run_cast_pipeline(g.module.clone(), "matmult", "bf16", preserve_io=False)
     assert str(m.body.block.first_op.function_type) == (
-        "(tensor<2x3xbf16>, tensor<3x4xbf16>) -> (tensor<2x4xf32>, tensor<2x3xbf16>)")
+        "(tensor<2x3xbf16>, tensor<3x4xbf16>) -> (tensor<2x4xf32>, tensor<2x3xbf16>)"
+    )

@@ -27,6 +27,7 @@ def cap_memory() -> None:
     """In the child: `ulimit -v` (the tools' default budget becomes half of it)."""
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
 
+
 # The location form of each kind of problem (docs/design.md, "Bad input").
 LOCATION = {
     "ir": r"^(\S+\.mlir|<stdin>):\d+:\d+: error: ",
@@ -43,13 +44,18 @@ def test_manifest_and_corpus_agree():
     names = [c["name"] for c in CASES]
     assert len(names) == len(set(names)), "duplicate case names"
     for c in CASES:
-        assert c["tool"] in ("neuron-opt", "neuron-cc") and c["kind"] in (*LOCATION, "file"), c["name"]
+        assert c["tool"] in ("neuron-opt", "neuron-cc") and c["kind"] in (*LOCATION, "file"), c[
+            "name"
+        ]
         assert c["expect"].strip(), c["name"]
         assert c["kind"] != "file" or "path" in c, c["name"]
     # Every corpus file is used by some case (no dead files), and every file a case names exists.
     named = [a for c in CASES for a in c["args"] + [c.get("stdin", "")] + c.get("uses", [])]
-    used = {(CORPUS / a).resolve().name for a in named
-            if (CORPUS / a).is_file() and (CORPUS / a).resolve().parent == CORPUS}
+    used = {
+        (CORPUS / a).resolve().name
+        for a in named
+        if (CORPUS / a).is_file() and (CORPUS / a).resolve().parent == CORPUS
+    }
     assert used == {p.name for p in CORPUS.iterdir()}
     for c in CASES:
         if "stdin" in c:
@@ -73,8 +79,14 @@ def test_one_located_error(case, tmp_path):
     args = [_subst(a, tmp_path) for a in case["args"]]
     stdin = (CORPUS / case["stdin"]).open("rb") if "stdin" in case else subprocess.DEVNULL
     try:
-        res = subprocess.run([BIN / case["tool"], *args], cwd=CORPUS, stdin=stdin,
-                             capture_output=True, timeout=TIMEOUT, preexec_fn=cap_memory)
+        res = subprocess.run(
+            [BIN / case["tool"], *args],
+            cwd=CORPUS,
+            stdin=stdin,
+            capture_output=True,
+            timeout=TIMEOUT,
+            preexec_fn=cap_memory,
+        )
     finally:
         if stdin is not subprocess.DEVNULL:
             stdin.close()

@@ -30,8 +30,15 @@ def _whole(t: str) -> str:
     return "[" + ", ".join(f"0:{d}" for d in t.split("x")[:-1]) + "]"
 
 
-def load_run_store(inputs: dict[str, str], output: str, streams: str, tiles: dict[str, str] | None = None,
-                   store: str = "ys", store_wait: str = "@done >= 1", extra: str = "") -> str:
+def load_run_store(
+    inputs: dict[str, str],
+    output: str,
+    streams: str,
+    tiles: dict[str, str] | None = None,
+    store: str = "ys",
+    store_wait: str = "@done >= 1",
+    extra: str = "",
+) -> str:
     """A kernel body that loads each HBM input @n (of type text `inputs[n]`, as `8x16xi32`)
     whole into SBUF tile @ns on queue @q, each load signalling @in; runs `streams` (which wait
     on @in and signal @done); and stores tile @`store` into the HBM output @y (type `output`)
@@ -40,11 +47,19 @@ def load_run_store(inputs: dict[str, str], output: str, streams: str, tiles: dic
     tiles = {f"{n}s": t for n, t in inputs.items()} | {"ys": output} | (tiles or {})
     lines = [f"nisa.hbm input @{n} : tensor<{t}>" for n, t in inputs.items()]
     lines.append(f"nisa.hbm output @y : tensor<{output}>")
-    lines += [f"nisa.sbuf @{n} partitions 0:{t.split('x')[0]} offset {256 * i} : tensor<{t}>"
-              for i, (n, t) in enumerate(tiles.items())]
+    lines += [
+        f"nisa.sbuf @{n} partitions 0:{t.split('x')[0]} offset {256 * i} : tensor<{t}>"
+        for i, (n, t) in enumerate(tiles.items())
+    ]
     lines += [extra, "nisa.semaphore @in", "nisa.semaphore @done", "nisa.dma_queue @q {"]
-    lines += [f"  nisa.dma_copy @{n}s{_whole(t)}, @{n}{_whole(t)} signal(@in)" for n, t in inputs.items()]
-    lines += [f"  nisa.dma_copy @y{_whole(output)}, @{store}{_whole(output)} wait({store_wait})", "}", streams]
+    lines += [
+        f"  nisa.dma_copy @{n}s{_whole(t)}, @{n}{_whole(t)} signal(@in)" for n, t in inputs.items()
+    ]
+    lines += [
+        f"  nisa.dma_copy @y{_whole(output)}, @{store}{_whole(output)} wait({store_wait})",
+        "}",
+        streams,
+    ]
     return "\n".join(lines)
 
 

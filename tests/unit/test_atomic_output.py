@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neuron_opt.outputs import atomic_output
 from neuron_opt.diagnostics import CompileError
+from neuron_opt.outputs import atomic_output
 
 BIN = Path(sys.executable).parent
 SENTINEL = b"previous output, must survive\n"
@@ -50,7 +50,9 @@ def test_binary_mode_npz(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.npz"]
 
 
-@pytest.mark.parametrize("exc", [RuntimeError("boom"), KeyboardInterrupt(), CompileError("bad", "x")])
+@pytest.mark.parametrize(
+    "exc", [RuntimeError("boom"), KeyboardInterrupt(), CompileError("bad", "x")]
+)
 def test_an_error_mid_write_keeps_the_old_target_and_removes_the_temp(tmp_path, exc):
     target = tmp_path / "out.json"
     target.write_bytes(SENTINEL)
@@ -76,7 +78,10 @@ def test_missing_directory_is_a_file_error(tmp_path):
     with pytest.raises(CompileError) as e:
         with atomic_output(tmp_path / "missing" / "out.mlir"):
             pass
-    assert str(e.value) == f"{tmp_path / 'missing' / 'out.mlir'}: error: cannot write: the directory does not exist"
+    assert (
+        str(e.value)
+        == f"{tmp_path / 'missing' / 'out.mlir'}: error: cannot write: the directory does not exist"
+    )
 
 
 # -- without O_TMPFILE: a named temp file, removed on any failure ------------------------------
@@ -100,7 +105,9 @@ def test_named_temp_is_visible_while_writing_and_renamed_at_the_end(tmp_path, no
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mlir"]
 
 
-@pytest.mark.parametrize("exc", [RuntimeError("boom"), KeyboardInterrupt(), SystemExit(1), CompileError("bad", "x")])
+@pytest.mark.parametrize(
+    "exc", [RuntimeError("boom"), KeyboardInterrupt(), SystemExit(1), CompileError("bad", "x")]
+)
 def test_named_temp_is_removed_on_any_exception(tmp_path, no_tmpfile, exc):
     target = tmp_path / "out.json"
     target.write_bytes(SENTINEL)
@@ -135,8 +142,12 @@ def test_named_temp_is_removed_on_sigterm(tmp_path):
     stays, one error line, exit 1."""
     target = tmp_path / "out.mlir"
     target.write_bytes(SENTINEL)
-    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(target)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(target)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout.readline() == "writing\n", proc.stderr.read()
         assert len(list(tmp_path.iterdir())) == 2  # the target and the named temp file
@@ -190,8 +201,13 @@ def test_neuron_opt_failure_keeps_an_existing_output(tmp_path):
     (tmp_path / "bad.mlir").write_text(GOOD.replace("4x16xf32>", "4x15xf32>"))
     out = tmp_path / "out.mlir"
     out.write_bytes(SENTINEL)
-    res = subprocess.run([BIN / "neuron-opt", "bad.mlir", "-o", "out.mlir", "--auto-cast=all"],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    res = subprocess.run(
+        [BIN / "neuron-opt", "bad.mlir", "-o", "out.mlir", "--auto-cast=all"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 1 and res.stderr.startswith("bad.mlir:2:3: error:"), res.stderr
     assert out.read_bytes() == SENTINEL
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.mlir", "out.mlir"]
@@ -204,10 +220,12 @@ def _onnx_model(path: Path, k: int, n: int) -> None:
 
     w = np.random.default_rng(0).standard_normal((k, n)).astype(np.float32)
     g = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "W"], ["y"], name="mm")], "g",
+        [helper.make_node("MatMul", ["x", "W"], ["y"], name="mm")],
+        "g",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, k])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, n])],
-        initializer=[numpy_helper.from_array(w, "W")])
+        initializer=[numpy_helper.from_array(w, "W")],
+    )
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     m.ir_version = 8
     onnx.save(m, path)
@@ -218,9 +236,26 @@ def test_neuron_cc_eval_failure_keeps_existing_outputs(tmp_path):
     np.savez(tmp_path / "x.npz", x=np.zeros((2, 5), np.float32))  # wrong shape
     for name in ("out.npz", "m.json"):
         (tmp_path / name).write_bytes(SENTINEL)
-    res = subprocess.run([BIN / "neuron-cc", "eval", "m.onnx", "--inputs", "x.npz", "-o", "out.npz",
-                          "--json", "m.json"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert res.returncode == 1 and "x.npz: input x: error: expected shape 2x4" in res.stderr, res.stderr
+    res = subprocess.run(
+        [
+            BIN / "neuron-cc",
+            "eval",
+            "m.onnx",
+            "--inputs",
+            "x.npz",
+            "-o",
+            "out.npz",
+            "--json",
+            "m.json",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 1 and "x.npz: input x: error: expected shape 2x4" in res.stderr, (
+        res.stderr
+    )
     assert (tmp_path / "out.npz").read_bytes() == SENTINEL
     assert (tmp_path / "m.json").read_bytes() == SENTINEL
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.onnx", "out.npz", "x.npz"]
@@ -233,7 +268,9 @@ def _big_module(n: int) -> str:
     """A chain of n matmul/add/exp blocks: several seconds of parse, auto-cast and print."""
     lines = ["func.func @main(%x0: tensor<8x8xf32>, %w: tensor<8x8xf32>) -> tensor<8x8xf32> {"]
     for i in range(n):
-        lines.append(f"  %m{i} = nt.matmul %x{i}, %w : (tensor<8x8xf32>, tensor<8x8xf32>) -> tensor<8x8xf32>")
+        lines.append(
+            f"  %m{i} = nt.matmul %x{i}, %w : (tensor<8x8xf32>, tensor<8x8xf32>) -> tensor<8x8xf32>"
+        )
         lines.append(f"  %a{i} = nt.add %m{i}, %x{i} : tensor<8x8xf32>")
         lines.append(f"  %x{i + 1} = nt.tanh %a{i} : tensor<8x8xf32>")
     lines += [f"  func.return %x{n} : tensor<8x8xf32>", "}", ""]
@@ -244,8 +281,12 @@ def test_neuron_opt_killed_mid_run_leaves_the_old_output(tmp_path):
     (tmp_path / "big.mlir").write_text(_big_module(6000))
     out = tmp_path / "out.mlir"
     out.write_bytes(SENTINEL)
-    proc = subprocess.Popen([BIN / "neuron-opt", "big.mlir", "--auto-cast=all", "-o", "out.mlir"],
-                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [BIN / "neuron-opt", "big.mlir", "--auto-cast=all", "-o", "out.mlir"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         time.sleep(1.5)  # well into parsing/passes (the whole run takes several seconds)
         assert proc.poll() is None, "the run finished before the kill: make the module bigger"
@@ -259,8 +300,13 @@ def test_neuron_opt_killed_mid_run_leaves_the_old_output(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.mlir", "out.mlir"]  # no temp left
 
     # And a run to completion replaces it with a whole module.
-    res = subprocess.run([BIN / "neuron-opt", "big.mlir", "--auto-cast=all", "-o", "out.mlir"],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [BIN / "neuron-opt", "big.mlir", "--auto-cast=all", "-o", "out.mlir"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr
     text = out.read_text()
     assert text.startswith("builtin.module") and text.rstrip().endswith("}")
@@ -283,7 +329,9 @@ def test_neuron_cc_compile_killed_while_writing_leaves_no_partial_file(tmp_path)
         for name, data in old.items():
             (tmp_path / name).unlink()
             (tmp_path / name).write_bytes(data)  # a fresh inode: a rename is seen as new content
-        proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         try:
             time.sleep(full * frac)
             proc.send_signal(signal.SIGKILL)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from testlib import same_bits
 from xdsl.context import Context
 from xdsl.dialects.builtin import Builtin
 from xdsl.dialects.func import Func
@@ -16,7 +17,6 @@ from neuron_opt.dialects.parse import parse_module, verify_module
 from neuron_opt.passes.auto_cast import AutoCastPass
 from neuron_opt.passes.canonicalize_casts import CanonicalizeCastsPass
 from neuron_opt.runtime.reference import run_module
-from testlib import same_bits
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
@@ -37,34 +37,43 @@ def before_after(text, feeds, base_dir=None):
 def test_r6_clip_bound_must_be_exact_in_the_op_type_too():
     # attrs_exact_in checks the bound in the new type C only; clip rounds it to its own type B.
     # before: clip(2.0, round_bf16(1.00390625) = 1.0) = 1.0; after: 1.00390625.
-    b, a = before_after("""func.func @main(%x: tensor<2xf8E4M3>) -> tensor<2xf32> {
+    b, a = before_after(
+        """func.func @main(%x: tensor<2xf8E4M3>) -> tensor<2xf32> {
   %0 = nt.cast %x : tensor<2xf8E4M3> to tensor<2xbf16>
   %1 = nt.clip %0 {max = 1.00390625 : f64} : tensor<2xbf16>
   %2 = nt.cast %1 : tensor<2xbf16> to tensor<2xf32>
   func.return %2 : tensor<2xf32>
-}""", {"arg0": np.array([2.0, 0.5], np.float32)})
+}""",
+        {"arg0": np.array([2.0, 0.5], np.float32)},
+    )
     assert same_bits(b, a), (b, a)
 
 
 def test_r2_saturating_fp8_identity_is_not_an_exact_inner_cast():
     # represents(fp8, fp8) makes chain_folds accept a saturating fp8 -> fp8 inner cast,
     # which maps +-inf to +-240: folding it drops the saturation.
-    b, a = before_after("""func.func @main(%x: tensor<2xf8E4M3>) -> tensor<2xf32> {
+    b, a = before_after(
+        """func.func @main(%x: tensor<2xf8E4M3>) -> tensor<2xf32> {
   %0 = nt.cast %x {saturate} : tensor<2xf8E4M3> to tensor<2xf8E4M3>
   %1 = nt.cast %0 : tensor<2xf8E4M3> to tensor<2xf32>
   func.return %1 : tensor<2xf32>
-}""", {"arg0": np.array([np.inf, -np.inf], np.float32)})
+}""",
+        {"arg0": np.array([np.inf, -np.inf], np.float32)},
+    )
     assert same_bits(b, a), (b, a)
 
 
 def test_r6_pad_value_inf_across_a_saturating_cast():
     # The pad value inf is "exact" in fp8, but the saturating cast turned it into 240.
-    b, a = before_after("""func.func @main(%x: tensor<2xf8E4M3>) -> tensor<3xf8E4M3> {
+    b, a = before_after(
+        """func.func @main(%x: tensor<2xf8E4M3>) -> tensor<3xf8E4M3> {
   %0 = nt.cast %x : tensor<2xf8E4M3> to tensor<2xf32>
   %1 = nt.pad %0 {pads = array<i64: 1, 0>, mode = "constant", value = 0x7FF0000000000000 : f64} : (tensor<2xf32>) -> tensor<3xf32>
   %2 = nt.cast %1 {saturate} : tensor<3xf32> to tensor<3xf8E4M3>
   func.return %2 : tensor<3xf8E4M3>
-}""", {"arg0": np.array([1.0, 2.0], np.float32)})
+}""",
+        {"arg0": np.array([1.0, 2.0], np.float32)},
+    )
     assert same_bits(b, a), (b, a)
 
 

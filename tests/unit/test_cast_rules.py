@@ -16,6 +16,7 @@ import itertools
 import ml_dtypes
 import numpy as np
 import pytest
+from testlib import same_bits
 from xdsl.context import Context
 from xdsl.dialects.builtin import Builtin
 from xdsl.dialects.func import Func
@@ -26,7 +27,6 @@ from neuron_opt.dialects.types import AUTO_CAST_TYPES, f32, round_to
 from neuron_opt.passes import cast_rules as R
 from neuron_opt.passes.canonicalize_casts import CanonicalizeCastsPass
 from neuron_opt.runtime.reference import run_module
-from testlib import same_bits
 
 # Casting NaN to fp8 and overflow to inf raise numpy RuntimeWarnings: they are the semantics.
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -74,7 +74,9 @@ def cast(x: np.ndarray, dst: str, saturate: bool = False) -> np.ndarray:
         if dst == "tf32":
             return tf32_rne(v)
         if saturate and dst == "f8E4M3":
-            v = np.where(np.isnan(v), v, np.minimum(np.maximum(v, -240.0), 240.0)).astype(np.float32)
+            v = np.where(np.isnan(v), v, np.minimum(np.maximum(v, -240.0), 240.0)).astype(
+                np.float32
+            )
         return v.astype(NP[dst])
 
 
@@ -113,7 +115,13 @@ def f32_specials() -> np.ndarray:
 @functools.cache
 def _f32_chunks() -> tuple[np.ndarray, ...]:
     rng = np.random.default_rng(20240509)
-    return (f32_specials(), *tuple(rng.integers(0, 2 ** 32, CHUNK, dtype=np.uint64).astype(np.uint32).view(np.float32) for _ in range(N_RANDOM // CHUNK)))
+    return (
+        f32_specials(),
+        *tuple(
+            rng.integers(0, 2**32, CHUNK, dtype=np.uint64).astype(np.uint32).view(np.float32)
+            for _ in range(N_RANDOM // CHUNK)
+        ),
+    )
 
 
 @functools.cache
@@ -147,7 +155,9 @@ def domain(t: str):
 
 def parse(body: str, args: str, results: str, module_attrs: str = ""):
     attrs = f" attributes {{{module_attrs}}}" if module_attrs else ""
-    text = f"builtin.module{attrs} {{\n func.func @main({args}) -> ({results}) {{\n{body}\n }}\n}}\n"
+    text = (
+        f"builtin.module{attrs} {{\n func.func @main({args}) -> ({results}) {{\n{body}\n }}\n}}\n"
+    )
     m = parse_module(CTX, text, "t.mlir")
     verify_module(m)
     return m
@@ -202,16 +212,27 @@ def test_oracle_hand_values():
 def test_r1_identity_cast_is_exact(t):
     for x in domain(t):
         assert same_bits(cast(x, t), x.astype(NP[t]))
-    m = canonicalize(parse(f"  %0 = nt.cast %x : tensor<4x{t}> to tensor<4x{t}>\n"
-                           f"  func.return %0 : tensor<4x{t}>", f"%x: tensor<4x{t}>", f"tensor<4x{t}>"))
+    m = canonicalize(
+        parse(
+            f"  %0 = nt.cast %x : tensor<4x{t}> to tensor<4x{t}>\n  func.return %0 : tensor<4x{t}>",
+            f"%x: tensor<4x{t}>",
+            f"tensor<4x{t}>",
+        )
+    )
     assert casts(m) == []
 
 
 def test_r1_saturating_fp8_identity_is_not_exact_and_is_kept():
     x = np.arange(256, dtype=np.uint8).view(FP8)
     assert diff_count(cast(x, "f8E4M3", True), x) == 2  # exactly +-inf change
-    m = canonicalize(parse("  %0 = nt.cast %x {saturate} : tensor<4xf8E4M3> to tensor<4xf8E4M3>\n"
-                           "  func.return %0 : tensor<4xf8E4M3>", "%x: tensor<4xf8E4M3>", "tensor<4xf8E4M3>"))
+    m = canonicalize(
+        parse(
+            "  %0 = nt.cast %x {saturate} : tensor<4xf8E4M3> to tensor<4xf8E4M3>\n"
+            "  func.return %0 : tensor<4xf8E4M3>",
+            "%x: tensor<4xf8E4M3>",
+            "tensor<4xf8E4M3>",
+        )
+    )
     assert len(casts(m)) == 1
 
 
@@ -260,18 +281,24 @@ def test_r2_chain_with_exact_first_cast_rounds_once(a):
                 assert same_bits(cast(wide, c, sat), cast(x, c, sat)), (a, b, c, sat)
 
 
-@pytest.mark.parametrize("a,b", [(a, b) for a in TYPES for b in TYPES if a != b and R.represents(ELT[b], ELT[a])])
+@pytest.mark.parametrize(
+    "a,b", [(a, b) for a in TYPES for b in TYPES if a != b and R.represents(ELT[b], ELT[a])]
+)
 def test_r2_pass_merges_chains(a, b):
     # The pass turns every such chain into one cast A -> C with the outer saturate flag (none
     # when that is an identity), and the merged IR computes what the oracle says on exhaustive
     # (or specials + random) input.
     for c, sat in TARGETS:
-        body = (f"  %0 = nt.cast %x : tensor<N x{a}> to tensor<N x{b}>\n"
-                f"  %1 = nt.cast %0{sat_attr(sat)} : tensor<N x{b}> to tensor<N x{c}>\n"
-                f"  func.return %1 : tensor<N x{c}>")
+        body = (
+            f"  %0 = nt.cast %x : tensor<N x{a}> to tensor<N x{b}>\n"
+            f"  %1 = nt.cast %0{sat_attr(sat)} : tensor<N x{b}> to tensor<N x{c}>\n"
+            f"  func.return %1 : tensor<N x{c}>"
+        )
         x = next(domain(a)) if a in SMALL else np.concatenate(list(itertools.islice(domain(a), 1)))
         n = x.size
-        m = canonicalize(parse(body.replace("N x", f"{n}x"), f"%x: tensor<{n}x{a}>", f"tensor<{n}x{c}>"))
+        m = canonicalize(
+            parse(body.replace("N x", f"{n}x"), f"%x: tensor<{n}x{a}>", f"tensor<{n}x{c}>")
+        )
         cs = casts(m)
         if c == a and not (sat and c == "f8E4M3"):
             assert cs == []
@@ -289,20 +316,36 @@ def test_r2_pass_merges_chains(a, b):
 def test_forbidden_ext_trunc_changes_values_and_stays():
     x = np.concatenate(list(itertools.islice(f32_domain(), 2)))
     assert diff_count(cast(cast(x, "bf16"), "f32"), x) > x.size // 2
-    m = canonicalize(parse("  %0 = nt.cast %x : tensor<4xf32> to tensor<4xbf16>\n"
-                           "  %1 = nt.cast %0 : tensor<4xbf16> to tensor<4xf32>\n"
-                           "  func.return %1 : tensor<4xf32>", "%x: tensor<4xf32>", "tensor<4xf32>"))
+    m = canonicalize(
+        parse(
+            "  %0 = nt.cast %x : tensor<4xf32> to tensor<4xbf16>\n"
+            "  %1 = nt.cast %0 : tensor<4xbf16> to tensor<4xf32>\n"
+            "  func.return %1 : tensor<4xf32>",
+            "%x: tensor<4xf32>",
+            "tensor<4xf32>",
+        )
+    )
     assert [(c.input.type.element_type, c.result.type.element_type) for c in casts(m)] == [
-        (ELT["f32"], ELT["bf16"]), (ELT["bf16"], ELT["f32"])]
+        (ELT["f32"], ELT["bf16"]),
+        (ELT["bf16"], ELT["f32"]),
+    ]
 
 
-@pytest.mark.parametrize("mid,sat", [("bf16", False), ("bf16", True), ("f16", True), ("tf32", False)])
+@pytest.mark.parametrize(
+    "mid,sat", [("bf16", False), ("bf16", True), ("f16", True), ("tf32", False)]
+)
 def test_forbidden_double_rounding_changes_values_and_stays(mid, sat):
     x = np.concatenate(list(itertools.islice(f32_domain(), 2)))
     assert diff_count(cast(cast(x, mid), "f8E4M3", sat), cast(x, "f8E4M3", sat)) > 0
-    m = canonicalize(parse(f"  %0 = nt.cast %x : tensor<4xf32> to tensor<4x{mid}>\n"
-                           f"  %1 = nt.cast %0{sat_attr(sat)} : tensor<4x{mid}> to tensor<4xf8E4M3>\n"
-                           "  func.return %1 : tensor<4xf8E4M3>", "%x: tensor<4xf32>", "tensor<4xf8E4M3>"))
+    m = canonicalize(
+        parse(
+            f"  %0 = nt.cast %x : tensor<4xf32> to tensor<4x{mid}>\n"
+            f"  %1 = nt.cast %0{sat_attr(sat)} : tensor<4x{mid}> to tensor<4xf8E4M3>\n"
+            "  func.return %1 : tensor<4xf8E4M3>",
+            "%x: tensor<4xf32>",
+            "tensor<4xf8E4M3>",
+        )
+    )
     assert len(casts(m)) == 2
 
 
@@ -312,10 +355,15 @@ def test_forbidden_trunc_into_arithmetic_changes_values_and_stays():
     lhs = cast(a + b, "bf16")
     rhs = cast(cast(a, "bf16").astype(np.float32) + cast(b, "bf16").astype(np.float32), "bf16")
     assert diff_count(lhs, rhs) > 0
-    m = canonicalize(parse("  %s = nt.add %a, %b : tensor<4xf32>\n"
-                           "  %0 = nt.cast %s : tensor<4xf32> to tensor<4xbf16>\n"
-                           "  func.return %0 : tensor<4xbf16>",
-                           "%a: tensor<4xf32>, %b: tensor<4xf32>", "tensor<4xbf16>"))
+    m = canonicalize(
+        parse(
+            "  %s = nt.add %a, %b : tensor<4xf32>\n"
+            "  %0 = nt.cast %s : tensor<4xf32> to tensor<4xbf16>\n"
+            "  func.return %0 : tensor<4xbf16>",
+            "%a: tensor<4xf32>, %b: tensor<4xf32>",
+            "tensor<4xbf16>",
+        )
+    )
     add = [op for op in m.walk() if isinstance(op, nt.AddOp)]
     assert len(casts(m)) == 1 and add[0].result.type.element_type == ELT["f32"]
 
@@ -325,17 +373,29 @@ def test_forbidden_trunc_into_arithmetic_changes_values_and_stays():
 
 
 def test_r3_constant_folding_rounds_like_the_cast():
-    vals = np.concatenate([f32_specials(), np.random.default_rng(3).standard_normal(64).astype(np.float32) * 300])
+    vals = np.concatenate(
+        [f32_specials(), np.random.default_rng(3).standard_normal(64).astype(np.float32) * 300]
+    )
     lines, results = [], []
     for i, (dst, sat) in enumerate(TARGETS):
-        lines.append(f"  %c{i} = nt.cast %k{sat_attr(sat)} : tensor<{vals.size}xf32> to tensor<{vals.size}x{dst}>")
+        lines.append(
+            f"  %c{i} = nt.cast %k{sat_attr(sat)} : tensor<{vals.size}xf32> to tensor<{vals.size}x{dst}>"
+        )
         results.append((f"%c{i}", f"tensor<{vals.size}x{dst}>"))
     elems = ", ".join(f"0x{v:08X}" for v in vals.view(np.uint32))
-    body = (f"  %k = nt.constant [{elems}] : tensor<{vals.size}xf32>\n" + "\n".join(lines)
-            + "\n  func.return " + ", ".join(r for r, _ in results) + " : " + ", ".join(t for _, t in results))
+    body = (
+        f"  %k = nt.constant [{elems}] : tensor<{vals.size}xf32>\n"
+        + "\n".join(lines)
+        + "\n  func.return "
+        + ", ".join(r for r, _ in results)
+        + " : "
+        + ", ".join(t for _, t in results)
+    )
     m = parse(body, "", ", ".join(t for _, t in results))
-    assert np.array_equal(next(c for c in m.walk() if isinstance(c, nt.ConstantOp)).to_array().view(np.uint32),
-                          vals.view(np.uint32))  # the hex elements parsed to these exact bits
+    assert np.array_equal(
+        next(c for c in m.walk() if isinstance(c, nt.ConstantOp)).to_array().view(np.uint32),
+        vals.view(np.uint32),
+    )  # the hex elements parsed to these exact bits
     m = canonicalize(m)
     assert casts(m) == []
     ret = next(op for op in m.walk() if op.name == "func.return")
@@ -353,30 +413,42 @@ def test_r3_constant_folding_rounds_like_the_cast():
 def test_r4_weight_fold_equals_the_cast(tmp_path):
     # Weights stored as float32 (as the importer stores them): a loader of the retyped weight
     # must give exactly what loading f32 and casting gives.
-    vals = np.concatenate([f32_specials(), np.random.default_rng(4).standard_normal(1000).astype(np.float32) * 500])
+    vals = np.concatenate(
+        [f32_specials(), np.random.default_rng(4).standard_normal(1000).astype(np.float32) * 500]
+    )
     n = vals.size
     np.savez(tmp_path / "w.npz", **{f"w{i}": vals for i in range(len(TARGETS))})
     lines, rets, tys = [], [], []
     for i, (dst, sat) in enumerate(TARGETS):
         lines.append(f"  %w{i} = nt.weight @w{i} : tensor<{n}xf32>")
-        lines.append(f"  %c{i} = nt.cast %w{i}{sat_attr(sat)} : tensor<{n}xf32> to tensor<{n}x{dst}>")
+        lines.append(
+            f"  %c{i} = nt.cast %w{i}{sat_attr(sat)} : tensor<{n}xf32> to tensor<{n}x{dst}>"
+        )
         rets.append(f"%c{i}")
         tys.append(f"tensor<{n}x{dst}>")
     body = "\n".join(lines) + f"\n  func.return {', '.join(rets)} : {', '.join(tys)}"
     m = canonicalize(parse(body, "", ", ".join(tys), 'nt.weights = "w.npz"'))
     # Everything folds except the non-saturating fp8 cast (loaders saturate fp8 weights).
     left = casts(m)
-    assert [(c.result.type.element_type, R.effective_saturate(c)) for c in left] == [(ELT["f8E4M3"], False)]
+    assert [(c.result.type.element_type, R.effective_saturate(c)) for c in left] == [
+        (ELT["f8E4M3"], False)
+    ]
     out = run_module(m, {}, base_dir=tmp_path)
     for i, (dst, sat) in enumerate(TARGETS):
         assert same_bits(out[f"out{i}"], cast(vals, dst, sat)), (dst, sat)
 
 
 def test_r4_weight_with_two_uses_is_not_retyped():
-    m = canonicalize(parse("  %w = nt.weight @w : tensor<4xf32>\n"
-                           "  %0 = nt.cast %w : tensor<4xf32> to tensor<4xbf16>\n"
-                           "  func.return %0, %w : tensor<4xbf16>, tensor<4xf32>",
-                           "", "tensor<4xbf16>, tensor<4xf32>", 'nt.weights = "w.npz"'))
+    m = canonicalize(
+        parse(
+            "  %w = nt.weight @w : tensor<4xf32>\n"
+            "  %0 = nt.cast %w : tensor<4xf32> to tensor<4xbf16>\n"
+            "  func.return %0, %w : tensor<4xbf16>, tensor<4xf32>",
+            "",
+            "tensor<4xbf16>, tensor<4xf32>",
+            'nt.weights = "w.npz"',
+        )
+    )
     (w,) = [op for op in m.walk() if isinstance(op, nt.WeightOp)]
     assert w.result.type.element_type == f32 and len(casts(m)) == 1
 
@@ -386,12 +458,17 @@ def test_r4_weight_with_two_uses_is_not_retyped():
 
 
 def test_r5_duplicate_casts_merge_only_with_the_same_flag():
-    m = canonicalize(parse("  %0 = nt.cast %x : tensor<4xf32> to tensor<4xbf16>\n"
-                           "  %1 = nt.cast %x : tensor<4xf32> to tensor<4xbf16>\n"
-                           "  %2 = nt.cast %x {saturate} : tensor<4xf32> to tensor<4xf8E4M3>\n"
-                           "  %3 = nt.cast %x : tensor<4xf32> to tensor<4xf8E4M3>\n"
-                           "  func.return %0, %1, %2, %3 : tensor<4xbf16>, tensor<4xbf16>, tensor<4xf8E4M3>, tensor<4xf8E4M3>",
-                           "%x: tensor<4xf32>", "tensor<4xbf16>, tensor<4xbf16>, tensor<4xf8E4M3>, tensor<4xf8E4M3>"))
+    m = canonicalize(
+        parse(
+            "  %0 = nt.cast %x : tensor<4xf32> to tensor<4xbf16>\n"
+            "  %1 = nt.cast %x : tensor<4xf32> to tensor<4xbf16>\n"
+            "  %2 = nt.cast %x {saturate} : tensor<4xf32> to tensor<4xf8E4M3>\n"
+            "  %3 = nt.cast %x : tensor<4xf32> to tensor<4xf8E4M3>\n"
+            "  func.return %0, %1, %2, %3 : tensor<4xbf16>, tensor<4xbf16>, tensor<4xf8E4M3>, tensor<4xf8E4M3>",
+            "%x: tensor<4xf32>",
+            "tensor<4xbf16>, tensor<4xbf16>, tensor<4xf8E4M3>, tensor<4xf8E4M3>",
+        )
+    )
     ret = next(op for op in m.walk() if op.name == "func.return")
     assert len(casts(m)) == 3 and ret.operands[0] is ret.operands[1]
     assert ret.operands[2] is not ret.operands[3]  # saturating vs not: different values on overflow
@@ -439,8 +516,12 @@ def _pair_domain(a):
         yield np.repeat(v, v.size), np.tile(v, v.size)
     elif a in SMALL:
         v = next(domain(a)).astype(np.float32)
-        ys = np.concatenate([cast(f32_specials(), a).astype(np.float32),
-                             v[np.random.default_rng(5).integers(0, v.size, 16)]])
+        ys = np.concatenate(
+            [
+                cast(f32_specials(), a).astype(np.float32),
+                v[np.random.default_rng(5).integers(0, v.size, 16)],
+            ]
+        )
         yield np.repeat(v, ys.size), np.tile(ys, v.size)
     else:
         chunks = list(itertools.islice(domain(a), 3))
@@ -456,7 +537,12 @@ def test_r6_max_min_commute_with_rounding(a):
                 continue
             rx, ry = cast(x, c, sat).astype(np.float32), cast(y, c, sat).astype(np.float32)
             for f in (ieee_max, ieee_min):
-                assert same_bits(cast(f(x, y), c, sat), f(rx, ry).astype(NP[c])), (a, c, sat, f.__name__)
+                assert same_bits(cast(f(x, y), c, sat), f(rx, ry).astype(NP[c])), (
+                    a,
+                    c,
+                    sat,
+                    f.__name__,
+                )
 
 
 def test_r6_needs_ieee_zero_order():
@@ -476,19 +562,43 @@ MOVE_OPS = {
     "relu": ("nt.relu %0 : tensor<256x256xY>", (256, 256), relu),
     "neg": ("nt.neg %0 : tensor<256x256xY>", (256, 256), np.negative),
     "abs": ("nt.abs %0 : tensor<256x256xY>", (256, 256), np.abs),
-    "clip": ("nt.clip %0 {min = -2.0 : f64, max = 0.5 : f64} : tensor<256x256xY>", (256, 256), UNARY["clip"]),
-    "reduce_max": ("nt.reduce_max %0 {axes = array<i64: 1>} : (tensor<256x256xY>) -> tensor<256xY>", (256,),
-                   lambda x: functools.reduce(ieee_max, [x[:, j] for j in range(x.shape[1])])),
-    "transpose": ("nt.transpose %0 {perm = array<i64: 1, 0>} : (tensor<256x256xY>) -> tensor<256x256xY>",
-                  (256, 256), lambda x: x.T),
-    "reshape": ("nt.reshape %0 : (tensor<256x256xY>) -> tensor<65536xY>", (65536,), lambda x: x.reshape(-1)),
-    "slice": ("nt.slice %0 {starts = array<i64: 1, 0>, limits = array<i64: 256, 256>, strides = array<i64: 2, 3>}"
-              " : (tensor<256x256xY>) -> tensor<128x86xY>", (128, 86), lambda x: x[1::2, ::3]),
-    "broadcast": ("nt.broadcast %0 : (tensor<256x256xY>) -> tensor<2x256x256xY>", (2, 256, 256),
-                  lambda x: np.broadcast_to(x, (2, 256, 256))),
-    "pad": ("nt.pad %0 {pads = array<i64: 1, 0, 0, 2>, mode = \"constant\", value = -1.5 : f64}"
-            " : (tensor<256x256xY>) -> tensor<257x258xY>", (257, 258),
-            lambda x: np.pad(x, ((1, 0), (0, 2)), constant_values=-1.5)),
+    "clip": (
+        "nt.clip %0 {min = -2.0 : f64, max = 0.5 : f64} : tensor<256x256xY>",
+        (256, 256),
+        UNARY["clip"],
+    ),
+    "reduce_max": (
+        "nt.reduce_max %0 {axes = array<i64: 1>} : (tensor<256x256xY>) -> tensor<256xY>",
+        (256,),
+        lambda x: functools.reduce(ieee_max, [x[:, j] for j in range(x.shape[1])]),
+    ),
+    "transpose": (
+        "nt.transpose %0 {perm = array<i64: 1, 0>} : (tensor<256x256xY>) -> tensor<256x256xY>",
+        (256, 256),
+        lambda x: x.T,
+    ),
+    "reshape": (
+        "nt.reshape %0 : (tensor<256x256xY>) -> tensor<65536xY>",
+        (65536,),
+        lambda x: x.reshape(-1),
+    ),
+    "slice": (
+        "nt.slice %0 {starts = array<i64: 1, 0>, limits = array<i64: 256, 256>, strides = array<i64: 2, 3>}"
+        " : (tensor<256x256xY>) -> tensor<128x86xY>",
+        (128, 86),
+        lambda x: x[1::2, ::3],
+    ),
+    "broadcast": (
+        "nt.broadcast %0 : (tensor<256x256xY>) -> tensor<2x256x256xY>",
+        (2, 256, 256),
+        lambda x: np.broadcast_to(x, (2, 256, 256)),
+    ),
+    "pad": (
+        'nt.pad %0 {pads = array<i64: 1, 0, 0, 2>, mode = "constant", value = -1.5 : f64}'
+        " : (tensor<256x256xY>) -> tensor<257x258xY>",
+        (257, 258),
+        lambda x: np.pad(x, ((1, 0), (0, 2)), constant_values=-1.5),
+    ),
 }
 
 
@@ -500,16 +610,18 @@ def _fp8_tiled() -> np.ndarray:
 @pytest.mark.parametrize("op", sorted(MOVE_OPS))
 def test_r6_pass_moves_casts_and_keeps_bits(a, op):
     text, shape, f = MOVE_OPS[op]
-    x = (next(domain(a)) if a != "f8E4M3" else _fp8_tiled())
+    x = next(domain(a)) if a != "f8E4M3" else _fp8_tiled()
     x = np.random.default_rng(6).permutation(x).reshape(256, 256)  # mixes every value in rows
     rshape = "x".join(map(str, shape))
     for c, sat in TARGETS:
         if c in ("f32", "tf32"):
             continue  # f32 -> f32/tf32 round nothing or commute trivially; covered above
-        body = (f"  %0 = nt.cast %x : tensor<256x256x{a}> to tensor<256x256xf32>\n"
-                f"  %1 = {text.replace('Y', 'f32')}\n"
-                f"  %2 = nt.cast %1{sat_attr(sat)} : tensor<{rshape}xf32> to tensor<{rshape}x{c}>\n"
-                f"  func.return %2 : tensor<{rshape}x{c}>")
+        body = (
+            f"  %0 = nt.cast %x : tensor<256x256x{a}> to tensor<256x256xf32>\n"
+            f"  %1 = {text.replace('Y', 'f32')}\n"
+            f"  %2 = nt.cast %1{sat_attr(sat)} : tensor<{rshape}xf32> to tensor<{rshape}x{c}>\n"
+            f"  func.return %2 : tensor<{rshape}x{c}>"
+        )
         m = parse(body, f"%x: tensor<256x256x{a}>", f"tensor<{rshape}x{c}>")
         before = run_module(m, {"arg0": x.astype(np.float32)})["out0"]
         m = canonicalize(m)
@@ -526,8 +638,14 @@ def test_r6_pass_moves_casts_and_keeps_bits(a, op):
 
 def test_r6_does_not_move_across_non_move_ops():
     # exp is FP32-class: moving a cast across it would round its input: must stay.
-    m = canonicalize(parse("  %0 = nt.cast %x : tensor<4xbf16> to tensor<4xf32>\n"
-                           "  %1 = nt.exp %0 : tensor<4xf32>\n"
-                           "  %2 = nt.cast %1 : tensor<4xf32> to tensor<4xbf16>\n"
-                           "  func.return %2 : tensor<4xbf16>", "%x: tensor<4xbf16>", "tensor<4xbf16>"))
+    m = canonicalize(
+        parse(
+            "  %0 = nt.cast %x : tensor<4xbf16> to tensor<4xf32>\n"
+            "  %1 = nt.exp %0 : tensor<4xf32>\n"
+            "  %2 = nt.cast %1 : tensor<4xf32> to tensor<4xbf16>\n"
+            "  func.return %2 : tensor<4xbf16>",
+            "%x: tensor<4xbf16>",
+            "tensor<4xbf16>",
+        )
+    )
     assert len(casts(m)) == 2

@@ -55,7 +55,9 @@ def feeds():
 
 def same_bits(a, b):
     return a.dtype == b.dtype and np.array_equal(
-        np.ascontiguousarray(a).view(f"u{a.itemsize}"), np.ascontiguousarray(b).view(f"u{b.itemsize}"))
+        np.ascontiguousarray(a).view(f"u{a.itemsize}"),
+        np.ascontiguousarray(b).view(f"u{b.itemsize}"),
+    )
 
 
 @pytest.mark.parametrize("universe", ["in-tree", "own"])
@@ -88,7 +90,9 @@ def test_example_pass_option_and_spec_round_trip():
     m = run_pipeline("example-fold-double-neg{only_float=true}", NEURON_UNIVERSE)
     ints = [op for op in m.walk() if isinstance(op, nt.NegOp) and "i32" in str(op.result.type)]
     assert len(ints) == 2
-    p = PassPipeline.parse_spec(NEURON_UNIVERSE.all_passes, "example-fold-double-neg{only_float=true}").passes[0]
+    p = PassPipeline.parse_spec(
+        NEURON_UNIVERSE.all_passes, "example-fold-double-neg{only_float=true}"
+    ).passes[0]
     assert str(p.spec()) == "example-fold-double-neg{only_float=true}"
     ctx, m2 = ctx_and_module()
     p.apply(ctx, m2)

@@ -8,16 +8,17 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sim_kernels import run
+from test_lowering_windows import _check, _ty
+
 from neuron_opt.dialects import ncv2
 from neuron_opt.dialects.nisa import DmaCopyOp, slices_cover, slices_meet
 from neuron_opt.lowering.kernel import KernelBuilder
 from neuron_opt.runtime.sim import SimError
 
-from sim_kernels import run
-from test_lowering_windows import _check, _ty
-
 _slice = st.tuples(st.integers(0, 24), st.integers(1, 24), st.integers(1, 7)).map(
-    lambda t: (t[0], t[0] + t[1], t[2]))
+    lambda t: (t[0], t[0] + t[1], t[2])
+)
 
 
 def _elements(slices):
@@ -61,7 +62,9 @@ DECLS = """
 @pytest.mark.parametrize("odd", [True, False])
 def test_interleaved_writes_on_two_queues_race_only_when_they_share_elements(odd):
     second = "1:512:2" if odd else "0:512:4"
-    body = DECLS + f"""
+    body = (
+        DECLS
+        + f"""
     nisa.dma_queue @q0 {{
       nisa.dma_copy @a[0:128, 0:512], @x[0:128, 0:512] signal(@s)
       nisa.dma_copy @y[0:128, 0:512:2], @a[0:128, 0:256]
@@ -70,6 +73,7 @@ def test_interleaved_writes_on_two_queues_race_only_when_they_share_elements(odd
       nisa.dma_copy @y[0:128, {second}], @a[0:128, 256:{256 + (256 if odd else 128)}] wait(@s >= 1)
     }}
     """
+    )
     x = np.arange(128 * 512, dtype=np.float32).reshape(128, 512)
     if not odd:
         with pytest.raises(SimError, match="a semaphore wait is missing"):
@@ -86,7 +90,9 @@ def test_key_transpose_copies_run_side_by_side():
     else) is at most two lone DMAs of the tensor. Ordered by their overlapping boxes they took
     16 DMA latencies (21 us)."""
     shape, out = (1, 16, 2, 16), (1, 2, 16, 16)
-    body = f"    %y = nt.transpose %x {{perm = array<i64: 0, 2, 3, 1>}} : ({_ty(shape)}) -> {_ty(out)}"
+    body = (
+        f"    %y = nt.transpose %x {{perm = array<i64: 0, 2, 3, 1>}} : ({_ty(shape)}) -> {_ty(out)}"
+    )
     r = _check(body, [("x", shape, "f32")], out, exact=True)
     lone = ncv2.value("DMA_FIXED_NS") + 16 * 16 * 2 * 4 / ncv2.value("DMA_ENGINE_BYTES_PER_NS")
     assert r.instructions == 16 and r.utilization("tensor") == 0

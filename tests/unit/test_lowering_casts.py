@@ -10,6 +10,7 @@ import tempfile
 
 import numpy as np
 import pytest
+from test_lowering_windows import _ty
 
 from neuron_opt.cli.common import make_context
 from neuron_opt.dialects import nisa
@@ -17,7 +18,6 @@ from neuron_opt.dialects.parse import parse_module
 from neuron_opt.lowering.lower_to_nisa import lower_module
 from neuron_opt.runtime.reference import Reference
 from neuron_opt.runtime.sim import simulate
-from test_lowering_windows import _ty
 
 
 def _hard_values(shape) -> np.ndarray:
@@ -25,15 +25,17 @@ def _hard_values(shape) -> np.ndarray:
     rng = np.random.default_rng(7)
     x = (rng.standard_normal(shape) * 100).astype(np.float32).reshape(-1)
     special = [np.inf, -np.inf, np.nan, -0.0, 240.0, 247.9, 248.0, -1e6, 1.00390625, 1.01171875]
-    x[:len(special)] = special  # the last two are bf16 ties (round to even: down, then up)
+    x[: len(special)] = special  # the last two are bf16 ties (round to even: down, then up)
     return x.reshape(shape)
 
 
 def _run(body: str, args: list[tuple[str, tuple, str]], out: tuple, out_elt: str):
     """(simulator output, interpreter output, kernel) for `body` computing %y."""
     sig = ", ".join(f'%{n}: {_ty(s, e)} {{nt.name = "{n}"}}' for n, s, e in args)
-    text = (f"builtin.module {{\n  func.func @main({sig}) -> ({_ty(out, out_elt)} {{nt.name = \"y\"}}) {{\n"
-            f"{body}\n    func.return %y : {_ty(out, out_elt)}\n  }}\n}}\n")
+    text = (
+        f'builtin.module {{\n  func.func @main({sig}) -> ({_ty(out, out_elt)} {{nt.name = "y"}}) {{\n'
+        f"{body}\n    func.return %y : {_ty(out, out_elt)}\n  }}\n}}\n"
+    )
     inputs = {n: _hard_values(s) for n, s, _ in args}
     with tempfile.TemporaryDirectory() as d:
         ref = Reference(parse_module(make_context(), text, "t.mlir"), d).run(inputs)["y"]
@@ -44,7 +46,10 @@ def _run(body: str, args: list[tuple[str, tuple, str]], out: tuple, out_elt: str
 
 def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
     nan = np.isnan(a)
-    return bool(np.array_equal(nan, np.isnan(b)) and np.array_equal(a[~nan].view(np.uint32), b[~nan].view(np.uint32)))
+    return bool(
+        np.array_equal(nan, np.isnan(b))
+        and np.array_equal(a[~nan].view(np.uint32), b[~nan].view(np.uint32))
+    )
 
 
 def _count(kernel) -> int:
@@ -71,17 +76,23 @@ def _contraction(elt: str, sat: str) -> str:
     """y = cast(x) @ cast(transpose(e)), or without the casts when elt is f32."""
     t32 = _ty((32, 32))
     if elt == "f32":
-        body = (f"    %b = nt.transpose %e {{perm = array<i64: 1, 0>}} : ({t32}) -> {t32}\n"
-                f"    %y = nt.matmul %x, %b : ({t32}, {t32}) -> {t32}")
+        body = (
+            f"    %b = nt.transpose %e {{perm = array<i64: 1, 0>}} : ({t32}) -> {t32}\n"
+            f"    %y = nt.matmul %x, %b : ({t32}, {t32}) -> {t32}"
+        )
     else:
         t = _ty((32, 32), elt)
-        body = (f"    %a = nt.cast %x{sat} : {t32} to {t}\n"
-                f"    %t = nt.transpose %e {{perm = array<i64: 1, 0>}} : ({t32}) -> {t32}\n"
-                f"    %b = nt.cast %t{sat} : {t32} to {t}\n"
-                f"    %y = nt.matmul %a, %b {{acc = f32}} : ({t}, {t}) -> {t32}")
+        body = (
+            f"    %a = nt.cast %x{sat} : {t32} to {t}\n"
+            f"    %t = nt.transpose %e {{perm = array<i64: 1, 0>}} : ({t32}) -> {t32}\n"
+            f"    %b = nt.cast %t{sat} : {t32} to {t}\n"
+            f"    %y = nt.matmul %a, %b {{acc = f32}} : ({t}, {t}) -> {t32}"
+        )
     sig = f'%x: {t32} {{nt.name = "x"}}, %e: {t32} {{nt.name = "e"}}'
-    return (f"builtin.module {{\n  func.func @main({sig}) -> ({t32} {{nt.name = \"y\"}}) {{\n"
-            f"{body}\n    func.return %y : {t32}\n  }}\n}}\n")
+    return (
+        f'builtin.module {{\n  func.func @main({sig}) -> ({t32} {{nt.name = "y"}}) {{\n'
+        f"{body}\n    func.return %y : {t32}\n  }}\n}}\n"
+    )
 
 
 @pytest.mark.parametrize("elt", ["bf16", "f8E4M3"])
@@ -108,11 +119,15 @@ def test_contraction_operand_casts_cost_no_copy(elt):
 def test_saturating_cast_hoisted_into_its_producer():
     """cast_fp8(reshape(transpose(gelu(x)))): the cast moves above the movement into gelu's
     group, whose tile is clamped there; the copies then move fp8."""
-    body = (f"    %g = nt.gelu %x : {_ty((8, 4, 16))}\n"
-            f"    %t = nt.transpose %g {{perm = array<i64: 1, 0, 2>}} : ({_ty((8, 4, 16))}) -> {_ty((4, 8, 16))}\n"
-            f"    %r = nt.reshape %t : ({_ty((4, 8, 16))}) -> {_ty((32, 16))}\n"
-            f"    %y = nt.cast %r {{saturate}} : {_ty((32, 16))} to {_ty((32, 16), 'f8E4M3')}")
+    body = (
+        f"    %g = nt.gelu %x : {_ty((8, 4, 16))}\n"
+        f"    %t = nt.transpose %g {{perm = array<i64: 1, 0, 2>}} : ({_ty((8, 4, 16))}) -> {_ty((4, 8, 16))}\n"
+        f"    %r = nt.reshape %t : ({_ty((4, 8, 16))}) -> {_ty((32, 16))}\n"
+        f"    %y = nt.cast %r {{saturate}} : {_ty((32, 16))} to {_ty((32, 16), 'f8E4M3')}"
+    )
     sim, ref, kernel = _run(body, [("x", (8, 4, 16), "f32")], (32, 16), "f8E4M3")
     assert _same_bits(sim, ref)
-    scratch = [op for op in kernel.walk() if isinstance(op, nisa.HbmOp) and op.role.data == "scratch"]
+    scratch = [
+        op for op in kernel.walk() if isinstance(op, nisa.HbmOp) and op.role.data == "scratch"
+    ]
     assert scratch and all("f8E4M3" in str(op.type) for op in scratch)

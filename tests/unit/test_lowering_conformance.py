@@ -11,7 +11,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_node_tests_match_or_fail_cleanly(monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT / "bench"))  # as when run as a script: bench_common
-    spec = importlib.util.spec_from_file_location("lowering_conformance", ROOT / "bench/lowering_conformance.py")
+    spec = importlib.util.spec_from_file_location(
+        "lowering_conformance", ROOT / "bench/lowering_conformance.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     stats, crashes, mismatches, errors = mod.run()

@@ -6,21 +6,25 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from test_lowering_windows import _check, _ty
 
 
-@pytest.mark.parametrize("shape,perm,elt", [
-    ((1, 96, 56, 56), (0, 2, 3, 1), "f32"),  # NCHW -> NHWC (ConvNeXt): 3136 DMAs the other way
-    ((1, 128, 12, 64), (0, 2, 3, 1), "f32"),  # attention's K^T
-    ((300, 200), (1, 0), "bf16"),
-    ((2, 3, 200, 5, 7), (0, 3, 4, 1, 2), "f32"),  # batch prefix, blocks of two dims each
-    ((1, 128, 12, 64), (0, 2, 1, 3), "f32"),  # the last dim stays: DMAs
-])
+@pytest.mark.parametrize(
+    "shape,perm,elt",
+    [
+        ((1, 96, 56, 56), (0, 2, 3, 1), "f32"),  # NCHW -> NHWC (ConvNeXt): 3136 DMAs the other way
+        ((1, 128, 12, 64), (0, 2, 3, 1), "f32"),  # attention's K^T
+        ((300, 200), (1, 0), "bf16"),
+        ((2, 3, 200, 5, 7), (0, 3, 4, 1, 2), "f32"),  # batch prefix, blocks of two dims each
+        ((1, 128, 12, 64), (0, 2, 1, 3), "f32"),  # the last dim stays: DMAs
+    ],
+)
 def test_transpose_against_interpreter(shape, perm, elt):
     out = tuple(shape[p] for p in perm)
-    body = (f"    %y = nt.transpose %x {{perm = array<i64: {', '.join(map(str, perm))}>}} : "
-            f"({_ty(shape, elt)}) -> {_ty(out, elt)}")
+    body = (
+        f"    %y = nt.transpose %x {{perm = array<i64: {', '.join(map(str, perm))}>}} : "
+        f"({_ty(shape, elt)}) -> {_ty(out, elt)}"
+    )
     r = _check(body, [("x", shape, elt)], out, elt, exact=True)
     swaps = perm[-1] != len(perm) - 1
     assert (r.utilization("tensor") > 0) == swaps
@@ -35,9 +39,11 @@ def test_transpose_keeps_signed_zero_and_non_finite_values():
 
     x = np.random.default_rng(1).standard_normal((64, 96)).astype(np.float32)
     x[0, :4] = [-0.0, np.inf, -np.inf, np.nan]
-    text = (f'builtin.module {{\n  func.func @main(%x: {_ty((64, 96))} {{nt.name = "x"}}) -> ({_ty((96, 64))} '
-            f'{{nt.name = "y"}}) {{\n    %y = nt.transpose %x {{perm = array<i64: 1, 0>}} : ({_ty((64, 96))}) -> '
-            f'{_ty((96, 64))}\n    func.return %y : {_ty((96, 64))}\n  }}\n}}\n')
+    text = (
+        f'builtin.module {{\n  func.func @main(%x: {_ty((64, 96))} {{nt.name = "x"}}) -> ({_ty((96, 64))} '
+        f'{{nt.name = "y"}}) {{\n    %y = nt.transpose %x {{perm = array<i64: 1, 0>}} : ({_ty((64, 96))}) -> '
+        f"{_ty((96, 64))}\n    func.return %y : {_ty((96, 64))}\n  }}\n}}\n"
+    )
     y = simulate(lower_module(parse_module(make_context(), text, "t.mlir")), {"x": x}).outputs["y"]
     assert np.array_equal(np.asarray(y, np.float32).view(np.uint32), x.T.view(np.uint32))
 
@@ -46,8 +52,10 @@ def test_transpose_keeps_signed_zero_and_non_finite_values():
 def test_reduce_of_long_rows(kind):
     shape, axes = (2, 3, 300, 300), (2, 3)  # 90000 elements per row: 11 chunks
     out = (2, 3, 1, 1)
-    body = (f"    %y = nt.{kind} %x {{axes = array<i64: {', '.join(map(str, axes))}>, keepdims}} : "
-            f"({_ty(shape)}) -> {_ty(out)}")
+    body = (
+        f"    %y = nt.{kind} %x {{axes = array<i64: {', '.join(map(str, axes))}>, keepdims}} : "
+        f"({_ty(shape)}) -> {_ty(out)}"
+    )
     _check(body, [("x", shape, "f32")], out, exact=kind == "reduce_max")
 
 
@@ -56,6 +64,8 @@ def test_heads_merged_back_in_few_dmas():
     position (the output-major loop took S = 1500 DMAs on Whisper's encoder)."""
     shape, perm = (1, 6, 1500, 64), (0, 2, 1, 3)
     out = tuple(shape[p] for p in perm)
-    body = (f"    %y = nt.transpose %x {{perm = array<i64: 0, 2, 1, 3>}} : ({_ty(shape)}) -> {_ty(out)}")
+    body = (
+        f"    %y = nt.transpose %x {{perm = array<i64: 0, 2, 1, 3>}} : ({_ty(shape)}) -> {_ty(out)}"
+    )
     r = _check(body, [("x", shape, "f32")], out, exact=True)
     assert r.instructions <= 6 * 16

@@ -13,13 +13,13 @@ import onnx
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
+from testlib import EXAMPLES, example_inputs, run_neuron_cc
 
-from neuron_opt.cli.metrics import argmax_agreement, error_norms, range_counts
 from neuron_opt.cli.common import load_module
+from neuron_opt.cli.metrics import argmax_agreement, error_norms, range_counts
 from neuron_opt.dialects import nt
 from neuron_opt.options import CASTING_MODES
 from neuron_opt.runtime.reference import run_module
-from testlib import EXAMPLES, example_inputs, run_neuron_cc
 
 MODELS = ["mlp", "transformer", "cnn", "fp16_io"]
 
@@ -40,7 +40,10 @@ def _rel_l2(a, b):
 
 
 @pytest.mark.parametrize("name", MODELS)
-@pytest.mark.parametrize("opts", [["--auto-cast", "none"], ["--auto-cast", "all", "--auto-cast-type", "fp16", "--cast-io"]])
+@pytest.mark.parametrize(
+    "opts",
+    [["--auto-cast", "none"], ["--auto-cast", "all", "--auto-cast-type", "fp16", "--cast-io"]],
+)
 def test_compile_writes_ir_and_weights(name, opts, tmp_path, capsys):
     out = tmp_path / "sub" / "model_out.mlir"
     out.parent.mkdir()
@@ -55,7 +58,10 @@ def test_compile_writes_ir_and_weights(name, opts, tmp_path, capsys):
     # initializers (folded constants may derive new ones: those at least have the IR's shape).
     for op in weight_ops:
         assert tuple(stored[op.sym_name.data].shape) == tuple(op.result.type.get_shape())
-    inits = {t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(EXAMPLES / f"{name}.onnx").graph.initializer}
+    inits = {
+        t.name: onnx.numpy_helper.to_array(t)
+        for t in onnx.load(EXAMPLES / f"{name}.onnx").graph.initializer
+    }
     for key, arr in stored.items():
         if key in inits:
             np.testing.assert_array_equal(arr, inits[key])
@@ -68,8 +74,15 @@ def test_compile_writes_ir_and_weights(name, opts, tmp_path, capsys):
 
 def test_compile_matmul_alias_and_default(tmp_path, capsys):
     a, b = tmp_path / "a.mlir", tmp_path / "b.mlir"
-    assert run_neuron_cc(["compile", EXAMPLES / "mlp.onnx", "--auto-cast", "matmul", "-o", a], capsys)[0] == 0
-    assert run_neuron_cc(["compile", EXAMPLES / "mlp.onnx", "-o", b], capsys)[0] == 0  # default matmult-bf16
+    assert (
+        run_neuron_cc(["compile", EXAMPLES / "mlp.onnx", "--auto-cast", "matmul", "-o", a], capsys)[
+            0
+        ]
+        == 0
+    )
+    assert (
+        run_neuron_cc(["compile", EXAMPLES / "mlp.onnx", "-o", b], capsys)[0] == 0
+    )  # default matmult-bf16
     text_a = a.read_text().replace("a.npz", "X")
     assert text_a == b.read_text().replace("b.npz", "X")
     assert "bf16" in text_a
@@ -82,8 +95,21 @@ def test_compile_matmul_alias_and_default(tmp_path, capsys):
 @pytest.mark.parametrize("name", MODELS)
 def test_eval_none_matches_onnxruntime(name, tmp_path, capsys):
     out, js = tmp_path / "o.npz", tmp_path / "m.json"
-    code, _stdout, err = run_neuron_cc(["eval", EXAMPLES / f"{name}.onnx", "--inputs", EXAMPLES / f"{name}_inputs.npz",
-                             "--auto-cast", "none", "-o", out, "--json", js], capsys)
+    code, _stdout, err = run_neuron_cc(
+        [
+            "eval",
+            EXAMPLES / f"{name}.onnx",
+            "--inputs",
+            EXAMPLES / f"{name}_inputs.npz",
+            "--auto-cast",
+            "none",
+            "-o",
+            out,
+            "--json",
+            js,
+        ],
+        capsys,
+    )
     assert code == 0, err
     ref = _onnxruntime(name)
     with np.load(out) as z:
@@ -94,15 +120,32 @@ def test_eval_none_matches_onnxruntime(name, tmp_path, capsys):
         assert got[k].dtype == ref[k].dtype
         rel = _rel_l2(got[k], ref[k])
         assert rel <= 1e-5, (name, k, rel)
-        assert report["outputs"][k]["vs_onnxruntime"]["rel_l2"] == pytest.approx(rel, rel=1e-6, abs=1e-12)
+        assert report["outputs"][k]["vs_onnxruntime"]["rel_l2"] == pytest.approx(
+            rel, rel=1e-6, abs=1e-12
+        )
         assert report["outputs"][k]["vs_fp32"]["rel_l2"] == 0.0
 
 
 @pytest.mark.parametrize("mode", CASTING_MODES)
 def test_eval_mlp_bf16_errors_printed(mode, tmp_path, capsys):
     out, js = tmp_path / "o.npz", tmp_path / "m.json"
-    code, stdout, err = run_neuron_cc(["eval", EXAMPLES / "mlp.onnx", "--inputs", EXAMPLES / "mlp_inputs.npz",
-                             "--auto-cast", mode, "--auto-cast-type", "bf16", "-o", out, "--json", js], capsys)
+    code, stdout, err = run_neuron_cc(
+        [
+            "eval",
+            EXAMPLES / "mlp.onnx",
+            "--inputs",
+            EXAMPLES / "mlp_inputs.npz",
+            "--auto-cast",
+            mode,
+            "--auto-cast-type",
+            "bf16",
+            "-o",
+            out,
+            "--json",
+            js,
+        ],
+        capsys,
+    )
     assert code == 0, err
     ref = _onnxruntime("mlp")["logits"]
     with np.load(out) as z:
@@ -113,7 +156,9 @@ def test_eval_mlp_bf16_errors_printed(mode, tmp_path, capsys):
     m = json.loads(js.read_text())["outputs"]["logits"]
     assert m["vs_onnxruntime"]["rel_l2"] == pytest.approx(rel, rel=1e-6)
     assert m["vs_onnxruntime"]["max_abs"] == pytest.approx(float(np.abs(got - ref).max()), rel=1e-5)
-    assert m["vs_onnxruntime"]["rel_max_abs"] == pytest.approx(float(np.abs(got - ref).max() / np.abs(ref).max()), rel=1e-5)
+    assert m["vs_onnxruntime"]["rel_max_abs"] == pytest.approx(
+        float(np.abs(got - ref).max() / np.abs(ref).max()), rel=1e-5
+    )
     # fp32 and onnxruntime agree to ~1e-7, so the error vs fp32 is the same figure.
     assert m["vs_fp32"]["rel_l2"] == pytest.approx(rel, rel=1e-3)
     assert m["vs_fp32"]["rel_l2"] > 0
@@ -128,9 +173,20 @@ def test_eval_mlp_bf16_errors_printed(mode, tmp_path, capsys):
 def test_eval_argmax_only_for_class_scores_and_tables_not_wrapped(capsys):
     """transformer's output `y` (1x16x32 hidden states) is not class scores: no arg-max; the
     piped table keeps every title and cell on one line, however long."""
-    code, stdout, err = run_neuron_cc(["eval", EXAMPLES / "transformer.onnx", "--inputs",
-                                       EXAMPLES / "transformer_inputs.npz", "--auto-cast", "all",
-                                       "--auto-cast-type", "fp8_e4m3", "--cast-io"], capsys)
+    code, stdout, err = run_neuron_cc(
+        [
+            "eval",
+            EXAMPLES / "transformer.onnx",
+            "--inputs",
+            EXAMPLES / "transformer_inputs.npz",
+            "--auto-cast",
+            "all",
+            "--auto-cast-type",
+            "fp8_e4m3",
+            "--cast-io",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert "argmax" not in stdout
     assert "option all-fp8_e4m3+cast-io" in stdout.splitlines()[0]
@@ -154,7 +210,10 @@ def test_run_help_names_its_argument_model(capsys):
     assert code == 0
     usage = " ".join(out.split("\n\n")[0].split())
     assert usage.startswith("usage: neuron-cc run") and usage.endswith("MODEL"), usage
-    assert "KERNEL" not in out and "an ONNX model (.onnx), an nt module or a nisa kernel (.mlir)" in " ".join(out.split())
+    assert (
+        "KERNEL" not in out
+        and "an ONNX model (.onnx), an nt module or a nisa kernel (.mlir)" in " ".join(out.split())
+    )
 
 
 def _renamed_model(path: Path, graph_name: str) -> Path:
@@ -171,12 +230,25 @@ def test_titles_and_plot_named_after_the_model(tmp_path, capsys, monkeypatch):
     not model_sweep.png in the current folder (where every model.onnx would overwrite it)."""
     monkeypatch.chdir(tmp_path)
     bert = _renamed_model(tmp_path / "bert" / "model.onnx", "main_graph")
-    code, stdout, err = run_neuron_cc(["eval", bert, "--inputs", EXAMPLES / "mlp_inputs.npz"], capsys)
+    code, stdout, err = run_neuron_cc(
+        ["eval", bert, "--inputs", EXAMPLES / "mlp_inputs.npz"], capsys
+    )
     assert code == 0, err
     assert stdout.startswith("bert/model: logits  8x10 float32  option matmult-bf16"), stdout
     (tmp_path / "out").mkdir()
-    code, stdout, err = run_neuron_cc(["sweep", bert, "--inputs", EXAMPLES / "mlp_inputs.npz",
-                                       "--json", tmp_path / "out" / "r.json", "--jobs", "1"], capsys)
+    code, stdout, err = run_neuron_cc(
+        [
+            "sweep",
+            bert,
+            "--inputs",
+            EXAMPLES / "mlp_inputs.npz",
+            "--json",
+            tmp_path / "out" / "r.json",
+            "--jobs",
+            "1",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert stdout.startswith("bert/model: every auto-cast option on the NeuronCore-v2 simulator")
     plot = tmp_path / "out" / "bert_model_sweep.png"
@@ -185,7 +257,9 @@ def test_titles_and_plot_named_after_the_model(tmp_path, capsys, monkeypatch):
     assert report["name"] == "bert/model" and report["plot"] == str(plot)
     # A graph that has a name of its own is called by it.
     gpt = _renamed_model(tmp_path / "gpt" / "model.onnx", "gpt_small")
-    code, stdout, err = run_neuron_cc(["explain", gpt, "--inputs", EXAMPLES / "mlp_inputs.npz"], capsys)
+    code, stdout, err = run_neuron_cc(
+        ["explain", gpt, "--inputs", EXAMPLES / "mlp_inputs.npz"], capsys
+    )
     assert code == 0, err
     assert stdout.startswith("gpt_small  option matmult-bf16: error per op"), stdout
 
@@ -196,12 +270,29 @@ def test_piped_sweep_table_is_never_cut(capsys):
     from neuron_opt.cli.cc_sweep import print_table
     from neuron_opt.options import SWEEP_OPTIONS, option_label
 
-    names = [option_label(*o) for o in SWEEP_OPTIONS] + [option_label(*o, cast_io=True) for o in SWEEP_OPTIONS[1:]]
-    rows = [{"option": n, "rel_l2": 1.2345e-3 * i, "rel_max_abs": 2.5e-2, "non_finite": 0, "overflowed": 1234567,
-             "saturated": 7654321, "sim_vs_interpreter_rel_l2": 3.25e-7, "differing_share": 0.8,
-             "latency_us": 12345.67 - i, "speedup": 1.25, "tensor_busy": 0.5, "hfu": 0.25}
-            for i, n in enumerate(names)]
-    print_table(rows, rows[-1], 0.01, "p.png", "a-model-with-a-rather-long-name: every auto-cast option")
+    names = [option_label(*o) for o in SWEEP_OPTIONS] + [
+        option_label(*o, cast_io=True) for o in SWEEP_OPTIONS[1:]
+    ]
+    rows = [
+        {
+            "option": n,
+            "rel_l2": 1.2345e-3 * i,
+            "rel_max_abs": 2.5e-2,
+            "non_finite": 0,
+            "overflowed": 1234567,
+            "saturated": 7654321,
+            "sim_vs_interpreter_rel_l2": 3.25e-7,
+            "differing_share": 0.8,
+            "latency_us": 12345.67 - i,
+            "speedup": 1.25,
+            "tensor_busy": 0.5,
+            "hfu": 0.25,
+        }
+        for i, n in enumerate(names)
+    ]
+    print_table(
+        rows, rows[-1], 0.01, "p.png", "a-model-with-a-rather-long-name: every auto-cast option"
+    )
     lines = capsys.readouterr().out.splitlines()
     assert "…" not in "\n".join(lines)
     for i, r in enumerate(rows):
@@ -223,7 +314,10 @@ def test_run_without_inputs_names_no_numerics(kind, tmp_path, capsys):
         model.write_text(gemm_module().gemm_kernel(128, 128, 128, "bf16", "bf16"))
     code, out, err = run_neuron_cc(["run", model], capsys)
     assert (code, out) == (1, "")
-    assert err == "neuron-cc: error: --inputs X.npz is needed to compute outputs (or --no-numerics for timing only)\n"
+    assert (
+        err
+        == "neuron-cc: error: --inputs X.npz is needed to compute outputs (or --no-numerics for timing only)\n"
+    )
     code, out, err = run_neuron_cc(["run", model, "--no-numerics"], capsys)
     assert code == 0, err
     assert "NeuronCore-v2 simulation (timing only)" in out
@@ -242,8 +336,22 @@ def test_looks_like_logits():
 
 def test_eval_cast_io_widens_outputs(tmp_path, capsys):
     out, js = tmp_path / "o.npz", tmp_path / "m.json"
-    code, _, err = run_neuron_cc(["eval", EXAMPLES / "mlp.onnx", "--inputs", EXAMPLES / "mlp_inputs.npz",
-                        "--auto-cast", "all", "--cast-io", "-o", out, "--json", js], capsys)
+    code, _, err = run_neuron_cc(
+        [
+            "eval",
+            EXAMPLES / "mlp.onnx",
+            "--inputs",
+            EXAMPLES / "mlp_inputs.npz",
+            "--auto-cast",
+            "all",
+            "--cast-io",
+            "-o",
+            out,
+            "--json",
+            js,
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert json.loads(js.read_text())["outputs"]["logits"]["dtype"] == "bfloat16"
     with np.load(out) as z:
@@ -297,9 +405,11 @@ def test_argmax_agreement_rows():
 
 def _unsupported_model(path):
     g = helper.make_graph(
-        [helper.make_node("Hardmax", ["x"], ["y"], name="hm")], "g",
+        [helper.make_node("Hardmax", ["x"], ["y"], name="hm")],
+        "g",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])])
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])],
+    )
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
 
 
@@ -311,13 +421,18 @@ def _bad_inputs(tmp_path, kind):
     return p
 
 
-@pytest.mark.parametrize("case,expect", [
-    ("missing", "input x: error: missing"),
-    ("shape", "input x: error: expected shape 8x64, found 4x64"),
-    ("dtype", "input x: error: expected dtype float32 (the model's input type), found int32"),
-])
+@pytest.mark.parametrize(
+    "case,expect",
+    [
+        ("missing", "input x: error: missing"),
+        ("shape", "input x: error: expected shape 8x64, found 4x64"),
+        ("dtype", "input x: error: expected dtype float32 (the model's input type), found int32"),
+    ],
+)
 def test_eval_bad_inputs(case, expect, tmp_path, capsys):
-    code, out, err = run_neuron_cc(["eval", EXAMPLES / "mlp.onnx", "--inputs", _bad_inputs(tmp_path, case)], capsys)
+    code, out, err = run_neuron_cc(
+        ["eval", EXAMPLES / "mlp.onnx", "--inputs", _bad_inputs(tmp_path, case)], capsys
+    )
     assert code == 1 and out == ""
     assert err.count("\n") == 1 and expect in err, err
 
@@ -329,11 +444,23 @@ def test_float64_inputs_are_rounded_with_a_note(tmp_path, capsys):
     np.savez(tmp_path / "x32.npz", x=x.astype(np.float32))
     got = {}
     for name in ("x64", "x32"):
-        code, _, err = run_neuron_cc(["eval", EXAMPLES / "mlp.onnx", "--inputs", tmp_path / f"{name}.npz",
-                                      "-o", tmp_path / f"{name}_out.npz"], capsys)
+        code, _, err = run_neuron_cc(
+            [
+                "eval",
+                EXAMPLES / "mlp.onnx",
+                "--inputs",
+                tmp_path / f"{name}.npz",
+                "-o",
+                tmp_path / f"{name}_out.npz",
+            ],
+            capsys,
+        )
         assert code == 0, err
         got[name] = (err, np.load(tmp_path / f"{name}_out.npz")["logits"])
-    assert got["x64"][0] == f"{tmp_path / 'x64.npz'}: input x: note: float64 rounded to the model's float32 (nearest-even)\n"
+    assert (
+        got["x64"][0]
+        == f"{tmp_path / 'x64.npz'}: input x: note: float64 rounded to the model's float32 (nearest-even)\n"
+    )
     assert got["x32"][0] == ""
     assert np.array_equal(got["x64"][1], got["x32"][1])
 
@@ -343,13 +470,44 @@ def test_errors_files_and_ops(tmp_path, capsys):
     _unsupported_model(bad)
     cases = [
         (["compile", bad, "-o", tmp_path / "o.mlir"], f"{bad}: node hm (Hardmax): error:"),
-        (["eval", bad, "--inputs", EXAMPLES / "mlp_inputs.npz"], f"{bad}: node hm (Hardmax): error:"),
-        (["compile", tmp_path / "nope.onnx", "-o", tmp_path / "o.mlir"], f"{tmp_path / 'nope.onnx'}: error:"),
-        (["eval", EXAMPLES / "mlp.onnx", "--inputs", tmp_path / "nope.npz"], f"{tmp_path / 'nope.npz'}: error:"),
-        (["compile", EXAMPLES / "mlp.onnx", "-o", tmp_path / "no" / "o.mlir"], f"{tmp_path / 'no' / 'o.mlir'}: error:"),
-        (["eval", EXAMPLES / "mlp.onnx", "--inputs", EXAMPLES / "mlp_inputs.npz", "-o", tmp_path / "no" / "o.npz"],
-         f"{tmp_path / 'no' / 'o.npz'}: error:"),
-        (["compile", EXAMPLES / "mlp.onnx", "--auto-cast-type", "fp4", "-o", tmp_path / "o.mlir"], "neuron-cc: error:"),
+        (
+            ["eval", bad, "--inputs", EXAMPLES / "mlp_inputs.npz"],
+            f"{bad}: node hm (Hardmax): error:",
+        ),
+        (
+            ["compile", tmp_path / "nope.onnx", "-o", tmp_path / "o.mlir"],
+            f"{tmp_path / 'nope.onnx'}: error:",
+        ),
+        (
+            ["eval", EXAMPLES / "mlp.onnx", "--inputs", tmp_path / "nope.npz"],
+            f"{tmp_path / 'nope.npz'}: error:",
+        ),
+        (
+            ["compile", EXAMPLES / "mlp.onnx", "-o", tmp_path / "no" / "o.mlir"],
+            f"{tmp_path / 'no' / 'o.mlir'}: error:",
+        ),
+        (
+            [
+                "eval",
+                EXAMPLES / "mlp.onnx",
+                "--inputs",
+                EXAMPLES / "mlp_inputs.npz",
+                "-o",
+                tmp_path / "no" / "o.npz",
+            ],
+            f"{tmp_path / 'no' / 'o.npz'}: error:",
+        ),
+        (
+            [
+                "compile",
+                EXAMPLES / "mlp.onnx",
+                "--auto-cast-type",
+                "fp4",
+                "-o",
+                tmp_path / "o.mlir",
+            ],
+            "neuron-cc: error:",
+        ),
     ]
     for argv, expect in cases:
         code, _out, err = run_neuron_cc(argv, capsys)
@@ -362,7 +520,10 @@ def test_console_script_no_traceback(tmp_path):
     x = example_inputs("mlp")["x"]
     np.savez(tmp_path / "bad.npz", x=x[:, :3])
     exe = Path(sys.executable).parent / "neuron-cc"
-    r = subprocess.run([str(exe), "eval", str(EXAMPLES / "mlp.onnx"), "--inputs", str(tmp_path / "bad.npz")],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [str(exe), "eval", str(EXAMPLES / "mlp.onnx"), "--inputs", str(tmp_path / "bad.npz")],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.strip().count("\n") == 0 and "expected shape 8x64, found 8x3" in r.stderr

@@ -16,9 +16,23 @@ CASES = {
     "malformed": (GOOD.replace("-> tensor<4x16xf32> {", "-> tensor<4x16xf32>"), [], "bad.mlir:"),
     "truncated": (GOOD[:60], [], "bad.mlir:1:"),
     "unknown_op": (GOOD.replace("nt.matmul", "nt.matmull"), [], "bad.mlir:2:"),
-    "shape": (GOOD.replace("tensor<4x16xf32>", "tensor<4x15xf32>"), [], "bad.mlir:2:3: error: expected result shape 4x16, found 4x15"),
-    "use_before_def": (GOOD.replace("%m = nt.matmul %a", "%m = nt.matmul %z").replace("func.return %m", "%z = nt.exp %a : tensor<4x8xf32>\n  func.return %m"), [], "bad.mlir:2:3: error:"),
-    "bad_option": (GOOD, ["-p", "auto-cast{type=int4}"], "neuron-opt: error: option type of pass auto-cast"),
+    "shape": (
+        GOOD.replace("tensor<4x16xf32>", "tensor<4x15xf32>"),
+        [],
+        "bad.mlir:2:3: error: expected result shape 4x16, found 4x15",
+    ),
+    "use_before_def": (
+        GOOD.replace("%m = nt.matmul %a", "%m = nt.matmul %z").replace(
+            "func.return %m", "%z = nt.exp %a : tensor<4x8xf32>\n  func.return %m"
+        ),
+        [],
+        "bad.mlir:2:3: error:",
+    ),
+    "bad_option": (
+        GOOD,
+        ["-p", "auto-cast{type=int4}"],
+        "neuron-opt: error: option type of pass auto-cast",
+    ),
     "bad_pass": (GOOD, ["-p", "cse-everything"], "neuron-opt: error: unknown pass"),
     "empty": ("", [], "bad.mlir:1:1: error: empty input"),
     "binary": ("\x00\x01ELF", [], "bad.mlir: error: not a text file"),
@@ -29,7 +43,11 @@ CASES = {
 
 def _run(args, cwd):
     return subprocess.run(
-        [sys.executable, "-m", "neuron_opt.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=60
+        [sys.executable, "-m", "neuron_opt.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=60,
     )
 
 

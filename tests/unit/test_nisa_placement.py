@@ -7,11 +7,12 @@ import gc
 import weakref
 
 import pytest
+from xdsl.dialects.builtin import StringAttr, TensorType, f32
+from xdsl.utils.exceptions import VerifyException
+
 from neuron_opt.cli.common import make_context
 from neuron_opt.dialects import nisa
 from neuron_opt.dialects.parse import parse_module, verify_module
-from xdsl.dialects.builtin import StringAttr, TensorType, f32
-from xdsl.utils.exceptions import VerifyException
 
 TEXT = """
 nisa.kernel @k {
@@ -37,14 +38,19 @@ def _verified():
 def test_an_instruction_is_checked_against_the_kernel_as_it_is_now():
     _, decls, copy = _verified()
     decls["a"].detach()
-    with pytest.raises(VerifyException, match=r"vector instruction 0 \(nisa.tensor_copy\): operand src: "
-                       "@a is not a declared buffer"):
+    with pytest.raises(
+        VerifyException,
+        match=r"vector instruction 0 \(nisa.tensor_copy\): operand src: "
+        "@a is not a declared buffer",
+    ):
         copy.verify()
     decls["b"].sym_name = StringAttr("c")
     with pytest.raises(VerifyException, match="operand dst: @b is not a declared buffer"):
         copy.verify()
     # A new declaration of @a, too small for the access now.
-    decls["b"].parent_block().insert_op_before(nisa.SbufOp.get("a", 0, 0, TensorType(f32, [128, 32])), decls["b"])
+    decls["b"].parent_block().insert_op_before(
+        nisa.SbufOp.get("a", 0, 0, TensorType(f32, [128, 32])), decls["b"]
+    )
     decls["b"].sym_name = StringAttr("b")
     with pytest.raises(VerifyException, match=r"@a\[0:128, 0:64\] is out of bounds in dimension 1"):
         copy.verify()

@@ -9,22 +9,28 @@ import re
 from pathlib import Path
 
 import pytest
-from neuron_opt.cli.common import make_context
-from neuron_opt.diagnostics import CompileError
-from neuron_opt.dialects import nisa
-from neuron_opt.dialects.parse import parse_module
+from testlib import EXAMPLES
 from xdsl.parser import Parser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
 
-from testlib import EXAMPLES
+from neuron_opt.cli.common import make_context
+from neuron_opt.diagnostics import CompileError
+from neuron_opt.dialects import nisa
+from neuron_opt.dialects.parse import parse_module
 
 ROOT = Path(__file__).resolve().parents[2]
-TEXTS = [*sorted(ROOT.glob("docs/*.md")), ROOT / "README.md", *sorted(ROOT.glob("tests/**/*.mlir")),
-         *sorted(ROOT.glob("examples/**/*.mlir"))]
+TEXTS = [
+    *sorted(ROOT.glob("docs/*.md")),
+    ROOT / "README.md",
+    *sorted(ROOT.glob("tests/**/*.mlir")),
+    *sorted(ROOT.glob("examples/**/*.mlir")),
+]
 # One nisa op on a line (ops with a region excepted), possibly as a FileCheck pattern and
 # followed by a comment.
-_LINE = re.compile(r"^(?://\s*[A-Z-]+:\s*)?(nisa\.(?!kernel\b|engine\b|dma_queue\b)\w+ .*?)\s*(?://.*)?$")
+_LINE = re.compile(
+    r"^(?://\s*[A-Z-]+:\s*)?(nisa\.(?!kernel\b|engine\b|dma_queue\b)\w+ .*?)\s*(?://.*)?$"
+)
 _FILECHECK_VAR = re.compile(r"\[\[(\w+)(?::.*?)?\]\]")  # [[X:regex]] and [[X]] -> X
 
 
@@ -40,7 +46,12 @@ def _nisa_lines() -> list[tuple[str, str]]:
         for no, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
             m = _LINE.match(line.strip())
             # Patterns with a regex, elisions and patterns that stop mid-op match a part only.
-            if m is None or "{{" in line or "..." in line or re.search(r" (wait|signal)$", m.group(1)):
+            if (
+                m is None
+                or "{{" in line
+                or "..." in line
+                or re.search(r" (wait|signal)$", m.group(1))
+            ):
                 continue
             lines.append((f"{path.relative_to(ROOT)}:{no}", _FILECHECK_VAR.sub(r"\1", m.group(1))))
     return lines
@@ -65,7 +76,10 @@ def _kernel_texts() -> list[tuple[str, str]]:
     out = []
     for path in TEXTS:
         if path.suffix == ".mlir" and "nisa.kernel" in (text := path.read_text(errors="replace")):
-            out += [(f"{path.relative_to(ROOT)}#{i}", part) for i, part in enumerate(text.split("// -----"))]
+            out += [
+                (f"{path.relative_to(ROOT)}#{i}", part)
+                for i, part in enumerate(text.split("// -----"))
+            ]
     gemm = EXAMPLES / "kernels" / "gemm.py"
     namespace: dict = {"__name__": "gemm"}
     exec(compile(gemm.read_text(), str(gemm), "exec"), namespace)
@@ -84,34 +98,60 @@ def test_kernels_print_as_a_fixed_point(where, text):
 
 # What each mistake reads as, where (a missing or unknown word is found at the next token).
 BAD_SYNTAX = [
-    ("nisa.tensor_tensor @d[0:1, 0:1], @a[0:1, 0:1], @b[0:1, 0:1] op plus",
-     "4:3: error: nisa.tensor_tensor: 'op' expects one of add, sub, mul, div, mod, fmod, max, min, pow, eq, "
-     "ne, ge, gt, le, lt, and, or, xor"),
-    ("nisa.tensor_reduce @d[0:1, 0:1], @a[0:1, 0:1] op mul", "4:3: error: nisa.tensor_reduce: 'op' expects one of add, max, min"),
-    ("nisa.tensor_tensor @d[0:1, 0:1], @a[0:1, 0:1], @b[0:1, 0:1]", "4:3: error: nisa.tensor_tensor needs 'op'"),
-    ("nisa.memset @d[0:1, 0:1] value 1.0 value 2.0", "3:46: error: nisa.memset: 'value' given twice"),
-    ("nisa.tensor_copy @d[0:1, 0:1], 3.0", "3:36: error: nisa.tensor_copy: 'src' expects an access pattern @buf[...]"),
+    (
+        "nisa.tensor_tensor @d[0:1, 0:1], @a[0:1, 0:1], @b[0:1, 0:1] op plus",
+        "4:3: error: nisa.tensor_tensor: 'op' expects one of add, sub, mul, div, mod, fmod, max, min, pow, eq, "
+        "ne, ge, gt, le, lt, and, or, xor",
+    ),
+    (
+        "nisa.tensor_reduce @d[0:1, 0:1], @a[0:1, 0:1] op mul",
+        "4:3: error: nisa.tensor_reduce: 'op' expects one of add, max, min",
+    ),
+    (
+        "nisa.tensor_tensor @d[0:1, 0:1], @a[0:1, 0:1], @b[0:1, 0:1]",
+        "4:3: error: nisa.tensor_tensor needs 'op'",
+    ),
+    (
+        "nisa.memset @d[0:1, 0:1] value 1.0 value 2.0",
+        "3:46: error: nisa.memset: 'value' given twice",
+    ),
+    (
+        "nisa.tensor_copy @d[0:1, 0:1], 3.0",
+        "3:36: error: nisa.tensor_copy: 'src' expects an access pattern @buf[...]",
+    ),
     ("nisa.memset @d[0:1, 0:1] value none", "3:36: error: nisa.memset: 'value' expects a number"),
     ("nisa.iota @d[0:1, 0:1] base 1.5", "4:3: error: nisa.iota: 'base' expects an integer"),
-    ("nisa.activation @d[0:1, 0:1], @s[0:1, 0:1] func cube",
-     "4:3: error: nisa.activation: 'func' expects one of copy, exp, log, tanh, sigmoid, erf, gelu, gelu_tanh, "
-     "silu, relu, rsqrt, sqrt, reciprocal, square, abs, neg"),
-    ("nisa.tensor_copy @d[0:1, 0:1] @s[0:1, 0:1]", "3:35: error: Expected ',' before operand 'src' of nisa.tensor_copy"),
+    (
+        "nisa.activation @d[0:1, 0:1], @s[0:1, 0:1] func cube",
+        "4:3: error: nisa.activation: 'func' expects one of copy, exp, log, tanh, sigmoid, erf, gelu, gelu_tanh, "
+        "silu, relu, rsqrt, sqrt, reciprocal, square, abs, neg",
+    ),
+    (
+        "nisa.tensor_copy @d[0:1, 0:1] @s[0:1, 0:1]",
+        "3:35: error: Expected ',' before operand 'src' of nisa.tensor_copy",
+    ),
 ]
 
 
 @pytest.mark.parametrize("text,message", BAD_SYNTAX)
 def test_syntax_errors_say_what_was_expected(text, message):
     with pytest.raises(CompileError) as e:
-        parse_module(make_context(), f"nisa.kernel @k {{\n  nisa.engine @vector {{\n    {text}\n  }}\n}}\n", "t.mlir")
+        parse_module(
+            make_context(),
+            f"nisa.kernel @k {{\n  nisa.engine @vector {{\n    {text}\n  }}\n}}\n",
+            "t.mlir",
+        )
     assert str(e.value) == "t.mlir:" + message
 
 
 def test_verifier_and_builder_name_the_allowed_words():
     full = [(0, 1), (0, 1)]
     bad_word = nisa.TensorTensorOp.make(("d", full), ("a", full), ("b", full), op="plus")
-    with pytest.raises(VerifyException, match=r"nisa\.tensor_tensor: 'op' must be one of add, sub, mul, div, "
-                       r"mod, fmod, max, min, pow, eq, ne, ge, gt, le, lt, and, or, xor\n"):
+    with pytest.raises(
+        VerifyException,
+        match=r"nisa\.tensor_tensor: 'op' must be one of add, sub, mul, div, "
+        r"mod, fmod, max, min, pow, eq, ne, ge, gt, le, lt, and, or, xor\n",
+    ):
         bad_word.verify()
     with pytest.raises(TypeError, match=r"nisa\.memset: unknown keywords \['fill'\]"):
         nisa.MemsetOp.make(("d", full), fill=1.0)

@@ -108,17 +108,21 @@ def test_weights_and_outputs_named_like_savez_arguments(name, tmp_path):
     dropped. Both are ordinary ONNX names."""
     w = RNG.standard_normal((64, 64)).astype(np.float32)
     g = helper.make_graph(
-        [helper.make_node("MatMul", ["x", name], [name + "_out"])], "g",
+        [helper.make_node("MatMul", ["x", name], [name + "_out"])],
+        "g",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 64])],
         [helper.make_tensor_value_info(name + "_out", TensorProto.FLOAT, [2, 64])],
-        [numpy_helper.from_array(w, name)])
+        [numpy_helper.from_array(w, name)],
+    )
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     feeds = {"x": RNG.standard_normal((2, 64)).astype(np.float32)}
     module, weights = import_onnx(model)
     save_compiled(module, weights, tmp_path / "m.mlir")
     assert list(np.load(tmp_path / "m.npz").keys()) == [name]
     got = run_module(load_module(str(tmp_path / "m.mlir")), feeds, tmp_path)
-    np.testing.assert_allclose(got[name + "_out"], ort_run(model, feeds)[name + "_out"], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        got[name + "_out"], ort_run(model, feeds)[name + "_out"], rtol=1e-5, atol=1e-5
+    )
     save_outputs(tmp_path / "out.npz", {name: w})
     np.testing.assert_array_equal(np.load(tmp_path / "out.npz")[name], w)
 
@@ -162,127 +166,310 @@ def randn(*shape):
 CASES = {
     "gemm_alpha_beta_transA": (
         [helper.make_node("Gemm", ["a", "b", "c"], ["y"], alpha=0.5, beta=2.0, transA=1, transB=1)],
-        {"a": randn(5, 3), "b": randn(4, 5), "c": randn(4)}, [vi("y", [3, 4])], 13),
+        {"a": randn(5, 3), "b": randn(4, 5), "c": randn(4)},
+        [vi("y", [3, 4])],
+        13,
+    ),
     "matmul_1d_both": (
-        [helper.make_node("MatMul", ["a", "b"], ["y"])], {"a": randn(6), "b": randn(6)}, [vi("y", [])], 13),
+        [helper.make_node("MatMul", ["a", "b"], ["y"])],
+        {"a": randn(6), "b": randn(6)},
+        [vi("y", [])],
+        13,
+    ),
     "matmul_1d_lhs_batched": (
-        [helper.make_node("MatMul", ["a", "b"], ["y"])], {"a": randn(6), "b": randn(2, 6, 3)},
-        [vi("y", [2, 3])], 13),
+        [helper.make_node("MatMul", ["a", "b"], ["y"])],
+        {"a": randn(6), "b": randn(2, 6, 3)},
+        [vi("y", [2, 3])],
+        13,
+    ),
     "conv_groups_dilation_pads": (
-        [helper.make_node("Conv", ["x", "w", "b"], ["y"], group=2, dilations=[2, 1], strides=[2, 1],
-                          pads=[1, 0, 2, 1])],
-        {"x": randn(1, 4, 9, 7), "w": randn(6, 2, 3, 2), "b": randn(6)}, [vi("y", None)], 13),
+        [
+            helper.make_node(
+                "Conv",
+                ["x", "w", "b"],
+                ["y"],
+                group=2,
+                dilations=[2, 1],
+                strides=[2, 1],
+                pads=[1, 0, 2, 1],
+            )
+        ],
+        {"x": randn(1, 4, 9, 7), "w": randn(6, 2, 3, 2), "b": randn(6)},
+        [vi("y", None)],
+        13,
+    ),
     "conv_same_lower_1d": (
         [helper.make_node("Conv", ["x", "w"], ["y"], strides=[2], auto_pad="SAME_LOWER")],
-        {"x": randn(2, 3, 10), "w": randn(4, 3, 4)}, [vi("y", None)], 13),
+        {"x": randn(2, 3, 10), "w": randn(4, 3, 4)},
+        [vi("y", None)],
+        13,
+    ),
     "softmax_opset11_coerces_2d": (
-        [helper.make_node("Softmax", ["x"], ["y"], axis=1)], {"x": randn(2, 3, 4)}, [vi("y", [2, 3, 4])], 11),
+        [helper.make_node("Softmax", ["x"], ["y"], axis=1)],
+        {"x": randn(2, 3, 4)},
+        [vi("y", [2, 3, 4])],
+        11,
+    ),
     "logsoftmax_opset13_axis": (
-        [helper.make_node("LogSoftmax", ["x"], ["y"], axis=1)], {"x": randn(2, 3, 4)}, [vi("y", [2, 3, 4])], 13),
+        [helper.make_node("LogSoftmax", ["x"], ["y"], axis=1)],
+        {"x": randn(2, 3, 4)},
+        [vi("y", [2, 3, 4])],
+        13,
+    ),
     "maxpool_ceil_pads": (
-        [helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 0, 0],
-                          ceil_mode=1)], {"x": randn(1, 2, 8, 8)}, [vi("y", None)], 13),
+        [
+            helper.make_node(
+                "MaxPool",
+                ["x"],
+                ["y"],
+                kernel_shape=[3, 3],
+                strides=[2, 2],
+                pads=[1, 1, 0, 0],
+                ceil_mode=1,
+            )
+        ],
+        {"x": randn(1, 2, 8, 8)},
+        [vi("y", None)],
+        13,
+    ),
     "avgpool_count_include_pad": (
-        [helper.make_node("AveragePool", ["x"], ["y"], kernel_shape=[3, 3], pads=[1, 1, 1, 1],
-                          count_include_pad=1)], {"x": randn(1, 2, 5, 5)}, [vi("y", None)], 13),
+        [
+            helper.make_node(
+                "AveragePool",
+                ["x"],
+                ["y"],
+                kernel_shape=[3, 3],
+                pads=[1, 1, 1, 1],
+                count_include_pad=1,
+            )
+        ],
+        {"x": randn(1, 2, 5, 5)},
+        [vi("y", None)],
+        13,
+    ),
     "avgpool_maxpool_ceil_window_past_the_input": (  # HF EfficientNet's pooler: kernel 1280 on 7x7
-        [helper.make_node("AveragePool", ["x"], ["a"], kernel_shape=[5, 7], strides=[5, 7], ceil_mode=1),
-         helper.make_node("AveragePool", ["x"], ["b"], kernel_shape=[4, 7], strides=[4, 7], ceil_mode=1,
-                          pads=[1, 0, 0, 1], count_include_pad=1),
-         helper.make_node("MaxPool", ["x"], ["m"], kernel_shape=[3, 5], strides=[2, 3], ceil_mode=1)],
-        {"x": randn(1, 2, 2, 3)}, [vi("a", None), vi("b", None), vi("m", None)], 17),
+        [
+            helper.make_node(
+                "AveragePool", ["x"], ["a"], kernel_shape=[5, 7], strides=[5, 7], ceil_mode=1
+            ),
+            helper.make_node(
+                "AveragePool",
+                ["x"],
+                ["b"],
+                kernel_shape=[4, 7],
+                strides=[4, 7],
+                ceil_mode=1,
+                pads=[1, 0, 0, 1],
+                count_include_pad=1,
+            ),
+            helper.make_node(
+                "MaxPool", ["x"], ["m"], kernel_shape=[3, 5], strides=[2, 3], ceil_mode=1
+            ),
+        ],
+        {"x": randn(1, 2, 2, 3)},
+        [vi("a", None), vi("b", None), vi("m", None)],
+        17,
+    ),
     "isnan": (
         [helper.make_node("IsNaN", ["x"], ["y"])],
         {"x": np.array([[np.nan, 0.0, -0.0, np.inf], [-np.inf, 1.5, -np.nan, 3e38]], np.float32)},
-        [vi("y", [2, 4], TensorProto.BOOL)], 13),
+        [vi("y", [2, 4], TensorProto.BOOL)],
+        13,
+    ),
     "instance_norm": (
         [helper.make_node("InstanceNormalization", ["x", "s", "b"], ["y"], epsilon=1e-3)],
-        {"x": randn(2, 3, 4, 5), "s": randn(3), "b": randn(3)}, [vi("y", [2, 3, 4, 5])], 13),
+        {"x": randn(2, 3, 4, 5), "s": randn(3), "b": randn(3)},
+        [vi("y", [2, 3, 4, 5])],
+        13,
+    ),
     "group_norm": (
-        [helper.make_node("GroupNormalization", ["x", "s", "b"], ["y"], num_groups=2, epsilon=1e-3)],
-        {"x": randn(2, 4, 3, 5) * 2 + 1, "s": randn(4), "b": randn(4)}, [vi("y", [2, 4, 3, 5])], 21),
+        [
+            helper.make_node(
+                "GroupNormalization", ["x", "s", "b"], ["y"], num_groups=2, epsilon=1e-3
+            )
+        ],
+        {"x": randn(2, 4, 3, 5) * 2 + 1, "s": randn(4), "b": randn(4)},
+        [vi("y", [2, 4, 3, 5])],
+        21,
+    ),
     "clip_opset6_attrs": (
-        [helper.make_node("Clip", ["x"], ["y"], min=-0.5, max=0.25)], {"x": randn(3, 4)}, [vi("y", [3, 4])], 6),
+        [helper.make_node("Clip", ["x"], ["y"], min=-0.5, max=0.25)],
+        {"x": randn(3, 4)},
+        [vi("y", [3, 4])],
+        6,
+    ),
     "pow_integer_exponent": (
-        [helper.make_node("Pow", ["x", "e"], ["y"])], {"x": randn(3, 4)}, [vi("y", [3, 4])], 15,
-        [init("e", np.array(3, np.int64))]),
+        [helper.make_node("Pow", ["x", "e"], ["y"])],
+        {"x": randn(3, 4)},
+        [vi("y", [3, 4])],
+        15,
+        [init("e", np.array(3, np.int64))],
+    ),
     "mod_int_and_float_fmod": (
-        [helper.make_node("Mod", ["a", "b"], ["y"]), helper.make_node("Mod", ["c", "d"], ["z"], fmod=1)],
-        {"a": RNG.integers(-20, 20, (4, 5)).astype(np.int32), "b": np.array([3, -3, 7, -7, 5], np.int32),
-         "c": randn(4, 5) * 5, "d": randn(5)}, [vi("y", [4, 5], TensorProto.INT32), vi("z", [4, 5])], 13),
+        [
+            helper.make_node("Mod", ["a", "b"], ["y"]),
+            helper.make_node("Mod", ["c", "d"], ["z"], fmod=1),
+        ],
+        {
+            "a": RNG.integers(-20, 20, (4, 5)).astype(np.int32),
+            "b": np.array([3, -3, 7, -7, 5], np.int32),
+            "c": randn(4, 5) * 5,
+            "d": randn(5),
+        },
+        [vi("y", [4, 5], TensorProto.INT32), vi("z", [4, 5])],
+        13,
+    ),
     "where_neg_inf_mask": (
-        [helper.make_node("Less", ["a", "b"], ["m"]),
-         helper.make_node("Where", ["m", "a", "ninf"], ["y"])],
-        {"a": randn(3, 4), "b": randn(4)}, [vi("y", [3, 4])], 13,
-        [init("ninf", np.array(-np.inf, np.float32))]),
+        [
+            helper.make_node("Less", ["a", "b"], ["m"]),
+            helper.make_node("Where", ["m", "a", "ninf"], ["y"]),
+        ],
+        {"a": randn(3, 4), "b": randn(4)},
+        [vi("y", [3, 4])],
+        13,
+        [init("ninf", np.array(-np.inf, np.float32))],
+    ),
     "layernorm_axis1": (
         [helper.make_node("LayerNormalization", ["x", "s", "b"], ["y"], axis=1)],
-        {"x": randn(2, 3, 4), "s": randn(3, 4), "b": randn(3, 4)}, [vi("y", [2, 3, 4])], 17),
+        {"x": randn(2, 3, 4), "s": randn(3, 4), "b": randn(3, 4)},
+        [vi("y", [2, 3, 4])],
+        17,
+    ),
     "batchnorm": (
         [helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"])],
-        {"x": randn(2, 3, 4)}, [vi("y", [2, 3, 4])], 15,
-        [init("s", randn(3)), init("b", randn(3)), init("m", randn(3)), init("v", np.abs(randn(3)) + 0.5)]),
+        {"x": randn(2, 3, 4)},
+        [vi("y", [2, 3, 4])],
+        15,
+        [
+            init("s", randn(3)),
+            init("b", randn(3)),
+            init("m", randn(3)),
+            init("v", np.abs(randn(3)) + 0.5),
+        ],
+    ),
     "gelu_tanh": (
-        [helper.make_node("Gelu", ["x"], ["y"], approximate="tanh")], {"x": randn(3, 4)}, [vi("y", [3, 4])], 20),
+        [helper.make_node("Gelu", ["x"], ["y"], approximate="tanh")],
+        {"x": randn(3, 4)},
+        [vi("y", [3, 4])],
+        20,
+    ),
     "gather_negative_indices_elements_nd": (
-        [helper.make_node("Gather", ["x", "i"], ["g"], axis=1),
-         helper.make_node("GatherElements", ["x", "j"], ["ge"], axis=0),
-         helper.make_node("GatherND", ["x", "k"], ["gn"])],
-        {"x": randn(3, 4)}, [vi("g", None), vi("ge", None), vi("gn", None)], 13,
-        [init("i", np.array([[-1, 0], [2, 1]], np.int64)), init("j", np.array([[2, 0, 1, 0]], np.int64)),
-         init("k", np.array([[0, 1], [2, 3]], np.int64))]),
+        [
+            helper.make_node("Gather", ["x", "i"], ["g"], axis=1),
+            helper.make_node("GatherElements", ["x", "j"], ["ge"], axis=0),
+            helper.make_node("GatherND", ["x", "k"], ["gn"]),
+        ],
+        {"x": randn(3, 4)},
+        [vi("g", None), vi("ge", None), vi("gn", None)],
+        13,
+        [
+            init("i", np.array([[-1, 0], [2, 1]], np.int64)),
+            init("j", np.array([[2, 0, 1, 0]], np.int64)),
+            init("k", np.array([[0, 1], [2, 3]], np.int64)),
+        ],
+    ),
     "reduce_opset13_attr_and_opset18_input": (
-        [helper.make_node("ReduceMean", ["x"], ["m"], axes=[1], keepdims=0),
-         helper.make_node("ReduceMax", ["x"], ["mx"], axes=[-1]),
-         helper.make_node("ReduceSum", ["x", "ax"], ["s"], keepdims=0)],
-        {"x": randn(2, 3, 4)}, [vi("m", None), vi("mx", None), vi("s", None)], 13,
-        [init("ax", np.array([0, 2], np.int64))]),
+        [
+            helper.make_node("ReduceMean", ["x"], ["m"], axes=[1], keepdims=0),
+            helper.make_node("ReduceMax", ["x"], ["mx"], axes=[-1]),
+            helper.make_node("ReduceSum", ["x", "ax"], ["s"], keepdims=0),
+        ],
+        {"x": randn(2, 3, 4)},
+        [vi("m", None), vi("mx", None), vi("s", None)],
+        13,
+        [init("ax", np.array([0, 2], np.int64))],
+    ),
     "reshape_zero_and_minus_one_flatten_expand": (
-        [helper.make_node("Reshape", ["x", "shp"], ["r"]),
-         helper.make_node("Flatten", ["r"], ["f"], axis=-1),
-         helper.make_node("Expand", ["f", "es"], ["y"])],
-        {"x": randn(2, 3, 4)}, [vi("y", None)], 14,
-        [init("shp", np.array([0, -1, 2], np.int64)), init("es", np.array([3, 1, 1], np.int64))]),
+        [
+            helper.make_node("Reshape", ["x", "shp"], ["r"]),
+            helper.make_node("Flatten", ["r"], ["f"], axis=-1),
+            helper.make_node("Expand", ["f", "es"], ["y"]),
+        ],
+        {"x": randn(2, 3, 4)},
+        [vi("y", None)],
+        14,
+        [init("shp", np.array([0, -1, 2], np.int64)), init("es", np.array([3, 1, 1], np.int64))],
+    ),
     "slice_negative_steps_split_concat": (
-        [helper.make_node("Slice", ["x", "st", "en", "ax", "sp"], ["s"]),
-         helper.make_node("Split", ["x", "sz"], ["p", "q"], axis=1),
-         helper.make_node("Concat", ["q", "p"], ["y"], axis=1)],
-        {"x": randn(4, 6)}, [vi("s", None), vi("y", None)], 13,
-        [init("st", np.array([-1, 5], np.int64)), init("en", np.array([-100, 0], np.int64)),
-         init("ax", np.array([0, 1], np.int64)), init("sp", np.array([-2, -2], np.int64)),
-         init("sz", np.array([2, 4], np.int64))]),
+        [
+            helper.make_node("Slice", ["x", "st", "en", "ax", "sp"], ["s"]),
+            helper.make_node("Split", ["x", "sz"], ["p", "q"], axis=1),
+            helper.make_node("Concat", ["q", "p"], ["y"], axis=1),
+        ],
+        {"x": randn(4, 6)},
+        [vi("s", None), vi("y", None)],
+        13,
+        [
+            init("st", np.array([-1, 5], np.int64)),
+            init("en", np.array([-100, 0], np.int64)),
+            init("ax", np.array([0, 1], np.int64)),
+            init("sp", np.array([-2, -2], np.int64)),
+            init("sz", np.array([2, 4], np.int64)),
+        ],
+    ),
     "squeeze_unsqueeze_transpose_pad_negative": (
-        [helper.make_node("Unsqueeze", ["x"], ["u"], axes=[0, 3]),
-         helper.make_node("Squeeze", ["u"], ["s"], axes=[0]),
-         helper.make_node("Transpose", ["s"], ["t"], perm=[2, 0, 1]),
-         helper.make_node("Pad", ["t"], ["y"], pads=[0, 1, -1, 0, -1, 2], mode="edge")],
-        {"x": randn(3, 4)}, [vi("y", [1, 3, 5])], 10),
+        [
+            helper.make_node("Unsqueeze", ["x"], ["u"], axes=[0, 3]),
+            helper.make_node("Squeeze", ["u"], ["s"], axes=[0]),
+            helper.make_node("Transpose", ["s"], ["t"], perm=[2, 0, 1]),
+            helper.make_node("Pad", ["t"], ["y"], pads=[0, 1, -1, 0, -1, 2], mode="edge"),
+        ],
+        {"x": randn(3, 4)},
+        [vi("y", [1, 3, 5])],
+        10,
+    ),
     "cast_compare_and_not_int_arith": (
-        [helper.make_node("Cast", ["x"], ["xi"], to=TensorProto.INT32),
-         helper.make_node("Mul", ["xi", "xi"], ["sq"]),
-         helper.make_node("Greater", ["x", "z"], ["pos"]),
-         helper.make_node("Not", ["pos"], ["npos"]),
-         helper.make_node("And", ["npos", "pos"], ["none"])],
-        {"x": randn(3, 4) * 4}, [vi("sq", None, TensorProto.INT32), vi("npos", None, TensorProto.BOOL),
-                                 vi("none", None, TensorProto.BOOL)], 13,
-        [init("z", np.array(0, np.float32))]),
+        [
+            helper.make_node("Cast", ["x"], ["xi"], to=TensorProto.INT32),
+            helper.make_node("Mul", ["xi", "xi"], ["sq"]),
+            helper.make_node("Greater", ["x", "z"], ["pos"]),
+            helper.make_node("Not", ["pos"], ["npos"]),
+            helper.make_node("And", ["npos", "pos"], ["none"]),
+        ],
+        {"x": randn(3, 4) * 4},
+        [
+            vi("sq", None, TensorProto.INT32),
+            vi("npos", None, TensorProto.BOOL),
+            vi("none", None, TensorProto.BOOL),
+        ],
+        13,
+        [init("z", np.array(0, np.float32))],
+    ),
     "variadic_max_min_sum_mean": (
-        [helper.make_node("Max", ["a", "b", "c"], ["mx"]), helper.make_node("Min", ["a", "b"], ["mn"]),
-         helper.make_node("Sum", ["a", "b", "c"], ["s"]), helper.make_node("Mean", ["a", "c"], ["me"])],
+        [
+            helper.make_node("Max", ["a", "b", "c"], ["mx"]),
+            helper.make_node("Min", ["a", "b"], ["mn"]),
+            helper.make_node("Sum", ["a", "b", "c"], ["s"]),
+            helper.make_node("Mean", ["a", "c"], ["me"]),
+        ],
         {"a": randn(3, 4), "b": randn(4), "c": randn(3, 1)},
-        [vi("mx", None), vi("mn", None), vi("s", None), vi("me", None)], 13),
+        [vi("mx", None), vi("mn", None), vi("s", None), vi("me", None)],
+        13,
+    ),
     "torchscript_shape_chain": (
-        [helper.make_node("Shape", ["x"], ["shp"]),
-         helper.make_node("Gather", ["shp", "zero"], ["n"], axis=0),
-         helper.make_node("Unsqueeze", ["n", "ax0"], ["n1"]),
-         helper.make_node("Concat", ["n1", "minus1"], ["target"], axis=0),
-         helper.make_node("Reshape", ["x", "target"], ["y"]),
-         helper.make_node("ConstantOfShape", ["shp"], ["ones"],
-                          value=numpy_helper.from_array(np.array([1.0], np.float32))),
-         helper.make_node("Add", ["x", "ones"], ["z"])],
-        {"x": randn(2, 3, 4)}, [vi("y", [2, 12]), vi("z", [2, 3, 4])], 13,
-        [init("zero", np.array(0, np.int64)), init("ax0", np.array([0], np.int64)),
-         init("minus1", np.array([-1], np.int64))]),
+        [
+            helper.make_node("Shape", ["x"], ["shp"]),
+            helper.make_node("Gather", ["shp", "zero"], ["n"], axis=0),
+            helper.make_node("Unsqueeze", ["n", "ax0"], ["n1"]),
+            helper.make_node("Concat", ["n1", "minus1"], ["target"], axis=0),
+            helper.make_node("Reshape", ["x", "target"], ["y"]),
+            helper.make_node(
+                "ConstantOfShape",
+                ["shp"],
+                ["ones"],
+                value=numpy_helper.from_array(np.array([1.0], np.float32)),
+            ),
+            helper.make_node("Add", ["x", "ones"], ["z"]),
+        ],
+        {"x": randn(2, 3, 4)},
+        [vi("y", [2, 12]), vi("z", [2, 3, 4])],
+        13,
+        [
+            init("zero", np.array(0, np.int64)),
+            init("ax0", np.array([0], np.int64)),
+            init("minus1", np.array([-1], np.int64)),
+        ],
+    ),
 }
 
 
@@ -290,7 +477,9 @@ CASES = {
 def test_single_op_model_matches_onnxruntime(name, tmp_path):
     nodes, feeds, outputs, opset, *rest = CASES[name]
     inits = rest[0] if rest else []
-    inputs = [vi(k, list(v.shape), helper.np_dtype_to_tensor_dtype(v.dtype)) for k, v in feeds.items()]
+    inputs = [
+        vi(k, list(v.shape), helper.np_dtype_to_tensor_dtype(v.dtype)) for k, v in feeds.items()
+    ]
     m = model(nodes, inputs, outputs, opset, inits)
     onnx.checker.check_model(m)
     want = ort_run(m, feeds)
@@ -308,8 +497,12 @@ def test_single_op_model_matches_onnxruntime(name, tmp_path):
 def test_float_mod_takes_the_divisors_sign(tmp_path):
     # ONNX Mod with fmod=0 on floats (opset 28 allows it; onnxruntime does not yet): numpy's mod.
     a, b = randn(6, 5) * 5, np.array([2.5, -2.5, 0.75, -3.0, 1.0], np.float32)
-    m = model([helper.make_node("Mod", ["a", "b"], ["y"])], [vi("a", [6, 5]), vi("b", [5])],
-              [vi("y", [6, 5])], 28)
+    m = model(
+        [helper.make_node("Mod", ["a", "b"], ["y"])],
+        [vi("a", [6, 5]), vi("b", [5])],
+        [vi("y", [6, 5])],
+        28,
+    )
     got, _ = nt_run(m, {"a": a, "b": b}, tmp_path)
     np.testing.assert_allclose(got["y"], np.mod(a, b), rtol=1e-6, atol=1e-6)
 
@@ -322,8 +515,12 @@ def test_shape_chain_leaves_only_the_reshape():
 
 
 def test_bound_inputs_become_constants(tmp_path):
-    m = model([helper.make_node("Reshape", ["x", "s"], ["y"])],
-              [vi("x", [2, 6]), vi("s", [2], TensorProto.INT64)], [vi("y", [3, 4])], 13)
+    m = model(
+        [helper.make_node("Reshape", ["x", "s"], ["y"])],
+        [vi("x", [2, 6]), vi("s", [2], TensorProto.INT64)],
+        [vi("y", [3, 4])],
+        13,
+    )
     got, module = nt_run(m, {"x": randn(2, 6)}, tmp_path, bind={"s": np.array([3, -1], np.int64)})
     assert got["y"].shape == (3, 4)
     func = next(op for op in module.walk() if op.name == "func.func")
@@ -333,10 +530,18 @@ def test_bound_inputs_become_constants(tmp_path):
 def test_dispatch_follows_the_models_opset():
     x = vi("x", [1, 3, 1])
     old = model([helper.make_node("Squeeze", ["x"], ["y"], axes=[0])], [x], [vi("y", None)], 11)
-    new = model([helper.make_node("Squeeze", ["x", "a"], ["y"])], [x], [vi("y", None)], 13,
-                [init("a", np.array([2], np.int64))])
+    new = model(
+        [helper.make_node("Squeeze", ["x", "a"], ["y"])],
+        [x],
+        [vi("y", None)],
+        13,
+        [init("a", np.array([2], np.int64))],
+    )
+
     def shape(m):
-        return next(op for op in import_onnx(m)[0].walk() if op.name == "func.return").operands[0].type
+        return (
+            next(op for op in import_onnx(m)[0].walk() if op.name == "func.return").operands[0].type
+        )
 
     assert shape(old).get_shape() == (3, 1)
     assert shape(new).get_shape() == (1, 3)
@@ -347,13 +552,22 @@ def test_dispatch_follows_the_models_opset():
 
 
 def add_model(**kw):
-    return model([helper.make_node("Add", ["x", "w"], ["y"], name="add0")],
-                 kw.get("inputs", [vi("x", [2, 3])]), [vi("y", None)], 13,
-                 kw.get("inits", [init("w", randn(2, 3))]))
+    return model(
+        [helper.make_node("Add", ["x", "w"], ["y"], name="add0")],
+        kw.get("inputs", [vi("x", [2, 3])]),
+        [vi("y", None)],
+        13,
+        kw.get("inits", [init("w", randn(2, 3))]),
+    )
 
 
 def test_error_unsupported_op():
-    m = model([helper.make_node("Hardmax", ["x"], ["y"], name="hm")], [vi("x", [2, 3])], [vi("y", None)], 13)
+    m = model(
+        [helper.make_node("Hardmax", ["x"], ["y"], name="hm")],
+        [vi("x", [2, 3])],
+        [vi("y", None)],
+        13,
+    )
     with pytest.raises(Unsupported) as e:
         import_onnx(m)
     assert str(e.value).startswith("model.onnx: node hm (Hardmax): error: Hardmax is not supported")
@@ -371,13 +585,22 @@ def test_error_dynamic_dim():
     m = add_model(inputs=[vi("x", ["batch", 3])])
     with pytest.raises(Unsupported) as e:
         import_onnx(m)
-    assert "model.onnx: node add0 (Add): error: input 'x' has a dynamic dim 0 ('batch')" in str(e.value)
+    assert "model.onnx: node add0 (Add): error: input 'x' has a dynamic dim 0 ('batch')" in str(
+        e.value
+    )
 
 
 def test_error_runtime_computed_shape():
-    m = model([helper.make_node("Reshape", ["x", "s"], ["y"], name="rs")],
-              [vi("x", [2, 6]), vi("s", [2], TensorProto.INT64)], [vi("y", [3, 4])], 13)
-    with pytest.raises(Unsupported, match=r"node rs \(Reshape\): error: input 1 \('s', the shape\) must be a constant"):
+    m = model(
+        [helper.make_node("Reshape", ["x", "s"], ["y"], name="rs")],
+        [vi("x", [2, 6]), vi("s", [2], TensorProto.INT64)],
+        [vi("y", [3, 4])],
+        13,
+    )
+    with pytest.raises(
+        Unsupported,
+        match=r"node rs \(Reshape\): error: input 1 \('s', the shape\) must be a constant",
+    ):
         import_onnx(m)
 
 
@@ -388,14 +611,27 @@ def test_error_missing_initializer():
     assert "missing initializer" in str(e.value)
 
 
-@pytest.mark.parametrize("elem,label", [(TensorProto.DOUBLE, "DOUBLE"), (TensorProto.UINT8, "UINT8"),
-                                        (TensorProto.INT16, "INT16"), (TensorProto.FLOAT8E4M3FN, "FLOAT8E4M3FN")])
+@pytest.mark.parametrize(
+    "elem,label",
+    [
+        (TensorProto.DOUBLE, "DOUBLE"),
+        (TensorProto.UINT8, "UINT8"),
+        (TensorProto.INT16, "INT16"),
+        (TensorProto.FLOAT8E4M3FN, "FLOAT8E4M3FN"),
+    ],
+)
 def test_error_unsupported_dtype(elem, label):
-    m = model([helper.make_node("Identity", ["x"], ["y"], name="id")], [vi("x", [2], elem)],
-              [vi("y", None, elem)], 19)
+    m = model(
+        [helper.make_node("Identity", ["x"], ["y"], name="id")],
+        [vi("x", [2], elem)],
+        [vi("y", None, elem)],
+        19,
+    )
     with pytest.raises(Unsupported) as e:
         import_onnx(m)
-    assert str(e.value).startswith(f"model.onnx: node id (Identity): error: input 'x' has element type {label}")
+    assert str(e.value).startswith(
+        f"model.onnx: node id (Identity): error: input 'x' has element type {label}"
+    )
 
 
 def test_error_unsupported_dtype_of_an_initializer():
@@ -406,7 +642,9 @@ def test_error_unsupported_dtype_of_an_initializer():
 
 
 def test_error_invalid_model_names_the_node():
-    m = model([helper.make_node("Add", ["x"], ["y"], name="half_add")], [vi("x", [2])], [vi("y", [2])], 13)
+    m = model(
+        [helper.make_node("Add", ["x"], ["y"], name="half_add")], [vi("x", [2])], [vi("y", [2])], 13
+    )
     with pytest.raises(CompileError) as e:
         import_onnx(m)
     assert str(e.value).startswith("model.onnx: node half_add (Add): error: invalid model:")
@@ -431,17 +669,27 @@ def test_error_path_label_is_the_file(tmp_path):
 
 
 def test_error_unused_training_output():
-    m = model([helper.make_node("MaxPool", ["x"], ["y", "idx"], name="mp", kernel_shape=[2])],
-              [vi("x", [1, 1, 4])], [vi("y", None), vi("idx", None, TensorProto.INT64)], 13)
-    with pytest.raises(Unsupported, match=r"node mp \(MaxPool\): error: output 1 \('idx', the argmax indices\)"):
+    m = model(
+        [helper.make_node("MaxPool", ["x"], ["y", "idx"], name="mp", kernel_shape=[2])],
+        [vi("x", [1, 1, 4])],
+        [vi("y", None), vi("idx", None, TensorProto.INT64)],
+        13,
+    )
+    with pytest.raises(
+        Unsupported, match=r"node mp \(MaxPool\): error: output 1 \('idx', the argmax indices\)"
+    ):
         import_onnx(m)
 
 
 def test_opset6_legacy_broadcast_aligns_at_axis(tmp_path):
     # Before opset 7, Add(A, B, broadcast=1, axis=1) lines B's dims up with A's from dim 1.
     a, b = randn(2, 3, 4), randn(3)
-    m = model([helper.make_node("Add", ["a", "b"], ["y"], broadcast=1, axis=1)],
-              [vi("a", [2, 3, 4]), vi("b", [3])], [vi("y", [2, 3, 4])], 6)
+    m = model(
+        [helper.make_node("Add", ["a", "b"], ["y"], broadcast=1, axis=1)],
+        [vi("a", [2, 3, 4]), vi("b", [3])],
+        [vi("y", [2, 3, 4])],
+        6,
+    )
     got, _ = nt_run(m, {"a": a, "b": b}, tmp_path)
     np.testing.assert_array_equal(got["y"], a + b[:, None])
 
@@ -463,8 +711,13 @@ def test_norm_is_one_op_rounded_once_under_all_fp16(op_type, tmp_path):
     x = RNG.normal(3, 0.5, (1, 2, 16, 8)).astype(np.float32)  # 128 values per channel
     s, b = np.float32([1.5, 0.5]), np.float32([0.25, -1.0])
     attrs = {"num_groups": 2} if op_type == "GroupNormalization" else {}
-    m = model([helper.make_node(op_type, ["x", "s", "b"], ["y"], **attrs)], [vi("x", list(x.shape))],
-              [vi("y", list(x.shape))], 21, [init("s", s), init("b", b)])
+    m = model(
+        [helper.make_node(op_type, ["x", "s", "b"], ["y"], **attrs)],
+        [vi("x", list(x.shape))],
+        [vi("y", list(x.shape))],
+        21,
+        [init("s", s), init("b", b)],
+    )
     module, weights = import_onnx(m)
     assert [n for n in ops_of(module) if n not in ("nt.constant", "nt.weight")] == ["nt.group_norm"]
     run_cast_pipeline(module, "all", "fp16")

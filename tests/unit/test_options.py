@@ -6,8 +6,8 @@ import typing
 
 import pytest
 
-from neuron_opt.cli.precision import add_cast_options
 from neuron_opt.cli.neuron_opt import _arg_parser
+from neuron_opt.cli.precision import add_cast_options
 from neuron_opt.dialects.types import AUTO_CAST_TYPES, bf16, f8E4M3, f16, tf32
 from neuron_opt.options import (
     CAST_TYPES,

@@ -43,14 +43,30 @@ def test_every_folder_with_python_is_a_listed_package():
 def test_top_level_folders_are_mapped():
     mapped = {Path(v).parts[0] for v in _config()["package-dir"].values()}
     for d in ROOT.iterdir():
-        if d.is_dir() and d.name not in NOT_PACKAGES and not d.name.startswith(".") and any(d.glob("*.py")):
+        if (
+            d.is_dir()
+            and d.name not in NOT_PACKAGES
+            and not d.name.startswith(".")
+            and any(d.glob("*.py"))
+        ):
             assert d.name in mapped, f"{d.name}/ holds Python but is not mapped to a package"
 
 
 def test_wheel_installs_and_imports(tmp_path):
     out = tmp_path / "wheel"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+            str(ROOT),
+        ],
         check=True,
         capture_output=True,
     )
@@ -60,7 +76,17 @@ def test_wheel_installs_and_imports(tmp_path):
         assert f"{pkg.replace('.', '/')}/__init__.py" in names, f"{pkg} missing from the wheel"
     target = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "-q",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
         check=True,
         capture_output=True,
     )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from testlib import same_bits
 from xdsl.context import Context
 from xdsl.dialects.builtin import Builtin
 from xdsl.dialects.func import Func
@@ -24,7 +25,6 @@ from neuron_opt.passes.auto_cast import AutoCastPass
 from neuron_opt.passes.canonicalize_casts import CanonicalizeCastsPass
 from neuron_opt.passes.preserve_io import PreserveIOPass
 from neuron_opt.runtime.reference import Reference
-from testlib import same_bits
 
 # Overflow to inf and NaN from inf - inf are the semantics under test, not accidents.
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -39,7 +39,9 @@ RNG = np.random.default_rng(99)
 
 def const(shape, scale=1.0, values=None) -> str:
     """An inline f32 constant, every element as its hex bit pattern (exact, incl. inf)."""
-    a = (RNG.standard_normal(shape) * scale if values is None else np.asarray(values)).astype(np.float32)
+    a = (RNG.standard_normal(shape) * scale if values is None else np.asarray(values)).astype(
+        np.float32
+    )
     elems = ", ".join(f"0x{b:08X}" for b in a.reshape(-1).view(np.uint32))
     return f"nt.constant [{elems}] : tensor<{'x'.join(map(str, shape))}xf32>"
 
@@ -137,6 +139,7 @@ func.func @main(%x: tensor<4x16xf32>) -> tensor<4x8xf32> {
 }
 }"""
 
+
 # Cases that fail today because of pass bugs reported to the lead (reproducers in
 # tests/unit/pending_test_cast_pass_bugs.py, not collected until fixed):
 #  - canonicalize-casts R4 folds cast(weight: bf16 -> fp8) into an fp8 weight, but the .npz
@@ -158,8 +161,27 @@ def parse(text: str):
 
 def specials(dtype_of_arg) -> np.ndarray:
     fi = np.finfo(np.float32)
-    return np.array([0.0, -0.0, fi.smallest_subnormal, -1e-40, 1e-39, fi.smallest_normal, fi.max,
-                     -fi.max, np.inf, -np.inf, np.nan, 1e-6, 65520.0, 300.0, -250.0, 6e-8], np.float32)
+    return np.array(
+        [
+            0.0,
+            -0.0,
+            fi.smallest_subnormal,
+            -1e-40,
+            1e-39,
+            fi.smallest_normal,
+            fi.max,
+            -fi.max,
+            np.inf,
+            -np.inf,
+            np.nan,
+            1e-6,
+            65520.0,
+            300.0,
+            -250.0,
+            6e-8,
+        ],
+        np.float32,
+    )
 
 
 def inputs(ref: Reference, with_specials: bool) -> dict[str, np.ndarray]:
@@ -209,7 +231,12 @@ def test_canonicalize_and_preserve_io_keep_every_bit(model, mode, t, base_dir):
         # Not vacuous: the user casts here fold (R2 / R6).
         assert sum(isinstance(op, nt.CastOp) for op in m.walk()) < n_casts
 
-    io_types = dict(zip(framework.output_names, (x.element_type for x in framework.func.function_type.outputs.data)))
+    io_types = dict(
+        zip(
+            framework.output_names,
+            (x.element_type for x in framework.func.function_type.outputs.data),
+        )
+    )
     apply(PreserveIOPass(), m)
     io_outs = run(m, feeds, base_dir)
     for a, b in zip(cast_outs, io_outs):
@@ -217,7 +244,9 @@ def test_canonicalize_and_preserve_io_keep_every_bit(model, mode, t, base_dir):
             # preserve-io casts each output back to its framework type: one RNE cast.
             assert same_bits(round_to(a[k], io_types[k]), b[k]), (model, mode, t, k)
     # The framework signature is back.
-    assert [f.function_type for f in m.walk() if f.name == "func.func"] == [framework.func.function_type]
+    assert [f.function_type for f in m.walk() if f.name == "func.func"] == [
+        framework.func.function_type
+    ]
 
 
 @pytest.mark.parametrize("model,mode,t", CASES)
@@ -234,7 +263,9 @@ def test_every_pass_is_idempotent_and_verifies(model, mode, t):
 
 def test_auto_cast_none_changes_nothing():
     for text in MODELS.values():
-        assert str(apply(AutoCastPass(mode="none", type="fp8_e4m3"), parse(text))) == str(parse(text))
+        assert str(apply(AutoCastPass(mode="none", type="fp8_e4m3"), parse(text))) == str(
+            parse(text)
+        )
 
 
 def test_auto_cast_none_prints_what_no_pass_prints(tmp_path: Path):
@@ -243,10 +274,14 @@ def test_auto_cast_none_prints_what_no_pass_prints(tmp_path: Path):
         f = tmp_path / f"{name}.mlir"
         f.write_text(text)
         plain = subprocess.run([exe, f], capture_output=True, text=True, check=True).stdout
-        none = subprocess.run([exe, f, "--auto-cast=none"], capture_output=True, text=True, check=True).stdout
+        none = subprocess.run(
+            [exe, f, "--auto-cast=none"], capture_output=True, text=True, check=True
+        ).stdout
         assert plain and none == plain, name
         # And the default pipeline does change something on these models.
-        default = subprocess.run([exe, f, "--auto-cast=matmult"], capture_output=True, text=True, check=True).stdout
+        default = subprocess.run(
+            [exe, f, "--auto-cast=matmult"], capture_output=True, text=True, check=True
+        ).stdout
         assert default != plain, name
 
 
@@ -262,7 +297,9 @@ def imported(tmp_path_factory) -> dict[str, tuple[str, Path]]:
     out = {}
     for name in EXAMPLES:
         d = tmp_path_factory.mktemp(name)
-        module, weights = import_onnx(Path(__file__).parents[2] / "examples" / f"{name}.onnx", "w.npz")
+        module, weights = import_onnx(
+            Path(__file__).parents[2] / "examples" / f"{name}.onnx", "w.npz"
+        )
         np.savez(d / "w.npz", **weights)
         out[name] = (str(module), d)
     return out

@@ -138,7 +138,9 @@ def test_every_op_has_exactly_one_op_class():
     for op_type in nt.NT_OPS:
         classes = [t for t in op_type.traits if isinstance(t, nt.OpClass)]
         assert len(classes) == 1, (op_type.name, classes)
-        assert [c for c in nt.OP_CLASSES if op_type.has_trait(c)] == [type(classes[0])], op_type.name
+        assert [c for c in nt.OP_CLASSES if op_type.has_trait(c)] == [type(classes[0])], (
+            op_type.name
+        )
 
 
 def test_the_test_module_holds_every_op():
@@ -193,7 +195,9 @@ def test_matmult_changes_only_matmul_ops(t):
     new = [op for op in m.walk() if op.dialect_name() == "nt" and op not in before]
     assert new and all(isinstance(op, nt.CastOp) for op in new)
     assert all(u.operation.has_trait(nt.MatmulClass) for op in new for u in op.result.uses)
-    assert {f.sym_name.data: f.function_type for f in m.walk() if isinstance(f, func.FuncOp)} == sigs
+    assert {
+        f.sym_name.data: f.function_type for f in m.walk() if isinstance(f, func.FuncOp)
+    } == sigs
 
 
 @pytest.mark.parametrize("mode,t", [(m, t) for m in MODES for t in TYPES])
@@ -239,6 +243,9 @@ def test_all_mode_reads_and_writes_the_activation_type():
                         assert r.type.element_type == act, (t, op.name)
             if op.has_trait(nt.MatmulClass):
                 assert all(v.type.element_type == AUTO_CAST_TYPES[t] for v in op.operands[:2])
-        assert all(f.attributes.get(nt.IO_TYPES_ATTR) is not None for f in m.walk()
-                   if isinstance(f, func.FuncOp) and any(is_float(getattr(a.type, "element_type", None))
-                                                         for a in f.body.block.args))
+        assert all(
+            f.attributes.get(nt.IO_TYPES_ATTR) is not None
+            for f in m.walk()
+            if isinstance(f, func.FuncOp)
+            and any(is_float(getattr(a.type, "element_type", None)) for a in f.body.block.args)
+        )

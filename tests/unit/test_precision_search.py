@@ -8,7 +8,14 @@ from neuron_opt.precision_search import PRECISIONS, Measure, Unit, search
 
 # Per precision: time per unit, and error per unit of sensitivity.
 TIME = {"fp32": 4.0, "tf32": 3.5, "fp16": 2.0, "bf16": 2.0, "fp8_e4m3": 1.0, "fp8_e4m3_scaled": 1.1}
-ERR = {"fp32": 0.0, "tf32": 1e-4, "fp16": 5e-4, "bf16": 4e-3, "fp8_e4m3": 3e-2, "fp8_e4m3_scaled": 6e-3}
+ERR = {
+    "fp32": 0.0,
+    "tf32": 1e-4,
+    "fp16": 5e-4,
+    "bf16": 4e-3,
+    "fp8_e4m3": 3e-2,
+    "fp8_e4m3_scaled": 6e-3,
+}
 
 
 def model(n_units: int, sensitive: dict[int, float], overflow_fp16: set[int] = frozenset()):
@@ -38,8 +45,12 @@ def test_every_plan_found_is_feasible_and_at_least_as_fast_as_every_feasible_uni
         units, evaluate, rank, measure, _ = model(9, {0: 3.0, 4: 10.0})
         r = search(units, evaluate, tol, rank)
         assert r.best is not None and r.best.feasible(tol)
-        uniform = [measure(tuple(p if (u.contraction or not p.startswith("fp8")) else "bf16" for u in units))
-                   for p in PRECISIONS]
+        uniform = [
+            measure(
+                tuple(p if (u.contraction or not p.startswith("fp8")) else "bf16" for u in units)
+            )
+            for p in PRECISIONS
+        ]
         ok = [m.latency_us for m in uniform if m.non_finite == 0 and m.rel_l2 <= tol]
         assert r.best.measure.latency_us <= min(ok)
 
@@ -49,9 +60,13 @@ def test_the_search_matches_the_exhaustive_optimum_on_a_small_model():
     tol = 1.5e-2
     r = search(units, evaluate, tol, rank)
     best = min(
-        (measure(a) for a in itertools.product(*(u.allowed(PRECISIONS) for u in units))
-         if measure(a).rel_l2 <= tol and measure(a).non_finite == 0),
-        key=lambda m: m.latency_us)
+        (
+            measure(a)
+            for a in itertools.product(*(u.allowed(PRECISIONS) for u in units))
+            if measure(a).rel_l2 <= tol and measure(a).non_finite == 0
+        ),
+        key=lambda m: m.latency_us,
+    )
     assert r.best.measure.latency_us == best.latency_us
 
 
@@ -97,5 +112,7 @@ def test_nothing_feasible_gives_no_plan():
 
 def test_contraction_only_precisions_fall_back_elsewhere():
     u = Unit("/add", "Add", False)
-    assert "fp8_e4m3" not in u.allowed(PRECISIONS) and "fp8_e4m3_scaled" not in u.allowed(PRECISIONS)
+    assert "fp8_e4m3" not in u.allowed(PRECISIONS) and "fp8_e4m3_scaled" not in u.allowed(
+        PRECISIONS
+    )
     assert Unit("/mm", "MatMul", True).allowed(PRECISIONS) == PRECISIONS

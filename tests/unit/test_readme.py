@@ -59,11 +59,17 @@ def test_console_example(command: str, expected: list[str]):
     tool = BIN / argv[0]
     assert tool.is_file(), f"{argv[0]} is not installed beside {sys.executable}"
     run = subprocess.run(
-        [str(tool), *argv[1:]], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, timeout=300,
+        [str(tool), *argv[1:]],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=300,
     )
     actual = run.stdout.rstrip("\n").splitlines()
     assert matches(expected, actual), (
-        f"$ {command}\nREADME shows:\n" + "\n".join(expected) + "\nbut it prints:\n"
+        f"$ {command}\nREADME shows:\n"
+        + "\n".join(expected)
+        + "\nbut it prints:\n"
         + "\n".join(actual)
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ml_dtypes
 import numpy as np
 import pytest
+from testlib import EXAMPLES, example_inputs, rel_l2, run_neuron_cc, same_bits
 from xdsl.context import Context
 
 from neuron_opt.cli.common import make_context
@@ -19,7 +20,6 @@ from neuron_opt.passes.canonicalize_casts import CanonicalizeCastsPass
 from neuron_opt.passes.precision_plan import fp8_scale, load_plan
 from neuron_opt.runtime.reference import Reference
 from neuron_opt.runtime.sim import simulate
-from testlib import EXAMPLES, example_inputs, rel_l2, run_neuron_cc, same_bits
 
 FP8 = ml_dtypes.float8_e4m3
 RNG = np.random.default_rng(22)
@@ -85,8 +85,13 @@ builtin.module {
     func.return %y : tensor<2x8xf8E4M3>
   }
 }""")
-    x = np.array([[0.0, -0.0, 59.0, 61.9, 1e30, -np.inf, np.nan, 3e-3],
-                  [480.0, 496.0, 1e-3, -1e-3, 3.0, np.inf, 2**-10, -7.7]], np.float32)
+    x = np.array(
+        [
+            [0.0, -0.0, 59.0, 61.9, 1e30, -np.inf, np.nan, 3e-3],
+            [480.0, 496.0, 1e-3, -1e-3, 3.0, np.inf, 2**-10, -7.7],
+        ],
+        np.float32,
+    )
     (got,) = Reference(m).run({"arg0": x}).values()
     want = fp8_oracle(x, np.array([[4.0], [0.5]]))
     assert same_bits(got, want.astype(FP8))
@@ -113,8 +118,10 @@ builtin.module attributes {nt.weights = "w.npz"} {
   }
 }""")
     weights = {"w": (0.2 * RNG.standard_normal((5, 3, 3, 3))).astype(np.float32)}
-    feeds = {"arg0": (1e-3 * RNG.standard_normal((2, 3, 9, 9))).astype(np.float32),
-             "arg1": (1e-3 * RNG.standard_normal(5)).astype(np.float32)}
+    feeds = {
+        "arg0": (1e-3 * RNG.standard_normal((2, 3, 9, 9))).astype(np.float32),
+        "arg1": (1e-3 * RNG.standard_normal(5)).astype(np.float32),
+    }
     ref = Reference(m, weights).run(feeds)
     kernel = lower_module(m)
     assert "scale = array<f32:" in str(kernel)  # the weight's scaled load, not an on-chip pass
@@ -155,8 +162,17 @@ builtin.module {
         assert same_bits(Reference(after).run(feeds)["out0"], Reference(before).run(feeds)["out0"])
 
 
-@pytest.mark.parametrize("amax,margin,scale", [(1e-3, 1.0, 2.0**17), (240.0, 1.0, 1.0), (241.0, 1.0, 0.5),
-                                               (0.0, 1.0, 1.0), (1.0, 2.0, 64.0), (1e-30, 1.0, 2.0**62)])
+@pytest.mark.parametrize(
+    "amax,margin,scale",
+    [
+        (1e-3, 1.0, 2.0**17),
+        (240.0, 1.0, 1.0),
+        (241.0, 1.0, 0.5),
+        (0.0, 1.0, 1.0),
+        (1.0, 2.0, 64.0),
+        (1e-30, 1.0, 2.0**62),
+    ],
+)
 def test_fp8_scale_is_the_largest_power_of_two_within_range(amax, margin, scale):
     assert fp8_scale(amax, margin) == scale
     assert amax * margin * scale <= 240.0 or scale == 2.0**62
@@ -174,8 +190,10 @@ builtin.module {
 @pytest.mark.parametrize("mode", ["matmult", "all", "none"])
 def test_a_rule_with_amax_scales_operands_and_is_idempotent(tmp_path, mode):
     plan = tmp_path / "p.toml"
-    plan.write_text('[[rule]]\nnt_op = "matmul"\nprecision = "fp8_e4m3"\ninput_amax = 0.001\n'
-                    'weight_amax = [1.0, 0.25, 3.0]\n')
+    plan.write_text(
+        '[[rule]]\nnt_op = "matmul"\nprecision = "fp8_e4m3"\ninput_amax = 0.001\n'
+        "weight_amax = [1.0, 0.25, 3.0]\n"
+    )
     m = parse(PLAN_MODULE)
     p = AutoCastPass(mode=mode, type="bf16", plan=str(plan))
     p.apply(Context(), m)
@@ -184,24 +202,46 @@ def test_a_rule_with_amax_scales_operands_and_is_idempotent(tmp_path, mode):
     (mm,) = [op for op in m.walk() if isinstance(op, nt.MatmulOp)]
     x8, w8 = mm.operands[0].owner, mm.operands[1].owner
     assert isinstance(x8, nt.ScaledCastOp) and x8.prop("scale") == [2.0**17]
-    assert isinstance(w8, nt.ScaledCastOp) and w8.prop("scale") == [128.0, 512.0, 64.0] and w8.prop("axis") == 1
+    assert (
+        isinstance(w8, nt.ScaledCastOp)
+        and w8.prop("scale") == [128.0, 512.0, 64.0]
+        and w8.prop("axis") == 1
+    )
     assert mm.prop("unscale") == [2.0**-24, 2.0**-26, 2.0**-23]
     p.apply(Context(), m)
     assert str(m) == once
 
 
-@pytest.mark.parametrize("text,where,message", [
-    ("[[rule]]\nnt_op = 'matmul'\nprecision = 'bf16'\ninput_amax = 1.0\n", ":4:",
-     "input_amax applies to precision \"fp8_e4m3\" only"),
-    ("[[rule]]\nnt_op = 'matmul'\nprecision = 'fp8_e4m3'\ninput_amax = -1.0\n", ":4:",
-     "input_amax must be a finite number >= 0"),
-    ("[[rule]]\nnt_op = 'matmul'\nprecision = 'fp8_e4m3'\nweight_amax = [1.0, 'a']\n", ":4:",
-     "weight_amax must be a number >= 0 or a non-empty list"),
-    ("[[rule]]\nnt_op = 'matmul'\nprecision = 'fp8_e4m3'\nmargin = 2.0\n", ":4:",
-     "margin needs input_amax or weight_amax"),
-    ("[[rule]]\nnt_op = 'matmul'\nprecision = 'fp8_e4m3'\ninput_amax = 1.0\nmargin = 0\n", ":5:",
-     "margin must be a positive number"),
-])
+@pytest.mark.parametrize(
+    "text,where,message",
+    [
+        (
+            "[[rule]]\nnt_op = 'matmul'\nprecision = 'bf16'\ninput_amax = 1.0\n",
+            ":4:",
+            'input_amax applies to precision "fp8_e4m3" only',
+        ),
+        (
+            "[[rule]]\nnt_op = 'matmul'\nprecision = 'fp8_e4m3'\ninput_amax = -1.0\n",
+            ":4:",
+            "input_amax must be a finite number >= 0",
+        ),
+        (
+            "[[rule]]\nnt_op = 'matmul'\nprecision = 'fp8_e4m3'\nweight_amax = [1.0, 'a']\n",
+            ":4:",
+            "weight_amax must be a number >= 0 or a non-empty list",
+        ),
+        (
+            "[[rule]]\nnt_op = 'matmul'\nprecision = 'fp8_e4m3'\nmargin = 2.0\n",
+            ":4:",
+            "margin needs input_amax or weight_amax",
+        ),
+        (
+            "[[rule]]\nnt_op = 'matmul'\nprecision = 'fp8_e4m3'\ninput_amax = 1.0\nmargin = 0\n",
+            ":5:",
+            "margin must be a positive number",
+        ),
+    ],
+)
 def test_bad_scale_keys_are_one_located_error(tmp_path, text, where, message):
     p = tmp_path / "plan.toml"
     p.write_text(text)
@@ -212,16 +252,21 @@ def test_bad_scale_keys_are_one_located_error(tmp_path, text, where, message):
 
 def test_weight_amax_of_the_wrong_length_names_the_rule(tmp_path):
     plan = tmp_path / "p.toml"
-    plan.write_text('[[rule]]\nnt_op = "matmul"\nprecision = "fp8_e4m3"\nweight_amax = [1.0, 2.0]\n')
-    with pytest.raises(CompileError, match=r"p.toml:1: error: rule 1: weight_amax has 2 values, nt.matmul has 3"):
+    plan.write_text(
+        '[[rule]]\nnt_op = "matmul"\nprecision = "fp8_e4m3"\nweight_amax = [1.0, 2.0]\n'
+    )
+    with pytest.raises(
+        CompileError, match=r"p.toml:1: error: rule 1: weight_amax has 2 values, nt.matmul has 3"
+    ):
         AutoCastPass(mode="matmult", plan=str(plan)).apply(Context(), parse(PLAN_MODULE))
 
 
 def test_calibrate_writes_a_plan_that_fixes_small_values(tmp_path, capsys):
     model = EXAMPLES / "small_values.onnx"
     plan = tmp_path / "plan.toml"
-    code, out, err = run_neuron_cc(["calibrate", model, "--inputs", EXAMPLES / "small_values_inputs.npz",
-                                    "-o", plan], capsys)
+    code, out, err = run_neuron_cc(
+        ["calibrate", model, "--inputs", EXAMPLES / "small_values_inputs.npz", "-o", plan], capsys
+    )
     assert code == 0 and out == "" and err == ""
     (rule,) = load_plan(str(plan)).rules
     x = example_inputs("small_values")["x"]
@@ -229,7 +274,10 @@ def test_calibrate_writes_a_plan_that_fixes_small_values(tmp_path, capsys):
     assert isinstance(rule.weight_amax, tuple) and len(rule.weight_amax) == 64
     held = EXAMPLES / "small_values_heldout_inputs.npz"
     errs = {}
-    for name, opts in {"plain": ["--auto-cast-type", "fp8_e4m3"], "scaled": ["--precision-plan", plan]}.items():
+    for name, opts in {
+        "plain": ["--auto-cast-type", "fp8_e4m3"],
+        "scaled": ["--precision-plan", plan],
+    }.items():
         js = tmp_path / f"{name}.json"
         code, _, _ = run_neuron_cc(["eval", model, "--inputs", held, *opts, "--json", js], capsys)
         assert code == 0
@@ -239,19 +287,39 @@ def test_calibrate_writes_a_plan_that_fixes_small_values(tmp_path, capsys):
     # held-out inputs: plain fp8 loses most of the small products, calibrated scales keep them
     assert errs["scaled"]["vs_fp32"]["rel_l2"] < 0.1 < 0.5 < errs["plain"]["vs_fp32"]["rel_l2"]
     assert errs["scaled"]["underflowed"] == 0 < errs["plain"]["underflowed"]
-    code, out, _ = run_neuron_cc(["calibrate", model, "--inputs", EXAMPLES / "small_values_inputs.npz",
-                                  held, "--margin", "2", "-o", "-"], capsys)
+    code, out, _ = run_neuron_cc(
+        [
+            "calibrate",
+            model,
+            "--inputs",
+            EXAMPLES / "small_values_inputs.npz",
+            held,
+            "--margin",
+            "2",
+            "-o",
+            "-",
+        ],
+        capsys,
+    )
     assert code == 0 and "margin = 2.0" in out and 'node = "/mm/MatMul"' in out
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["--inputs", "missing.npz"], "missing.npz: error:"),
-    (["--inputs", EXAMPLES / "mlp_inputs.npz"], "error:"),
-    (["--inputs", EXAMPLES / "small_values_inputs.npz", "--margin", "-1"], "--margin must be a positive number"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--inputs", "missing.npz"], "missing.npz: error:"),
+        (["--inputs", EXAMPLES / "mlp_inputs.npz"], "error:"),
+        (
+            ["--inputs", EXAMPLES / "small_values_inputs.npz", "--margin", "-1"],
+            "--margin must be a positive number",
+        ),
+    ],
+)
 def test_calibrate_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, argv, message):
     out = tmp_path / "plan.toml"
-    code, _, err = run_neuron_cc(["calibrate", EXAMPLES / "small_values.onnx", *argv, "-o", out], capsys)
+    code, _, err = run_neuron_cc(
+        ["calibrate", EXAMPLES / "small_values.onnx", *argv, "-o", out], capsys
+    )
     assert code == 1 and message in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
 
@@ -264,14 +332,24 @@ def test_run_and_explain_take_a_calibrated_plan(tmp_path, capsys):
     plan = tmp_path / "plan.toml"
     assert run_neuron_cc(["calibrate", model, "--inputs", calib, "-o", plan], capsys)[0] == 0
     js = tmp_path / "run.json"
-    assert run_neuron_cc(["run", model, "--inputs", held, "--precision-plan", plan, "--json", js], capsys)[0] == 0
+    assert (
+        run_neuron_cc(
+            ["run", model, "--inputs", held, "--precision-plan", plan, "--json", js], capsys
+        )[0]
+        == 0
+    )
     y = json.loads(js.read_text())["outputs"]["y"]
     # the simulator's K tiles sum in another fp32 order: a reordering is all that differs
     assert y["vs_interpreter"]["rel_l2"] < 1e-6 and y["vs_fp32"]["rel_l2"] < 0.1
     explained = {}
-    for name, opts in {"plain": ["--auto-cast-type", "fp8_e4m3"], "scaled": ["--precision-plan", plan]}.items():
+    for name, opts in {
+        "plain": ["--auto-cast-type", "fp8_e4m3"],
+        "scaled": ["--precision-plan", plan],
+    }.items():
         ej = tmp_path / f"{name}.json"
-        assert run_neuron_cc(["explain", model, "--inputs", held, *opts, "--json", ej], capsys)[0] == 0
+        assert (
+            run_neuron_cc(["explain", model, "--inputs", held, *opts, "--json", ej], capsys)[0] == 0
+        )
         (row,) = json.loads(ej.read_text())["ops"]
         explained[name] = row
     # the matmul's own error: plain fp8 flushes small products away, scaled fp8 keeps them

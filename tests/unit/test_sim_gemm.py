@@ -5,12 +5,12 @@ from __future__ import annotations
 import ml_dtypes
 import numpy as np
 import pytest
+from sim_kernels import gemm_module
+
 from neuron_opt.cli.common import make_context
 from neuron_opt.dialects.parse import parse_module, verify_module
 from neuron_opt.dialects.types import round_tf32
 from neuron_opt.runtime.sim import simulate
-
-from sim_kernels import gemm_module
 
 M, K, N = 256, 256, 512
 gemm = gemm_module()

@@ -7,9 +7,9 @@ from __future__ import annotations
 import ml_dtypes
 import numpy as np
 import pytest
-from neuron_opt.diagnostics import CompileError
-
 from sim_kernels import load_run_store, module, run
+
+from neuron_opt.diagnostics import CompileError
 from neuron_opt.runtime.sim import SimError, simulate
 
 rng = np.random.default_rng(11)
@@ -69,11 +69,21 @@ def test_integer_division_by_zero_is_a_fault():
 def _convert(src_dt: str, dst_dt: str, x, engine_copy: bool):
     """HBM src_dt -> SBUF (DMA), then a converting copy (VectorE) or DMA to dst_dt."""
     on_chip = "i32" if src_dt == "i64" else src_dt
-    copy = ("""nisa.engine @vector {
+    copy = (
+        """nisa.engine @vector {
       nisa.tensor_copy @ys[0:8, 0:16], @xs[0:8, 0:16] wait(@in >= 1) signal(@done)
-    }""" if engine_copy else "")
-    body = load_run_store({"x": f"8x16x{src_dt}"}, f"8x16x{dst_dt}", copy, tiles={"xs": f"8x16x{on_chip}"},
-                          store="ys" if engine_copy else "xs", store_wait="@done >= 1" if engine_copy else "@in >= 1")
+    }"""
+        if engine_copy
+        else ""
+    )
+    body = load_run_store(
+        {"x": f"8x16x{src_dt}"},
+        f"8x16x{dst_dt}",
+        copy,
+        tiles={"xs": f"8x16x{on_chip}"},
+        store="ys" if engine_copy else "xs",
+        store_wait="@done >= 1" if engine_copy else "@in >= 1",
+    )
     return run(body, {"x": x}).outputs["y"]
 
 
@@ -143,7 +153,9 @@ def test_dma_gather_index_out_of_range_is_a_fault():
 
 def test_dma_gather_placement_rules():
     bad = GATHER.replace("@rows[0:6, 0:2, 0:12], @table", "@rows[0:6, 0:2, 0:8], @table")
-    with pytest.raises(CompileError, match=r"expected 24 elements per partition \(2 indices x 12\)"):
+    with pytest.raises(
+        CompileError, match=r"expected 24 elements per partition \(2 indices x 12\)"
+    ):
         module(bad)
 
 
@@ -176,7 +188,9 @@ def test_bitvec_ops_need_integer_immediates(ops):
       nisa.memset @x[0:8, 0:4] value 1.0
       nisa.tensor_scalar @x[0:8, 0:4], @x[0:8, 0:4] {ops}
     }}"""
-    with pytest.raises(CompileError, match=r"operand operand[01]: bitvec ops take whole numbers, found [01]\.5"):
+    with pytest.raises(
+        CompileError, match=r"operand operand[01]: bitvec ops take whole numbers, found [01]\.5"
+    ):
         module(body)
 
 

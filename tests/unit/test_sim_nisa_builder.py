@@ -7,13 +7,14 @@ import io
 
 import numpy as np
 import pytest
+from xdsl.dialects.builtin import ModuleOp, TensorType, bf16, f32
+from xdsl.printer import Printer
+from xdsl.utils.exceptions import VerifyException
+
 from neuron_opt.cli.common import make_context
 from neuron_opt.dialects import nisa
 from neuron_opt.dialects.parse import parse_module, verify_module
 from neuron_opt.runtime.sim import simulate
-from xdsl.dialects.builtin import ModuleOp, TensorType, bf16, f32
-from xdsl.printer import Printer
-from xdsl.utils.exceptions import VerifyException
 
 
 def _kernel(stationary_rows: int = 128) -> ModuleOp:
@@ -47,8 +48,10 @@ def test_built_kernel_prints_parses_and_runs():
     out = io.StringIO()
     Printer(stream=out).print_op(m)
     text = out.getvalue()
-    assert "nisa.matmul @ps[0:128, 0:128], @xs[0:128, 0:128], @xs[0:128, 0:128] start stop " \
+    assert (
+        "nisa.matmul @ps[0:128, 0:128], @xs[0:128, 0:128], @xs[0:128, 0:128] start stop "
         "wait(@s >= 1) signal(@s)" in text
+    )
     assert "nisa.activation @ys[0:128, 0:128], @ps[0:128, 0:128] func copy scale 0.5" in text
     m2 = parse_module(make_context(), text, "built.mlir")
     verify_module(m2)
@@ -65,6 +68,7 @@ def bf16_np():
 
 
 def test_built_kernel_is_verified():
-    with pytest.raises(VerifyException, match="operand moving: contraction 128 partitions, "
-                       "stationary has 64"):
+    with pytest.raises(
+        VerifyException, match="operand moving: contraction 128 partitions, stationary has 64"
+    ):
         _kernel(stationary_rows=64).verify()

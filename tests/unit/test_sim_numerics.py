@@ -9,7 +9,6 @@ import ml_dtypes
 import numpy as np
 import pytest
 import scipy.special
-
 from sim_kernels import load_run_store, run
 
 rng = np.random.default_rng(5)
@@ -19,8 +18,13 @@ C = (rng.random((128, 1)) + 0.5).astype(np.float32)
 
 def _kernel(stream: str, out_dt="f32", extra_decls="") -> str:
     """x [128, 64] and c [128, 1] loaded (c into a 4-column tile), y [128, 64] stored."""
-    return load_run_store({"x": "128x64xf32", "c": "128x1xf32"}, f"128x64x{out_dt}", stream,
-                          tiles={"cs": "128x4xf32"}, extra=extra_decls)
+    return load_run_store(
+        {"x": "128x64xf32", "c": "128x1xf32"},
+        f"128x64x{out_dt}",
+        stream,
+        tiles={"cs": "128x4xf32"},
+        extra=extra_decls,
+    )
 
 
 def _y(stream, out_dt="f32", extra=""):
@@ -70,8 +74,16 @@ def test_activation_accumulate_column():
     assert np.allclose(_y(stream), want, rtol=1e-6, atol=0)
 
 
-@pytest.mark.parametrize("op,ref", [("add", np.add), ("mul", np.multiply), ("max", np.maximum),
-                                    ("sub", np.subtract), ("gt", lambda a, b: (a > b) * 1.0)])
+@pytest.mark.parametrize(
+    "op,ref",
+    [
+        ("add", np.add),
+        ("mul", np.multiply),
+        ("max", np.maximum),
+        ("sub", np.subtract),
+        ("gt", lambda a, b: (a > b) * 1.0),
+    ],
+)
 def test_tensor_tensor(op, ref):
     stream = f"""nisa.engine @vector {{
       nisa.tensor_tensor @ys[0:128, 0:64], @xs[0:128, 0:64], @xs[0:128, 0:64:1] op {op} wait(@in >= 2)
@@ -132,10 +144,14 @@ def test_transpose_on_tensor_engine():
       nisa.tensor_copy @ys[0:64, 0:128], @pt[0:64, 0:128] wait(@in >= 3) signal(@done)
     }"""
     extra = "nisa.psum @pt partitions 0:64 offset 0 : tensor<64x128xf32>"
-    body = _kernel(stream, extra_decls=extra).replace(
-        "nisa.sbuf @ys partitions 0:128 offset 512 : tensor<128x64xf32>",
-        "nisa.sbuf @ys partitions 0:64 offset 512 : tensor<64x128xf32>",
-    ).replace("@y[0:128, 0:64], @ys[0:128, 0:64]", "@y[0:128, 0:64], @ys[0:64, 0:128]")
+    body = (
+        _kernel(stream, extra_decls=extra)
+        .replace(
+            "nisa.sbuf @ys partitions 0:128 offset 512 : tensor<128x64xf32>",
+            "nisa.sbuf @ys partitions 0:64 offset 512 : tensor<64x128xf32>",
+        )
+        .replace("@y[0:128, 0:64], @ys[0:128, 0:64]", "@y[0:128, 0:64], @ys[0:64, 0:128]")
+    )
     y = run(body, {"x": X, "c": C}).outputs["y"]
     assert _bits_equal(y.reshape(64, 128), X.T)
 
@@ -150,9 +166,13 @@ def test_dma_casts_through_fp32_with_rne():
     nisa.dma_queue @q2 {
       nisa.dma_copy @xb[0:128, 0:64], @x[0:128, 0:64]
     }"""
-    body = _kernel(stream, "bf16", "nisa.sbuf @xb partitions 0:128 offset 2048 : tensor<128x64xbf16>")
-    body = body.replace("nisa.dma_copy @xb[0:128, 0:64], @x[0:128, 0:64]",
-                        "nisa.dma_copy @xb[0:128, 0:64], @x[0:128, 0:64] signal(@in)")
+    body = _kernel(
+        stream, "bf16", "nisa.sbuf @xb partitions 0:128 offset 2048 : tensor<128x64xbf16>"
+    )
+    body = body.replace(
+        "nisa.dma_copy @xb[0:128, 0:64], @x[0:128, 0:64]",
+        "nisa.dma_copy @xb[0:128, 0:64], @x[0:128, 0:64] signal(@in)",
+    )
     body = body.replace("wait(@in >= 2)", "wait(@in >= 3)")
     y = run(body, {"x": x, "c": C}).outputs["y"]
     assert _bits_equal(y, x.astype(ml_dtypes.bfloat16))

@@ -4,7 +4,6 @@ ports and DMA engines behave as documented."""
 from __future__ import annotations
 
 import pytest
-
 from sim_kernels import run
 
 PE, DVE, ACT, POOL = 2.8, 1.12, 1.4, 1.4  # GHz
@@ -156,13 +155,16 @@ def test_dma_queue_pipelines_fixed_cost_and_engines_share_bandwidth():
 
 
 def test_semaphore_latency_between_engines():
-    body = _matmul("bf16", 128, 512, 1).replace(" start stop", " start stop signal(@s)") + """
+    body = (
+        _matmul("bf16", 128, 512, 1).replace(" start stop", " start stop signal(@s)")
+        + """
     nisa.semaphore @s
     nisa.sbuf @o partitions 0:128 offset 4096 : tensor<128x512xf32>
     nisa.engine @vector {
       nisa.tensor_copy @o[0:128, 0:512], @ps[0:128, 0, 0:512] wait(@s >= 1)
     }
     """
+    )
     r = run(body, numerics=False)
     mm_done = (512 + ACCESS) / PE + SEM / PE
     assert r.makespan_ns == pytest.approx(mm_done + (512 + ACCESS) / DVE)
@@ -186,7 +188,8 @@ def test_vector_and_gpsimd_share_the_sbuf_port():
     assert any(r.makespan_ns == pytest.approx(e) for e in ends)
     # ScalarE does not share SBUF with VectorE: they overlap.
     par = body.replace("nisa.engine @gpsimd", "nisa.engine @scalar").replace(
-        "nisa.memset @b[0:128, 0:512] value 1.0", "nisa.activation @b[0:128, 0:512], @a[0:128, 0:512] func copy"
+        "nisa.memset @b[0:128, 0:512] value 1.0",
+        "nisa.activation @b[0:128, 0:512], @a[0:128, 0:512] func copy",
     )
     r2 = run(par, numerics=False)
     assert r2.makespan_ns == pytest.approx(max((512 + ACCESS) / DVE, (512 + ACCESS) / ACT))

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
+from sim_kernels import gemm_module
+
 from neuron_opt.cli.common import make_context
 from neuron_opt.dialects.parse import parse_module, verify_module
 from neuron_opt.runtime.sim import simulate
-
-from sim_kernels import gemm_module
 
 gemm = gemm_module()
 

@@ -43,7 +43,10 @@ def test_zoo_model_imports_and_interpreter_matches(key, tmp_path):
     r = RECORDS[key]
     inputs = dict(np.load(ZOO / r["inputs_file"]))
     for name, spec in r["inputs"].items():  # inputs in the ONNX model's own dtypes
-        assert inputs[name].dtype == np.dtype(spec["dtype"]) and list(inputs[name].shape) == spec["shape"]
+        assert (
+            inputs[name].dtype == np.dtype(spec["dtype"])
+            and list(inputs[name].shape) == spec["shape"]
+        )
     module, weights = import_onnx(ZOO / r["file"], "weights.npz")
     verify_module(module)
     np.savez(tmp_path / "weights.npz", **weights)
@@ -78,7 +81,9 @@ def test_zoo_status_measures_stage_by_stage(monkeypatch):
     mlp = mod.measure(str(ZOO), RECORDS["mlp.torchscript"], options)
     for name, row in mlp["options"].items():
         assert list(row["stages"]) == ["cast", "lower", "simulate", "interpret", "compare"], name
-        assert set(row["stages"].values()) == {"ok"} and row["match"] and row["latency_us"] > 0, name
+        assert set(row["stages"].values()) == {"ok"} and row["match"] and row["latency_us"] > 0, (
+            name
+        )
     assert mlp["options"]["none"]["speedup"] == 1.0
     bert = mod.measure(str(ZOO), RECORDS["bert.dynamo"], options[:1])["options"]["none"]
     if "error" in bert:  # today the token-embedding gather has no lowering
