@@ -117,9 +117,7 @@ def calibrate(
 
 def calibrate_model(model, samples: list[tuple[str, dict]]) -> tuple[list[dict], int]:
     """calibrate() on a models.OnnxModel and (name, inputs) samples (tune's)."""
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
+    from neuron_opt.cli.tables import progress
     from neuron_opt.diagnostics import markup, onnx_node_of
     from neuron_opt.dialects import nt
     from neuron_opt.passes.auto_cast import weight_channel_axis
@@ -128,16 +126,7 @@ def calibrate_model(model, samples: list[tuple[str, dict]]) -> tuple[list[dict],
     ref = Reference(model.fp32, model.weights)
     contractions = [op for op in ref.func.body.block.ops if isinstance(op, nt.Contraction)]
     nodes: dict[str, _Node] = {}
-    console = Console(stderr=True)
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(
-        *columns, console=console, transient=True, disable=not console.is_terminal
-    ) as prog:
+    with progress() as prog:
         task = prog.add_task("calibrate", total=len(samples))
         for path, inputs in samples:
             prog.update(task, description=f"calibrate: {markup(Path(path).name)}")

@@ -138,23 +138,12 @@ class Workers(Generic[C, T, R]):
 
     def map(self, items: Iterable[T], describe: Callable[[T], str], title: str) -> list[R]:
         """fn(context, item) for every item, in the items' order."""
-        from rich.console import Console
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
+        from neuron_opt.cli.tables import progress
         from neuron_opt.diagnostics import markup
 
         items = list(items)
         results: list = [None] * len(items)
-        console = Console(stderr=True)
-        columns = (
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TimeElapsedColumn(),
-        )
-        with Progress(
-            *columns, console=console, transient=True, disable=not console.is_terminal
-        ) as prog:
+        with progress() as prog:
             task = prog.add_task(title, total=len(items))
 
             def done(i: int, value) -> None:

@@ -1,5 +1,5 @@
-"""What neuron-cc's commands print and write alike: the console, number cells, the error table
-of eval and run, titles named after the model, JSON reports."""
+"""What neuron-cc's commands print and write alike: the console, the progress bar, number cells,
+the error table of eval and run, titles named after the model, JSON reports."""
 
 from __future__ import annotations
 
@@ -22,6 +22,24 @@ def console(stderr: bool = False):
 
     c = Console(stderr=stderr)
     return c if c.is_terminal else Console(stderr=stderr, width=PIPE_WIDTH)
+
+
+def progress():
+    """A rich progress bar on stderr (description, bar, done/total, elapsed) that vanishes when
+    finished and stays off when stderr is not a terminal."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    c = Console(stderr=True)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=c,
+        transient=True,
+        disable=not c.is_terminal,
+    )
 
 
 def sci(v, digits: int = 3) -> str:
