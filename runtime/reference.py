@@ -342,7 +342,7 @@ class Reference:
             return tuple(self._interp.step(op, tuple(args)).values)
 
     def run(
-        self, inputs: dict[str, np.ndarray], record: dict | None = None
+        self, inputs: Mapping[str, np.ndarray], record: dict | None = None
     ) -> dict[str, np.ndarray]:
         """Outputs by name; with `record`, also every argument and op result, by SSA value."""
         args = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Mapping
 
 from neuron_opt.cli.models import (
     Compiled,
@@ -138,7 +139,7 @@ def run(args) -> int:
     return 0
 
 
-def _simulate(c: Compiled, inputs: dict, numerics: bool, trace: bool, path: str):
+def _simulate(c: Compiled, inputs: Mapping, numerics: bool, trace: bool, path: str):
     from neuron_opt.cli.models import simulate
     from neuron_opt.runtime.sim.errors import SimError
 
@@ -151,7 +152,7 @@ def _simulate(c: Compiled, inputs: dict, numerics: bool, trace: bool, path: str)
 
 
 def _compare(
-    c: Compiled, model: OnnxModel | None, inputs: dict, outputs: dict, args, wall: Stopwatch
+    c: Compiled, model: OnnxModel | None, inputs: Mapping, outputs: dict, args, wall: Stopwatch
 ) -> dict:
     """Per output: the simulator against the interpreter for the same option; for an ONNX
     model also against fp32 and onnxruntime, and the option's own error."""

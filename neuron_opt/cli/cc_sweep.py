@@ -11,12 +11,16 @@ or as tasks on a Ray cluster (--ray)."""
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from neuron_opt.cli.inputs import add_model_arguments
 from neuron_opt.cli.pool import add_worker_options, check_worker_options
 from neuron_opt.diagnostics import CompileError
 from neuron_opt.options import SWEEP_OPTIONS, option_label
 from neuron_opt.outputs import atomic_output
+
+if TYPE_CHECKING:
+    from rich.console import JustifyMethod
 
 DEFAULT_TOLERANCE = 1e-2
 
@@ -314,7 +318,7 @@ def print_table(
 
     console = console or make_console()
     t = Table(title=markup(title), title_justify="left")
-    for col, just in (
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("option", "left"),
         ("rel L2 vs fp32", "right"),
         ("rel max abs", "right"),
@@ -327,7 +331,8 @@ def print_table(
         ("speed-up", "right"),
         ("TensorE", "right"),
         ("HFU", "right"),
-    ):
+    )
+    for col, just in columns:
         t.add_column(col, justify=just, no_wrap=True)
     failed = [r for r in rows if "error" in r]
     for r in rows:

@@ -8,6 +8,7 @@ shape is an error.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -95,13 +96,13 @@ def load_inputs(path: str, model) -> dict[str, np.ndarray]:
     return out
 
 
-def run_onnxruntime(model_path: str, inputs: dict[str, np.ndarray], names: list[str]) -> dict:
+def run_onnxruntime(model_path: str, inputs: Mapping[str, np.ndarray], names: list[str]) -> dict:
     """onnxruntime's outputs `names` for `inputs` (CPU); its failures are one-line errors."""
     import onnxruntime as ort
 
     try:
         sess = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
-        values = sess.run(names, inputs)
+        values = sess.run(names, dict(inputs))  # onnxruntime takes a dict
     except Exception as e:  # onnxruntime raises its own exception types; keep one line
         detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CompileError(f"onnxruntime failed: {detail}", model_path) from None

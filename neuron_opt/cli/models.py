@@ -5,13 +5,18 @@ first use, the simulator and the reference interpreter on them."""
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from neuron_opt.options import CastTypeOption, ModeOption
+
+if TYPE_CHECKING:
+    from xdsl.dialects.builtin import ModuleOp
 
 WEIGHTS = "weights.npz"
 
@@ -22,12 +27,14 @@ class Compiled:
     demand from the .npz an IR file names); the nisa kernel is lowered on first use (a baseline
     only evaluated by the interpreter is never lowered)."""
 
-    nt: object
+    nt: ModuleOp
     weights: object
     option: str
     onnx: str | None = None
     keep: list = field(default_factory=list)  # what must live as long as this object
-    nisa: object = None  # the kernel: given (a nisa file runs as is), else lowered on first use
+    nisa: ModuleOp | None = (
+        None  # the kernel: given (a nisa file runs as is), else lowered on first use
+    )
 
     @property
     def kernel(self):
@@ -103,7 +110,7 @@ class OnnxModel:
 
         return load_inputs(inputs_path, self.proto)
 
-    def onnxruntime(self, inputs: dict) -> dict:
+    def onnxruntime(self, inputs: Mapping[str, np.ndarray]) -> dict:
         from neuron_opt.cli.inputs import run_onnxruntime
 
         return run_onnxruntime(self.path, inputs, self.output_names)
@@ -189,13 +196,15 @@ def is_kernel(module) -> bool:
     return any(isinstance(op, KernelOp) for op in module.walk())
 
 
-def simulate(c: Compiled, inputs: dict, numerics: bool = True, trace: bool = False):
+def simulate(
+    c: Compiled, inputs: Mapping[str, np.ndarray], numerics: bool = True, trace: bool = False
+):
     from neuron_opt.runtime.sim import simulate as sim
 
     return sim(c.kernel, inputs, c.weights, numerics=numerics, trace=trace)
 
 
-def reference(c: Compiled, inputs: dict) -> dict[str, np.ndarray]:
+def reference(c: Compiled, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     from neuron_opt.runtime.reference import Reference
 
     return Reference(c.nt, c.weights).run(inputs)

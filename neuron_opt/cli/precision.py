@@ -47,7 +47,7 @@ def _names(text: str) -> tuple[str, ...]:
     return names
 
 
-def add_plan_options(p: argparse.ArgumentParser) -> None:
+def add_plan_options(p: argparse._ActionsContainer) -> None:  # a parser or a group of one
     p.add_argument(
         "--precision-plan",
         metavar="plan.toml",

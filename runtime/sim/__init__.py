@@ -10,6 +10,7 @@ trace (Chrome JSON), results (SimResult).
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 import numpy as np
 from xdsl.ir import Operation
@@ -35,7 +36,7 @@ def find_kernel(module: Operation) -> KernelOp:
 
 def simulate(
     module: Operation,
-    inputs: dict[str, np.ndarray] | None = None,
+    inputs: Mapping[str, np.ndarray] | None = None,
     weights_dir=None,
     numerics: bool = True,
     trace: bool = False,

@@ -7,6 +7,7 @@ never written is an error, not a silent zero.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from math import prod
 
 import numpy as np
@@ -90,7 +91,7 @@ class Machine:
         written = mask[p0:p1, off : off + nbytes].reshape(*shape, dt.itemsize)[sl]
         return values, written
 
-    def bind(self, inputs: dict[str, np.ndarray], weights, module) -> None:
+    def bind(self, inputs: Mapping[str, np.ndarray], weights, module) -> None:
         """Load inputs (by symbol name) and weights (from the module's nt.weights .npz), each
         rounded RNE to its declared dtype. `weights` is the IR file's directory or a mapping."""
         for name, decl in self.pl.decls.items():
