@@ -51,7 +51,7 @@ from xdsl.traits import OpTrait, Pure
 from xdsl.utils.exceptions import VerifyException
 
 from neuron_opt.dialects import shapes
-from neuron_opt.dialects.props import from_attr, to_attr
+from neuron_opt.dialects.props import array_values, from_attr, to_attr
 from neuron_opt.dialects.types import (
     is_bool,
     is_float,
@@ -464,7 +464,7 @@ def scale_values(attr: DenseArrayBase) -> list[float]: ...
 def scale_values(attr: DenseArrayBase | None) -> list[float] | None: ...
 def scale_values(attr: DenseArrayBase | None) -> list[float] | None:
     """The floats of an `array<f32: ...>` scale property (None when absent)."""
-    return None if attr is None else [float(v) for v in attr.get_values()]
+    return None if attr is None else [float(v) for v in array_values(attr)]
 
 
 def scale_array(values: Sequence[float]) -> DenseArrayBase:

@@ -35,6 +35,12 @@ def to_attr(value) -> Attribute:
     raise TypeError(f"cannot turn {value!r} into a property")
 
 
+def array_values(attr: DenseArrayBase) -> tuple[int, ...] | tuple[float, ...]:
+    """The values of an `array<T: ...>` of either element kind (get_values() is typed only for
+    an array known to hold integers, or floats)."""
+    return attr.elt_type.unpack(attr.data.data, len(attr))
+
+
 def from_attr(attr: Attribute | None):
     """The inverse of to_attr, IntAttr counting as an int too (absent -> None; any other
     attribute, e.g. an access pattern, as it is)."""

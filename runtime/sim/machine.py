@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from math import prod
+from typing import cast
 
 import numpy as np
-from xdsl.dialects.builtin import Float8E4M3Type, f32
+from xdsl.dialects.builtin import DenseArrayBase, Float8E4M3Type, IntegerAttr, StringAttr, f32
 
 from neuron_opt import memory
 from neuron_opt.dialects import ncv2
 from neuron_opt.dialects.nisa import AccessAttr, HbmOp, PsumOp, SbufOp, hbm_shape
 from neuron_opt.dialects.nisa_placement import Placement, access_bytes
+from neuron_opt.dialects.props import array_values
 from neuron_opt.dialects.types import numpy_dtype, round_to, type_name
 from neuron_opt.npz import open_weights
 from neuron_opt.runtime.sim.errors import SimError
@@ -24,10 +26,11 @@ from neuron_opt.runtime.sim.errors import SimError
 
 def _scales(decl: HbmOp, rank: int) -> np.ndarray:
     """A scaled weight's scales, shaped to broadcast along its axis."""
-    s = np.asarray(decl.attributes["scale"].get_values(), np.float32)
+    # HbmOp's verifier checked them: scale an array, axis an integer within the rank.
+    s = np.asarray(array_values(cast(DenseArrayBase, decl.attributes["scale"])), np.float32)
     if "axis" in decl.attributes:
         shape = [1] * rank
-        shape[decl.attributes["axis"].value.data] = s.size
+        shape[cast(IntegerAttr, decl.attributes["axis"]).value.data] = s.size
         s = s.reshape(shape)
     return s
 
@@ -98,7 +101,10 @@ class Machine:
             if not isinstance(decl, HbmOp):
                 continue
             role = decl.role.data
-            key = decl.attributes["key"].data if "key" in decl.attributes else name
+            key_attr = decl.attributes.get("key", StringAttr(name))
+            if not isinstance(key_attr, StringAttr):
+                raise SimError(f"@{name}: key must be a string, found {key_attr}")
+            key = key_attr.data
             if role == "input":
                 if key not in inputs:
                     have = ", ".join(sorted(inputs)) or "none"
@@ -114,9 +120,10 @@ class Machine:
                 self._store(
                     name,
                     decl,
-                    np.asarray(decl.attributes["value"].get_values(), np.float32).reshape(
-                        decl.type.get_shape()
-                    ),
+                    # HbmOp's verifier checked a const's value is an array of its size
+                    np.asarray(
+                        array_values(cast(DenseArrayBase, decl.attributes["value"])), np.float32
+                    ).reshape(decl.type.get_shape()),
                     "const",
                 )
 
