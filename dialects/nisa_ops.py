@@ -739,18 +739,23 @@ class InstrOp(IRDLOperation):
     @classmethod
     def parse(cls, parser: Parser):
         syntax = _syntax(cls)
+        first = parser.pos
         props: dict[str, Attribute] = {}
         for i, field in enumerate(syntax.positional):
-            if i:
-                parser.parse_punctuation(",", f" before operand '{field.name}' of {cls.name}")
+            if i and parser.parse_optional_punctuation(",") is None:
+                parser.raise_error(
+                    f"Expected ',' before operand '{field.name}' of {cls.name}",
+                    _missing_at(parser),
+                )
             props[field.name] = _parse_value(parser, field, cls.name)
         keywords = syntax.keywords
         while True:
+            start = parser.pos
             word = parser.parse_optional_keyword_in(keywords.keys())
             if word is None:
                 break
             if word in props:
-                parser.raise_error(f"{cls.name}: '{word}' given twice")
+                parser.raise_error(f"{cls.name}: '{word}' given twice", start)
             props[word] = _parse_value(parser, keywords[word], cls.name)
         if parser.parse_optional_keyword("wait") is not None:
             waits = {}
@@ -776,7 +781,9 @@ class InstrOp(IRDLOperation):
         attrs = parser.parse_optional_attr_dict()
         for name in syntax.required:
             if name not in props:
-                parser.raise_error(f"{cls.name} needs '{name}'")
+                # At the op's name, where mlir-opt reports a missing required attribute: the
+                # keywords come in any order, so no later token is where it was due.
+                parser.raise_error(f"{cls.name} needs '{name}'", _name_at(parser, first))
         return cls.create(properties=props, attributes=attrs)
 
     def print(self, printer: Printer) -> None:
@@ -845,12 +852,17 @@ def _parse_value(parser: Parser, field: Field, opname: str) -> Attribute:
     kind, name = field.kind, field.name
     if kind == "flag":
         return UnitAttr()
+    # A bad value is reported at its own first token (not at the token after it), a missing
+    # one where it was due.
+    start = parser.pos
     if kind in ("access", "scalar"):
         sym = parser.parse_optional_symbol_name()
         if sym is not None:
             return parse_access(parser, sym)
         if kind == "access":
-            parser.raise_error(f"{opname}: '{name}' expects an access pattern @buf[...]")
+            parser.raise_error(
+                f"{opname}: '{name}' expects an access pattern @buf[...]", _missing_at(parser)
+            )
     if kind in ("float", "scalar"):
         neg = parser.parse_optional_punctuation("-") is not None
         v = parser.parse_optional_number()
@@ -860,17 +872,39 @@ def _parse_value(parser: Parser, field: Field, opname: str) -> Attribute:
             elif parser.parse_optional_keyword("nan") is not None:
                 v = math.nan
             else:
-                parser.raise_error(f"{opname}: '{name}' expects a number")
+                at = start if neg else _missing_at(parser)
+                parser.raise_error(f"{opname}: '{name}' expects a number", at)
         return FloatAttr(-float(v) if neg else float(v), f64)
     if kind == "int":
         v = parser.parse_optional_number()
         if not isinstance(v, int):
-            parser.raise_error(f"{opname}: '{name}' expects an integer")
+            at = start if v is not None else _missing_at(parser)
+            parser.raise_error(f"{opname}: '{name}' expects an integer", at)
         return IntAttr(v)
     w = parser.parse_optional_identifier()
     if w not in field.words:
-        parser.raise_error(f"{opname}: '{name}' expects one of {', '.join(field.words)}")
+        at = start if w is not None else _missing_at(parser)
+        parser.raise_error(f"{opname}: '{name}' expects one of {', '.join(field.words)}", at)
     return StringAttr(w)
+
+
+def _name_at(parser: Parser, first: int) -> int:
+    """Where the op's name starts: the token before its first operand (nisa ops have no
+    results), spelled with or without the `nisa.` prefix."""
+    text, i = parser.lexer.input.content, first
+    while i and text[i - 1].isspace():
+        i -= 1
+    while i and (text[i - 1].isalnum() or text[i - 1] in "._$"):
+        i -= 1
+    return i
+
+
+def _missing_at(parser: Parser) -> int:
+    """Where a missing value is reported: at the next token, or, when that is on a later line,
+    just after the last token of the instruction (as mlir-opt does), not on the next line."""
+    text = parser.lexer.input.content
+    end = len(text[: parser.pos].rstrip())
+    return end if "\n" in text[end : parser.pos] else parser.pos
 
 
 def _format_value(v: Attribute | None) -> str:
