@@ -839,8 +839,10 @@ class InstrOp(IRDLOperation):
 def _to_prop(v, field: Field) -> Attribute:
     if isinstance(v, Attribute):
         return v
-    if field.kind in ("access", "scalar") and isinstance(v, tuple) and isinstance(v[0], str):
-        return AccessAttr.get(v[0], v[1])
+    if isinstance(v, tuple):  # (memory, slices): an access, of an access or scalar field only
+        if field.kind in ("access", "scalar") and isinstance(v[0], str):
+            return AccessAttr.get(v[0], v[1])
+        raise TypeError(f"cannot make a {field.kind} property from {v!r}")
     if field.kind == "access":
         raise TypeError(f"cannot make an access from {v!r}")
     if field.kind == "int":  # nisa's integers are IntAttr, nt's i64

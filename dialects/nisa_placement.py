@@ -9,8 +9,9 @@ simulator runs them again before it decodes a kernel.
 from __future__ import annotations
 
 import math
+from typing import cast
 
-from xdsl.dialects.builtin import Float32Type, FloatTF32Type
+from xdsl.dialects.builtin import Float32Type, FloatTF32Type, StringAttr
 from xdsl.utils.exceptions import VerifyException
 
 from neuron_opt.dialects import ncv2
@@ -97,6 +98,8 @@ class Placement:
         """Whether every symbol `instr` names is declared in the kernel as this placement says:
         the declaration found is still the kernel's and still has that name."""
         block, decls, sems = self.block, self.decls, self.semaphores
+        # properties["sym_name"] rather than the IRDL accessor, per instruction for speed: the
+        # declarations' verifiers checked it is a StringAttr.
         for v in instr.properties.values():
             if type(v) is AccessAttr:  # exactly: isinstance's ABC check costs more, per instruction
                 name = v.memory.data
@@ -104,13 +107,13 @@ class Placement:
                 if (
                     decl is None
                     or decl.parent is not block
-                    or decl.properties["sym_name"].data != name
+                    or cast(StringAttr, decl.properties["sym_name"]).data != name
                 ):
                     return False
         return all(
             (s := sems.get(n)) is not None
             and s.parent is block
-            and s.properties["sym_name"].data == n
+            and cast(StringAttr, s.properties["sym_name"]).data == n
             for n in [*instr.waits(), *instr.signals()]
         )
 
@@ -211,7 +214,7 @@ def check_instruction(pl: Placement, engine: str, instr: InstrOp) -> None:
                 )
         else:
             _check_engine_memory(engine, instr, opname, mem)
-        if mem != "HBM":
+        if not isinstance(decl, HbmOp):  # on chip
             if sl[0][2] != 1:
                 raise VerifyException(f"operand {opname}: no striding along the partition dim")
             p = decl.partition.data + sl[0][0]
@@ -251,6 +254,11 @@ def _elt(pl: Placement, ap: AccessAttr):
     return pl.decls[ap.memory.data].type.element_type
 
 
+def _on_chip(pl: Placement, ap: AccessAttr) -> OnChipOp:
+    """A TensorE operand's buffer: _check_engine_memory has put it in SBUF or PSUM."""
+    return cast(OnChipOp, pl.decls[ap.memory.data])
+
+
 def _check_shapes(pl: Placement, instr: InstrOp, mems, shapes) -> None:
     def fail(msg):
         raise VerifyException(msg)
@@ -277,11 +285,11 @@ def _check_shapes(pl: Placement, instr: InstrOp, mems, shapes) -> None:
     if isinstance(instr, (TensorTensorOp, TensorScalarOp)):
         ops = [instr.get(k) for k in ("op", "op0", "op1")]
         if any(o in BITVEC_OPS for o in ops if o):
-            for name in shapes:
-                if not is_integer(_elt(pl, instr.properties[name])):
+            for name, ap in instr.accesses():
+                if not is_integer(_elt(pl, ap)):
                     fail(
                         f"operand {name}: bitvec ops take integer buffers, found "
-                        f"{type_name(_elt(pl, instr.properties[name]))}"
+                        f"{type_name(_elt(pl, ap))}"
                     )
             for name in ("operand0", "operand1"):  # and whole numbers: they run exact
                 v = instr.get(name)
@@ -292,8 +300,7 @@ def _check_shapes(pl: Placement, instr: InstrOp, mems, shapes) -> None:
         dst_elt = _elt(pl, dst)
         if not isinstance(dst_elt, Float32Type):
             fail(f"operand dst: PE array output is f32 on NC-v2, found {type_name(dst_elt)}")
-        decl = pl.decls[dst.memory.data]
-        lo, hi = access_bytes(decl, dst)
+        lo, hi = access_bytes(_on_chip(pl, dst), dst)
         bank = ncv2.PSUM_BANK_BYTES
         if lo // bank != (hi - 1) // bank:
             fail(f"operand dst: bytes {lo}:{hi} cross a PSUM bank boundary (banks are {bank} B)")
@@ -308,8 +315,8 @@ def _check_shapes(pl: Placement, instr: InstrOp, mems, shapes) -> None:
             fail(f"operand stationary: free size {m} > {ncv2.STATIONARY_FREE_MAX}")
         if n > ncv2.MOVING_FREE_MAX:
             fail(f"operand moving: free size {n} > {ncv2.MOVING_FREE_MAX}")
-        ps = pl.decls[instr.stationary.memory.data].partition.data + instr.stationary.slices()[0][0]
-        pm = pl.decls[instr.moving.memory.data].partition.data + instr.moving.slices()[0][0]
+        ps = _on_chip(pl, instr.stationary).partition.data + instr.stationary.slices()[0][0]
+        pm = _on_chip(pl, instr.moving).partition.data + instr.moving.slices()[0][0]
         if ps != pm:
             fail(f"operand moving: starts at partition {pm}, stationary at {ps} (rows must align)")
         if shapes["dst"][0] != m or free_size(shapes["dst"]) != n:
@@ -360,8 +367,9 @@ def _check_shapes(pl: Placement, instr: InstrOp, mems, shapes) -> None:
         same_free("dst", "src")
         for name in ("bias", "accumulate", "operand0", "operand1", "scale"):
             column(name)
-        if isinstance(instr, ActivationOp) and "accumulate" in shapes:
-            if not is_float(_elt(pl, instr.accumulate)):
+        acc = instr.properties.get("accumulate")
+        if isinstance(instr, ActivationOp) and isinstance(acc, AccessAttr):  # in shapes
+            if not is_float(_elt(pl, acc)):
                 fail("operand accumulate: expected a float buffer")
     elif isinstance(instr, SelectOp):
         for name in ("pred", "on_true"):
