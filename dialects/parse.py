@@ -208,7 +208,7 @@ def _verify_dominance(root: Operation) -> None:
     defined: set[SSAValue] = set()
 
     def walk_block(block: Block) -> None:
-        added = list(block.args)
+        added: list[SSAValue] = list(block.args)
         defined.update(added)
         for op in block.ops:
             for i, v in enumerate(op.operands):

@@ -278,7 +278,7 @@ def group_norm(lw, op):
         kb.inst(
             "vector", nisa.TensorScalarOp, y, t, op0="sub", operand0=mean, op1="div", operand1=sd
         )
-        if per_row:
+        if ynorm is None:  # per row
             ch = [r % Ch for r in range(r0, r1)]
             sc, b = column(lw, scale, ch), column(lw, bias, ch)
             res = kb.sbuf(p, (W,), dt(out))
@@ -309,7 +309,7 @@ def group_norm(lw, op):
                 )
         kb.free(*lw.tile_cache.values())
         lw.tile_cache = {}
-    if not per_row:
+    if ynorm is not None:
         _scale_bias_rows(lw, ynorm, scale, bias, dst)
 
 

@@ -195,7 +195,8 @@ def _read_npy(
         elif version == (2, 0):
             shape, fortran, dtype = fmt.read_array_header_2_0(m)
         else:
-            shape, fortran, dtype = fmt._read_array_header(m, version)  # 3.0: no public reader
+            # 3.0: numpy has no public reader (the private one is what np.load uses)
+            shape, fortran, dtype = fmt._read_array_header(m, version)  # pyright: ignore[reportAttributeAccessIssue]
     except (ValueError, SyntaxError, TypeError, EOFError) as e:
         raise CompileError(f"not a .npy array ({str(e).splitlines()[0]})", where) from None
     if dtype.hasobject:

@@ -35,7 +35,7 @@ from xdsl.ir import Attribute, BlockArgument, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
-from neuron_opt.diagnostics import CompileError, onnx_node_of
+from neuron_opt.diagnostics import CompileError, onnx_node_of, op_error
 from neuron_opt.dialects import nt
 from neuron_opt.dialects.types import is_float, round_to, tensor_type_of, type_name
 from neuron_opt.options import (
@@ -264,6 +264,8 @@ class _FuncCaster:
         # A rule decides an op as `all` does, except that a contraction under matmult keeps its
         # f32 result (TensorE writes fp32 PSUM).
         cls = nt.op_class(op)
+        if cls is None:  # only a plan's rule reaches here with an op outside nt's classes
+            raise op_error(op, f"a precision-plan rule matches {op.name}, which is not an nt op")
         policy = POLICY[
             ("matmult" if self.mode == "matmult" and cls is nt.MatmulClass else "all", cls)
         ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import cast
 
 import numpy as np
 from xdsl.dialects.builtin import Float32Type, FloatTF32Type
@@ -251,7 +252,9 @@ assert set(INT_ALU) == set(nisa.ALU_OPS)
 
 
 def build(op: nisa.InstrOp, machine) -> Callable[[], None]:
-    ops = {name: _Operand(machine, name, ap) for name, ap in op.accesses()}
+    ops: dict[str, _Operand | str] = {
+        name: _Operand(machine, name, ap) for name, ap in op.accesses()
+    }
     stream = op.parent_op()
     ops["engine"] = stream.sym_name.data if isinstance(stream, nisa.EngineOp) else "dma"
     builder = _BUILDERS[type(op)]
@@ -294,8 +297,14 @@ def _scalar_operand(op: nisa.InstrOp, name: str, ops: dict, exact: bool = False)
         if exact:
             return lambda: col.read_int().reshape(col.p, 1)
         return lambda: col.read().reshape(col.p, 1)
-    c = np.int64(v) if exact else F32(v)
+    c = np.int64(_number(v)) if exact else F32(_number(v))
     return lambda: c
+
+
+def _number(v) -> float:
+    """A Scalar property's value that is not an access: IRDL's Scalar constraint (an access or
+    a FloatAttr) makes it a float."""
+    return cast(float, v)
 
 
 def _matmul(op: nisa.MatmulOp, ops):
@@ -511,7 +520,7 @@ def _select(op: nisa.SelectOp, ops):
 
     if _exact(ops, "on_true", "on_false", numbers=(op.get("on_false"),)) and ops["dst"].integer:
         if fo is None:
-            c = np.int64(op.get("on_false"))
+            c = np.int64(_number(op.get("on_false")))
             false_int = lambda: c  # noqa: E731
         elif fo.values.size == fo.p:
             false_int = lambda: fo.read_int().reshape(fo.p, 1)  # noqa: E731
