@@ -189,6 +189,9 @@ def test_input_binding_errors():
         run(body, {})
     with pytest.raises(SimError, match="input 'x': expected shape 128x512, found 128x256"):
         run(body, {"x": np.ones((128, 256), np.float32)})
+    keyed = body.replace("nisa.hbm input @x :", "nisa.hbm input @x {key = 3 : i64} :")
+    with pytest.raises(SimError, match="@x: key must be a string, found 3 : i64"):
+        run(keyed, X)
 
 
 def _cli(*args, cwd):
