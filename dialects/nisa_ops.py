@@ -729,11 +729,15 @@ class InstrOp(IRDLOperation):
                 out.append((name, v))
         return out
 
+    # The verifier refuses other entries (generic-form IR can write any attribute there).
     def waits(self) -> dict[str, int]:
-        return {k: v.data for k, v in self.wait.data.items()} if self.wait else {}
+        w = self.wait.data if self.wait else {}
+        return {k: n.data for k, n in w.items() if isinstance(n, IntAttr)}
 
     def signals(self) -> list[str]:
-        return [s.data for s in self.signal.data] if self.signal else []
+        return (
+            [s.data for s in self.signal.data if isinstance(s, StringAttr)] if self.signal else []
+        )
 
     # -- syntax ---------------------------------------------------------------------------
     @classmethod
@@ -801,12 +805,10 @@ class InstrOp(IRDLOperation):
             else:
                 printer.print_string(f" {name} {_format_value(v)}")
         if self.wait:
-            w = ", ".join(f"{symbol_text(k)} >= {v.data}" for k, v in self.wait.data.items())
+            w = ", ".join(f"{symbol_text(k)} >= {n}" for k, n in self.waits().items())
             printer.print_string(f" wait({w})")
         if self.signal:
-            printer.print_string(
-                " signal(" + ", ".join(symbol_text(s.data) for s in self.signal.data) + ")"
-            )
+            printer.print_string(" signal(" + ", ".join(map(symbol_text, self.signals())) + ")")
         if self.attributes:
             printer.print_string(" ")
             printer.print_attr_dict(self.attributes)
@@ -834,6 +836,12 @@ class InstrOp(IRDLOperation):
                 raise VerifyException(
                     f"{self.name}: '{field.name}' must be one of {', '.join(field.words)}"
                 )
+        for sem, n in (self.wait.data if self.wait else {}).items():
+            if not isinstance(n, IntAttr):
+                raise VerifyException(f"{self.name}: wait on @{sem} needs a whole count, found {n}")
+        for s in self.signal.data if self.signal else ():
+            if not isinstance(s, StringAttr):
+                raise VerifyException(f"{self.name}: signal takes semaphore names, found {s}")
 
 
 def _to_prop(v, field: Field) -> Attribute:

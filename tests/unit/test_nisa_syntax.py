@@ -93,6 +93,8 @@ def _kernel_texts() -> list[tuple[str, str]]:
 def test_kernels_print_as_a_fixed_point(where, text):
     if "nisa.kernel" not in text:
         pytest.skip("no kernel in this part")
+    if '"nisa.' in text and "error:" in text:
+        pytest.skip("generic form of an op the verifier refuses: its syntax has no spelling")
     ctx = make_context()
     once = _print(parse_module(ctx, text, where))
     assert _print(parse_module(ctx, once, where)) == once

@@ -167,3 +167,28 @@ nisa.kernel @const_count {
     nisa.hbm const @c {value = array<f32: 1.0, 2.0>} : tensor<3xf32>
 }
 // CHECK: error: a const needs value = array<...> with 3 values
+
+// -----
+
+// Generic form can put any attribute in wait and signal: refused, not a traceback.
+nisa.kernel @bad_wait {
+    nisa.hbm input @x : tensor<4x4xf32>
+    nisa.sbuf @a partitions 0:4 offset 0 : tensor<4x4xf32>
+    nisa.semaphore @s
+    nisa.dma_queue @q {
+      "nisa.dma_copy"() <{dst = #nisa.ap<@a[0:4, 0:4]>, src = #nisa.ap<@x[0:4, 0:4]>, wait = {s = "two"}}> : () -> ()
+    }
+}
+// CHECK: error: nisa.dma_copy: wait on @s needs a whole count, found "two"
+
+// -----
+
+nisa.kernel @bad_signal {
+    nisa.hbm input @x : tensor<4x4xf32>
+    nisa.sbuf @a partitions 0:4 offset 0 : tensor<4x4xf32>
+    nisa.semaphore @s
+    nisa.dma_queue @q {
+      "nisa.dma_copy"() <{dst = #nisa.ap<@a[0:4, 0:4]>, src = #nisa.ap<@x[0:4, 0:4]>, signal = [@s]}> : () -> ()
+    }
+}
+// CHECK: error: nisa.dma_copy: signal takes semaphore names, found @s
