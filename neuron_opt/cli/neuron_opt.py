@@ -40,7 +40,7 @@ class _Parser(argparse.ArgumentParser):
         raise CompileError(message, "neuron-opt")
 
 
-def _arg_parser() -> argparse.ArgumentParser:
+def arg_parser() -> argparse.ArgumentParser:
     from neuron_opt.options import CAST_TYPES, MODE_SPELLINGS, normalize_mode
 
     p = _Parser(
@@ -239,7 +239,7 @@ def _process(ctx, chunk: str, offset: int, filename: str, passes, args, reports:
 
 
 def _main(argv: list[str] | None) -> int:
-    args = _arg_parser().parse_args(argv)
+    args = arg_parser().parse_args(argv)
     if args.list_passes:
         from neuron_opt.universe import PASSES
 

@@ -6,7 +6,7 @@ import typing
 
 import pytest
 
-from neuron_opt.cli.neuron_opt import _arg_parser
+from neuron_opt.cli.neuron_opt import arg_parser
 from neuron_opt.cli.precision import add_cast_options
 from neuron_opt.dialects.types import AUTO_CAST_TYPES, bf16, f8E4M3, f16, tf32
 from neuron_opt.options import (
@@ -42,7 +42,7 @@ def test_matmul_is_read_as_matmult_everywhere(spelling):
     mode = "matmult" if spelling == "matmul" else spelling
     assert normalize_mode(spelling) == mode
     assert AutoCastPass(mode=spelling).mode == mode
-    assert _arg_parser().parse_args(["x.mlir", f"--auto-cast={spelling}"]).auto_cast == mode
+    assert arg_parser().parse_args(["x.mlir", f"--auto-cast={spelling}"]).auto_cast == mode
     p = argparse.ArgumentParser()
     add_cast_options(p)
     assert p.parse_args(["--auto-cast", spelling]).auto_cast == mode
