@@ -22,7 +22,7 @@ import secrets
 import stat
 import sys
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import IO, BinaryIO, Literal, TextIO, overload
 
 import numpy as np
@@ -169,10 +169,8 @@ def atomic_output(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
         with _writing(name):
             os.replace(tmp, real)
     except BaseException:
-        try:
+        with suppress(OSError):  # it may never have been created
             os.unlink(tmp)
-        except OSError:
-            pass  # never created
         raise
 
 

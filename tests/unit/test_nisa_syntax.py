@@ -78,9 +78,12 @@ def _kernel_texts() -> list[tuple[str, str]]:
     out = []
     for path in TEXTS:
         if path.suffix == ".mlir" and "nisa.kernel" in (text := path.read_text(errors="replace")):
+            # Each part with a kernel, except generic-form ops the verifier refuses (invalid
+            # .mlir): the custom syntax has no spelling for them.
             out += [
                 (f"{path.relative_to(ROOT)}#{i}", part)
                 for i, part in enumerate(text.split("// -----"))
+                if "nisa.kernel" in part and not ('"nisa.' in part and "error:" in part)
             ]
     gemm = EXAMPLES / "kernels" / "gemm.py"
     namespace: dict = {"__name__": "gemm"}
@@ -91,10 +94,6 @@ def _kernel_texts() -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize("where,text", _kernel_texts(), ids=lambda v: v if "\n" not in v else "")
 def test_kernels_print_as_a_fixed_point(where, text):
-    if "nisa.kernel" not in text:
-        pytest.skip("no kernel in this part")
-    if '"nisa.' in text and "error:" in text:
-        pytest.skip("generic form of an op the verifier refuses: its syntax has no spelling")
     ctx = make_context()
     once = _print(parse_module(ctx, text, where))
     assert _print(parse_module(ctx, once, where)) == once
